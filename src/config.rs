@@ -1,0 +1,651 @@
+//! The daemon config (`/etc/wemeet-scheduler/config.toml`): API credentials and limits, retry
+//! policy, the watch directory, the state file and the defaults every definition inherits.
+//!
+//! Read in two stages like every file here: [`crate::toml_reader`] checks keys and types, then
+//! [`Config::parse`] builds typed values (URL, durations, time zone) and reports every problem
+//! with its line and column. Relative paths are taken from the config file's directory.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::diagnostic::{Collector, Diagnostic};
+use crate::meeting::{Instance, Settings, read_settings};
+use crate::toml_reader::{self, Table};
+
+/// Where the daemon looks for its config when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/wemeet-scheduler/config.toml";
+/// The environment variable that may hold the API secret key.
+pub const SECRET_KEY_ENV: &str = "WEMEET_SECRET_KEY";
+/// Largest config file read; a config is a few dozen lines.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from, `None` for the built-in defaults.
+    pub path: Option<PathBuf>,
+    pub api: ApiConfig,
+    pub retry: RetryConfig,
+    pub watch: WatchConfig,
+    pub state: StateConfig,
+    pub defaults: Defaults,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub base_url: Url,
+    pub app_id: String,
+    pub secret_id: String,
+    pub secret_key: SecretSource,
+    /// Sent as the `SdkId` header only when set.
+    pub sdk_id: Option<String>,
+    pub timeout: Duration,
+    /// Client-side pacing; `0` turns pacing off (for the fake API and benchmarks only).
+    pub requests_per_minute: u32,
+    pub concurrency: usize,
+    pub user_format: UserFormat,
+}
+
+/// How hosts and invitees go out: bare user id strings (the spec) or `{ "userid": .. }` objects
+/// (the current vendor API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserFormat {
+    #[default]
+    String,
+    Object,
+}
+
+/// Where the API secret key comes from. It is read only when the daemon starts talking to the
+/// API, so `validate` and `plan` work without it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `api.secret_key_file`, e.g. a systemd credential.
+    File(PathBuf),
+    /// `api.secret_key` inline (the config must then be readable by its owner only).
+    Inline(SecretKey),
+    /// Neither is set: the `WEMEET_SECRET_KEY` environment variable.
+    Env,
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            SecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            SecretSource::Env => f.write_str("Env"),
+        }
+    }
+}
+
+/// The API secret key. Its `Debug` and `Display` never show it; only [`SecretKey::expose`]
+/// does, for the signer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        SecretKey(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryConfig {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchConfig {
+    pub dir: PathBuf,
+    pub rescan_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    pub file: PathBuf,
+}
+
+/// What a definition inherits when it leaves a field out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub userid: Option<String>,
+    pub instanceid: Instance,
+    pub timezone: Tz,
+    pub book_ahead: Duration,
+    pub settings: Settings,
+}
+
+impl Default for Config {
+    /// The built-in defaults: what a config file that sets nothing means.
+    fn default() -> Self {
+        Config {
+            path: None,
+            api: ApiConfig {
+                // Safe: a constant, valid URL.
+                base_url: Url::parse("https://api.meeting.qq.com").expect("constant URL parses"),
+                app_id: String::new(),
+                secret_id: String::new(),
+                secret_key: SecretSource::Env,
+                sdk_id: None,
+                timeout: Duration::from_secs(10),
+                requests_per_minute: 300,
+                concurrency: 4,
+                user_format: UserFormat::String,
+            },
+            retry: RetryConfig {
+                max_attempts: 8,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(300),
+            },
+            watch: WatchConfig {
+                dir: PathBuf::from("/etc/wemeet-scheduler/meetings.d"),
+                rescan_interval: Duration::from_secs(60),
+            },
+            state: StateConfig {
+                file: PathBuf::from("/var/lib/wemeet-scheduler/state.json"),
+            },
+            defaults: Defaults {
+                userid: None,
+                instanceid: Instance::PC,
+                timezone: Tz::UTC,
+                book_ahead: Duration::from_secs(14 * 24 * 3600),
+                settings: Settings::new(),
+            },
+        }
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("config {path} is larger than 1 MiB")]
+    TooLarge { path: PathBuf },
+    #[error("config {path} is not valid UTF-8")]
+    NotUtf8 { path: PathBuf },
+    #[error("config {path} has {count} problem(s):\n{list}", count = .problems.len(), list = list(.problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Diagnostic>,
+    },
+}
+
+fn list(problems: &[Diagnostic]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads and validates the config at `path`, including the check that an inline secret
+    /// key is not readable by group or others.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read_err = |source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_err)?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8 {
+            path: path.to_path_buf(),
+        })?;
+        let mode = mode_of(&meta);
+        Config::parse(path, &text, mode)
+    }
+
+    /// Validates config text. `mode` is the file's permission bits when known: an inline
+    /// `secret_key` in a file readable by group or others is refused.
+    pub fn parse(path: &Path, text: &str, mode: Option<u32>) -> Result<Config, ConfigError> {
+        let mut c = Collector::new(path, text);
+        let config = toml_reader::parse(text, &mut c).and_then(|doc| {
+            let root = Table::root(&doc);
+            read_config(path, &root, mode, &mut c)
+        });
+        match config {
+            Some(config) if c.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: c.finish(),
+            }),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(meta.permissions().mode())
+}
+
+#[cfg(not(unix))]
+fn mode_of(_meta: &std::fs::Metadata) -> Option<u32> {
+    None
+}
+
+fn read_config(
+    path: &Path,
+    root: &Table<'_, '_>,
+    mode: Option<u32>,
+    c: &mut Collector<'_>,
+) -> Option<Config> {
+    root.deny_unknown(&["api", "retry", "watch", "state", "defaults"], c);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut config = Config {
+        path: Some(path.to_path_buf()),
+        ..Config::default()
+    };
+    if let Some(api) = root.table("api", c) {
+        read_api(&api, mode, &mut config.api, c);
+    }
+    if let Some(retry) = root.table("retry", c) {
+        read_retry(&retry, &mut config.retry, c);
+    }
+    if let Some(watch) = root.table("watch", c) {
+        watch.deny_unknown(&["dir", "rescan_interval"], c);
+        if let Some(dir) = non_empty(&watch, "dir", c) {
+            config.watch.dir = base.join(dir.get_ref());
+        }
+        if let Some(every) = watch.duration("rescan_interval", c) {
+            if every.get_ref().is_zero() {
+                c.error(
+                    every.span(),
+                    "`watch.rescan_interval` must be more than zero",
+                );
+            } else {
+                config.watch.rescan_interval = *every.get_ref();
+            }
+        }
+    }
+    if let Some(state) = root.table("state", c) {
+        state.deny_unknown(&["file"], c);
+        if let Some(file) = non_empty(&state, "file", c) {
+            config.state.file = base.join(file.get_ref());
+        }
+    }
+    if let Some(defaults) = root.table("defaults", c) {
+        read_defaults(&defaults, &mut config.defaults, c);
+    }
+    Some(config)
+}
+
+fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut Collector<'_>) {
+    api.deny_unknown(
+        &[
+            "base_url",
+            "app_id",
+            "secret_id",
+            "secret_key",
+            "secret_key_file",
+            "sdk_id",
+            "timeout",
+            "requests_per_minute",
+            "concurrency",
+            "user_format",
+        ],
+        c,
+    );
+    if let Some(url) = api.string("base_url", c) {
+        match Url::parse(url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                out.base_url = u;
+            }
+            Ok(_) => c.error_hint(
+                url.span(),
+                "`api.base_url` must be an http or https URL with a host",
+                "e.g. \"https://api.meeting.qq.com\"",
+            ),
+            Err(e) => c.error_hint(
+                url.span(),
+                format!("`api.base_url` is not a URL: {e}"),
+                "e.g. \"https://api.meeting.qq.com\"",
+            ),
+        }
+    }
+    if let Some(v) = api.string("app_id", c) {
+        out.app_id = v.into_inner();
+    }
+    if let Some(v) = api.string("secret_id", c) {
+        out.secret_id = v.into_inner();
+    }
+    if let Some(v) = api.string("sdk_id", c) {
+        out.sdk_id = Some(v.into_inner()).filter(|s| !s.is_empty());
+    }
+    let inline = api.string("secret_key", c);
+    let file = api.string("secret_key_file", c);
+    match (inline, file) {
+        (Some(_), Some(f)) => c.error_hint(
+            f.span(),
+            "`api.secret_key` and `api.secret_key_file` are both set",
+            "keep one of them",
+        ),
+        (Some(key), None) => {
+            if let Some(mode) = mode.filter(|m| m & 0o077 != 0) {
+                c.error_hint(
+                    api.key_span("secret_key").unwrap_or(key.span()),
+                    format!(
+                        "`api.secret_key` is inline but the config file is readable by group or others (mode {:o})",
+                        mode & 0o777
+                    ),
+                    "run `chmod 600` on the config, or move the key to `api.secret_key_file` or the WEMEET_SECRET_KEY environment variable",
+                );
+            }
+            out.secret_key = SecretSource::Inline(SecretKey::new(key.into_inner()));
+        }
+        (None, Some(f)) if f.get_ref().is_empty() => {
+            c.error(f.span(), "`api.secret_key_file` is empty");
+        }
+        (None, Some(f)) => out.secret_key = SecretSource::File(PathBuf::from(f.into_inner())),
+        (None, None) => out.secret_key = SecretSource::Env,
+    }
+    if let Some(t) = api.duration("timeout", c) {
+        if t.get_ref().is_zero() {
+            c.error(t.span(), "`api.timeout` must be more than zero");
+        } else {
+            out.timeout = *t.get_ref();
+        }
+    }
+    if let Some(n) = api.integer("requests_per_minute", c) {
+        match u32::try_from(*n.get_ref()) {
+            Ok(rpm) if rpm <= 100_000 => out.requests_per_minute = rpm,
+            _ => c.error_hint(
+                n.span(),
+                "`api.requests_per_minute` must be from 0 (no pacing) to 100000",
+                "the vendor allows 300 calls a minute per app",
+            ),
+        }
+    }
+    if let Some(n) = api.integer("concurrency", c) {
+        match usize::try_from(*n.get_ref()) {
+            Ok(k) if (1..=256).contains(&k) => out.concurrency = k,
+            _ => c.error(n.span(), "`api.concurrency` must be from 1 to 256"),
+        }
+    }
+    if let Some(f) = api.string("user_format", c) {
+        match f.get_ref().as_str() {
+            "string" => out.user_format = UserFormat::String,
+            "object" => out.user_format = UserFormat::Object,
+            _ => c.error_hint(
+                f.span(),
+                "`api.user_format` must be \"string\" or \"object\"",
+                "\"string\" sends hosts as [\"alice\"], \"object\" as [{\"userid\":\"alice\"}]",
+            ),
+        }
+    }
+}
+
+fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_>) {
+    retry.deny_unknown(&["max_attempts", "base_delay", "max_delay"], c);
+    if let Some(n) = retry.integer("max_attempts", c) {
+        match u32::try_from(*n.get_ref()) {
+            Ok(k) if (1..=100).contains(&k) => out.max_attempts = k,
+            _ => c.error(n.span(), "`retry.max_attempts` must be from 1 to 100"),
+        }
+    }
+    let base = retry.duration("base_delay", c);
+    let max = retry.duration("max_delay", c);
+    if let Some(b) = &base {
+        out.base_delay = *b.get_ref();
+    }
+    if let Some(m) = &max {
+        out.max_delay = *m.get_ref();
+    }
+    if out.base_delay > out.max_delay {
+        let span = max
+            .map(|m| m.span())
+            .or(base.map(|b| b.span()))
+            .unwrap_or(retry.span());
+        c.error(span, "`retry.base_delay` is longer than `retry.max_delay`");
+    }
+}
+
+fn read_defaults(defaults: &Table<'_, '_>, out: &mut Defaults, c: &mut Collector<'_>) {
+    defaults.deny_unknown(
+        &["userid", "instanceid", "timezone", "book_ahead", "settings"],
+        c,
+    );
+    if let Some(u) = non_empty(defaults, "userid", c) {
+        out.userid = Some(u.into_inner());
+    }
+    if let Some(n) = defaults.integer("instanceid", c) {
+        match Instance::new(*n.get_ref()) {
+            Some(i) => out.instanceid = i,
+            None => c.error_hint(
+                n.span(),
+                format!("unknown `defaults.instanceid` {}", n.get_ref()),
+                format!("use one of {}", Instance::all_described()),
+            ),
+        }
+    }
+    if let Some(tz) = defaults.string("timezone", c) {
+        match parse_timezone(tz.get_ref()) {
+            Ok(z) => out.timezone = z,
+            Err(hint) => c.error_hint(
+                tz.span(),
+                format!("unknown time zone `{}`", tz.get_ref()),
+                hint,
+            ),
+        }
+    }
+    if let Some(d) = defaults.duration("book_ahead", c) {
+        out.book_ahead = *d.get_ref();
+    }
+    if let Some(settings) = defaults.table("settings", c) {
+        out.settings = read_settings(&settings, c);
+    }
+}
+
+/// A required-if-present string that may not be empty.
+fn non_empty(
+    table: &Table<'_, '_>,
+    key: &str,
+    c: &mut Collector<'_>,
+) -> Option<toml::Spanned<String>> {
+    let s = table.string(key, c)?;
+    if s.get_ref().trim().is_empty() {
+        c.error(s.span(), format!("`{}` is empty", table.path_of(key)));
+        return None;
+    }
+    Some(s)
+}
+
+/// An IANA time zone name, with a hint naming the closest known zone when it is a typo.
+pub fn parse_timezone(name: &str) -> Result<Tz, String> {
+    if let Ok(tz) = name.parse::<Tz>() {
+        return Ok(tz);
+    }
+    let closest = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| {
+            (
+                strsim::jaro_winkler(&name.to_lowercase(), &tz.name().to_lowercase()),
+                tz,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    Err(match closest {
+        Some((score, tz)) if score > 0.85 => format!("did you mean `{}`?", tz.name()),
+        _ => "use an IANA name such as \"Asia/Shanghai\" or \"UTC\"".to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/ws/config.toml"), text, Some(0o600))
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text) {
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(|p| p.to_string()).collect()
+            }
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    const FULL: &str = r#"
+[api]
+base_url = "https://api.meeting.qq.com"
+app_id = "200000001"
+secret_id = "AKIDexample"
+secret_key_file = "/run/credentials/wemeet-scheduler.service/secret-key"
+sdk_id = ""
+timeout = "10s"
+requests_per_minute = 300
+concurrency = 4
+
+[retry]
+max_attempts = 8
+base_delay = "1s"
+max_delay = "5m"
+
+[watch]
+dir = "meetings.d"
+rescan_interval = "60s"
+
+[state]
+file = "/var/lib/wemeet-scheduler/state.json"
+
+[defaults]
+userid = "ops-bot"
+instanceid = 1
+timezone = "Asia/Shanghai"
+book_ahead = "14d"
+[defaults.settings]
+mute_enable_join = true
+"#;
+
+    #[test]
+    fn the_documented_example_reads_into_typed_values() {
+        let config = parse(FULL).unwrap();
+        assert_eq!(config.api.app_id, "200000001");
+        assert_eq!(config.api.sdk_id, None, "empty sdk_id means none");
+        assert_eq!(
+            config.api.secret_key,
+            SecretSource::File("/run/credentials/wemeet-scheduler.service/secret-key".into())
+        );
+        assert_eq!(config.api.timeout, Duration::from_secs(10));
+        assert_eq!(config.retry.max_delay, Duration::from_secs(300));
+        assert_eq!(config.watch.dir, PathBuf::from("/etc/ws/meetings.d"));
+        assert_eq!(
+            config.state.file,
+            PathBuf::from("/var/lib/wemeet-scheduler/state.json")
+        );
+        assert_eq!(config.defaults.userid.as_deref(), Some("ops-bot"));
+        assert_eq!(config.defaults.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(config.defaults.book_ahead, Duration::from_secs(14 * 86400));
+        assert_eq!(
+            config.defaults.settings.get("mute_enable_join"),
+            Some(&serde_json::Value::Bool(true))
+        );
+    }
+
+    #[test]
+    fn an_empty_file_means_the_built_in_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.retry, Config::default().retry);
+        assert_eq!(config.api.secret_key, SecretSource::Env);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let found = problems(
+            "[api]\ntimeout = 10\nconcurrency = 0\nsecret_kye = \"x\"\n[watch]\ndir = 3\n[defaults]\ntimezone = \"Asia/Shanghia\"\n",
+        );
+        assert_eq!(found.len(), 5, "{found:#?}");
+        assert!(
+            found[0]
+                .starts_with("/etc/ws/config.toml:2:11: `api.timeout` must be a duration string")
+        );
+        assert!(
+            found[1]
+                .starts_with("/etc/ws/config.toml:3:15: `api.concurrency` must be from 1 to 256")
+        );
+        assert!(found[2].contains(
+            ":4:1: unknown key `secret_kye` in [api]; hint: did you mean `api.secret_key`?"
+        ));
+        assert!(found[3].contains(":6:7: `watch.dir` must be a string, found an integer"));
+        assert!(found[4].contains(
+            ":8:12: unknown time zone `Asia/Shanghia`; hint: did you mean `Asia/Shanghai`?"
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_place() {
+        let found = problems("[api]\napp_id = \"unterminated\n");
+        assert!(found[0].starts_with("/etc/ws/config.toml:2:"), "{found:?}");
+        assert!(found[0].contains("invalid TOML"), "{found:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let found = problems("[api]\napp_id = \"a\"\napp_id = \"b\"\n");
+        assert!(found[0].contains(":3:"), "{found:?}");
+    }
+
+    #[test]
+    fn inline_secret_in_a_readable_file_is_refused_without_showing_it() {
+        let text = "[api]\nsecret_key = \"s3cr3t-value\"\n";
+        let err = Config::parse(Path::new("c.toml"), text, Some(0o644)).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("readable by group or others (mode 644)"),
+            "{shown}"
+        );
+        assert!(shown.contains("chmod 600"), "{shown}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        let ok = Config::parse(Path::new("c.toml"), text, Some(0o600)).unwrap();
+        assert_eq!(
+            ok.api.secret_key,
+            SecretSource::Inline(SecretKey::new("s3cr3t-value"))
+        );
+        assert!(!format!("{ok:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn a_syntax_error_on_the_secret_line_does_not_quote_it() {
+        let text = "[api]\nsecret_key = \"s3cr3t-value\" junk\n";
+        let shown = parse(text).unwrap_err().to_string();
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+
+    #[test]
+    fn both_secret_sources_is_an_error() {
+        let found = problems("[api]\nsecret_key = \"a\"\nsecret_key_file = \"/k\"\n");
+        assert!(found[0].contains("both set"), "{found:?}");
+    }
+
+    #[test]
+    fn base_delay_longer_than_max_delay_is_an_error() {
+        let found = problems("[retry]\nbase_delay = \"10m\"\nmax_delay = \"1m\"\n");
+        assert!(
+            found[0].contains(":3:13: `retry.base_delay` is longer"),
+            "{found:?}"
+        );
+    }
+}

@@ -1,0 +1,787 @@
+//! One meeting definition file -> one validated [`Definition`], or every problem in it.
+//!
+//! A definition mirrors the create-meeting API fields (see `README.md` for the format). Values a
+//! file leaves out come from the daemon config's `[defaults]`. Checks that depend on the clock
+//! ("start is in the past") take `now` as an argument, so this module never reads the clock.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+};
+use chrono_tz::Tz;
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::config::{Defaults, parse_timezone};
+use crate::diagnostic::{Collector, Diagnostic};
+use crate::meeting::{
+    Instance, MeetingType, Settings, User, read_settings, read_users, resolve_settings, to_json,
+};
+use crate::schedule::{Schedule, parse_rule};
+use crate::toml_reader::{self, Span, Table, describe, integer_of};
+
+/// Largest definition file read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The API's limit on `subject`, in bytes of UTF-8.
+pub const MAX_SUBJECT_BYTES: usize = 512;
+/// The API's limit on invitees.
+pub const MAX_INVITEES: usize = 300;
+/// The longest meeting a definition may describe.
+pub const MAX_DURATION: TimeDelta = TimeDelta::hours(24);
+
+const TOP_KEYS: [&str; 14] = [
+    "subject",
+    "userid",
+    "instanceid",
+    "type",
+    "hosts",
+    "invitees",
+    "password",
+    "start_time",
+    "end_time",
+    "duration",
+    "timezone",
+    "settings",
+    "extra",
+    "schedule",
+];
+
+/// Request fields the definition sets itself; `[extra]` may not override them.
+const OWN_REQUEST_FIELDS: [&str; 11] = [
+    "userid",
+    "instanceid",
+    "subject",
+    "type",
+    "hosts",
+    "invitees",
+    "start_time",
+    "end_time",
+    "password",
+    "settings",
+    "meeting_id",
+];
+
+/// A validated meeting definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// Path under the watch dir without `.toml`, with `/` separators: `team/standup`.
+    pub id: String,
+    pub path: PathBuf,
+    pub subject: String,
+    pub userid: String,
+    pub instanceid: Instance,
+    pub meeting_type: MeetingType,
+    pub hosts: Vec<User>,
+    pub invitees: Vec<User>,
+    pub password: Option<String>,
+    /// The meeting's time zone: for local datetimes, display, and the default of a schedule.
+    pub timezone: Tz,
+    pub when: When,
+    /// Complete settings: the file's, then the defaults', then `false` for required keys.
+    pub settings: Settings,
+    /// Further request fields, copied into the body unchanged.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// When a definition's meeting happens.
+#[derive(Debug, Clone)]
+pub enum When {
+    /// A single meeting, booked as soon as the definition is seen.
+    Once {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// A series, each occurrence booked `book_ahead` before it starts.
+    Recurring(Box<Schedule>),
+}
+
+/// Reads and validates one definition file. `id` is the definition's id (see [`Definition::id`]).
+pub fn load(
+    path: &Path,
+    id: &str,
+    defaults: &Defaults,
+    now: DateTime<Utc>,
+) -> Result<Definition, Vec<Diagnostic>> {
+    let text = read_text(path)?;
+    parse(path, id, &text, defaults, now)
+}
+
+/// Reads a file as UTF-8 text of at most [`MAX_FILE_BYTES`], refusing anything that is not a
+/// regular file (a FIFO would block the reader forever). A leading byte-order mark is dropped.
+pub fn read_text(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    use std::io::Read;
+    let fail = |msg: String, hint: Option<&str>| {
+        vec![Diagnostic::file(path, msg, hint.map(str::to_string))]
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}"), None))?;
+    if !meta.is_file() {
+        return Err(fail(
+            "not a regular file".into(),
+            Some("definitions must be plain files; remove it or rename it away from *.toml"),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(
+            format!(
+                "file is {} bytes; a definition may have at most 1 MiB",
+                meta.len()
+            ),
+            Some("a definition is a few lines; is this the right file?"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(format!("cannot read: {e}"), None))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(
+            "file grew past 1 MiB while being read".into(),
+            Some("a definition is a few lines; is this the right file?"),
+        ));
+    }
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.drain(..'\u{feff}'.len_utf8());
+            }
+            Ok(text)
+        }
+        Err(e) => {
+            let bytes = e.as_bytes();
+            let valid = e.utf8_error().valid_up_to();
+            // The prefix up to `valid` is UTF-8 by definition of `valid_up_to`.
+            let prefix = String::from_utf8_lossy(&bytes[..valid]);
+            let mut c = Collector::new(path, &prefix);
+            c.error_hint(
+                valid..valid,
+                format!("file is not valid UTF-8 (byte {valid})"),
+                "save the file as UTF-8",
+            );
+            Err(c.finish())
+        }
+    }
+}
+
+/// Validates definition text. Every problem is reported, in file order.
+pub fn parse(
+    path: &Path,
+    id: &str,
+    text: &str,
+    defaults: &Defaults,
+    now: DateTime<Utc>,
+) -> Result<Definition, Vec<Diagnostic>> {
+    let mut c = Collector::new(path, text);
+    let definition = toml_reader::parse(text, &mut c).and_then(|doc| {
+        let root = Table::root(&doc);
+        Reader {
+            root: &root,
+            defaults,
+            now,
+        }
+        .read(path, id, &mut c)
+    });
+    match definition {
+        Some(d) if c.is_empty() => Ok(d),
+        _ => Err(c.finish()),
+    }
+}
+
+struct Reader<'r, 'a, 'i> {
+    root: &'r Table<'a, 'i>,
+    defaults: &'r Defaults,
+    now: DateTime<Utc>,
+}
+
+impl Reader<'_, '_, '_> {
+    fn read(&self, path: &Path, id: &str, c: &mut Collector<'_>) -> Option<Definition> {
+        let root = self.root;
+        root.deny_unknown(&TOP_KEYS, c);
+
+        let subject = self.subject(c);
+        let userid = match root.string("userid", c) {
+            Some(u) if u.get_ref().trim().is_empty() => {
+                c.error(u.span(), "`userid` is empty");
+                None
+            }
+            Some(u) => Some(u.into_inner()),
+            None if root.get("userid").is_some() => None,
+            None => match &self.defaults.userid {
+                Some(u) => Some(u.clone()),
+                None => {
+                    c.error_hint(
+                        0..0,
+                        "missing `userid`: no one to book the meeting as",
+                        "set userid = \"...\" in this file, or defaults.userid in the daemon config",
+                    );
+                    None
+                }
+            },
+        };
+        let instanceid = match root.integer("instanceid", c) {
+            None => Some(self.defaults.instanceid),
+            Some(n) => {
+                let instance = Instance::new(*n.get_ref());
+                if instance.is_none() {
+                    c.error_hint(
+                        n.span(),
+                        format!("unknown `instanceid` {}", n.get_ref()),
+                        format!("use one of {}", Instance::all_described()),
+                    );
+                }
+                instance
+            }
+        };
+        let meeting_type = match root.integer("type", c) {
+            None => Some(MeetingType::Scheduled),
+            Some(n) => {
+                let t = MeetingType::from_code(*n.get_ref());
+                if t.is_none() {
+                    c.error_hint(
+                        n.span(),
+                        format!("unknown meeting `type` {}", n.get_ref()),
+                        "use 0 (scheduled) or 1 (quick)",
+                    );
+                }
+                t
+            }
+        };
+        let hosts = read_users(root, "hosts", c);
+        let invitees = read_users(root, "invitees", c);
+        if invitees.len() > MAX_INVITEES {
+            let span = root.get("invitees").map_or(0..0, |v| v.span());
+            c.error_hint(
+                span,
+                format!(
+                    "{} invitees; the API takes at most {MAX_INVITEES}",
+                    invitees.len()
+                ),
+                "split the list or invite a group instead",
+            );
+        }
+        let password = self.password(c);
+        let timezone = self
+            .timezone(root, "timezone", c)
+            .unwrap_or(self.defaults.timezone);
+        let when = self.when(timezone, meeting_type, c);
+        let own_settings = root
+            .table("settings", c)
+            .map(|t| read_settings(&t, c))
+            .unwrap_or_default();
+        let extra = self.extra(c);
+
+        Some(Definition {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            subject: subject?,
+            userid: userid?,
+            instanceid: instanceid?,
+            meeting_type: meeting_type?,
+            hosts,
+            invitees,
+            password,
+            timezone,
+            when: when?,
+            settings: resolve_settings(&own_settings, &self.defaults.settings),
+            extra,
+        })
+    }
+
+    fn subject(&self, c: &mut Collector<'_>) -> Option<String> {
+        let Some(subject) = self.root.string("subject", c) else {
+            if self.root.get("subject").is_none() {
+                c.error_hint(
+                    0..0,
+                    "missing `subject`",
+                    "every meeting needs a title: subject = \"Weekly sync\"",
+                );
+            }
+            return None;
+        };
+        let s = subject.get_ref();
+        if s.trim().is_empty() {
+            c.error(subject.span(), "`subject` is empty");
+            return None;
+        }
+        if s.len() > MAX_SUBJECT_BYTES {
+            c.error_hint(
+                subject.span(),
+                format!(
+                    "`subject` is {} bytes; the API takes at most {MAX_SUBJECT_BYTES} bytes of UTF-8",
+                    s.len()
+                ),
+                "shorten it (a CJK character takes 3 bytes)",
+            );
+            return None;
+        }
+        Some(subject.into_inner())
+    }
+
+    fn password(&self, c: &mut Collector<'_>) -> Option<String> {
+        let value = self.root.get("password")?;
+        if integer_of(value.get_ref()).is_some() {
+            c.error_hint(
+                value.span(),
+                "`password` must be a string",
+                "quote it, so leading zeros are kept: password = \"0123\"",
+            );
+            return None;
+        }
+        let p = self.root.string("password", c)?;
+        let ok =
+            (4..=6).contains(&p.get_ref().len()) && p.get_ref().bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            // The value itself is not echoed: it is a credential of sorts.
+            c.error_hint(
+                p.span(),
+                "`password` must be 4 to 6 digits",
+                "for example password = \"482913\"; leave it out for no password",
+            );
+            return None;
+        }
+        Some(p.into_inner())
+    }
+
+    fn timezone(&self, table: &Table<'_, '_>, key: &str, c: &mut Collector<'_>) -> Option<Tz> {
+        let name = table.string(key, c)?;
+        match parse_timezone(name.get_ref()) {
+            Ok(tz) => Some(tz),
+            Err(hint) => {
+                c.error_hint(
+                    name.span(),
+                    format!("unknown time zone `{}`", name.get_ref()),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    fn when(
+        &self,
+        timezone: Tz,
+        meeting_type: Option<MeetingType>,
+        c: &mut Collector<'_>,
+    ) -> Option<When> {
+        let root = self.root;
+        let duration = self.duration(root, c);
+        match root.table("schedule", c) {
+            Some(schedule) => {
+                for key in ["start_time", "end_time"] {
+                    if let Some(span) = root.key_span(key) {
+                        c.error_hint(
+                            span,
+                            format!("`{key}` cannot be used with [schedule]"),
+                            "a recurring meeting starts when its cron rule fires; give its length as duration = \"30m\"",
+                        );
+                    }
+                }
+                if meeting_type == Some(MeetingType::Quick) {
+                    let span = root.get("type").map_or(schedule.span(), |v| v.span());
+                    c.error_hint(
+                        span,
+                        "a quick meeting (type = 1) cannot recur",
+                        "use type = 0 for a recurring meeting",
+                    );
+                }
+                let duration = match duration {
+                    Some(d) => Some(d),
+                    None if root.get("duration").is_none() => {
+                        c.error_hint(
+                            schedule.span(),
+                            "a recurring meeting needs `duration`",
+                            "add duration = \"30m\" above [schedule]",
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                let schedule = self.schedule(&schedule, timezone, duration?, c)?;
+                Some(When::Recurring(Box::new(schedule)))
+            }
+            None if root.get("schedule").is_some() => None,
+            None => self.once(timezone, duration, c),
+        }
+    }
+
+    /// `duration`, checked to be more than zero and at most [`MAX_DURATION`].
+    fn duration(&self, table: &Table<'_, '_>, c: &mut Collector<'_>) -> Option<TimeDelta> {
+        let d = table.duration("duration", c)?;
+        let delta = TimeDelta::from_std(*d.get_ref()).unwrap_or(TimeDelta::MAX);
+        check_length(delta, d.span(), c)
+    }
+
+    fn once(
+        &self,
+        timezone: Tz,
+        duration: Option<TimeDelta>,
+        c: &mut Collector<'_>,
+    ) -> Option<When> {
+        let root = self.root;
+        let start = match root.get("start_time") {
+            Some(v) => read_instant(v, "start_time", timezone, c),
+            None => {
+                c.error_hint(
+                    0..0,
+                    "missing `start_time`",
+                    "give start_time (and end_time or duration), or a [schedule] table for a recurring meeting",
+                );
+                None
+            }
+        };
+        let end = root
+            .get("end_time")
+            .map(|v| (v.span(), read_instant(v, "end_time", timezone, c)));
+        let end = match (end, duration) {
+            (Some((span, _)), Some(_)) => {
+                c.error_hint(
+                    span,
+                    "`end_time` and `duration` are both set",
+                    "keep one of them",
+                );
+                None
+            }
+            (Some((span, end)), None) => {
+                let (start, end) = (start?, end?);
+                if end <= start {
+                    c.error_hint(
+                        span,
+                        "`end_time` is not after `start_time`",
+                        "a meeting must end after it starts",
+                    );
+                    None
+                } else {
+                    check_length(end - start, span, c).map(|_| end)
+                }
+            }
+            (None, Some(d)) => start.map(|s| s + d),
+            (None, None) if root.get("duration").is_some() => None,
+            (None, None) => {
+                c.error_hint(
+                    root.key_span("start_time").unwrap_or(0..0),
+                    "missing `end_time` or `duration`",
+                    "add end_time = ... or duration = \"1h\"",
+                );
+                None
+            }
+        };
+        let start = start?;
+        if start <= self.now {
+            let span = root.get("start_time").map_or(0..0, |v| v.span());
+            c.error_hint(
+                span,
+                format!(
+                    "`start_time` {} is in the past",
+                    start.with_timezone(&timezone).format("%F %R %Z")
+                ),
+                "move the meeting to the future, or remove the file",
+            );
+            return None;
+        }
+        Some(When::Once { start, end: end? })
+    }
+
+    fn schedule(
+        &self,
+        table: &Table<'_, '_>,
+        default_tz: Tz,
+        duration: TimeDelta,
+        c: &mut Collector<'_>,
+    ) -> Option<Schedule> {
+        table.deny_unknown(&["cron", "timezone", "book_ahead", "from", "until"], c);
+        let timezone = match table.get("timezone") {
+            Some(_) => self.timezone(table, "timezone", c),
+            None => Some(default_tz),
+        };
+        let book_ahead = match table.duration("book_ahead", c) {
+            Some(d) if d.get_ref().is_zero() => {
+                c.error_hint(
+                    d.span(),
+                    "`schedule.book_ahead` must be more than zero",
+                    "book at least a few minutes ahead, e.g. \"1d\"",
+                );
+                None
+            }
+            Some(d) => Some(TimeDelta::from_std(*d.get_ref()).unwrap_or(TimeDelta::MAX)),
+            None if table.get("book_ahead").is_some() => None,
+            None => Some(TimeDelta::from_std(self.defaults.book_ahead).unwrap_or(TimeDelta::MAX)),
+        };
+        let cron = match table.string("cron", c) {
+            Some(rule) => match parse_rule(rule.get_ref()) {
+                Ok(cron) => Some((cron, rule)),
+                Err(e) => {
+                    c.error_hint(
+                        rule.span(),
+                        e.to_string(),
+                        "e.g. \"30 9 * * MON-FRI\" for 09:30 on weekdays; see crontab(5)",
+                    );
+                    None
+                }
+            },
+            None => {
+                if table.get("cron").is_none() {
+                    c.error_hint(
+                        table.span(),
+                        "[schedule] needs `cron`",
+                        "e.g. cron = \"30 9 * * MON-FRI\"",
+                    );
+                }
+                None
+            }
+        };
+        let tz = timezone?;
+        let from = table
+            .get("from")
+            .and_then(|v| read_bound(v, "schedule.from", tz, Bound::Start, c));
+        let until = table
+            .get("until")
+            .and_then(|v| read_bound(v, "schedule.until", tz, Bound::End, c));
+        if let (Some(f), Some(u)) = (from, until)
+            && u < f
+        {
+            let span = table.get("until").map_or(table.span(), |v| v.span());
+            c.error(span, "`schedule.until` is before `schedule.from`");
+            return None;
+        }
+        let (cron, rule) = cron?;
+        let mut schedule = Schedule::new(cron, rule.get_ref().clone(), tz, duration, book_ahead?);
+        schedule.from = from;
+        schedule.until = until;
+        if schedule.starts_after(self.now).next().is_none() {
+            let (span, message) = match until {
+                Some(u) if u <= self.now => (
+                    table.get("until").map_or(rule.span(), |v| v.span()),
+                    "`schedule.until` is in the past: the series has ended".to_string(),
+                ),
+                Some(_) => (
+                    rule.span(),
+                    "the cron rule never fires between now and `schedule.until`".to_string(),
+                ),
+                None => (rule.span(), "the cron rule never fires".to_string()),
+            };
+            c.error_hint(
+                span,
+                message,
+                "check the rule's day and month fields, and the window",
+            );
+            return None;
+        }
+        Some(schedule)
+    }
+
+    fn extra(&self, c: &mut Collector<'_>) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        let Some(extra) = self.root.table("extra", c) else {
+            return out;
+        };
+        for (key, span, value) in extra.entries() {
+            if OWN_REQUEST_FIELDS.contains(&key) {
+                c.error_hint(
+                    span,
+                    format!("`extra.{key}` would override a field this file sets itself"),
+                    format!("set `{key}` at the top of the file instead"),
+                );
+                continue;
+            }
+            match to_json(value.get_ref()) {
+                Ok(json) => {
+                    out.insert(key.to_string(), json);
+                }
+                Err(why) => c.error(value.span(), format!("`extra.{key}` {why}")),
+            }
+        }
+        out
+    }
+}
+
+fn check_length(length: TimeDelta, span: Span, c: &mut Collector<'_>) -> Option<TimeDelta> {
+    if length <= TimeDelta::zero() {
+        c.error(span, "a meeting must last more than zero");
+        return None;
+    }
+    if length > MAX_DURATION {
+        c.error_hint(
+            span,
+            format!(
+                "a meeting may last at most 24h; this one lasts {}",
+                show(length)
+            ),
+            "split it into several meetings",
+        );
+        return None;
+    }
+    Some(length)
+}
+
+fn show(d: TimeDelta) -> String {
+    humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+}
+
+/// Reads a point in time: a TOML offset datetime, a local datetime (in `tz`), unix seconds as
+/// an integer, or a string of unix seconds or RFC 3339 text.
+fn read_instant(
+    value: &Spanned<DeValue<'_>>,
+    key: &str,
+    tz: Tz,
+    c: &mut Collector<'_>,
+) -> Option<DateTime<Utc>> {
+    const HINT: &str = "write 2026-12-01T10:00:00+08:00, a local 2026-12-01T10:00:00 (in `timezone`), or unix seconds";
+    let span = value.span();
+    match value.get_ref() {
+        DeValue::Datetime(dt) => {
+            let (Some(date), Some(time)) = (dt.date, dt.time) else {
+                c.error_hint(
+                    span,
+                    format!("`{key}` needs both a date and a time of day"),
+                    HINT,
+                );
+                return None;
+            };
+            let naive =
+                NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
+                    .and_then(|d| {
+                        d.and_hms_nano_opt(
+                            time.hour.into(),
+                            time.minute.into(),
+                            time.second.unwrap_or(0).into(),
+                            time.nanosecond.unwrap_or(0),
+                        )
+                    });
+            let Some(naive) = naive else {
+                c.error_hint(span, format!("`{key}` is not a valid date and time"), HINT);
+                return None;
+            };
+            match dt.offset {
+                Some(toml::value::Offset::Z) => Some(naive.and_utc()),
+                Some(toml::value::Offset::Custom { minutes }) => {
+                    Some(naive.and_utc() - TimeDelta::minutes(minutes.into()))
+                }
+                None => local_to_utc(naive, tz, key, span, c),
+            }
+        }
+        DeValue::Integer(_) => match integer_of(value.get_ref()) {
+            Some(Ok(secs)) => unix(secs, key, span, c),
+            _ => {
+                c.error_hint(span, format!("`{key}` is out of range"), HINT);
+                None
+            }
+        },
+        DeValue::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                match s.parse::<i64>() {
+                    Ok(secs) => unix(secs, key, span, c),
+                    Err(_) => {
+                        c.error_hint(span, format!("`{key}` is out of range"), HINT);
+                        None
+                    }
+                }
+            } else if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                Some(t.with_timezone(&Utc))
+            } else {
+                c.error_hint(span, format!("`{key}` is not a time"), HINT);
+                None
+            }
+        }
+        other => {
+            c.error_hint(
+                span,
+                format!(
+                    "`{key}` must be a datetime or unix seconds, found {}",
+                    describe(other)
+                ),
+                HINT,
+            );
+            None
+        }
+    }
+}
+
+fn unix(secs: i64, key: &str, span: Span, c: &mut Collector<'_>) -> Option<DateTime<Utc>> {
+    // 1 January 2000 to 31 December 9999: anything else is a typo (or milliseconds).
+    if !(946_684_800..=253_402_300_799).contains(&secs) {
+        c.error_hint(
+            span,
+            format!("`{key}` = {secs} is not a plausible unix time in seconds"),
+            "unix seconds have 10 digits today; milliseconds (13 digits) are not accepted",
+        );
+        return None;
+    }
+    DateTime::from_timestamp(secs, 0)
+}
+
+fn local_to_utc(
+    naive: NaiveDateTime,
+    tz: Tz,
+    key: &str,
+    span: Span,
+    c: &mut Collector<'_>,
+) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => {
+            c.error_hint(
+                span,
+                format!("`{key}` {naive} happens twice in {tz} (clocks go back)"),
+                format!(
+                    "add the offset you mean: {} or {}",
+                    a.format("%FT%T%:z"),
+                    b.format("%FT%T%:z")
+                ),
+            );
+            None
+        }
+        LocalResult::None => {
+            c.error_hint(
+                span,
+                format!("`{key}` {naive} does not exist in {tz} (clocks go forward)"),
+                "pick a time outside the daylight-saving gap",
+            );
+            None
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Start,
+    End,
+}
+
+/// `schedule.from`/`until`: a date (the whole day, in the schedule's zone) or a datetime.
+fn read_bound(
+    value: &Spanned<DeValue<'_>>,
+    key: &str,
+    tz: Tz,
+    bound: Bound,
+    c: &mut Collector<'_>,
+) -> Option<DateTime<Utc>> {
+    if let DeValue::Datetime(dt) = value.get_ref()
+        && let (Some(date), None) = (dt.date, dt.time)
+    {
+        let Some(day) =
+            NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
+        else {
+            c.error(value.span(), format!("`{key}` is not a valid date"));
+            return None;
+        };
+        let naive = match bound {
+            Bound::Start => day.and_time(NaiveTime::MIN),
+            // The last second of the day: `until = 2027-06-30` includes that day.
+            Bound::End => day.and_hms_opt(23, 59, 59)?,
+        };
+        // Midnight can fall in a DST gap (e.g. America/Santiago): take the earliest valid time.
+        return tz
+            .from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(naive + TimeDelta::hours(1)))
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc));
+    }
+    read_instant(value, key, tz, c)
+}
+
+#[cfg(test)]
+mod tests;
