@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use url::Url;
 
-use crate::diagnostic::{Collector, Diagnostic};
+use crate::diagnostic::{Collector, Diagnostic, did_you_mean};
 use crate::meeting::{Instance, Settings, read_settings};
 use crate::toml_reader::{self, Table};
 
@@ -476,19 +476,12 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
     if let Ok(tz) = name.parse::<Tz>() {
         return Ok(tz);
     }
-    let closest = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|tz| {
-            (
-                strsim::jaro_winkler(&name.to_lowercase(), &tz.name().to_lowercase()),
-                tz,
-            )
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    Err(match closest {
-        Some((score, tz)) if score > 0.85 => format!("did you mean `{}`?", tz.name()),
-        _ => "use an IANA name such as \"Asia/Shanghai\" or \"UTC\"".to_string(),
-    })
+    Err(
+        match did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())) {
+            Some(tz) => format!("did you mean `{tz}`?"),
+            None => "use an IANA name such as \"Asia/Shanghai\" or \"UTC\"".to_string(),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -396,7 +396,7 @@ impl Reader<'_, '_, '_> {
                     }
                     None => None,
                 };
-                let schedule = self.schedule(&schedule, timezone, duration?, c)?;
+                let schedule = self.schedule(&schedule, timezone, duration, c)?;
                 Some(When::Recurring(Box::new(schedule)))
             }
             None if root.get("schedule").is_some() => None,
@@ -485,7 +485,7 @@ impl Reader<'_, '_, '_> {
         &self,
         table: &Table<'_, '_>,
         default_tz: Tz,
-        duration: TimeDelta,
+        duration: Option<TimeDelta>,
         c: &mut Collector<'_>,
     ) -> Option<Schedule> {
         table.deny_unknown(&["cron", "timezone", "book_ahead", "from", "until"], c);
@@ -544,7 +544,7 @@ impl Reader<'_, '_, '_> {
             return None;
         }
         let (cron, rule) = cron?;
-        let mut schedule = Schedule::new(cron, rule.get_ref().clone(), tz, duration, book_ahead?);
+        let mut schedule = Schedule::new(cron, rule.get_ref().clone(), tz, duration?, book_ahead?);
         schedule.from = from;
         schedule.until = until;
         if schedule.starts_after(self.now).next().is_none() {

@@ -53,6 +53,26 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The candidate a mistyped name was most likely meant to be, if any is close enough:
+/// a small edit distance (transpositions count once) or a strong common prefix.
+pub fn did_you_mean<'c>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let input = input.to_lowercase();
+    candidates
+        .into_iter()
+        .filter_map(|c| {
+            let lower = c.to_lowercase();
+            let edits = strsim::damerau_levenshtein(&input, &lower);
+            let score = strsim::jaro_winkler(&input, &lower);
+            let close = edits <= (lower.chars().count() / 3).max(1) || score > 0.9;
+            close.then_some((edits, c))
+        })
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, c)| c)
+}
+
 /// Byte offset -> (line, column) for one text, computed once per file.
 #[derive(Debug, Clone)]
 pub struct LineIndex {
@@ -152,6 +172,19 @@ mod tests {
         let eq = text.find("= \"x\"").unwrap();
         assert_eq!(index.position(text, eq), (2, 4));
         assert_eq!(index.position(text, text.len()), (4, 5));
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_not_strangers() {
+        let keys = ["dir", "rescan_interval"];
+        assert_eq!(did_you_mean("dri", keys), Some("dir"));
+        assert_eq!(
+            did_you_mean("rescan_intervall", keys),
+            Some("rescan_interval")
+        );
+        assert_eq!(did_you_mean("colour", keys), None);
+        let zones = ["Asia/Shanghai", "Asia/Singapore"];
+        assert_eq!(did_you_mean("asia/shangai", zones), Some("Asia/Shanghai"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
     },
-    /// Show the next bookings the daemon would make, in start order
+    /// Show the next bookings the daemon would make, in the order it makes them
     Plan {
         /// Files or directories to plan for instead of the config's watch dir
         paths: Vec<PathBuf>,

@@ -118,8 +118,8 @@ pub fn wanted(
     out
 }
 
-/// The next `count` occurrences over all definitions, in start order, whenever they are due:
-/// what `plan` shows.
+/// The next `count` bookings over all definitions, in the order the daemon makes them (by
+/// booking time, bookings due now first, then by start): what `plan` shows.
 pub fn upcoming(
     defs: &[Definition],
     format: UserFormat,
@@ -129,12 +129,15 @@ pub fn upcoming(
     let mut out: Vec<Wanted> = defs
         .iter()
         .flat_map(|def| {
+            // A definition's booking times rise with its starts, so its first `count` are the
+            // only ones that can make the cut.
             occurrences(def, now)
                 .take(count)
                 .map(move |occ| wanted_of(def, format, occ))
         })
         .collect();
-    out.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+    let action_time = |w: &Wanted| w.book_at.map_or(now, |t| t.max(now));
+    out.sort_by(|a, b| (action_time(a), a.start, &a.key).cmp(&(action_time(b), b.start, &b.key)));
     out.truncate(count);
     out
 }
@@ -251,15 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn upcoming_merges_definitions_in_start_order() {
-        let defs = [review(), standup()];
+    fn upcoming_lists_bookings_in_the_order_they_are_made() {
+        let defs = [standup(), review()];
         let next = upcoming(&defs, UserFormat::String, now(), 5);
-        let starts: Vec<_> = next.iter().map(|w| w.start).collect();
-        let mut sorted = starts.clone();
-        sorted.sort();
-        assert_eq!(starts, sorted);
-        assert_eq!(next.len(), 5);
-        assert!(next.iter().any(|w| w.key.definition == "review"));
+        let keys: Vec<String> = next.iter().map(|w| w.key.to_string()).collect();
+        // Due now: the two standups in the window and the one-off (by start); then the
+        // standups of Mon 30th and Tue 1st, each two days before.
+        assert_eq!(
+            keys,
+            vec![
+                "team/standup@1795656600",
+                "team/standup@1795743000",
+                "review@1796090400",
+                "team/standup@1796002200",
+                "team/standup@1796088600",
+            ]
+        );
     }
 
     #[test]

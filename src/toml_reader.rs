@@ -15,7 +15,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::Collector;
+use crate::diagnostic::{Collector, did_you_mean};
 
 /// Byte range of a key or value in the file's text.
 pub type Span = Range<usize>;
@@ -96,13 +96,8 @@ impl<'a, 'i> Table<'a, 'i> {
             if known.contains(&key) {
                 continue;
             }
-            let closest = known
-                .iter()
-                .map(|k| (strsim::jaro_winkler(key, k), *k))
-                .filter(|(score, _)| *score > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            let hint = match closest {
-                Some((_, k)) => format!("did you mean `{}`?", self.path_of(k)),
+            let hint = match did_you_mean(key, known.iter().copied()) {
+                Some(k) => format!("did you mean `{}`?", self.path_of(k)),
                 None => format!("known keys here: {}", known.join(", ")),
             };
             let place = if self.name.is_empty() {

@@ -1,5 +1,5 @@
 //! `wemeet-scheduler plan [--count N] [--json] [PATH...]`: the bookings the daemon would make,
-//! in start order, with when each is booked and (with `--json`) the exact create request.
+//! in the order it would make them, with when each is booked and (with `--json`) the exact create request.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,228 @@
+//! The `validate` and `plan` commands as a user runs them: the real binary, real files.
+
+mod util;
+
+use util::{Run, write};
+
+/// A fixed "now" so the examples' dates and the plan stay the same whenever the tests run.
+const NOW: &str = "2026-11-25T12:00:00Z";
+
+#[test]
+fn the_shipped_examples_validate() {
+    let run = Run::new(&["validate", "--config", "config/demo.toml", "--now", NOW]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.stdout.trim(),
+        "4 file(s) checked: 4 valid, 0 invalid (0 problem(s))"
+    );
+}
+
+#[test]
+fn the_production_config_example_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = write(
+        dir.path(),
+        "x.toml",
+        "subject = \"x\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+    );
+    let run = Run::new(&[
+        "validate",
+        "--config",
+        "config/config.toml",
+        "--now",
+        NOW,
+        def.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+}
+
+#[test]
+fn validate_reports_every_problem_of_every_file_and_keeps_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "good.toml",
+        "subject = \"ok\"\nuserid = \"me\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+    );
+    write(
+        d,
+        "team/bad.toml",
+        "userid = \"me\"\nsubject = \"\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\npassword = \"12\"\n",
+    );
+    write(d, "syntax.toml", "subject = \"x\nstart_time = 1\n");
+    write(
+        d,
+        "cron.toml",
+        "userid = \"me\"\nsubject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 25 * * *\"\n",
+    );
+    write(d, ".hidden.toml", "not toml at all");
+    write(d, "notes.txt", "not toml at all");
+    write(d, "good.toml~", "not toml at all");
+    let run = Run::new(&["validate", "--now", NOW, d.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let path = |f: &str| d.join(f).display().to_string();
+    assert_eq!(lines.len(), 5, "{run}");
+    assert!(
+        lines[0].starts_with(&format!("{}:5:8: invalid cron rule", path("cron.toml"))),
+        "{run}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}:1:13: invalid TOML", path("syntax.toml"))),
+        "{run}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{}:2:11: `subject` is empty",
+            path("team/bad.toml")
+        )),
+        "{run}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "{}:5:12: `password` must be 4 to 6 digits",
+            path("team/bad.toml")
+        )),
+        "{run}"
+    );
+    assert_eq!(
+        lines[4],
+        "4 file(s) checked: 1 valid, 3 invalid (4 problem(s))"
+    );
+}
+
+#[test]
+fn validate_with_a_broken_config_lists_its_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "config.toml",
+        "[api]\ntimeout = \"soon\"\n[watch]\ndri = \"x\"\n",
+    );
+    let run = Run::new(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout
+            .contains("config.toml:2:11: `api.timeout` is not a duration"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(
+            "config.toml:4:1: unknown key `dri` in [watch]; hint: did you mean `watch.dir`?"
+        ),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
+    let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stderr
+            .contains("cannot read config /nonexistent/config.toml"),
+        "{run}"
+    );
+}
+
+#[test]
+fn plan_lists_the_next_bookings_in_booking_order() {
+    let run = Run::new(&[
+        "plan",
+        "--config",
+        "config/demo.toml",
+        "--now",
+        NOW,
+        "--count",
+        "4",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{run}");
+    assert!(lines[0].starts_with("DEFINITION"), "{run}");
+    // Due at once: the one-offs and the series occurrences already inside their window.
+    assert!(
+        lines[1].starts_with("team/standup") && lines[1].contains("Thu 2026-11-26 09:30 CST"),
+        "{run}"
+    );
+    assert!(lines[1].contains("  now  "), "{run}");
+    assert!(lines[2].contains("Fri 2026-11-27 09:30 CST"), "{run}");
+    assert!(
+        lines[3].starts_with("team/monthly-retro") && lines[3].contains("Fri 2026-12-04 16:00 CET"),
+        "{run}"
+    );
+    assert!(lines[4].starts_with("incident-bridge"), "{run}");
+}
+
+#[test]
+fn plan_json_has_the_exact_request_body() {
+    let run = Run::new(&[
+        "plan",
+        "--config",
+        "config/demo.toml",
+        "--now",
+        NOW,
+        "--count",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let launch = rows
+        .iter()
+        .find(|r| r["definition"] == "product-launch")
+        .expect("the one-off is planned");
+    assert_eq!(launch["occurrence_start"], 1_876_183_200);
+    assert_eq!(launch["start"], "2029-06-15T10:00:00+08:00");
+    assert_eq!(launch["start_utc"], "2029-06-15T02:00:00Z");
+    assert_eq!(launch["book_at"], serde_json::Value::Null);
+    let body = &launch["request"];
+    assert_eq!(body["userid"], "demo-user");
+    assert_eq!(body["instanceid"], 1);
+    assert_eq!(body["type"], 0);
+    assert_eq!(body["subject"], "Product launch review");
+    assert_eq!(body["start_time"], "1876183200");
+    assert_eq!(body["end_time"], "1876188600");
+    assert_eq!(body["password"], "482913");
+    assert_eq!(body["hosts"], serde_json::json!(["demo-user"]));
+    assert_eq!(
+        body["invitees"],
+        serde_json::json!(["alice", "bob", "carol"])
+    );
+    assert_eq!(body["location"], "Building 2, Room 401");
+    assert_eq!(
+        body["settings"],
+        serde_json::json!({
+            "allow_unmute_self": true, "enable_record": true, "live_url": false,
+            "mute_enable_join": true, "participant_video": true, "play_ivr_on_leave": false
+        })
+    );
+    let standup = rows
+        .iter()
+        .find(|r| r["definition"] == "team/standup")
+        .unwrap();
+    assert_eq!(standup["book_at"], "2026-11-23T01:30:00Z");
+}
+
+#[test]
+fn plan_of_a_directory_not_watched_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "weekly.toml",
+        "subject = \"Weekly\"\nuserid = \"me\"\nduration = \"1h\"\n[schedule]\ncron = \"0 10 * * MON\"\ntimezone = \"UTC\"\n",
+    );
+    let run = Run::new(&[
+        "plan",
+        "--now",
+        NOW,
+        "--count",
+        "2",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("Mon 2026-11-30 10:00 UTC"), "{run}");
+    assert!(run.stdout.contains("Mon 2026-12-07 10:00 UTC"), "{run}");
+}

@@ -1,0 +1,52 @@
+//! Shared helpers for the integration tests: run the real binary, write files.
+
+#![allow(dead_code)] // Each test crate uses its own subset.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One finished run of the `wemeet-scheduler` binary, from the repository root.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn new(args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            // Never pick up a config installed on the machine running the tests.
+            .env_remove("WEMEET_SCHEDULER_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Writes `text` to `dir/rel`, creating parent directories; returns the path.
+pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create test dir");
+    }
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
