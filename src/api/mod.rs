@@ -1,5 +1,18 @@
 //! The Tencent Meeting REST API as the daemon sees it.
 //!
-//! - [`model`]: the JSON bodies of requests, built from definitions, exactly as they go out.
+//! - [`model`]: the JSON bodies of requests and answers.
+//! - [`sign`]: request signatures (shared with the fake API, which checks them).
+//! - [`error`]: failed calls and what to do about each.
+//! - [`backoff`]: retry delays with full jitter.
+//! - [`pace`]: the process-wide rate and concurrency limits.
+//! - [`client`]: `create`, `find`, `get`, `modify`, `cancel`, signed, paced and retried.
 
+pub mod backoff;
+pub mod client;
+pub mod error;
 pub mod model;
+pub mod pace;
+pub mod sign;
+
+pub use client::{Cancelled, Client};
+pub use error::{ApiError, Treatment};

@@ -3,7 +3,7 @@
 //! and `type` as integers, settings as booleans, and a definition's `[extra]` merged in.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::UserFormat;
 use crate::definition::Definition;
@@ -87,5 +87,239 @@ impl CreateMeeting {
             settings: def.settings.clone(),
             extra: def.extra.clone(),
         }
+    }
+}
+
+/// The body of `PUT /v1/meetings/{id}`: the caller, then only the fields that change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModifyMeeting {
+    pub userid: String,
+    pub instanceid: u8,
+    /// Changed fields only, named as in [`CreateMeeting`].
+    #[serde(flatten)]
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The body of `POST /v1/meetings/{id}/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelMeeting {
+    pub userid: String,
+    pub instanceid: u8,
+    pub reason_code: i64,
+}
+
+/// The answer to create, get and modify: `{meeting_number, meeting_info_list}`; list adds
+/// `remaining` and `next_pos`. Unknown fields are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct MeetingList {
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub meeting_number: i64,
+    #[serde(default)]
+    pub meeting_info_list: Vec<MeetingInfo>,
+    /// Meetings left after this page (list only).
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub remaining: i64,
+    /// The `pos` of the next page (list only).
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub next_pos: i64,
+}
+
+/// One meeting as the API describes it. Parsed leniently: ids as numbers or strings, users as
+/// strings or `{userid, ...}` objects, `participants` or the spec example's `ParticipantsList`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct MeetingInfo {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub meeting_id: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub meeting_code: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub subject: String,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub start_time: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub end_time: i64,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub join_url: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub password: String,
+    #[serde(default, deserialize_with = "lenient::users")]
+    pub hosts: Vec<String>,
+    #[serde(
+        default,
+        alias = "ParticipantsList",
+        deserialize_with = "lenient::users"
+    )]
+    pub participants: Vec<String>,
+    /// `MEETING_STATE_INIT`, `MEETING_STATE_CANCELLED`, ... when the server says.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub status: String,
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// Deserializers that accept the shapes the real service has been seen to answer with.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    fn scalar_to_string(v: Value) -> String {
+        match v {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(scalar_to_string(Value::deserialize(d)?))
+    }
+
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_i64()
+                .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an integer"))),
+            Value::String(s) if s.is_empty() => Ok(0),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an integer"))),
+            Value::Null => Ok(0),
+            other => Err(serde::de::Error::custom(format!(
+                "{other} is not an integer"
+            ))),
+        }
+    }
+
+    pub fn users<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Value::Object(mut o) => o.remove("userid").map(scalar_to_string),
+                    Value::Null => None,
+                    other => Some(scalar_to_string(other)),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::{Definition, When};
+    use crate::meeting::Instance;
+    use chrono::TimeZone;
+
+    /// The spec's example request, built from a definition with the same fields.
+    #[test]
+    fn the_spec_example_request_round_trips() {
+        let spec: serde_json::Value = serde_json::from_str(
+            r#"{
+                "userid" : "tester",
+                "instanceid" : 1,
+                "subject" : "tester's meeting",
+                "type" : 0,
+                "hosts" : ["tester"],
+                "invitees" : ["test1", "guest1", "guest2"],
+                "start_time" : "1572172200",
+                "end_time" : "1572175800",
+                "password" : "1111",
+                "settings" : {
+                    "mute_enable_join":true, "allow_unmute_self":false, "mute_all": false,
+                    "host_video":true, "participant_video": false, "enable_record": false,
+                    "play_ivr_on_leave": false, "play_ivr_on_join": false, "live_url": false
+                }
+            }"#,
+        )
+        .unwrap();
+        let user = |id: &str| User {
+            userid: id.into(),
+            ..User::default()
+        };
+        let start = Utc.timestamp_opt(1_572_172_200, 0).unwrap();
+        let end = Utc.timestamp_opt(1_572_175_800, 0).unwrap();
+        let def = Definition {
+            id: "spec".into(),
+            path: "spec.toml".into(),
+            subject: "tester's meeting".into(),
+            userid: "tester".into(),
+            instanceid: Instance::PC,
+            meeting_type: MeetingType::Scheduled,
+            hosts: vec![user("tester")],
+            invitees: vec![user("test1"), user("guest1"), user("guest2")],
+            password: Some("1111".into()),
+            timezone: chrono_tz::Asia::Shanghai,
+            when: When::Once { start, end },
+            settings: serde_json::from_value(spec["settings"].clone()).unwrap(),
+            extra: serde_json::Map::new(),
+        };
+        let ours = CreateMeeting::for_occurrence(&def, start, end, UserFormat::String);
+        assert_eq!(serde_json::to_value(&ours).unwrap(), spec);
+
+        let objects = CreateMeeting::for_occurrence(&def, start, end, UserFormat::Object);
+        let v = serde_json::to_value(&objects).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!([{ "userid": "tester" }]));
+    }
+
+    #[test]
+    fn the_spec_example_response_parses() {
+        let answer: MeetingList = serde_json::from_str(
+            r#"{
+                "meeting_number": 1,
+                "meeting_info_list":[{
+                    "subject": "tester's meeting",
+                    "meeting_id": "433471464134410364",
+                    "meeting_code": "637228110",
+                    "password": "1111",
+                    "start_time" : "1572172200",
+                    "end_time" : "1572175800",
+                    "hosts":["test1"],
+                    "ParticipantsList":[],
+                    "join_url": "https://wemeet.qq.com/w/5oxCqAc",
+                    "settings":{ "mute_enable_join": true, "allow_unmute_self": false }
+                }]
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(answer.meeting_number, 1);
+        let m = &answer.meeting_info_list[0];
+        assert_eq!(m.meeting_id, "433471464134410364");
+        assert_eq!(m.meeting_code, "637228110");
+        assert_eq!(m.start_time, 1_572_172_200);
+        assert_eq!(m.end_time, 1_572_175_800);
+        assert_eq!(m.hosts, vec!["test1"]);
+        assert_eq!(m.join_url, "https://wemeet.qq.com/w/5oxCqAc");
+    }
+
+    #[test]
+    fn responses_are_parsed_leniently() {
+        let answer: MeetingList = serde_json::from_str(
+            r#"{
+                "meeting_number": "1", "remaining": 3, "next_pos": "20", "unknown": {"x": 1},
+                "meeting_info_list":[{
+                    "meeting_id": 7567173273889276131,
+                    "meeting_code": 637228110,
+                    "start_time": 1572172200,
+                    "end_time": "1572175800",
+                    "hosts": [{"userid": "alice", "is_anonymous": false}, "bob"],
+                    "participants": [{"userid": "carol"}],
+                    "status": "MEETING_STATE_INIT"
+                }]
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (answer.meeting_number, answer.remaining, answer.next_pos),
+            (1, 3, 20)
+        );
+        let m = &answer.meeting_info_list[0];
+        assert_eq!(m.meeting_id, "7567173273889276131");
+        assert_eq!(m.meeting_code, "637228110");
+        assert_eq!(m.hosts, vec!["alice", "bob"]);
+        assert_eq!(m.participants, vec!["carol"]);
+        assert_eq!(m.start_time, 1_572_172_200);
     }
 }

@@ -1,0 +1,440 @@
+//! The API client the daemon uses: `create`, `find`, `get`, `modify`, `cancel`, each signed
+//! afresh on every attempt, paced, and retried by the error table in [`super::error`].
+//!
+//! A create that ends ambiguously (timeout, broken connection, internal error) is *not*
+//! retried here: the meeting may exist. It comes back as an error whose
+//! [`ApiError::is_ambiguous`] is true, so the caller can record that, [`Client::find`] the
+//! meeting, and create again only if it is not there. Every other call is idempotent and is
+//! retried in place.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::RngExt;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::backoff::Backoff;
+use super::error::{ApiError, ErrorBody, StatusError, TransportKind, Treatment, codes};
+use super::model::{CancelMeeting, CreateMeeting, MeetingInfo, MeetingList, ModifyMeeting};
+use super::pace::Pacer;
+use super::sign::{Signed, header, signature};
+use crate::config::{ApiConfig, RetryConfig, SecretKey};
+
+/// The credentials every request carries. `Debug` does not show the key.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub app_id: String,
+    pub secret_id: String,
+    pub secret_key: SecretKey,
+    pub sdk_id: Option<String>,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct BuildError(#[from] reqwest::Error);
+
+/// How a cancel ended: both count as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    Now,
+    /// The server said 9007: it was cancelled before.
+    Already,
+}
+
+/// The paced, retrying API client. Cheap to clone; clones share the pacer and the
+/// connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    creds: Arc<Credentials>,
+    pacer: Arc<Pacer>,
+    backoff: Backoff,
+}
+
+/// The most list pages `find` reads (20 meetings each): a guard against a server whose
+/// `next_pos` never advances.
+const MAX_LIST_PAGES: usize = 1000;
+
+impl Client {
+    pub fn new(
+        api: &ApiConfig,
+        retry: &RetryConfig,
+        secret_key: SecretKey,
+    ) -> Result<Client, BuildError> {
+        // reqwest is built without a default crypto provider (ring builds faster and smaller
+        // than aws-lc); install ring's. Err means one is installed already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout)
+            .pool_max_idle_per_host(api.concurrency)
+            .build()?;
+        Ok(Client {
+            http,
+            base: api.base_url.clone(),
+            creds: Arc::new(Credentials {
+                app_id: api.app_id.clone(),
+                secret_id: api.secret_id.clone(),
+                secret_key,
+                sdk_id: api.sdk_id.clone(),
+            }),
+            pacer: Arc::new(Pacer::new(api.requests_per_minute, api.concurrency)),
+            backoff: Backoff::from(retry),
+        })
+    }
+
+    /// Books a meeting. Retries only failures after which the meeting certainly does not
+    /// exist; an ambiguous failure is returned for the caller to resolve with [`Client::find`].
+    pub async fn create(&self, req: &CreateMeeting) -> Result<MeetingInfo, ApiError> {
+        let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", "/v1/meetings", e))?;
+        let list: MeetingList = self
+            .call(Method::POST, "/v1/meetings", Some(body), Idempotent::No)
+            .await?;
+        first_meeting(list, "POST", "/v1/meetings")
+    }
+
+    /// Looks for a live meeting of `userid` with this subject, start and end: the meeting an
+    /// ambiguous create may have made. Pages through the user's upcoming meetings.
+    pub async fn find(&self, req: &CreateMeeting) -> Result<Option<MeetingInfo>, ApiError> {
+        let start: i64 = req.start_time.parse().unwrap_or_default();
+        let end: i64 = req.end_time.parse().unwrap_or_default();
+        let mut pos = 0i64;
+        for _ in 0..MAX_LIST_PAGES {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("userid", &req.userid)
+                .append_pair("instanceid", &req.instanceid.to_string())
+                .append_pair("pos", &pos.to_string())
+                .finish();
+            let page: MeetingList = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/meetings?{query}"),
+                    None,
+                    Idempotent::Yes,
+                )
+                .await?;
+            let found = page.meeting_info_list.iter().find(|m| {
+                m.subject == req.subject
+                    && m.start_time == start
+                    && m.end_time == end
+                    && m.status != "MEETING_STATE_CANCELLED"
+            });
+            if let Some(m) = found {
+                return Ok(Some(m.clone()));
+            }
+            if page.remaining <= 0 || page.meeting_info_list.is_empty() || page.next_pos <= pos {
+                return Ok(None);
+            }
+            pos = page.next_pos;
+        }
+        Ok(None)
+    }
+
+    /// One meeting by id.
+    pub async fn get(
+        &self,
+        meeting_id: &str,
+        userid: &str,
+        instanceid: u8,
+    ) -> Result<MeetingInfo, ApiError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("userid", userid)
+            .append_pair("instanceid", &instanceid.to_string())
+            .finish();
+        let path = format!("/v1/meetings/{}?{query}", segment(meeting_id));
+        let list: MeetingList = self.call(Method::GET, &path, None, Idempotent::Yes).await?;
+        first_meeting(list, "GET", &path)
+    }
+
+    /// Changes fields of a meeting. Sending the same change twice is harmless, so ambiguous
+    /// failures are retried here.
+    pub async fn modify(&self, meeting_id: &str, req: &ModifyMeeting) -> Result<(), ApiError> {
+        let path = format!("/v1/meetings/{}", segment(meeting_id));
+        let body = serde_json::to_vec(req).map_err(|e| encode_error("PUT", &path, e))?;
+        let _: serde_json::Value = self
+            .call(Method::PUT, &path, Some(body), Idempotent::Yes)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels a meeting; "already cancelled" (9007) counts as done.
+    pub async fn cancel(
+        &self,
+        meeting_id: &str,
+        req: &CancelMeeting,
+    ) -> Result<Cancelled, ApiError> {
+        let path = format!("/v1/meetings/{}/cancel", segment(meeting_id));
+        let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", &path, e))?;
+        match self
+            .call::<serde_json::Value>(Method::POST, &path, Some(body), Idempotent::Yes)
+            .await
+        {
+            Ok(_) => Ok(Cancelled::Now),
+            Err(e) if e.code() == Some(codes::ALREADY_CANCELLED) => Ok(Cancelled::Already),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a request until it succeeds, fails for good, or runs out of attempts.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        idempotent: Idempotent,
+    ) -> Result<T, ApiError> {
+        let mut attempt = 0;
+        loop {
+            let err = match self.attempt(&method, path_and_query, body.as_deref()).await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            attempt += 1;
+            let treatment = err.treatment();
+            let give_up = match treatment {
+                Treatment::Permanent | Treatment::Quota => true,
+                Treatment::Retry | Treatment::Resign => {
+                    attempt >= self.backoff.max_attempts
+                        || (idempotent == Idempotent::No && err.is_ambiguous())
+                }
+            };
+            if give_up {
+                return Err(err);
+            }
+            let delay = match treatment {
+                Treatment::Resign => {
+                    if err.code() == Some(codes::TIMESTAMP_SKEW) {
+                        tracing::warn!(
+                            error = %err,
+                            "the server says our clock is more than 5 minutes off; check NTP on this host"
+                        );
+                    }
+                    Duration::ZERO
+                }
+                _ => self
+                    .backoff
+                    .delay(attempt - 1, err.retry_after(), &mut rand::rng()),
+            };
+            tracing::debug!(error = %err, attempt, ?delay, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One signed request and its answer.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<T, ApiError> {
+        let url = self.url(path_and_query);
+        let path = url.path().to_string();
+        let uri = match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let body = body.unwrap_or_default();
+        let _slot = self.pacer.acquire().await;
+        let nonce = rand::rng().random_range(1..=i64::MAX as u64);
+        let timestamp = unix_now();
+        let sig = signature(
+            &self.creds.secret_key,
+            &Signed {
+                method: method.as_str(),
+                secret_id: &self.creds.secret_id,
+                nonce,
+                timestamp,
+                uri: &uri,
+                body,
+            },
+        );
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(header::KEY, &self.creds.secret_id)
+            .header(header::TIMESTAMP, timestamp.to_string())
+            .header(header::NONCE, nonce.to_string())
+            .header(header::SIGNATURE, sig)
+            .header(header::APP_ID, &self.creds.app_id)
+            .header(header::REGISTERED, "1");
+        if let Some(sdk) = &self.creds.sdk_id {
+            req = req.header(header::SDK_ID, sdk);
+        }
+        if !body.is_empty() {
+            req = req.body(body.to_vec());
+        }
+        let transport = |e: reqwest::Error| ApiError::Transport {
+            method: method.to_string(),
+            path: path.clone(),
+            kind: if e.is_connect() {
+                TransportKind::Connect
+            } else if e.is_timeout() {
+                TransportKind::Timeout
+            } else {
+                TransportKind::Reset
+            },
+            message: error_chain(&e),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let trace = headers
+            .get(header::TRACE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = resp.bytes().await.map_err(transport)?;
+        let error_body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+        if status == 200 && error_body.is_none() {
+            return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                method: method.to_string(),
+                path,
+                status,
+                message: e.to_string(),
+                trace,
+            });
+        }
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let (error_code, new_error_code, message) = match error_body {
+            Some(b) => (
+                b.error_info.error_code,
+                b.error_info.new_error_code,
+                b.error_info.message,
+            ),
+            None => (
+                None,
+                None,
+                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            ),
+        };
+        Err(ApiError::Status(Box::new(StatusError {
+            method: method.to_string(),
+            path,
+            status,
+            error_code,
+            new_error_code,
+            message,
+            trace,
+            retry_after,
+        })))
+    }
+
+    fn url(&self, path_and_query: &str) -> Url {
+        let base = self.base.as_str().trim_end_matches('/');
+        // `base` is a valid URL and `path_and_query` starts with `/` and is built from
+        // percent-encoded parts, so the joined text is a valid URL too.
+        Url::parse(&format!("{base}{path_and_query}"))
+            .expect("base URL plus an encoded path parses")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idempotent {
+    Yes,
+    No,
+}
+
+fn first_meeting(list: MeetingList, method: &str, path: &str) -> Result<MeetingInfo, ApiError> {
+    list.meeting_info_list
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Decode {
+            method: method.into(),
+            path: path.into(),
+            status: 200,
+            message: "the answer lists no meeting".into(),
+            trace: None,
+        })
+}
+
+fn encode_error(method: &str, path: &str, e: serde_json::Error) -> ApiError {
+    ApiError::Decode {
+        method: method.into(),
+        path: path.into(),
+        status: 0,
+        message: format!("cannot encode the request: {e}"),
+        trace: None,
+    }
+}
+
+/// A meeting id as one path segment.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+fn unix_now() -> i64 {
+    // A clock before 1970 is broken; signing with 0 then gets a clear 190300 from the server.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The error and its sources on one line: reqwest's own message alone says little.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_as_seconds_or_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let in_a_minute = SystemTime::now() + Duration::from_secs(61);
+        let d = parse_retry_after(&httpdate::fmt_http_date(in_a_minute)).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(61),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_key() {
+        let c = Credentials {
+            app_id: "a".into(),
+            secret_id: "id".into(),
+            secret_key: SecretKey::new("super-secret"),
+            sdk_id: None,
+        };
+        assert!(!format!("{c:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Client-side limits shared by every request of the process: request starts evenly spaced
+//! so that no 60-second window holds more than `requests_per_minute` of them, and at most
+//! `concurrency` requests in flight.
+//!
+//! Even spacing (a token bucket of depth one) rather than a deep bucket: a deep bucket lets a
+//! burst of a full minute's quota through at once and then the next minute's too, twice the
+//! limit inside one window. The pacer runs on tokio's clock, so tests drive it with
+//! `tokio::time::pause()` instead of waiting.
+
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+pub struct Pacer {
+    /// Time between two request starts; `None` when pacing is off.
+    interval: Option<Duration>,
+    /// The earliest start the next request may have.
+    next: Mutex<Option<Instant>>,
+    in_flight: Semaphore,
+}
+
+/// Held while a request is in flight.
+pub struct Slot<'a> {
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Pacer {
+    /// `requests_per_minute == 0` turns pacing off; `concurrency` is at least 1.
+    pub fn new(requests_per_minute: u32, concurrency: usize) -> Pacer {
+        let interval = (requests_per_minute > 0)
+            .then(|| Duration::from_secs(60).div_f64(f64::from(requests_per_minute)));
+        Pacer {
+            interval,
+            next: Mutex::new(None),
+            in_flight: Semaphore::new(concurrency.max(1)),
+        }
+    }
+
+    /// Waits until a request may start: a free place among the `concurrency`, then the next
+    /// start time. Hold the returned slot until the answer is read.
+    pub async fn acquire(&self) -> Slot<'_> {
+        // The semaphore is never closed, so `acquire` cannot fail.
+        let permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("pacer semaphore is never closed");
+        if let Some(interval) = self.interval {
+            let start = {
+                let mut next = self.next.lock().await;
+                let now = Instant::now();
+                let start = next.map_or(now, |n| n.max(now));
+                *next = Some(start + interval);
+                start
+            };
+            tokio::time::sleep_until(start).await;
+        }
+        Slot { _permit: permit }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_sixty_second_window_holds_more_than_the_limit() {
+        let pacer = Arc::new(Pacer::new(300, 8));
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..1000 {
+            let p = pacer.clone();
+            tasks.push(tokio::spawn(async move {
+                let _slot = p.acquire().await;
+                let started = Instant::now();
+                tokio::time::sleep(Duration::from_millis(50)).await; // the request
+                started
+            }));
+        }
+        let mut starts = Vec::new();
+        for t in tasks {
+            starts.push(t.await.unwrap() - t0);
+        }
+        starts.sort();
+        // Any 60 s window [t, t + 60 s) holds at most 300 starts.
+        for (i, s) in starts.iter().enumerate() {
+            let in_window = starts[i..]
+                .iter()
+                .take_while(|x| **x < *s + Duration::from_secs(60))
+                .count();
+            assert!(
+                in_window <= 300,
+                "{in_window} starts in the window from {s:?}"
+            );
+        }
+        // And the limit is used: 1,000 requests in 200 s at 300/min is 100% of the rate.
+        let span = *starts.last().unwrap();
+        let rate = 999.0 / span.as_secs_f64() * 60.0;
+        assert!((0.95 * 300.0..=300.0).contains(&rate), "rate {rate}/min");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_capped() {
+        let pacer = Arc::new(Pacer::new(0, 3));
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (p, f, m) = (pacer.clone(), in_flight.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                let _slot = p.acquire().await;
+                let now = f.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                m.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                f.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_off_does_not_wait() {
+        let pacer = Pacer::new(0, 4);
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            drop(pacer.acquire().await);
+        }
+        assert_eq!(Instant::now(), t0);
+    }
+}
