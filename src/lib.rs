@@ -16,7 +16,9 @@
 //! - [`schedule`]: a cron rule in a time zone -> occurrence start times.
 //! - [`definition`]: one file -> a validated [`definition::Definition`].
 //! - [`scan`]: the watch dir -> every definition file, read and validated.
-//! - [`api`]: the REST API's wire models.
+//! - [`api`]: the REST API: wire models, signing, errors, the paced and retried client.
+//! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
+//!   demo, the tests and the benchmarks.
 //! - [`plan`]: definitions + now -> wanted bookings keyed by (definition, start). Pure.
 //! - [`commands`]: `validate` and `plan`, writing to the writers they are given.
 //! - [`logging`]: the `tracing` subscriber.
@@ -26,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod definition;
 pub mod diagnostic;
+pub mod fake_api;
 pub mod logging;
 pub mod meeting;
 pub mod plan;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test crate uses its own subset.
 
+pub mod api;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,568 @@
+//! The fake's meetings, the checks it applies to request bodies (as the real service does),
+//! and its journal of everything it did.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use rand::{Rng, RngExt};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::error::codes;
+use crate::meeting::REQUIRED_SETTINGS;
+
+/// An error answer: vendor code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: i64,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Refusal::new(codes::INVALID_PARAMS, message)
+    }
+}
+
+/// One meeting the fake holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meeting {
+    pub meeting_id: String,
+    pub meeting_code: String,
+    pub userid: String,
+    pub instanceid: i64,
+    pub subject: String,
+    pub meeting_type: i64,
+    pub hosts: Vec<Value>,
+    pub invitees: Vec<Value>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub password: Option<String>,
+    pub settings: Map<String, Value>,
+    /// Fields the fake does not interpret, kept as sent.
+    pub extra: Map<String, Value>,
+    pub cancelled: bool,
+}
+
+impl Meeting {
+    pub fn join_url(&self) -> String {
+        format!("https://meeting.tencent.com/dm/{}", self.meeting_code)
+    }
+
+    /// The meeting as the API describes it, in the spec's shape.
+    pub fn info(&self) -> Value {
+        let mut v = json!({
+            "subject": self.subject,
+            "meeting_id": self.meeting_id,
+            "meeting_code": self.meeting_code,
+            "type": self.meeting_type,
+            "start_time": self.start_time.to_string(),
+            "end_time": self.end_time.to_string(),
+            "hosts": self.hosts,
+            "participants": self.invitees,
+            "join_url": self.join_url(),
+            "settings": self.settings,
+            "status": if self.cancelled { "MEETING_STATE_CANCELLED" } else { "MEETING_STATE_INIT" },
+        });
+        if let Some(p) = &self.password {
+            v["password"] = json!(p);
+        }
+        v
+    }
+}
+
+/// One line of the journal: something the fake did to its meetings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JournalEntry {
+    /// `create`, `modify` or `cancel`.
+    pub op: &'static str,
+    pub meeting_id: String,
+    pub userid: String,
+    pub subject: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    /// For `modify`: the fields sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Map<String, Value>>,
+    /// Server time, unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// The meetings, by id, and the journal.
+#[derive(Default)]
+pub struct Store {
+    meetings: BTreeMap<String, Meeting>,
+    next_id: u64,
+    pub journal: Vec<JournalEntry>,
+    journal_file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+const PAGE: usize = 20;
+
+impl Store {
+    pub fn new(journal_file: Option<std::fs::File>) -> Store {
+        Store {
+            journal_file: journal_file.map(std::io::BufWriter::new),
+            next_id: 0,
+            ..Store::default()
+        }
+    }
+
+    pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
+        self.meetings.values()
+    }
+
+    fn record(
+        &mut self,
+        op: &'static str,
+        m: &Meeting,
+        changes: Option<Map<String, Value>>,
+        now_ms: i64,
+    ) {
+        let entry = JournalEntry {
+            op,
+            meeting_id: m.meeting_id.clone(),
+            userid: m.userid.clone(),
+            subject: m.subject.clone(),
+            start_time: m.start_time,
+            end_time: m.end_time,
+            changes,
+            at_ms: now_ms,
+        };
+        if let Some(f) = &mut self.journal_file {
+            // The journal is a test aid: a failed write is reported, not fatal.
+            let line = serde_json::to_string(&entry).unwrap_or_default();
+            if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
+                tracing::warn!("fake API: cannot write the journal: {e}");
+            }
+        }
+        self.journal.push(entry);
+    }
+
+    /// `POST /v1/meetings`.
+    pub fn create(
+        &mut self,
+        body: &Value,
+        now_ms: i64,
+        rng: &mut impl Rng,
+    ) -> Result<Meeting, Refusal> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| Refusal::invalid("body must be a JSON object"))?;
+        let userid = req_str(obj, "userid")?;
+        let instanceid = instance(obj)?;
+        let subject = subject(obj.get("subject"))?;
+        let meeting_type = match obj.get("type") {
+            Some(Value::Number(n)) if matches!(n.as_i64(), Some(0 | 1)) => n.as_i64().unwrap_or(0),
+            Some(_) => return Err(Refusal::invalid("type must be 0 or 1")),
+            None => return Err(Refusal::invalid("type is required")),
+        };
+        let start_time = seconds(obj, "start_time")?;
+        let end_time = seconds(obj, "end_time")?;
+        if end_time <= start_time {
+            return Err(Refusal::invalid("end_time must be after start_time"));
+        }
+        let password = password(obj.get("password"))?;
+        let settings = settings(obj.get("settings"), true)?;
+        let hosts = users(obj.get("hosts"), "hosts")?;
+        let invitees = users(obj.get("invitees"), "invitees")?;
+        if invitees.len() > 300 {
+            return Err(Refusal::invalid("at most 300 invitees"));
+        }
+        const KNOWN: [&str; 11] = [
+            "userid",
+            "instanceid",
+            "subject",
+            "type",
+            "start_time",
+            "end_time",
+            "password",
+            "settings",
+            "hosts",
+            "invitees",
+            "meeting_id",
+        ];
+        let extra: Map<String, Value> = obj
+            .iter()
+            .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.next_id += 1;
+        let meeting = Meeting {
+            meeting_id: format!("{}", 7_000_000_000_000_000_000u64 + self.next_id),
+            meeting_code: format!("{:09}", rng.random_range(100_000_000..1_000_000_000u32)),
+            userid,
+            instanceid,
+            subject,
+            meeting_type,
+            hosts,
+            invitees,
+            start_time,
+            end_time,
+            password,
+            settings,
+            extra,
+            cancelled: false,
+        };
+        self.meetings
+            .insert(meeting.meeting_id.clone(), meeting.clone());
+        self.record("create", &meeting, None, now_ms);
+        Ok(meeting)
+    }
+
+    fn owned(&mut self, id: &str, userid: &str) -> Result<&mut Meeting, Refusal> {
+        let m = self
+            .meetings
+            .get_mut(id)
+            .ok_or_else(|| Refusal::new(codes::NOT_FOUND, format!("meeting {id} not found")))?;
+        if m.userid != userid {
+            return Err(Refusal::new(
+                codes::NO_PERMISSION[0],
+                "no permission for this meeting",
+            ));
+        }
+        Ok(m)
+    }
+
+    /// `GET /v1/meetings/{id}`.
+    pub fn get(&mut self, id: &str, userid: &str) -> Result<Meeting, Refusal> {
+        self.owned(id, userid).map(|m| m.clone())
+    }
+
+    /// `GET /v1/meetings`: the user's upcoming and ongoing meetings, 20 a page from `pos`.
+    pub fn list(&self, userid: &str, pos: usize, now_s: i64) -> Value {
+        let mine: Vec<&Meeting> = self
+            .meetings
+            .values()
+            .filter(|m| m.userid == userid && !m.cancelled && m.end_time > now_s)
+            .collect();
+        let page: Vec<Value> = mine.iter().skip(pos).take(PAGE).map(|m| m.info()).collect();
+        let next_pos = (pos + page.len()).min(mine.len());
+        json!({
+            "meeting_number": page.len(),
+            "meeting_info_list": page,
+            "remaining": mine.len() - next_pos,
+            "next_pos": next_pos,
+        })
+    }
+
+    /// `PUT /v1/meetings/{id}`.
+    pub fn modify(&mut self, id: &str, body: &Value, now_ms: i64) -> Result<Meeting, Refusal> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| Refusal::invalid("body must be a JSON object"))?;
+        let userid = req_str(obj, "userid")?;
+        instance(obj)?;
+        let m = self.owned(id, &userid)?;
+        if m.cancelled {
+            return Err(Refusal::new(
+                codes::ALREADY_CANCELLED,
+                "meeting was cancelled",
+            ));
+        }
+        if m.meeting_type == 1 {
+            return Err(Refusal::invalid("quick meetings cannot be modified"));
+        }
+        let mut next = m.clone();
+        let mut changes = Map::new();
+        for (key, value) in obj {
+            match key.as_str() {
+                "userid" | "instanceid" => continue,
+                "subject" => next.subject = subject(Some(value))?,
+                "start_time" => next.start_time = seconds(obj, "start_time")?,
+                "end_time" => next.end_time = seconds(obj, "end_time")?,
+                "password" => next.password = password(Some(value))?,
+                "hosts" => next.hosts = users(Some(value), "hosts")?,
+                "invitees" => next.invitees = users(Some(value), "invitees")?,
+                "settings" => next.settings.extend(settings(Some(value), false)?),
+                "type" => return Err(Refusal::invalid("type cannot be modified")),
+                _ => {
+                    next.extra.insert(key.clone(), value.clone());
+                }
+            }
+            changes.insert(key.clone(), value.clone());
+        }
+        if next.end_time <= next.start_time {
+            return Err(Refusal::invalid("end_time must be after start_time"));
+        }
+        *m = next.clone();
+        self.record("modify", &next, Some(changes), now_ms);
+        Ok(next)
+    }
+
+    /// `POST /v1/meetings/{id}/cancel`.
+    pub fn cancel(&mut self, id: &str, body: &Value, now_ms: i64) -> Result<(), Refusal> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| Refusal::invalid("body must be a JSON object"))?;
+        let userid = req_str(obj, "userid")?;
+        instance(obj)?;
+        if !obj.get("reason_code").is_some_and(Value::is_i64) {
+            return Err(Refusal::invalid("reason_code must be an integer"));
+        }
+        let m = self.owned(id, &userid)?;
+        if m.cancelled {
+            return Err(Refusal::new(
+                codes::ALREADY_CANCELLED,
+                "meeting already cancelled",
+            ));
+        }
+        m.cancelled = true;
+        let m = m.clone();
+        self.record("cancel", &m, None, now_ms);
+        Ok(())
+    }
+}
+
+fn req_str(obj: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
+    match obj.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(Refusal::invalid(format!(
+            "{key} must be a non-empty string"
+        ))),
+    }
+}
+
+fn instance(obj: &Map<String, Value>) -> Result<i64, Refusal> {
+    match obj.get("instanceid").and_then(Value::as_i64) {
+        Some(i) if (1..=8).contains(&i) => Ok(i),
+        _ => Err(Refusal::invalid(
+            "instanceid must be an integer from 1 to 8",
+        )),
+    }
+}
+
+fn subject(v: Option<&Value>) -> Result<String, Refusal> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Ok(s.clone()),
+        Some(Value::String(_)) => Err(Refusal::invalid("subject must be 1 to 512 bytes")),
+        _ => Err(Refusal::invalid("subject must be a string")),
+    }
+}
+
+/// The spec sends times as strings of unix seconds.
+fn seconds(obj: &Map<String, Value>, key: &str) -> Result<i64, Refusal> {
+    match obj.get(key) {
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse()
+            .map_err(|_| Refusal::invalid(format!("{key} is out of range"))),
+        _ => Err(Refusal::invalid(format!(
+            "{key} must be a string of unix seconds"
+        ))),
+    }
+}
+
+fn password(v: Option<&Value>) -> Result<Option<String>, Refusal> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s))
+            if (4..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        _ => Err(Refusal::invalid("password must be 4 to 6 digits")),
+    }
+}
+
+fn settings(v: Option<&Value>, create: bool) -> Result<Map<String, Value>, Refusal> {
+    let Some(Value::Object(s)) = v else {
+        return Err(Refusal::invalid("settings must be an object"));
+    };
+    const BOOLEANS: [&str; 9] = [
+        "mute_enable_join",
+        "allow_unmute_self",
+        "mute_all",
+        "host_video",
+        "participant_video",
+        "enable_record",
+        "play_ivr_on_leave",
+        "play_ivr_on_join",
+        "live_url",
+    ];
+    for key in BOOLEANS {
+        if s.get(key).is_some_and(|v| !v.is_boolean()) {
+            return Err(Refusal::invalid(format!(
+                "settings.{key} must be a boolean"
+            )));
+        }
+    }
+    if create && let Some(missing) = REQUIRED_SETTINGS.iter().find(|k| !s.contains_key(**k)) {
+        return Err(Refusal::invalid(format!("settings.{missing} is required")));
+    }
+    Ok(s.clone())
+}
+
+fn users(v: Option<&Value>, key: &str) -> Result<Vec<Value>, Refusal> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => {
+            for item in items {
+                let ok = match item {
+                    Value::String(s) => !s.is_empty(),
+                    Value::Object(o) => o
+                        .get("userid")
+                        .is_some_and(|u| u.as_str().is_some_and(|s| !s.is_empty())),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(Refusal::invalid(format!(
+                        "{key} must be user ids or {{\"userid\": ...}} objects"
+                    )));
+                }
+            }
+            Ok(items.clone())
+        }
+        _ => Err(Refusal::invalid(format!("{key} must be an array"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn body() -> Value {
+        json!({
+            "userid": "tester", "instanceid": 1, "subject": "s", "type": 0,
+            "start_time": "1900000000", "end_time": "1900003600",
+            "settings": {
+                "mute_enable_join": true, "allow_unmute_self": false, "participant_video": false,
+                "enable_record": false, "play_ivr_on_leave": false, "live_url": false
+            },
+            "location": "Room 1"
+        })
+    }
+
+    fn refused(mutate: impl FnOnce(&mut Value)) -> Refusal {
+        let mut b = body();
+        mutate(&mut b);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        Store::new(None).create(&b, 0, &mut rng).unwrap_err()
+    }
+
+    #[test]
+    fn create_checks_the_body_like_the_real_service() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let m = Store::new(None).create(&body(), 0, &mut rng).unwrap();
+        assert_eq!(m.meeting_code.len(), 9);
+        assert_eq!(m.extra["location"], "Room 1");
+        for (why, r) in [
+            ("instanceid", refused(|b| b["instanceid"] = json!(9))),
+            ("type", refused(|b| b["type"] = json!("0"))),
+            (
+                "start_time must be a string",
+                refused(|b| b["start_time"] = json!(1_900_000_000)),
+            ),
+            (
+                "end_time must be after",
+                refused(|b| b["end_time"] = json!("1900000000")),
+            ),
+            ("password", refused(|b| b["password"] = json!("12"))),
+            (
+                "subject",
+                refused(|b| b["subject"] = json!("x".repeat(513))),
+            ),
+            (
+                "settings.live_url is required",
+                refused(|b| {
+                    b["settings"].as_object_mut().unwrap().remove("live_url");
+                }),
+            ),
+            (
+                "settings.mute_all must be a boolean",
+                refused(|b| b["settings"]["mute_all"] = json!(1)),
+            ),
+            ("hosts", refused(|b| b["hosts"] = json!([3]))),
+        ] {
+            assert_eq!(r.code, codes::INVALID_PARAMS, "{why}");
+            assert!(r.message.contains(why), "{why}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn list_pages_by_twenty_and_skips_cancelled_and_past() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut s = Store::new(None);
+        let mut ids = Vec::new();
+        for i in 0..45 {
+            let mut b = body();
+            b["subject"] = json!(format!("m{i}"));
+            ids.push(s.create(&b, 0, &mut rng).unwrap().meeting_id);
+        }
+        s.cancel(
+            &ids[0],
+            &json!({"userid": "tester", "instanceid": 1, "reason_code": 1}),
+            0,
+        )
+        .unwrap();
+        let p0 = s.list("tester", 0, 1_800_000_000);
+        assert_eq!(
+            (p0["meeting_number"].as_u64(), p0["remaining"].as_u64()),
+            (Some(20), Some(24))
+        );
+        let p2 = s.list("tester", 40, 1_800_000_000);
+        assert_eq!(
+            (p2["meeting_number"].as_u64(), p2["remaining"].as_u64()),
+            (Some(4), Some(0))
+        );
+        assert_eq!(
+            s.list("tester", 0, 1_900_003_600)["meeting_number"],
+            0,
+            "ended meetings are not listed"
+        );
+        assert_eq!(s.list("someone-else", 0, 0)["meeting_number"], 0);
+    }
+
+    #[test]
+    fn modify_and_cancel_follow_the_rules() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut s = Store::new(None);
+        let id = s.create(&body(), 0, &mut rng).unwrap().meeting_id;
+        let m = s
+            .modify(
+                &id,
+                &json!({"userid": "tester", "instanceid": 1, "subject": "new"}),
+                0,
+            )
+            .unwrap();
+        assert_eq!(m.subject, "new");
+        let other = s
+            .modify(&id, &json!({"userid": "mallory", "instanceid": 1}), 0)
+            .unwrap_err();
+        assert_eq!(other.code, 9042);
+        let cancel = json!({"userid": "tester", "instanceid": 1, "reason_code": 1});
+        s.cancel(&id, &cancel, 0).unwrap();
+        assert_eq!(
+            s.cancel(&id, &cancel, 0).unwrap_err().code,
+            codes::ALREADY_CANCELLED
+        );
+        assert_eq!(
+            s.cancel("nope", &cancel, 0).unwrap_err().code,
+            codes::NOT_FOUND
+        );
+        let ops: Vec<&str> = s.journal.iter().map(|e| e.op).collect();
+        assert_eq!(ops, ["create", "modify", "cancel"]);
+
+        let mut quick = body();
+        quick["type"] = json!(1);
+        let qid = s.create(&quick, 0, &mut rng).unwrap().meeting_id;
+        let r = s.modify(
+            &qid,
+            &json!({"userid": "tester", "instanceid": 1, "subject": "x"}),
+            0,
+        );
+        assert!(
+            r.unwrap_err()
+                .message
+                .contains("quick meetings cannot be modified")
+        );
+    }
+}

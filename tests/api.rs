@@ -1,0 +1,320 @@
+//! The API client against the fake WeMeet API over loopback: every answer and fault the
+//! daemon has to handle.
+
+mod util;
+
+use std::time::Duration;
+
+use util::api::{Setup, create_request};
+use wemeet_scheduler::api::error::{TransportKind, codes};
+use wemeet_scheduler::api::model::{CancelMeeting, ModifyMeeting};
+use wemeet_scheduler::api::{ApiError, Cancelled, Treatment};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+
+#[tokio::test]
+async fn create_books_one_meeting_with_id_code_and_url() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let req = create_request("Weekly sync", 1);
+    let m = s.client.create(&req).await.unwrap();
+    assert!(!m.meeting_id.is_empty());
+    assert_eq!(m.meeting_code.len(), 9);
+    assert!(m.join_url.starts_with("https://"), "{}", m.join_url);
+    assert_eq!(m.subject, "Weekly sync");
+    assert_eq!(m.start_time.to_string(), req.start_time);
+    let journal = s.fake.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(
+        (journal[0].op, journal[0].meeting_id.as_str()),
+        ("create", m.meeting_id.as_str())
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn hosts_as_objects_are_accepted() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let mut req = create_request("Objects", 1);
+    req.hosts = vec![wemeet_scheduler::api::model::WireUser::Object {
+        userid: "alice".into(),
+        is_anonymous: Some(false),
+        nick_name: Some("Alice".into()),
+        profile_photo: None,
+    }];
+    let m = s.client.create(&req).await.unwrap();
+    assert_eq!(m.hosts, vec!["alice"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_are_retried_until_the_create_goes_through() {
+    let s = Setup::start(FakeConfig {
+        faults: Faults {
+            rate_limited: FaultSpec::Count(3),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    s.client
+        .create(&create_request("Limited", 1))
+        .await
+        .unwrap();
+    let stats = s.fake.stats();
+    assert_eq!(stats.errors.get(&190_310), Some(&3));
+    assert_eq!(stats.requests, 4);
+    assert_eq!(s.fake.journal().len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_internal_error_on_create_is_ambiguous_and_find_tells_whether_it_happened() {
+    let s = Setup::start(FakeConfig {
+        faults: Faults {
+            internal_error: FaultSpec::Count(1),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    let req = create_request("Internal", 1);
+    let err = s.client.create(&req).await.unwrap_err();
+    assert_eq!(err.code(), Some(5108));
+    assert!(err.is_ambiguous());
+    assert_eq!(
+        s.fake.stats().requests,
+        1,
+        "an ambiguous create is not resent blindly"
+    );
+    assert_eq!(s.client.find(&req).await.unwrap(), None);
+    s.client.create(&req).await.unwrap();
+    assert_eq!(s.fake.journal().len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn internal_errors_on_reads_are_retried_in_place() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let req = create_request("Read", 1);
+    let created = s.client.create(&req).await.unwrap();
+    s.fake.set_faults(Faults {
+        internal_error: FaultSpec::Count(2),
+        ..Faults::default()
+    });
+    let found = s.client.find(&req).await.unwrap().expect("found");
+    assert_eq!(found.meeting_id, created.meeting_id);
+    assert_eq!(s.fake.stats().errors.get(&5108), Some(&2));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn create_then_hang_times_out_ambiguously_and_find_returns_the_meeting() {
+    let s = Setup::start(FakeConfig {
+        faults: Faults {
+            create_then_hang: FaultSpec::Count(1),
+            hang_for: Duration::from_secs(20),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    let req = create_request("Hang", 1);
+    let err = s.client.create(&req).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_ambiguous());
+    let found = s
+        .client
+        .find(&req)
+        .await
+        .unwrap()
+        .expect("the hung create did happen");
+    let journal = s.fake.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(found.meeting_id, journal[0].meeting_id);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn create_then_reset_is_ambiguous_and_find_returns_the_meeting() {
+    let s = Setup::start(FakeConfig {
+        faults: Faults {
+            create_then_reset: FaultSpec::Count(1),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    let req = create_request("Reset", 1);
+    let err = s.client.create(&req).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Reset,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_ambiguous());
+    let found = s
+        .client
+        .find(&req)
+        .await
+        .unwrap()
+        .expect("the reset create did happen");
+    assert_eq!(found.meeting_id, s.fake.journal()[0].meeting_id);
+    assert_eq!(s.fake.stats().resets, 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn latency_below_the_timeout_is_just_slow() {
+    let s = Setup::start(FakeConfig {
+        faults: Faults {
+            slow: FaultSpec::Rate(1.0),
+            latency: Duration::from_millis(100),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    s.client.create(&create_request("Slow", 1)).await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn latency_past_the_timeout_on_a_read_is_retried() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let req = create_request("Slow read", 1);
+    let m = s.client.create(&req).await.unwrap();
+    s.fake.set_faults(Faults {
+        slow: FaultSpec::Count(1),
+        latency: Duration::from_secs(5),
+        ..Faults::default()
+    });
+    let got = s.client.get(&m.meeting_id, "tester", 1).await.unwrap();
+    assert_eq!(got.meeting_id, m.meeting_id);
+    assert_eq!(
+        s.fake.stats().requests,
+        3,
+        "create, the slow get, its retry"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_permanent_and_not_retried() {
+    let s = Setup::start_with_key(FakeConfig::default(), "not-the-key").await;
+    let err = s
+        .client
+        .create(&create_request("Wrong key", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::SIGNATURE_FAILED));
+    assert_eq!(err.treatment(), Treatment::Permanent);
+    assert!(!err.is_ambiguous());
+    assert_eq!(s.fake.stats().requests, 1);
+    assert!(err.trace().is_some_and(|t| t.len() == 32), "{err}");
+    assert!(!err.to_string().contains("not-the-key"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_app_id_is_permanent() {
+    let s = Setup::start(FakeConfig {
+        app_id: "another-app".into(),
+        ..FakeConfig::default()
+    })
+    .await;
+    let err = s.client.get("1", "tester", 1).await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::BAD_CREDENTIALS));
+    assert_eq!(s.fake.stats().requests, 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn modify_get_and_cancel() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let m = s.client.create(&create_request("Before", 1)).await.unwrap();
+    let mut changes = serde_json::Map::new();
+    changes.insert("subject".into(), "After".into());
+    let modify = ModifyMeeting {
+        userid: "tester".into(),
+        instanceid: 1,
+        changes,
+    };
+    s.client.modify(&m.meeting_id, &modify).await.unwrap();
+    let got = s.client.get(&m.meeting_id, "tester", 1).await.unwrap();
+    assert_eq!(got.subject, "After");
+    let cancel = CancelMeeting {
+        userid: "tester".into(),
+        instanceid: 1,
+        reason_code: 1,
+    };
+    assert_eq!(
+        s.client.cancel(&m.meeting_id, &cancel).await.unwrap(),
+        Cancelled::Now
+    );
+    assert_eq!(
+        s.client.cancel(&m.meeting_id, &cancel).await.unwrap(),
+        Cancelled::Already
+    );
+    let got = s.client.get(&m.meeting_id, "tester", 1).await.unwrap();
+    assert_eq!(got.status, "MEETING_STATE_CANCELLED");
+    let err = s.client.get("404", "tester", 1).await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::NOT_FOUND));
+    let ops: Vec<&str> = s.fake.journal().iter().map(|e| e.op).collect();
+    assert_eq!(ops, ["create", "modify", "cancel"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn find_pages_through_the_users_meetings() {
+    let s = Setup::start(FakeConfig::default()).await;
+    for i in 0..45 {
+        s.client
+            .create(&create_request(&format!("m{i}"), i))
+            .await
+            .unwrap();
+    }
+    let last = create_request("m44", 44);
+    let found = s
+        .client
+        .find(&last)
+        .await
+        .unwrap()
+        .expect("on the third page");
+    assert_eq!(found.subject, "m44");
+    // Same subject, other time: not a match.
+    assert_eq!(
+        s.client.find(&create_request("m44", 99)).await.unwrap(),
+        None
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_fake_refuses_a_replayed_nonce_and_a_bad_body() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let mut req = create_request("Bad", 1);
+    req.end_time = req.start_time.clone();
+    let err = s.client.create(&req).await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::INVALID_PARAMS));
+    assert!(
+        err.to_string()
+            .contains("end_time must be after start_time"),
+        "{err}"
+    );
+    let replay = util::api::replay_same_nonce_twice(&s.fake.base_url()).await;
+    assert_eq!(replay, (200, 403));
+    s.stop().await;
+}
