@@ -1,12 +1,16 @@
 //! The command line: parse arguments, set up logging, run a command, map its end to an exit
 //! code (0 clean, 1 problems found, 2 could not run).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use wemeet_scheduler::commands::{self, Outcome};
+use wemeet_scheduler::config::SecretKey;
+use wemeet_scheduler::fake_api::{self, FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::logging::{self, LogFormat};
 
 #[derive(Parser)]
@@ -52,6 +56,82 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
     },
+    /// Run the fake WeMeet API: checks signatures, answers like the real service, injects
+    /// faults. A fault is a rate ("20%") or a count of requests ("3")
+    FakeApi(Box<FakeApiArgs>),
+}
+
+#[derive(clap::Args)]
+struct FakeApiArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, default_value = fake_api::DEMO_APP_ID)]
+    app_id: String,
+    #[arg(long, default_value = fake_api::DEMO_SECRET_ID)]
+    secret_id: String,
+    /// The secret key requests must be signed with
+    #[arg(long, env = "WEMEET_FAKE_SECRET_KEY", default_value = fake_api::DEMO_SECRET_KEY, hide_env_values = true)]
+    secret_key: String,
+    /// Require this SdkId header (else requests must send none)
+    #[arg(long)]
+    sdk_id: Option<String>,
+    /// Append every create, modify and cancel to this file as JSON lines
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Answer 190310 past this many requests in any 60 s, like the real service (0: no limit)
+    #[arg(long, default_value_t = 0)]
+    requests_per_minute: u32,
+    /// Accept reused nonces (for load tools replaying one signed request)
+    #[arg(long)]
+    allow_replay: bool,
+    /// Seed for meeting codes and fault draws
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// HTTP 500 with error 5108, before acting
+    #[arg(long, default_value = "off")]
+    fault_500: FaultSpec,
+    /// HTTP 500 with error 190310 (rate limited), before acting
+    #[arg(long, default_value = "off")]
+    fault_rate_limit: FaultSpec,
+    /// Wait --latency before handling
+    #[arg(long, default_value = "off")]
+    fault_slow: FaultSpec,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    latency: Duration,
+    /// Create the meeting, then hold the answer for --hang-for
+    #[arg(long, default_value = "off")]
+    fault_hang: FaultSpec,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    hang_for: Duration,
+    /// Create the meeting, then reset the connection instead of answering
+    #[arg(long, default_value = "off")]
+    fault_reset: FaultSpec,
+}
+
+impl FakeApiArgs {
+    fn into_config(self) -> (FakeConfig, SocketAddr) {
+        let config = FakeConfig {
+            app_id: self.app_id,
+            secret_id: self.secret_id,
+            secret_key: SecretKey::new(self.secret_key),
+            sdk_id: self.sdk_id,
+            requests_per_minute: self.requests_per_minute,
+            allow_replay: self.allow_replay,
+            faults: Faults {
+                internal_error: self.fault_500,
+                rate_limited: self.fault_rate_limit,
+                slow: self.fault_slow,
+                latency: self.latency,
+                create_then_hang: self.fault_hang,
+                hang_for: self.hang_for,
+                create_then_reset: self.fault_reset,
+            },
+            journal: self.journal,
+            seed: self.seed,
+        };
+        (config, self.listen)
+    }
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -60,14 +140,43 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{e}; use RFC 3339, e.g. 2026-12-01T09:00:00+08:00"))
 }
 
+/// Runs an async command on a multi-threaded runtime.
+fn run_async<T>(fut: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn ctrl_c() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let config = cli.config.as_deref();
     let mut out = std::io::stdout().lock();
-    let result = match &cli.command {
+    let result = match cli.command {
         Command::Validate { paths, now } => {
-            commands::validate::run(config, paths, now.unwrap_or_else(Utc::now), &mut out)
+            commands::validate::run(config, &paths, now.unwrap_or_else(Utc::now), &mut out)
         }
         Command::Plan {
             paths,
@@ -77,14 +186,25 @@ fn main() -> ExitCode {
         } => commands::plan::run(
             commands::plan::Options {
                 config,
-                paths,
-                count: *count,
-                json: *json,
+                paths: &paths,
+                count,
+                json,
                 now: now.unwrap_or_else(Utc::now),
             },
             &mut out,
             &mut std::io::stderr(),
         ),
+        Command::FakeApi(args) => {
+            let (fake, listen) = (*args).into_config();
+            drop(out);
+            run_async(commands::fake_api::run(
+                fake,
+                listen,
+                &mut std::io::stdout(),
+                ctrl_c(),
+            ))
+            .map(|()| Outcome::Clean)
+        }
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

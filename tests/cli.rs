@@ -226,3 +226,56 @@ fn plan_of_a_directory_not_watched_yet() {
     assert!(run.stdout.contains("Mon 2026-11-30 10:00 UTC"), "{run}");
     assert!(run.stdout.contains("Mon 2026-12-07 10:00 UTC"), "{run}");
 }
+
+#[test]
+fn fake_api_command_serves_until_sigterm_and_writes_a_journal() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
+        .args(["fake-api", "--listen", "127.0.0.1:0", "--journal"])
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created = rt.block_on(async {
+        let mut config = wemeet_scheduler::config::Config::default();
+        config.api.base_url = url.parse().unwrap();
+        config.api.app_id = "demo-app".into();
+        config.api.secret_id = "demo-secret-id".into();
+        let client = wemeet_scheduler::api::Client::new(
+            &config.api,
+            &config.retry,
+            wemeet_scheduler::config::SecretKey::new("demo-secret-key"),
+        )
+        .unwrap();
+        client
+            .create(&util::api::create_request("From the CLI test", 1))
+            .await
+            .unwrap()
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(rest.contains("after 1 requests; 1 creates"), "{rest}");
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["op"], "create");
+    assert_eq!(entry["meeting_id"], created.meeting_id.as_str());
+    assert_eq!(entry["subject"], "From the CLI test");
+}
