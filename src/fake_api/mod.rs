@@ -375,13 +375,8 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
             );
         }
         let Some(route) = route(&parts.method, &path) else {
-            let mut resp = answer(
-                StatusCode::NOT_FOUND,
-                &json!({"error_info": {"error_code": 404, "message": "no such endpoint"}}),
-                &trace,
-            );
-            *resp.status_mut() = StatusCode::NOT_FOUND;
-            return resp;
+            let body = json!({"error_info": {"error_code": 404, "message": "no such endpoint"}});
+            return answer(StatusCode::NOT_FOUND, &body, &trace);
         };
         let json_body = || -> Result<Value, Refusal> {
             serde_json::from_slice(&body)
