@@ -96,15 +96,26 @@ pub enum When {
     Recurring(Box<Schedule>),
 }
 
+/// What to make of times that have passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Past {
+    /// A start in the past, or a series that has ended, is an error (`validate`, `plan`).
+    Reject,
+    /// They are valid and simply have nothing left to book (the daemon, which keeps reading
+    /// a file after its meeting has happened).
+    Allow,
+}
+
 /// Reads and validates one definition file. `id` is the definition's id (see [`Definition::id`]).
 pub fn load(
     path: &Path,
     id: &str,
     defaults: &Defaults,
     now: DateTime<Utc>,
+    past: Past,
 ) -> Result<Definition, Vec<Diagnostic>> {
     let text = read_text(path)?;
-    parse(path, id, &text, defaults, now)
+    parse(path, id, &text, defaults, now, past)
 }
 
 /// Reads a file as UTF-8 text of at most [`MAX_FILE_BYTES`], refusing anything that is not a
@@ -170,6 +181,7 @@ pub fn parse(
     text: &str,
     defaults: &Defaults,
     now: DateTime<Utc>,
+    past: Past,
 ) -> Result<Definition, Vec<Diagnostic>> {
     let mut c = Collector::new(path, text);
     let definition = toml_reader::parse(text, &mut c).and_then(|doc| {
@@ -178,6 +190,7 @@ pub fn parse(
             root: &root,
             defaults,
             now,
+            past,
         }
         .read(path, id, &mut c)
     });
@@ -191,6 +204,7 @@ struct Reader<'r, 'a, 'i> {
     root: &'r Table<'a, 'i>,
     defaults: &'r Defaults,
     now: DateTime<Utc>,
+    past: Past,
 }
 
 impl Reader<'_, '_, '_> {
@@ -466,7 +480,7 @@ impl Reader<'_, '_, '_> {
             }
         };
         let start = start?;
-        if start <= self.now {
+        if self.past == Past::Reject && start <= self.now {
             let span = root.get("start_time").map_or(0..0, |v| v.span());
             c.error_hint(
                 span,
@@ -547,17 +561,27 @@ impl Reader<'_, '_, '_> {
         let mut schedule = Schedule::new(cron, rule.get_ref().clone(), tz, duration?, book_ahead?);
         schedule.from = from;
         schedule.until = until;
-        if schedule.starts_after(self.now).next().is_none() {
+        let ended = until.is_some_and(|u| u <= self.now);
+        let fires = if self.past == Past::Allow && ended {
+            // Check the rule over its own window rather than from now (eight years back from
+            // `until` catches even a 29 February rule).
+            let since =
+                from.unwrap_or_else(|| until.unwrap_or(self.now) - TimeDelta::days(8 * 366));
+            schedule.starts_after(since).next().is_some()
+        } else {
+            schedule.starts_after(self.now).next().is_some()
+        };
+        if !fires {
             let (span, message) = match until {
-                Some(u) if u <= self.now => (
+                Some(_) if ended && self.past == Past::Reject => (
                     table.get("until").map_or(rule.span(), |v| v.span()),
                     "`schedule.until` is in the past: the series has ended".to_string(),
                 ),
-                Some(_) => (
+                Some(_) if !ended => (
                     rule.span(),
                     "the cron rule never fires between now and `schedule.until`".to_string(),
                 ),
-                None => (rule.span(), "the cron rule never fires".to_string()),
+                _ => (rule.span(), "the cron rule never fires".to_string()),
             };
             c.error_hint(
                 span,

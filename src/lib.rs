@@ -34,4 +34,5 @@ pub mod meeting;
 pub mod plan;
 pub mod scan;
 pub mod schedule;
+pub mod state;
 pub mod toml_reader;

@@ -22,13 +22,27 @@ fn defaults() -> Defaults {
 }
 
 fn ok(text: &str) -> Definition {
-    parse(Path::new("m.toml"), "m", text, &defaults(), now())
-        .unwrap_or_else(|e| panic!("expected valid, got {e:#?}"))
+    parse(
+        Path::new("m.toml"),
+        "m",
+        text,
+        &defaults(),
+        now(),
+        Past::Reject,
+    )
+    .unwrap_or_else(|e| panic!("expected valid, got {e:#?}"))
 }
 
 /// The problems of an invalid definition, as `line:column: message; hint` strings.
 fn errors(text: &str) -> Vec<String> {
-    match parse(Path::new("m.toml"), "m", text, &defaults(), now()) {
+    match parse(
+        Path::new("m.toml"),
+        "m",
+        text,
+        &defaults(),
+        now(),
+        Past::Reject,
+    ) {
         Ok(d) => panic!("expected problems, got {d:#?}"),
         Err(found) => found
             .iter()
@@ -238,6 +252,7 @@ fn missing_subject_and_userid() {
         "start_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
         &d,
         now(),
+        Past::Reject,
     )
     .unwrap_err();
     let shown: Vec<String> = found.iter().map(|d| d.to_string()).collect();
@@ -549,7 +564,7 @@ fn file_over_one_mib() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(ONE_OFF.as_bytes()).unwrap();
     f.write_all(&vec![b'#'; 1024 * 1024]).unwrap();
-    let found = load(f.path(), "big", &defaults(), now()).unwrap_err();
+    let found = load(f.path(), "big", &defaults(), now(), Past::Reject).unwrap_err();
     assert_eq!(found.len(), 1);
     assert!(found[0].message.contains("at most 1 MiB"), "{found:?}");
     assert_eq!(found[0].line, None);
@@ -559,7 +574,7 @@ fn file_over_one_mib() {
 fn not_utf8_points_at_the_first_bad_byte() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(b"subject = \"caf\xe9\"\n").unwrap();
-    let found = load(f.path(), "latin1", &defaults(), now()).unwrap_err();
+    let found = load(f.path(), "latin1", &defaults(), now(), Past::Reject).unwrap_err();
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].line, found[0].column), (Some(1), Some(15)));
     assert!(found[0].message.contains("not valid UTF-8"));
@@ -570,7 +585,7 @@ fn a_byte_order_mark_is_ignored() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all("\u{feff}".as_bytes()).unwrap();
     f.write_all(ONE_OFF.as_bytes()).unwrap();
-    assert!(load(f.path(), "bom", &defaults(), now()).is_ok());
+    assert!(load(f.path(), "bom", &defaults(), now(), Past::Reject).is_ok());
 }
 
 #[cfg(unix)]
@@ -583,6 +598,43 @@ fn a_fifo_is_refused_without_blocking() {
         .status()
         .unwrap();
     assert!(status.success());
-    let found = load(&fifo, "pipe", &defaults(), now()).unwrap_err();
+    let found = load(&fifo, "pipe", &defaults(), now(), Past::Reject).unwrap_err();
     assert!(found[0].message.contains("not a regular file"), "{found:?}");
+}
+
+#[test]
+fn the_daemon_accepts_past_meetings_and_ended_series() {
+    let past = "subject = \"x\"\nstart_time = 2026-11-25T10:00:00\nduration = \"1h\"\n";
+    let d = parse(
+        Path::new("m.toml"),
+        "m",
+        past,
+        &defaults(),
+        now(),
+        Past::Allow,
+    )
+    .unwrap();
+    assert_eq!(once(&d).0, utc(2026, 11, 25, 2, 0));
+    let ended = "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nuntil = 2026-01-01\n";
+    parse(
+        Path::new("m.toml"),
+        "m",
+        ended,
+        &defaults(),
+        now(),
+        Past::Allow,
+    )
+    .unwrap();
+    // A rule that never fires is still an error.
+    let never = "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 30 2 *\"\nuntil = 2026-01-01\n";
+    let e = parse(
+        Path::new("m.toml"),
+        "m",
+        never,
+        &defaults(),
+        now(),
+        Past::Allow,
+    )
+    .unwrap_err();
+    assert!(e[0].message.contains("never fires"), "{e:?}");
 }

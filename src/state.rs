@@ -1,0 +1,401 @@
+//! The durable record of what the daemon booked: one JSON file (`"version": 1`), written
+//! atomically (temp file in the same directory, fsync, rename, fsync of the directory) with
+//! mode 0600, and guarded by an exclusive lock on a `.lock` file beside it so that a second
+//! daemon on the same state refuses to start.
+//!
+//! A booking is recorded as `pending` (the intent) durably before its create is sent, and as
+//! `booked` with the meeting's id after. A `pending` record found at start-up may or may not
+//! have been sent: the daemon looks it up before it creates anything. A state file that does
+//! not parse, or has a newer version, stops the daemon and is never overwritten.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Diagnostic;
+use crate::plan::BookingKey;
+
+/// The state format this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Where a booking stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The create is about to be sent, in flight, or its outcome is not known yet.
+    Pending,
+    /// The meeting exists; `meeting_id` says which.
+    Booked,
+    /// The API refused it for good; retried only when the definition changes.
+    Failed,
+    /// Its start passed before it could be booked.
+    Missed,
+    /// The daemon cancelled it.
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Booked => "booked",
+            Status::Failed => "failed",
+            Status::Missed => "missed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One occurrence of one definition, and what happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub definition: String,
+    /// Unix seconds; with `definition`, the booking's key.
+    pub occurrence_start: i64,
+    pub occurrence_end: i64,
+    pub status: Status,
+    /// Whom it is booked for and under what subject: what `find` matches on.
+    pub userid: String,
+    pub instanceid: u8,
+    pub subject: String,
+    /// Hash of the definition file this record was made from.
+    pub definition_hash: String,
+    /// The create request body recorded with the intent (pending) and kept after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_url: Option<String>,
+    /// Create calls made (each may have had several HTTP attempts).
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+}
+
+impl Record {
+    pub fn key(&self) -> BookingKey {
+        BookingKey {
+            definition: self.definition.clone(),
+            start: self.occurrence_start,
+        }
+    }
+}
+
+/// A definition file the daemon could not use, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidFile {
+    pub path: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl InvalidFile {
+    pub fn new(path: &Path, problems: &[Diagnostic]) -> Self {
+        InvalidFile {
+            path: path.to_path_buf(),
+            problems: problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// Everything in the state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Unix seconds of the last reconcile pass: occurrences that started between it and the
+    /// next pass without being booked are recorded as missed.
+    #[serde(default)]
+    pub last_pass: Option<i64>,
+    #[serde(default)]
+    pub bookings: Vec<Record>,
+    /// The definition files that did not validate at the last scan.
+    #[serde(default)]
+    pub invalid: Vec<InvalidFile>,
+}
+
+/// Why the state could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "state file {path} is corrupt ({reason}); it was left untouched: move it aside to start afresh (the daemon then looks up what it booked before), or restore a backup"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "state file {path} has version {found}, newer than this build's {VERSION}; it was left untouched: run a newer wemeet-scheduler"
+    )]
+    Newer { path: PathBuf, found: u32 },
+    #[error("another wemeet-scheduler is running on state file {path} (lock {lock} is held)")]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads a state file without taking the lock (for `status`: the daemon replaces the file
+/// atomically, so a reader sees the old or the new version, never half of one). A missing
+/// file is an empty state.
+pub fn read(path: &Path) -> Result<State, StateError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(State {
+                version: VERSION,
+                ..State::default()
+            });
+        }
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> Result<State, StateError> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let corrupt = |reason: String| StateError::Corrupt {
+        path: path.into(),
+        reason,
+    };
+    let v: VersionOnly = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    if v.version > VERSION {
+        return Err(StateError::Newer {
+            path: path.into(),
+            found: v.version,
+        });
+    }
+    if v.version == 0 {
+        return Err(corrupt("version 0".into()));
+    }
+    serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
+}
+
+/// The state file of a running daemon: locked, loaded, and rewritten atomically.
+pub struct StateFile {
+    path: PathBuf,
+    /// Held for the life of the daemon; the OS releases the lock when the process dies.
+    _lock: File,
+    writes: u64,
+}
+
+impl StateFile {
+    /// Takes the lock and reads the state. Fails when another process holds the lock, or the
+    /// file is corrupt or newer.
+    pub fn open(path: &Path) -> Result<(StateFile, State), StateError> {
+        let write_err = |source| StateError::Write {
+            path: path.into(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
+        }
+        let lock_path = lock_path(path);
+        let lock = restricted_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(write_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    path: path.into(),
+                    lock: lock_path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(write_err(e)),
+        }
+        let state = read(path)?;
+        Ok((
+            StateFile {
+                path: path.into(),
+                _lock: lock,
+                writes: 0,
+            },
+            state,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many times the file was written, for tests and logs.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// Replaces the file with `state`: write a temp file beside it, fsync, rename over, fsync
+    /// the directory. A crash at any point leaves the old or the new file, whole.
+    pub fn save(&mut self, state: &State) -> Result<(), StateError> {
+        let write_err = |source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| write_err(std::io::Error::other(e)))?;
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut f = restricted_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(write_err)?;
+            f.write_all(&bytes).map_err(write_err)?;
+            f.sync_all().map_err(write_err)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(write_err)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(write_err)?;
+        }
+        self.writes += 1;
+        Ok(())
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Files readable and writable by their owner only.
+fn restricted_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// The records by key, as the daemon works with them.
+pub fn index(state: &State) -> BTreeMap<BookingKey, Record> {
+    state
+        .bookings
+        .iter()
+        .map(|r| (r.key(), r.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(def: &str, start: i64, status: Status) -> Record {
+        Record {
+            definition: def.into(),
+            occurrence_start: start,
+            occurrence_end: start + 60,
+            status,
+            userid: "u".into(),
+            instanceid: 1,
+            subject: "s".into(),
+            definition_hash: "h".into(),
+            request: None,
+            meeting_id: Some("m1".into()),
+            meeting_code: None,
+            join_url: None,
+            attempts: 1,
+            last_error: None,
+            error_code: None,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn save_then_open_round_trips_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let (mut file, state) = StateFile::open(&path).unwrap();
+        assert!(state.bookings.is_empty());
+        let state = State {
+            version: VERSION,
+            last_pass: Some(5),
+            bookings: vec![
+                record("a", 1, Status::Booked),
+                record("b", 2, Status::Pending),
+            ],
+            invalid: vec![],
+        };
+        file.save(&state).unwrap();
+        drop(file);
+        let (_file, again) = StateFile::open(&path).unwrap();
+        assert_eq!(again, state);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"version\": 1"), "{text}");
+        assert!(text.contains("\"status\": \"booked\""), "{text}");
+    }
+
+    #[test]
+    fn a_second_opener_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (_held, _) = StateFile::open(&path).unwrap();
+        let err = StateFile::open(&path).err().unwrap();
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another wemeet-scheduler is running"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupt_and_newer_files_are_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"version\": 1, \"bookings\": [").unwrap();
+        let err = StateFile::open(&path).err().unwrap();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"version\": 1, \"bookings\": ["
+        );
+        std::fs::write(&path, "{\"version\": 2, \"bookings\": []}").unwrap();
+        let err = StateFile::open(&path).err().unwrap();
+        assert!(matches!(err, StateError::Newer { found: 2, .. }), "{err}");
+        assert!(err.to_string().contains("run a newer wemeet-scheduler"));
+    }
+
+    #[test]
+    fn reading_a_missing_file_is_an_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = read(&dir.path().join("none.json")).unwrap();
+        assert_eq!(s.version, VERSION);
+        assert!(s.bookings.is_empty());
+    }
+}
