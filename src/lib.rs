@@ -24,6 +24,8 @@
 //! - [`logging`]: the `tracing` subscriber.
 
 pub mod api;
+pub mod booking;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod definition;
@@ -36,3 +38,4 @@ pub mod scan;
 pub mod schedule;
 pub mod state;
 pub mod toml_reader;
+pub mod watch;

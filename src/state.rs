@@ -15,39 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::booking::{BookingKey, Status};
 use crate::diagnostic::Diagnostic;
-use crate::plan::BookingKey;
 
 /// The state format this build reads and writes.
 pub const VERSION: u32 = 1;
-
-/// Where a booking stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// The create is about to be sent, in flight, or its outcome is not known yet.
-    Pending,
-    /// The meeting exists; `meeting_id` says which.
-    Booked,
-    /// The API refused it for good; retried only when the definition changes.
-    Failed,
-    /// Its start passed before it could be booked.
-    Missed,
-    /// The daemon cancelled it.
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Booked => "booked",
-            Status::Failed => "failed",
-            Status::Missed => "missed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-}
 
 /// One occurrence of one definition, and what happened to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,427 @@
+//! The watch directory, kept current: a [`Catalog`] of every definition file with its content
+//! hash and parsed form, refreshed from file-system events ([`Watcher`], which debounces them)
+//! and by full rescans.
+//!
+//! Events are hints. A full rescan compares every file by content hash, so nothing is missed
+//! when events are lost (inotify overflow, NFS, a replaced directory); only files whose content
+//! changed are parsed again.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::config::Defaults;
+use crate::definition::{self, Definition, Past};
+use crate::diagnostic::Diagnostic;
+use crate::scan::{self, is_definition_file};
+use crate::state::InvalidFile;
+
+/// How long writes to a file must settle before it is read.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// One definition file as last read.
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    hash: String,
+    parsed: Result<Definition, Vec<Diagnostic>>,
+}
+
+/// Every definition file under the watch directory.
+#[derive(Debug)]
+pub struct Catalog {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, Entry>,
+    /// Problems found by the walk itself (a symlink out of the directory).
+    walk_problems: Vec<Diagnostic>,
+}
+
+/// What a refresh changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    /// Files read and parsed because they are new or their content changed.
+    pub changed: usize,
+    pub removed: usize,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        self.changed + self.removed > 0
+    }
+
+    fn add(&mut self, other: Changes) {
+        self.changed += other.changed;
+        self.removed += other.removed;
+    }
+}
+
+/// The hash a definition's records carry, to tell when the file changed.
+pub fn content_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..16])
+}
+
+impl Catalog {
+    pub fn new(dir: &Path) -> Catalog {
+        Catalog {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+            walk_problems: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Walks the whole directory: new and changed files are parsed, vanished ones dropped.
+    pub fn rescan(&mut self, defaults: &Defaults, now: DateTime<Utc>) -> std::io::Result<Changes> {
+        let (found, problems) = scan::find(&self.dir)?;
+        self.walk_problems = problems;
+        let mut changes = Changes::default();
+        let seen: HashSet<&Path> = found.iter().map(|f| f.path.as_path()).collect();
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !seen.contains(p.as_path()))
+            .cloned()
+            .collect();
+        for path in gone {
+            self.files.remove(&path);
+            changes.removed += 1;
+        }
+        for f in &found {
+            changes.add(self.refresh_file(&f.path, &f.id, defaults, now));
+        }
+        Ok(changes)
+    }
+
+    /// Re-reads the files named by file-system events. A path that is not a definition file
+    /// (a directory, a rename of a whole folder) leads to a full rescan.
+    pub fn refresh(
+        &mut self,
+        paths: &[PathBuf],
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Changes> {
+        let mut changes = Changes::default();
+        for path in paths {
+            match self.id_of(path) {
+                Some(Target::File(id)) => changes.add(self.refresh_file(path, &id, defaults, now)),
+                Some(Target::Ignored) => {}
+                Some(Target::Other) | None => return self.rescan(defaults, now),
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Parses every file again (after the config's defaults changed).
+    pub fn reparse_all(
+        &mut self,
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Changes> {
+        self.files.clear();
+        self.rescan(defaults, now)
+    }
+
+    /// What an event path is to us.
+    fn id_of(&self, path: &Path) -> Option<Target> {
+        let rel = path.strip_prefix(&self.dir).ok()?;
+        let mut parts = Vec::new();
+        for c in rel.components() {
+            let s = c.as_os_str().to_str()?;
+            if s.starts_with('.') {
+                return Some(Target::Ignored);
+            }
+            parts.push(s);
+        }
+        let name = parts.last()?;
+        if is_definition_file(name) {
+            let joined = parts.join("/");
+            Some(Target::File(
+                joined[..joined.len() - ".toml".len()].to_string(),
+            ))
+        } else if path.is_dir() || !path.exists() && !name.contains('.') {
+            // A directory, or something gone that may have been one.
+            Some(Target::Other)
+        } else {
+            Some(Target::Ignored)
+        }
+    }
+
+    fn refresh_file(
+        &mut self,
+        path: &Path,
+        id: &str,
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+    ) -> Changes {
+        if std::fs::symlink_metadata(path).is_err() {
+            return match self.files.remove(path) {
+                Some(_) => Changes {
+                    changed: 0,
+                    removed: 1,
+                },
+                None => Changes::default(),
+            };
+        }
+        let (hash, parsed) = match definition::read_text(path) {
+            Ok(text) => {
+                let hash = content_hash(&text);
+                if self.files.get(path).is_some_and(|e| e.hash == hash) {
+                    return Changes::default();
+                }
+                let parsed = definition::parse(path, id, &text, defaults, now, Past::Allow);
+                (hash, parsed)
+            }
+            Err(problems) => (String::new(), Err(problems)),
+        };
+        if let Err(problems) = &parsed {
+            for p in problems {
+                tracing::warn!(definition = id, "{p}");
+            }
+        }
+        self.files.insert(
+            path.to_path_buf(),
+            Entry {
+                id: id.to_string(),
+                hash,
+                parsed,
+            },
+        );
+        Changes {
+            changed: 1,
+            removed: 0,
+        }
+    }
+
+    /// The valid definitions, by path.
+    pub fn definitions(&self) -> impl Iterator<Item = &Definition> {
+        self.files.values().filter_map(|e| e.parsed.as_ref().ok())
+    }
+
+    /// Whether a definition of this id is present, valid or not (an invalid file is not a
+    /// removed one).
+    pub fn has_id(&self, id: &str) -> bool {
+        self.files.values().any(|e| e.id == id)
+    }
+
+    /// Content hash of the file behind a definition id.
+    pub fn hash_of(&self, id: &str) -> Option<&str> {
+        self.files
+            .values()
+            .find(|e| e.id == id)
+            .map(|e| e.hash.as_str())
+    }
+
+    /// Files that did not validate, with their problems.
+    pub fn invalid(&self) -> Vec<InvalidFile> {
+        let mut out: Vec<InvalidFile> = self
+            .files
+            .iter()
+            .filter_map(|(path, e)| e.parsed.as_ref().err().map(|p| InvalidFile::new(path, p)))
+            .collect();
+        out.extend(
+            self.walk_problems
+                .iter()
+                .map(|p| InvalidFile::new(&p.path, std::slice::from_ref(p))),
+        );
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+enum Target {
+    File(String),
+    Ignored,
+    Other,
+}
+
+/// What the watcher reports.
+#[derive(Debug)]
+pub enum WatchEvent {
+    /// These paths changed (created, written, removed or renamed), after writes settled.
+    Paths(Vec<PathBuf>),
+    /// Events were lost; rescan everything.
+    Rescan,
+}
+
+/// File-system notifications for the watch directory, debounced. Dropping it stops them.
+pub struct Watcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+/// Why watching could not start; the daemon then relies on periodic rescans.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "cannot watch {dir}: the inotify watch limit is reached; raise it with `sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it); until then changes are seen at each rescan"
+    )]
+    Limit { dir: PathBuf },
+    #[error("cannot watch {dir}: {message}; changes are seen at each rescan")]
+    Other { dir: PathBuf, message: String },
+}
+
+impl Watcher {
+    /// Starts watching `dir` recursively; events go to `tx`.
+    pub fn start(dir: &Path, tx: mpsc::UnboundedSender<WatchEvent>) -> Result<Watcher, WatchError> {
+        let to_error = |e: notify::Error| match e.kind {
+            notify::ErrorKind::MaxFilesWatch => WatchError::Limit { dir: dir.into() },
+            notify::ErrorKind::Io(ref io) if io.raw_os_error() == Some(28) => {
+                WatchError::Limit { dir: dir.into() }
+            }
+            _ => WatchError::Other {
+                dir: dir.into(),
+                message: e.to_string(),
+            },
+        };
+        let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
+            let event = match result {
+                Ok(events) => {
+                    if events.iter().any(|e| e.need_rescan()) {
+                        WatchEvent::Rescan
+                    } else {
+                        let mut paths: Vec<PathBuf> =
+                            events.into_iter().flat_map(|e| e.event.paths).collect();
+                        paths.sort();
+                        paths.dedup();
+                        if paths.is_empty() {
+                            return;
+                        }
+                        WatchEvent::Paths(paths)
+                    }
+                }
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!("file watching: {e}");
+                    }
+                    WatchEvent::Rescan
+                }
+            };
+            // The daemon may be shutting down; a lost hint is harmless.
+            let _ = tx.send(event);
+        })
+        .map_err(to_error)?;
+        debouncer
+            .watch(dir, RecursiveMode::Recursive)
+            .map_err(to_error)?;
+        Ok(Watcher {
+            _debouncer: debouncer,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn defaults() -> Defaults {
+        let mut d = crate::config::Config::default().defaults;
+        d.userid = Some("u".into());
+        d
+    }
+
+    const GOOD: &str = "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n";
+
+    #[test]
+    fn rescan_parses_only_what_changed_and_drops_what_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.toml"), GOOD).unwrap();
+        std::fs::write(d.join("b.toml"), "subject = 3").unwrap();
+        let mut cat = Catalog::new(d);
+        assert_eq!(
+            cat.rescan(&defaults(), now()).unwrap(),
+            Changes {
+                changed: 2,
+                removed: 0
+            }
+        );
+        assert_eq!(cat.definitions().count(), 1);
+        assert_eq!(cat.invalid().len(), 1);
+        assert!(cat.has_id("b"), "an invalid file is still present");
+        // Unchanged content: nothing parsed again.
+        assert_eq!(cat.rescan(&defaults(), now()).unwrap(), Changes::default());
+        std::fs::write(d.join("b.toml"), GOOD).unwrap();
+        std::fs::remove_file(d.join("a.toml")).unwrap();
+        assert_eq!(
+            cat.rescan(&defaults(), now()).unwrap(),
+            Changes {
+                changed: 1,
+                removed: 1
+            }
+        );
+        let ids: Vec<&str> = cat.definitions().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["b"]);
+    }
+
+    #[test]
+    fn refresh_reads_named_files_and_ignores_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut cat = Catalog::new(d);
+        cat.rescan(&defaults(), now()).unwrap();
+        std::fs::create_dir(d.join("team")).unwrap();
+        std::fs::write(d.join("team/x.toml"), GOOD).unwrap();
+        std::fs::write(d.join(".x.toml.swp"), "junk").unwrap();
+        let changes = cat
+            .refresh(
+                &[d.join("team/x.toml"), d.join(".x.toml.swp")],
+                &defaults(),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(
+            changes,
+            Changes {
+                changed: 1,
+                removed: 0
+            }
+        );
+        assert_eq!(cat.definitions().next().unwrap().id, "team/x");
+        std::fs::remove_file(d.join("team/x.toml")).unwrap();
+        let changes = cat
+            .refresh(&[d.join("team/x.toml")], &defaults(), now())
+            .unwrap();
+        assert_eq!(
+            changes,
+            Changes {
+                changed: 0,
+                removed: 1
+            }
+        );
+        assert!(cat.is_empty());
+    }
+
+    #[test]
+    fn a_past_one_off_is_valid_for_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("old.toml"),
+            "subject = \"x\"\nstart_time = 2020-01-01T10:00:00Z\nduration = \"1h\"\n",
+        )
+        .unwrap();
+        let mut cat = Catalog::new(dir.path());
+        cat.rescan(&defaults(), now()).unwrap();
+        assert_eq!(cat.definitions().count(), 1);
+    }
+}
