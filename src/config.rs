@@ -102,6 +102,46 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// Why the secret key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the API secret key from {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API secret key file {path} is empty")]
+    Empty { path: PathBuf },
+    #[error(
+        "no API secret key: set api.secret_key_file (or api.secret_key) in the config, or the WEMEET_SECRET_KEY environment variable"
+    )]
+    Missing,
+}
+
+impl SecretSource {
+    /// Reads the key. A key file's trailing newline is not part of the key.
+    pub fn load(&self) -> Result<SecretKey, SecretError> {
+        match self {
+            SecretSource::Inline(key) => Ok(key.clone()),
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                let key = text.trim_end_matches(['\n', '\r']);
+                if key.is_empty() {
+                    return Err(SecretError::Empty { path: path.clone() });
+                }
+                Ok(SecretKey::new(key))
+            }
+            SecretSource::Env => match std::env::var(SECRET_KEY_ENV) {
+                Ok(key) if !key.is_empty() => Ok(SecretKey::new(key)),
+                _ => Err(SecretError::Missing),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
     pub max_attempts: u32,

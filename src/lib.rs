@@ -28,6 +28,7 @@ pub mod booking;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod definition;
 pub mod diagnostic;
 pub mod fake_api;

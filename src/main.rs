@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use wemeet_scheduler::commands::{self, Outcome};
 use wemeet_scheduler::config::SecretKey;
+use wemeet_scheduler::daemon::Mode;
 use wemeet_scheduler::fake_api::{self, FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::logging::{self, LogFormat};
 
@@ -56,6 +57,20 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
     },
+    /// Run the daemon: watch the definitions, book each meeting once, record it
+    Run,
+    /// One reconcile pass: book what is due, wait for the answers, exit (0 when nothing failed)
+    Once,
+    /// Show what the state file records (safe while the daemon runs)
+    Status {
+        /// Print a JSON array: definition, occurrence_start, status, meeting_id,
+        /// meeting_code, join_url, attempts, last_error
+        #[arg(long)]
+        json: bool,
+    },
+    /// Book the example definitions against the embedded fake API and print each booking;
+    /// runs until Ctrl-C [default config: config/demo.toml]
+    Demo,
     /// Run the fake WeMeet API: checks signatures, answers like the real service, injects
     /// faults. A fault is a rate ("20%") or a count of requests ("3")
     FakeApi(Box<FakeApiArgs>),
@@ -148,6 +163,28 @@ fn run_async<T>(fut: impl std::future::Future<Output = anyhow::Result<T>>) -> an
         .block_on(fut)
 }
 
+/// Each SIGHUP becomes a message (a config reload). Must be called inside the runtime.
+fn sighup_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot listen for SIGHUP: {e}; reload by restarting"),
+        }
+    }
+    rx
+}
+
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.
 async fn ctrl_c() {
     #[cfg(unix)]
@@ -171,7 +208,13 @@ async fn ctrl_c() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // The demo prints its own lines; its log shows only what went wrong.
+    let level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    logging::init(cli.log_format, level);
     let config = cli.config.as_deref();
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
@@ -194,6 +237,26 @@ fn main() -> ExitCode {
             &mut out,
             &mut std::io::stderr(),
         ),
+        Command::Run | Command::Once => {
+            let mode = if matches!(cli.command, Command::Run) {
+                Mode::Run
+            } else {
+                Mode::Once
+            };
+            run_async(async move {
+                let reloads = sighup_channel();
+                commands::run::run(config, mode, reloads, ctrl_c()).await
+            })
+        }
+        Command::Status { json } => commands::status::run(config, json, &mut out),
+        Command::Demo => {
+            drop(out);
+            run_async(commands::demo::run(
+                config,
+                &mut std::io::stdout(),
+                ctrl_c(),
+            ))
+        }
         Command::FakeApi(args) => {
             let (fake, listen) = (*args).into_config();
             drop(out);
@@ -209,6 +272,18 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        // The reader went away (`status --json | head`): nothing more to say.
+        Err(e)
+            if e.chain().any(|c| {
+                let io = c.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+                let json = c
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind);
+                io.or(json) == Some(std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

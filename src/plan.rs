@@ -204,7 +204,9 @@ where
             continue;
         }
         if t.unsure {
-            actions.push(Action::Resolve(key.clone()));
+            if t.retry_at.is_none_or(|r| r <= now) {
+                actions.push(Action::Resolve(key.clone()));
+            }
             continue;
         }
         if key.start <= now.timestamp() {

@@ -33,6 +33,9 @@ pub struct Record {
     pub userid: String,
     pub instanceid: u8,
     pub subject: String,
+    /// The meeting's time zone (IANA name), for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// Hash of the definition file this record was made from.
     pub definition_hash: String,
     /// The create request body recorded with the intent (pending) and kept after.
@@ -290,6 +293,7 @@ mod tests {
             userid: "u".into(),
             instanceid: 1,
             subject: "s".into(),
+            timezone: None,
             definition_hash: "h".into(),
             request: None,
             meeting_id: Some("m1".into()),

@@ -103,15 +103,28 @@ impl Client {
     }
 
     /// Looks for a live meeting of `userid` with this subject, start and end: the meeting an
-    /// ambiguous create may have made. Pages through the user's upcoming meetings.
+    /// ambiguous create may have made.
     pub async fn find(&self, req: &CreateMeeting) -> Result<Option<MeetingInfo>, ApiError> {
         let start: i64 = req.start_time.parse().unwrap_or_default();
         let end: i64 = req.end_time.parse().unwrap_or_default();
+        let all = self.list_upcoming(&req.userid, req.instanceid).await?;
+        Ok(all
+            .into_iter()
+            .find(|m| matches(m, &req.subject, start, end)))
+    }
+
+    /// Every upcoming or ongoing meeting of a user, all pages (20 a page).
+    pub async fn list_upcoming(
+        &self,
+        userid: &str,
+        instanceid: u8,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
+        let mut all = Vec::new();
         let mut pos = 0i64;
         for _ in 0..MAX_LIST_PAGES {
             let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("userid", &req.userid)
-                .append_pair("instanceid", &req.instanceid.to_string())
+                .append_pair("userid", userid)
+                .append_pair("instanceid", &instanceid.to_string())
                 .append_pair("pos", &pos.to_string())
                 .finish();
             let page: MeetingList = self
@@ -122,21 +135,14 @@ impl Client {
                     Idempotent::Yes,
                 )
                 .await?;
-            let found = page.meeting_info_list.iter().find(|m| {
-                m.subject == req.subject
-                    && m.start_time == start
-                    && m.end_time == end
-                    && m.status != "MEETING_STATE_CANCELLED"
-            });
-            if let Some(m) = found {
-                return Ok(Some(m.clone()));
-            }
-            if page.remaining <= 0 || page.meeting_info_list.is_empty() || page.next_pos <= pos {
-                return Ok(None);
+            let empty = page.meeting_info_list.is_empty();
+            all.extend(page.meeting_info_list);
+            if page.remaining <= 0 || empty || page.next_pos <= pos {
+                break;
             }
             pos = page.next_pos;
         }
-        Ok(None)
+        Ok(all)
     }
 
     /// One meeting by id.
@@ -338,6 +344,14 @@ impl Client {
         Url::parse(&format!("{base}{path_and_query}"))
             .expect("base URL plus an encoded path parses")
     }
+}
+
+/// Whether a listed meeting is the one booked with this subject, start and end.
+pub fn matches(m: &MeetingInfo, subject: &str, start: i64, end: i64) -> bool {
+    m.subject == subject
+        && m.start_time == start
+        && m.end_time == end
+        && m.status != "MEETING_STATE_CANCELLED"
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

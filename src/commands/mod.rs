@@ -1,8 +1,11 @@
 //! The subcommands' work, one module each, printing to the writers they are given. The CLI in
 //! `main.rs` only parses arguments and maps [`Outcome`] to an exit code.
 
+pub mod demo;
 pub mod fake_api;
 pub mod plan;
+pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,121 @@
+//! `wemeet-scheduler demo`: the embedded fake API on a free loopback port, the daemon against
+//! it with `config/demo.toml`, and each booking printed as it lands. Runs until Ctrl-C, so a
+//! newcomer can drop another file into `config/meetings/` and watch it get booked.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use tokio::sync::mpsc;
+
+use crate::clock::SystemClock;
+use crate::commands::Outcome;
+use crate::commands::run::DRAIN_TIMEOUT;
+use crate::config::{Config, SecretKey, SecretSource};
+use crate::daemon::{self, Event, Mode, Options};
+use crate::fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
+
+/// The demo's config when `--config` is not given.
+pub const DEMO_CONFIG: &str = "config/demo.toml";
+
+pub async fn run(
+    config_path: Option<&Path>,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let path = config_path.unwrap_or(Path::new(DEMO_CONFIG));
+    let mut config = Config::load(path).map_err(|e| {
+        anyhow::anyhow!("{e}\n(run the demo from the repository root, or pass --config)")
+    })?;
+    let fake = FakeApi::start(
+        FakeConfig {
+            app_id: config.api.app_id.clone(),
+            secret_id: config.api.secret_id.clone(),
+            ..FakeConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
+    config.api.base_url = fake.base_url().parse()?;
+    config.api.secret_key = SecretSource::Inline(SecretKey::new(DEMO_SECRET_KEY));
+    // The fake forgets its meetings when it stops, so the demo's state starts afresh too.
+    if let Some(dir) = config.state.file.parent() {
+        let _ = std::fs::remove_file(&config.state.file);
+        std::fs::create_dir_all(dir)?;
+    }
+    writeln!(
+        out,
+        "wemeet-scheduler demo\n  fake WeMeet API: {}\n  definitions:     {}  (drop a .toml file there to book it)\n  state:           {}\n  stop with Ctrl-C\n",
+        fake.base_url(),
+        config.watch.dir.display(),
+        config.state.file.display()
+    )?;
+    out.flush()?;
+    let tz = config.defaults.timezone;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let options = Options {
+        mode: Mode::Run,
+        config_path: None,
+        clock: Arc::new(SystemClock),
+        events: Some(tx),
+        reloads: None,
+        systemd: false,
+        watch: true,
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    let daemon = daemon::run(config, options, shutdown);
+    tokio::pin!(daemon);
+    let summary = loop {
+        tokio::select! {
+            result = &mut daemon => break result?,
+            Some(event) = rx.recv() => {
+                let when_in = |start: i64, zone: Option<&str>| {
+                    let zone: Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(tz);
+                    DateTime::from_timestamp(start, 0)
+                        .map(|t| t.with_timezone(&zone).format("%a %F %H:%M %Z").to_string())
+                        .unwrap_or_default()
+                };
+                let when = |start: i64| when_in(start, None);
+                let line = match event {
+                    Event::Ready { definitions, invalid } => format!(
+                        "read {definitions} definition(s){}",
+                        if invalid > 0 { format!(", {invalid} invalid (see the log above)") } else { String::new() }
+                    ),
+                    Event::Booked { key, timezone, subject, meeting_code, join_url, adopted, .. } => format!(
+                        "booked  {:<22} {}  {subject:<36} code {meeting_code}  {join_url}{}",
+                        key.definition,
+                        when_in(key.start, timezone.as_deref()),
+                        if adopted { "  (found after an unclear answer)" } else { "" }
+                    ),
+                    Event::Failed { key, error } => format!("FAILED  {:<22} {}  {error}", key.definition, when(key.start)),
+                    Event::Missed { key, reason } => format!("missed  {:<22} {}  {reason}", key.definition, when(key.start)),
+                    Event::Scanned { changed, removed } => format!("definitions changed: {changed} read, {removed} removed"),
+                };
+                writeln!(out, "{line}")?;
+                out.flush()?;
+            }
+        }
+    };
+    // Print what arrived after the daemon's last event was sent.
+    while let Ok(Event::Booked {
+        key, meeting_code, ..
+    }) = rx.try_recv()
+    {
+        writeln!(out, "booked  {:<22} code {meeting_code}", key.definition)?;
+    }
+    let journal = fake.journal();
+    fake.shutdown().await;
+    writeln!(
+        out,
+        "\nstopped: {} booked, {} pending, {} failed, {} missed; the fake API saw {} create(s)",
+        summary.booked,
+        summary.pending,
+        summary.failed,
+        summary.missed,
+        journal.iter().filter(|e| e.op == "create").count()
+    )?;
+    Ok(Outcome::Clean)
+}

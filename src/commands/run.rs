@@ -1,0 +1,41 @@
+//! `wemeet-scheduler run` (the daemon) and `once` (one reconcile pass, for timers, cron and CI).
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::clock::SystemClock;
+use crate::commands::{Outcome, load_config};
+use crate::daemon::{self, Mode, Options};
+
+/// How long shutdown waits for requests in flight before leaving them pending.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the daemon (or one pass) until `shutdown`. Each message on `reloads` re-reads the
+/// config and rescans (SIGHUP).
+pub async fn run(
+    config_path: Option<&Path>,
+    mode: Mode,
+    reloads: mpsc::UnboundedReceiver<()>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let config = load_config(config_path)?;
+    let options = Options {
+        mode,
+        config_path: config.path.clone(),
+        clock: Arc::new(SystemClock),
+        events: None,
+        reloads: Some(reloads),
+        systemd: true,
+        watch: mode == Mode::Run,
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    let summary = daemon::run(config, options, shutdown).await?;
+    Ok(match mode {
+        Mode::Once if summary.new_problems > 0 || summary.pending > 0 => Outcome::Problems,
+        _ => Outcome::Clean,
+    })
+}

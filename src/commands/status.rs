@@ -1,0 +1,131 @@
+//! `wemeet-scheduler status [--json]`: what the state file says, read safely while the daemon
+//! runs (the daemon replaces the file atomically).
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::commands::{Outcome, load_config};
+use crate::state::{self, Record};
+
+/// One line of `status --json`: exactly these keys.
+#[derive(Serialize)]
+struct Row<'a> {
+    definition: &'a str,
+    occurrence_start: i64,
+    status: &'a str,
+    meeting_id: Option<&'a str>,
+    meeting_code: Option<&'a str>,
+    join_url: Option<&'a str>,
+    attempts: u32,
+    last_error: Option<&'a str>,
+}
+
+fn row(r: &Record) -> Row<'_> {
+    Row {
+        definition: &r.definition,
+        occurrence_start: r.occurrence_start,
+        status: r.status.as_str(),
+        meeting_id: r.meeting_id.as_deref(),
+        meeting_code: r.meeting_code.as_deref(),
+        join_url: r.join_url.as_deref(),
+        attempts: r.attempts,
+        last_error: r.last_error.as_deref(),
+    }
+}
+
+/// Prints the bookings (and, as text, the invalid files). Exit 1 when any booking failed or
+/// any file is invalid.
+pub fn run(config_path: Option<&Path>, json: bool, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+    let config = load_config(config_path)?;
+    let state = state::read(&config.state.file)?;
+    let mut records: Vec<&Record> = state.bookings.iter().collect();
+    records.sort_by(|a, b| {
+        (a.occurrence_start, &a.definition).cmp(&(b.occurrence_start, &b.definition))
+    });
+    if json {
+        let rows: Vec<Row<'_>> = records.iter().map(|r| row(r)).collect();
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+    } else {
+        write_table(&records, config.defaults.timezone, out)?;
+        if !state.invalid.is_empty() {
+            writeln!(out, "\ninvalid definition files ({}):", state.invalid.len())?;
+            for f in &state.invalid {
+                for p in &f.problems {
+                    writeln!(out, "  {p}")?;
+                }
+            }
+        }
+    }
+    let failed = state
+        .bookings
+        .iter()
+        .any(|r| r.status == state::Status::Failed);
+    Ok(if failed || !state.invalid.is_empty() {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
+    if records.is_empty() {
+        return writeln!(out, "no bookings recorded yet");
+    }
+    let header = [
+        "DEFINITION",
+        "OCCURRENCE START",
+        "STATUS",
+        "MEETING ID",
+        "CODE",
+        "JOIN URL",
+        "ATTEMPTS",
+        "LAST ERROR",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.definition.clone(),
+                {
+                    let zone: Tz = r
+                        .timezone
+                        .as_deref()
+                        .and_then(|z| z.parse().ok())
+                        .unwrap_or(tz);
+                    DateTime::from_timestamp(r.occurrence_start, 0)
+                        .map(|t| t.with_timezone(&zone).format("%F %H:%M %Z").to_string())
+                        .unwrap_or_default()
+                },
+                r.status.as_str().to_string(),
+                r.meeting_id.clone().unwrap_or_else(|| "-".into()),
+                r.meeting_code.clone().unwrap_or_else(|| "-".into()),
+                r.join_url.clone().unwrap_or_else(|| "-".into()),
+                r.attempts.to_string(),
+                r.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            line.push_str(c);
+            if i + 1 < r.len() {
+                line.push_str(&" ".repeat(w - c.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,854 @@
+//! The daemon: watch the definitions, reconcile them with the state, book, record.
+//!
+//! One loop owns the catalog of definitions, the state and the bookkeeping of what is in
+//! flight. It sleeps until the next booking is due, a file changes, a request finishes, a
+//! rescan is due, SIGHUP asks for a reload, or shutdown is asked for; it never polls. Each
+//! pass asks [`plan::reconcile`] what to do and does it:
+//!
+//! - **create**: the intent (`pending`, with the request) is written to the state file and
+//!   fsynced *before* the request is sent; the result (`booked` with the meeting id, or
+//!   `failed`) is recorded after, writes coalesced;
+//! - **resolve**: a create whose outcome is unknown (timeout, reset, a crash between send and
+//!   record) is looked up in the user's meeting list and adopted if it exists; only if it does
+//!   not is it created again. This is how a booking happens exactly once;
+//! - **missed**: an occurrence whose start passed before it could be booked is recorded as
+//!   such, never sent.
+//!
+//! Shutdown stops new work, lets requests in flight finish (bounded), and flushes the state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::api::client::matches;
+use crate::api::error::Treatment;
+use crate::api::model::MeetingInfo;
+use crate::api::{ApiError, Client};
+use crate::booking::{BookingKey, Status};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, SecretError};
+use crate::plan::{self, Action, Tracked, Wanted};
+use crate::state::{self, Record, State, StateError, StateFile};
+use crate::watch::{Catalog, WatchEvent, Watcher};
+
+/// Whether the daemon keeps running or makes one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until shutdown: watch, sleep, book.
+    Run,
+    /// One reconcile pass; wait for its requests (and the lookups they need); exit.
+    Once,
+}
+
+/// What the daemon reports as it goes: for `demo`'s output and for tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The first scan is done and the first pass started.
+    Ready { definitions: usize, invalid: usize },
+    /// A meeting was booked (or an earlier, ambiguous create was found and adopted).
+    Booked {
+        key: BookingKey,
+        /// The meeting's time zone, for showing the start.
+        timezone: Option<String>,
+        subject: String,
+        meeting_id: String,
+        meeting_code: String,
+        join_url: String,
+        adopted: bool,
+    },
+    /// The API refused a booking for good.
+    Failed { key: BookingKey, error: String },
+    /// An occurrence started before it could be booked.
+    Missed { key: BookingKey, reason: String },
+    /// A pass found the definitions changed (files read, removed).
+    Scanned { changed: usize, removed: usize },
+}
+
+pub struct Options {
+    pub mode: Mode,
+    /// The config file, re-read on reload (SIGHUP).
+    pub config_path: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+    /// Receives [`Event`]s; a closed receiver is fine.
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// Each message asks for a config reload and a full rescan (SIGHUP).
+    pub reloads: Option<mpsc::UnboundedReceiver<()>>,
+    /// Send the systemd notify protocol (`READY=1`, `STATUS=`, ...) when `NOTIFY_SOCKET` is set.
+    pub systemd: bool,
+    /// Watch the directory for changes (else only periodic rescans).
+    pub watch: bool,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+/// Counts of the state when the daemon stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub booked: usize,
+    pub pending: usize,
+    pub failed: usize,
+    pub missed: usize,
+    pub invalid_files: usize,
+    /// Bookings that failed or were missed during this run.
+    pub new_problems: usize,
+}
+
+/// Why the daemon could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot set up the API client: {0}")]
+    Client(#[from] crate::api::client::BuildError),
+    #[error("cannot read the watch dir {dir}: {source}; create it or fix watch.dir in the config")]
+    WatchDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The outcome of a request made for the loop.
+enum Outcome {
+    Created {
+        key: BookingKey,
+        result: Result<MeetingInfo, ApiError>,
+    },
+    Resolved {
+        keys: Vec<BookingKey>,
+        result: Result<Vec<MeetingInfo>, ApiError>,
+    },
+}
+
+/// What the loop does with a booking beyond what the state file says.
+#[derive(Debug, Clone, Default)]
+struct Runtime {
+    unsure: bool,
+    busy: bool,
+    retry_at: Option<DateTime<Utc>>,
+    lookups_failed: u32,
+}
+
+/// How often results are written at most; intents are written at once.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+struct Daemon {
+    config: Config,
+    options: Options,
+    client: Client,
+    catalog: Catalog,
+    state_file: StateFile,
+    records: BTreeMap<BookingKey, Record>,
+    runtime: HashMap<BookingKey, Runtime>,
+    last_pass: Option<DateTime<Utc>>,
+    tasks: JoinSet<Outcome>,
+    dirty: bool,
+    last_flush: Instant,
+    progress: Progress,
+    new_problems: usize,
+}
+
+#[derive(Default)]
+struct Progress {
+    total: usize,
+    done: usize,
+}
+
+/// Runs the daemon until `shutdown` completes (or, in [`Mode::Once`], until its pass is done).
+pub async fn run(
+    config: Config,
+    mut options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let secret = config.api.secret_key.load()?;
+    let client = Client::new(&config.api, &config.retry, secret)?;
+    let (state_file, state) = StateFile::open(&config.state.file)?;
+    let mut catalog = Catalog::new(&config.watch.dir);
+    let now = options.clock.now();
+    let changes =
+        catalog
+            .rescan(&config.defaults, now)
+            .map_err(|source| DaemonError::WatchDir {
+                dir: config.watch.dir.clone(),
+                source,
+            })?;
+    tracing::info!(
+        dir = %config.watch.dir.display(),
+        files = changes.changed,
+        state = %config.state.file.display(),
+        "starting: {} definition file(s), {} booking(s) on record",
+        catalog.len(),
+        state.bookings.len()
+    );
+    let records = state::index(&state);
+    // A pending record from an earlier run may have been sent: look before creating it again.
+    let runtime = records
+        .iter()
+        .filter(|(_, r)| r.status == Status::Pending)
+        .map(|(k, _)| {
+            (
+                k.clone(),
+                Runtime {
+                    unsure: true,
+                    ..Runtime::default()
+                },
+            )
+        })
+        .collect();
+    let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
+    let mut watcher = if options.watch {
+        start_watcher(&catalog, watch_tx.clone())
+    } else {
+        None
+    };
+    let mut reloads = options.reloads.take();
+    let mut d = Daemon {
+        last_pass: state.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
+        config,
+        options,
+        client,
+        catalog,
+        state_file,
+        records,
+        runtime,
+        tasks: JoinSet::new(),
+        dirty: true,
+        last_flush: Instant::now(),
+        progress: Progress::default(),
+        new_problems: 0,
+    };
+
+    d.emit(Event::Ready {
+        definitions: d.catalog.definitions().count(),
+        invalid: d.catalog.invalid().len(),
+    });
+    d.pass()?;
+    d.flush()?;
+    d.notify_systemd(&[sd_notify::NotifyState::Ready]);
+
+    let mut rescan = tokio::time::interval(d.config.watch.rescan_interval);
+    rescan.reset(); // The first tick would fire at once; the first scan is done.
+    let watchdog = if d.options.systemd {
+        sd_notify::watchdog_enabled()
+    } else {
+        None
+    };
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
+    tokio::pin!(shutdown);
+
+    loop {
+        if d.options.mode == Mode::Once && d.tasks.is_empty() && !d.has_work_now() {
+            break;
+        }
+        let wake = d.next_wake();
+        let flush_at = d.last_flush + FLUSH_EVERY;
+        let clock = d.options.clock.clone();
+        tokio::select! {
+            _ = &mut shutdown => {
+                tracing::info!("shutting down: finishing requests in flight");
+                break;
+            }
+            Some(event) = watch_rx.recv() => {
+                let mut paths = Vec::new();
+                let mut rescan_all = false;
+                for ev in std::iter::once(event).chain(std::iter::from_fn(|| watch_rx.try_recv().ok())) {
+                    match ev {
+                        WatchEvent::Paths(p) => paths.extend(p),
+                        WatchEvent::Rescan => rescan_all = true,
+                    }
+                }
+                let now = d.options.clock.now();
+                let result = if rescan_all {
+                    d.catalog.rescan(&d.config.defaults, now)
+                } else {
+                    d.catalog.refresh(&paths, &d.config.defaults, now)
+                };
+                d.after_scan(result);
+                d.pass()?;
+            }
+            Some(()) = recv_opt(&mut reloads) => {
+                d.reload(&mut watcher, &watch_tx);
+                d.pass()?;
+            }
+            Some(joined) = d.tasks.join_next(), if !d.tasks.is_empty() => {
+                match joined {
+                    Ok(outcome) => {
+                        if d.apply(outcome) {
+                            d.pass()?;
+                        }
+                    }
+                    Err(e) => tracing::error!("a request task failed: {e}"),
+                }
+            }
+            _ = clock.sleep_until(wake) => {
+                d.pass()?;
+            }
+            _ = rescan.tick() => {
+                let now = d.options.clock.now();
+                let result = d.catalog.rescan(&d.config.defaults, now);
+                d.after_scan(result);
+                d.pass()?;
+            }
+            _ = tokio::time::sleep_until(flush_at), if d.dirty => {
+                d.flush()?;
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                d.notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+    }
+
+    d.notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    d.drain().await;
+    d.flush()?;
+    let summary = d.summary();
+    tracing::info!(
+        booked = summary.booked,
+        pending = summary.pending,
+        failed = summary.failed,
+        missed = summary.missed,
+        invalid_files = summary.invalid_files,
+        state_writes = d.state_file.writes(),
+        "stopped"
+    );
+    Ok(summary)
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn start_watcher(catalog: &Catalog, tx: mpsc::UnboundedSender<WatchEvent>) -> Option<Watcher> {
+    match Watcher::start(catalog.dir(), tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    }
+}
+
+impl Daemon {
+    fn emit(&self, event: Event) {
+        if let Some(tx) = &self.options.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn notify_systemd(&self, states: &[sd_notify::NotifyState<'_>]) {
+        if self.options.systemd {
+            // Without NOTIFY_SOCKET this does nothing; a failure to tell systemd is not fatal.
+            if let Err(e) = sd_notify::notify(states) {
+                tracing::debug!("sd_notify: {e}");
+            }
+        }
+    }
+
+    fn after_scan(&mut self, result: std::io::Result<crate::watch::Changes>) {
+        match result {
+            Ok(changes) if changes.any() => {
+                tracing::info!(
+                    changed = changes.changed,
+                    removed = changes.removed,
+                    "definitions changed"
+                );
+                self.emit(Event::Scanned {
+                    changed: changes.changed,
+                    removed: changes.removed,
+                });
+                self.dirty = true;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(
+                "cannot rescan the watch dir {}: {e}; keeping what was read before",
+                self.catalog.dir().display()
+            ),
+        }
+    }
+
+    /// Re-reads the config (SIGHUP). A broken config is reported and the old one kept.
+    fn reload(
+        &mut self,
+        watcher: &mut Option<Watcher>,
+        watch_tx: &mpsc::UnboundedSender<WatchEvent>,
+    ) {
+        self.notify_systemd(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
+        ]);
+        if let Some(path) = self.options.config_path.clone() {
+            match Config::load(&path)
+                .map_err(DaemonError::from)
+                .and_then(|c| {
+                    let key = c.api.secret_key.load()?;
+                    let client = Client::new(&c.api, &c.retry, key)?;
+                    Ok((c, client))
+                }) {
+                Ok((config, client)) => {
+                    if config.state.file != self.config.state.file {
+                        tracing::warn!(
+                            "state.file changed in the config; it takes effect at the next restart"
+                        );
+                    }
+                    let dir_changed = config.watch.dir != self.config.watch.dir;
+                    self.config.api = config.api;
+                    self.config.retry = config.retry;
+                    self.config.watch = config.watch;
+                    self.config.defaults = config.defaults;
+                    self.client = client;
+                    if dir_changed {
+                        self.catalog = Catalog::new(&self.config.watch.dir);
+                        *watcher = None;
+                        if self.options.watch {
+                            *watcher = start_watcher(&self.catalog, watch_tx.clone());
+                        }
+                    }
+                    tracing::info!(config = %path.display(), "config reloaded");
+                }
+                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+            }
+        }
+        let now = self.options.clock.now();
+        let result = self.catalog.reparse_all(&self.config.defaults, now);
+        self.after_scan(result);
+        self.notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+
+    fn tracked(&self) -> BTreeMap<BookingKey, Tracked> {
+        self.records
+            .iter()
+            .map(|(k, r)| {
+                let rt = self.runtime.get(k).cloned().unwrap_or_default();
+                (
+                    k.clone(),
+                    Tracked {
+                        status: r.status,
+                        definition_hash: r.definition_hash.clone(),
+                        unsure: rt.unsure,
+                        busy: rt.busy,
+                        retry_at: rt.retry_at,
+                        last_error: r.last_error.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn actions(&self, now: DateTime<Utc>) -> Vec<Action> {
+        let defs: Vec<_> = self.catalog.definitions().collect();
+        plan::reconcile(
+            &defs,
+            |id| self.catalog.hash_of(id),
+            &self.tracked(),
+            self.config.api.user_format,
+            now,
+            self.last_pass,
+        )
+    }
+
+    /// Whether a pass now would do something (for `once`).
+    fn has_work_now(&self) -> bool {
+        !self.actions(self.options.clock.now()).is_empty()
+    }
+
+    /// One reconcile pass: carry out what the plan says.
+    fn pass(&mut self) -> Result<(), DaemonError> {
+        let now = self.options.clock.now();
+        let actions = self.actions(now);
+        let mut creates = Vec::new();
+        let mut resolves: BTreeMap<(String, u8), Vec<BookingKey>> = BTreeMap::new();
+        for action in actions {
+            match action {
+                Action::Create(w) => creates.push(w),
+                Action::Resolve(key) => {
+                    if let Some(r) = self.records.get(&key) {
+                        resolves
+                            .entry((r.userid.clone(), r.instanceid))
+                            .or_default()
+                            .push(key);
+                    }
+                }
+                Action::Missed { wanted, reason } => self.record_missed(&wanted, reason, now),
+                Action::Forget(key) => {
+                    tracing::info!(booking = %key, "no longer wanted and never created; dropped");
+                    self.records.remove(&key);
+                    self.runtime.remove(&key);
+                    self.dirty = true;
+                }
+            }
+        }
+        self.last_pass = Some(now);
+        if !creates.is_empty() {
+            for w in &creates {
+                self.record_intent(w, now);
+            }
+            // The intent must be on disk before any of these creates is sent.
+            self.flush()?;
+            if self.progress.total == self.progress.done {
+                self.progress = Progress::default();
+            }
+            self.progress.total += creates.len();
+            for w in creates {
+                self.dispatch_create(w);
+            }
+        }
+        for ((userid, instanceid), keys) in resolves {
+            for k in &keys {
+                self.runtime.entry(k.clone()).or_default().busy = true;
+            }
+            tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
+            let client = self.client.clone();
+            self.tasks.spawn(async move {
+                let result = client.list_upcoming(&userid, instanceid).await;
+                Outcome::Resolved { keys, result }
+            });
+        }
+        Ok(())
+    }
+
+    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) {
+        let hash = self
+            .catalog
+            .hash_of(&w.key.definition)
+            .unwrap_or_default()
+            .to_string();
+        let attempts = self.records.get(&w.key).map_or(0, |r| r.attempts);
+        let record = Record {
+            definition: w.key.definition.clone(),
+            occurrence_start: w.key.start,
+            occurrence_end: w.end.timestamp(),
+            status: Status::Pending,
+            userid: w.request.userid.clone(),
+            instanceid: w.request.instanceid,
+            subject: w.request.subject.clone(),
+            timezone: Some(w.timezone.name().to_string()),
+            definition_hash: hash,
+            request: serde_json::to_value(&w.request).ok(),
+            meeting_id: None,
+            meeting_code: None,
+            join_url: None,
+            attempts,
+            last_error: self.records.get(&w.key).and_then(|r| r.last_error.clone()),
+            error_code: None,
+            updated_at: now.timestamp(),
+        };
+        self.records.insert(w.key.clone(), record);
+        let rt = self.runtime.entry(w.key.clone()).or_default();
+        rt.unsure = false;
+        rt.busy = true;
+        self.dirty = true;
+    }
+
+    fn dispatch_create(&mut self, w: Wanted) {
+        if let Some(r) = self.records.get_mut(&w.key) {
+            r.attempts += 1;
+        }
+        let client = self.client.clone();
+        self.tasks.spawn(async move {
+            let result = client.create(&w.request).await;
+            Outcome::Created { key: w.key, result }
+        });
+    }
+
+    fn record_missed(&mut self, w: &Wanted, reason: String, now: DateTime<Utc>) {
+        tracing::warn!(booking = %w.key, subject = %w.request.subject, "missed: {reason}");
+        let hash = self
+            .catalog
+            .hash_of(&w.key.definition)
+            .unwrap_or_default()
+            .to_string();
+        let attempts = self.records.get(&w.key).map_or(0, |r| r.attempts);
+        self.records.insert(
+            w.key.clone(),
+            Record {
+                definition: w.key.definition.clone(),
+                occurrence_start: w.key.start,
+                occurrence_end: w.end.timestamp(),
+                status: Status::Missed,
+                userid: w.request.userid.clone(),
+                instanceid: w.request.instanceid,
+                subject: w.request.subject.clone(),
+                timezone: Some(w.timezone.name().to_string()),
+                definition_hash: hash,
+                request: None,
+                meeting_id: None,
+                meeting_code: None,
+                join_url: None,
+                attempts,
+                last_error: Some(reason.clone()),
+                error_code: None,
+                updated_at: now.timestamp(),
+            },
+        );
+        self.runtime.remove(&w.key);
+        self.dirty = true;
+        self.new_problems += 1;
+        self.emit(Event::Missed {
+            key: w.key.clone(),
+            reason,
+        });
+    }
+
+    /// Applies a finished request. Returns whether a pass should follow.
+    fn apply(&mut self, outcome: Outcome) -> bool {
+        let now = self.options.clock.now();
+        self.dirty = true;
+        match outcome {
+            Outcome::Created { key, result } => {
+                self.progress.done += 1;
+                self.log_progress();
+                self.apply_created(key, result, now)
+            }
+            Outcome::Resolved { keys, result } => {
+                match result {
+                    Ok(meetings) => {
+                        for key in keys {
+                            let found = self.records.get(&key).and_then(|r| {
+                                meetings
+                                    .iter()
+                                    .find(|m| {
+                                        matches(m, &r.subject, r.occurrence_start, r.occurrence_end)
+                                    })
+                                    .cloned()
+                            });
+                            match found {
+                                Some(m) => {
+                                    tracing::info!(booking = %key, meeting_id = %m.meeting_id, "adopted: the earlier create did happen");
+                                    self.record_booked(&key, &m, true, now);
+                                }
+                                None => {
+                                    tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
+                                    let rt = self.runtime.entry(key).or_default();
+                                    rt.unsure = false;
+                                    rt.busy = false;
+                                    rt.retry_at = None;
+                                    rt.lookups_failed = 0;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for key in keys {
+                            let rt = self.runtime.entry(key.clone()).or_default();
+                            rt.busy = false;
+                            rt.lookups_failed += 1;
+                            let wait =
+                                lookup_backoff(rt.lookups_failed, self.config.retry.max_delay);
+                            rt.retry_at = Some(now + wait);
+                            tracing::warn!(booking = %key, "cannot look up whether an earlier create happened ({e}); trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
+                        }
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    fn apply_created(
+        &mut self,
+        key: BookingKey,
+        result: Result<MeetingInfo, ApiError>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match result {
+            Ok(m) => {
+                self.record_booked(&key, &m, false, now);
+                false
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let rt = self.runtime.entry(key.clone()).or_default();
+                rt.busy = false;
+                if let Some(r) = self.records.get_mut(&key) {
+                    r.last_error = Some(message.clone());
+                    r.error_code = e.code();
+                    r.updated_at = now.timestamp();
+                }
+                if e.is_ambiguous() {
+                    rt.unsure = true;
+                    rt.retry_at = None;
+                    tracing::warn!(booking = %key, "create ended without a clear answer ({message}); looking it up before trying again");
+                    return true;
+                }
+                match e.treatment() {
+                    Treatment::Permanent => {
+                        self.runtime.remove(&key);
+                        if let Some(r) = self.records.get_mut(&key) {
+                            r.status = Status::Failed;
+                        }
+                        self.new_problems += 1;
+                        tracing::error!(booking = %key, "booking failed: {message}; fix the definition: it is retried when the file changes");
+                        self.emit(Event::Failed {
+                            key,
+                            error: message,
+                        });
+                    }
+                    Treatment::Quota => {
+                        rt.retry_at = Some(now + TimeDelta::hours(1));
+                        tracing::warn!(booking = %key, "API quota used up ({message}); trying again in 1h");
+                    }
+                    Treatment::Retry | Treatment::Resign => {
+                        let wait = TimeDelta::from_std(self.config.retry.max_delay)
+                            .unwrap_or(TimeDelta::minutes(5));
+                        rt.retry_at = Some(now + wait);
+                        tracing::warn!(booking = %key, "create still failing after retries ({message}); trying again in {}", humantime::format_duration(self.config.retry.max_delay));
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn record_booked(
+        &mut self,
+        key: &BookingKey,
+        m: &MeetingInfo,
+        adopted: bool,
+        now: DateTime<Utc>,
+    ) {
+        self.runtime.remove(key);
+        let Some(r) = self.records.get_mut(key) else {
+            return;
+        };
+        r.status = Status::Booked;
+        r.meeting_id = Some(m.meeting_id.clone());
+        r.meeting_code = Some(m.meeting_code.clone()).filter(|c| !c.is_empty());
+        r.join_url = Some(m.join_url.clone()).filter(|u| !u.is_empty());
+        r.last_error = None;
+        r.error_code = None;
+        r.updated_at = now.timestamp();
+        let subject = r.subject.clone();
+        let timezone = r.timezone.clone();
+        tracing::info!(
+            booking = %key,
+            definition = %key.definition,
+            occurrence = %DateTime::from_timestamp(key.start, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+            meeting_id = %m.meeting_id,
+            meeting_code = %m.meeting_code,
+            adopted,
+            "booked"
+        );
+        self.emit(Event::Booked {
+            key: key.clone(),
+            timezone,
+            subject,
+            meeting_id: m.meeting_id.clone(),
+            meeting_code: m.meeting_code.clone(),
+            join_url: m.join_url.clone(),
+            adopted,
+        });
+    }
+
+    fn log_progress(&self) {
+        let Progress { total, done } = self.progress;
+        if total >= 100 && (done % (total / 10).max(1) == 0 || done == total) {
+            tracing::info!("booked {done}/{total}");
+        }
+    }
+
+    /// When the loop must wake even if nothing happens.
+    fn next_wake(&self) -> DateTime<Utc> {
+        let now = self.options.clock.now();
+        let due = plan::next_due(self.catalog.definitions(), now);
+        let pending = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.status == Status::Pending)
+            .filter_map(|(k, _)| {
+                let rt = self.runtime.get(k)?;
+                if rt.busy {
+                    return None;
+                }
+                // A retry time, and the start (to record a miss).
+                let start = DateTime::from_timestamp(k.start + 1, 0);
+                [rt.retry_at, start].into_iter().flatten().min()
+            })
+            .min();
+        [due, pending]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + TimeDelta::days(1))
+    }
+
+    fn state(&self) -> State {
+        State {
+            version: state::VERSION,
+            last_pass: self.last_pass.map(|t| t.timestamp()),
+            bookings: self.records.values().cloned().collect(),
+            invalid: self.catalog.invalid(),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), DaemonError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.state_file.save(&self.state())?;
+        self.dirty = false;
+        self.last_flush = Instant::now();
+        let s = self.summary();
+        let status = format!(
+            "booked {}, pending {}, failed {}, missed {}, invalid files {}",
+            s.booked, s.pending, s.failed, s.missed, s.invalid_files
+        );
+        self.notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
+        Ok(())
+    }
+
+    /// Waits (bounded) for requests in flight and records their outcomes.
+    async fn drain(&mut self) {
+        let deadline = Instant::now() + self.options.drain_timeout;
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(Ok(outcome))) => {
+                    self.apply(outcome);
+                }
+                Ok(Some(Err(e))) => tracing::error!("a request task failed: {e}"),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        "{} request(s) still in flight after {:?}; they stay pending and are looked up at the next start",
+                        self.tasks.len(),
+                        self.options.drain_timeout
+                    );
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn summary(&self) -> Summary {
+        let count = |s: Status| self.records.values().filter(|r| r.status == s).count();
+        Summary {
+            booked: count(Status::Booked),
+            pending: count(Status::Pending),
+            failed: count(Status::Failed),
+            missed: count(Status::Missed),
+            invalid_files: self.catalog.invalid().len(),
+            new_problems: self.new_problems,
+        }
+    }
+}
+
+/// Waits between failed lookups: 10 s, 20 s, 40 s, ... up to `max`.
+fn lookup_backoff(failures: u32, max: Duration) -> TimeDelta {
+    let secs = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
+    TimeDelta::from_std(Duration::from_secs(secs).min(max)).unwrap_or(TimeDelta::minutes(5))
+}
