@@ -98,6 +98,8 @@ pub struct Summary {
     pub invalid_files: usize,
     /// Bookings that failed or were missed during this run.
     pub new_problems: usize,
+    /// Times the state file was written during this run.
+    pub state_writes: u64,
 }
 
 /// Why the daemon could not start (or had to stop).
@@ -319,7 +321,7 @@ pub async fn run(
         failed = summary.failed,
         missed = summary.missed,
         invalid_files = summary.invalid_files,
-        state_writes = d.state_file.writes(),
+        state_writes = summary.state_writes,
         "stopped"
     );
     Ok(summary)
@@ -843,6 +845,7 @@ impl Daemon {
             missed: count(Status::Missed),
             invalid_files: self.catalog.invalid().len(),
             new_problems: self.new_problems,
+            state_writes: self.state_file.writes(),
         }
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test crate uses its own subset.
 
 pub mod api;
+pub mod daemon;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,348 @@
+//! The daemon end to end, in-process, against the fake API: files dropped, time moved on,
+//! faults injected; what the fake's journal and the state file say afterwards.
+
+mod util;
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use util::daemon::{Env, t0};
+use wemeet_scheduler::daemon::{Event, Mode};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::state::Status;
+
+const ONE_OFF: &str =
+    "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+
+#[tokio::test]
+async fn a_dropped_file_is_booked_once_and_recorded() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    env.write("planning.toml", ONE_OFF);
+    assert_eq!(d.booked(1).await, ["planning@1893664800"]);
+    let summary = d.stop().await;
+    assert_eq!((summary.booked, summary.pending), (1, 0));
+    let journal = env.fake.journal();
+    assert_eq!(journal.len(), 1);
+    let state = env.state();
+    let r = &state.bookings[0];
+    assert_eq!(r.status, Status::Booked);
+    assert_eq!(
+        r.meeting_id.as_deref(),
+        Some(journal[0].meeting_id.as_str())
+    );
+    assert_eq!(r.attempts, 1);
+    assert!(
+        r.join_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+}
+
+#[tokio::test]
+async fn a_series_books_its_window_and_the_next_one_when_time_moves_on() {
+    let env = Env::new(FakeConfig::default()).await;
+    // Daily at 09:00 UTC, booked two days ahead: at t0 (1 Jan 00:00) that is 1 and 2 Jan.
+    env.write(
+        "daily.toml",
+        "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"2d\"\n",
+    );
+    let mut d = env.start(Mode::Run);
+    assert_eq!(d.booked(2).await, ["daily@1893488400", "daily@1893574800"]);
+    assert_eq!(env.creates(), 2);
+    // 3 Jan 09:00 enters its window at 1 Jan 09:00.
+    env.clock.set(t0() + TimeDelta::hours(9));
+    assert_eq!(d.booked(1).await, ["daily@1893661200"]);
+    d.stop().await;
+    assert_eq!(env.creates(), 3, "nothing booked twice");
+}
+
+#[tokio::test]
+async fn an_editor_rename_save_books_once() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    // Write a swap file, then rename it into place, as vim and many editors save.
+    let tmp = env.write(".planning.toml.swp", ONE_OFF);
+    std::fs::rename(&tmp, env.watch_dir().join("planning.toml")).unwrap();
+    assert_eq!(d.booked(1).await, ["planning@1893664800"]);
+    // Saving again with the same content changes nothing.
+    let tmp = env.write(".planning.toml.swp", ONE_OFF);
+    std::fs::rename(&tmp, env.watch_dir().join("planning.toml")).unwrap();
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    assert_eq!(d.booked(1).await, ["other@1893664800"]);
+    d.stop().await;
+    assert_eq!(env.creates(), 2);
+}
+
+#[tokio::test]
+async fn a_half_written_file_leads_to_one_correct_booking() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    let path = env.watch_dir().join("planning.toml");
+    // The first half: not valid TOML yet (an unterminated string).
+    std::fs::write(&path, "subject = \"Plann").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&path, ONE_OFF).unwrap();
+    assert_eq!(d.booked(1).await, ["planning@1893664800"]);
+    d.stop().await;
+    let journal = env.fake.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].subject, "Planning");
+}
+
+#[tokio::test]
+async fn an_invalid_file_shows_in_status_while_the_others_book() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("bad.toml", "subject = \"Bad\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\npassword = \"12\"\n");
+    env.write("good.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    assert_eq!(d.booked(1).await, ["good@1893664800"]);
+    d.stop().await;
+    let state = env.state();
+    assert_eq!(state.invalid.len(), 1);
+    assert!(state.invalid[0].problems[0].ends_with("bad.toml:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password"), "{:?}", state.invalid);
+    let mut out = Vec::new();
+    let outcome =
+        wemeet_scheduler::commands::status::run(Some(&env.config_path), false, &mut out).unwrap();
+    let shown = String::from_utf8(out).unwrap();
+    assert!(shown.contains("good"), "{shown}");
+    assert!(shown.contains("booked"), "{shown}");
+    assert!(shown.contains("invalid definition files (1):"), "{shown}");
+    assert!(shown.contains("bad.toml:4:12"), "{shown}");
+    assert_eq!(outcome, wemeet_scheduler::commands::Outcome::Problems);
+}
+
+#[tokio::test]
+async fn create_then_hang_ends_with_exactly_one_meeting() {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_hang: FaultSpec::Count(1),
+            hang_for: Duration::from_secs(30),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    let adopted = d
+        .wait_for("a booking", |e| match e {
+            Event::Booked { adopted, .. } => Some(*adopted),
+            _ => None,
+        })
+        .await;
+    assert!(adopted, "the hung create was found, not sent again");
+    d.stop().await;
+    assert_eq!(env.creates(), 1);
+    assert_eq!(env.fake.stats().hangs, 1);
+    let state = env.state();
+    assert_eq!(
+        state.bookings[0].meeting_id.as_deref(),
+        Some(env.fake.journal()[0].meeting_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn create_then_reset_ends_with_exactly_one_meeting() {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_reset: FaultSpec::Count(2),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("a.toml", ONE_OFF);
+    env.write("b.toml", &ONE_OFF.replace("Planning", "Other"));
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    d.stop().await;
+    assert_eq!(env.creates(), 2);
+    assert_eq!(env.fake.stats().resets, 2);
+    assert!(
+        env.state()
+            .bookings
+            .iter()
+            .all(|r| r.status == Status::Booked)
+    );
+}
+
+#[tokio::test]
+async fn internal_errors_on_create_are_looked_up_and_then_created() {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            internal_error: FaultSpec::Count(1),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    let adopted = d
+        .wait_for("a booking", |e| match e {
+            Event::Booked { adopted, .. } => Some(*adopted),
+            _ => None,
+        })
+        .await;
+    assert!(
+        !adopted,
+        "the fake refused before creating, so the lookup found nothing"
+    );
+    d.stop().await;
+    assert_eq!(env.creates(), 1);
+    assert_eq!(env.state().bookings[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn once_books_what_is_due_and_exits() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write(
+        "daily.toml",
+        "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"1d\"\n",
+    );
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(
+        (summary.booked, summary.pending, summary.new_problems),
+        (2, 0, 0)
+    );
+    assert_eq!(env.creates(), 2);
+    // A second pass has nothing to do.
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 2);
+    assert_eq!(env.creates(), 2);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_each_booking_once_and_the_daemon_stays_up() {
+    let env = Env::new(FakeConfig {
+        secret_key: wemeet_scheduler::config::SecretKey::new("the-real-key"),
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("a.toml", ONE_OFF);
+    env.write("b.toml", &ONE_OFF.replace("Planning", "Other"));
+    let mut d = env.start(Mode::Run);
+    for _ in 0..2 {
+        d.wait_for("a failure", |e| {
+            matches!(e, Event::Failed { .. }).then_some(())
+        })
+        .await;
+    }
+    // Still running: a new file is still handled (and fails the same way, once).
+    env.write("c.toml", &ONE_OFF.replace("Planning", "Third"));
+    let err = d
+        .wait_for("a failure", |e| match e {
+            Event::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(err.contains("200003"), "{err}");
+    let summary = d.stop().await;
+    assert_eq!(summary.failed, 3);
+    assert_eq!(env.fake.stats().requests, 3, "no retry loop on a wrong key");
+    let state = env.state();
+    assert!(
+        state
+            .bookings
+            .iter()
+            .all(|r| r.status == Status::Failed && r.error_code == Some(200_003))
+    );
+    assert!(
+        !std::fs::read_to_string(&env.config.state.file)
+            .unwrap()
+            .contains("the-real-key")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_booking_is_tried_again_after_the_file_is_fixed() {
+    let env = Env::new(FakeConfig {
+        secret_key: wemeet_scheduler::config::SecretKey::new("the-real-key"),
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("a.toml", ONE_OFF);
+    let once = env.start(Mode::Once).finish().await;
+    assert_eq!(once.failed, 1);
+    // Unchanged file: not retried.
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.fake.stats().requests, 1);
+    // Changed file: tried again (and fails again here: the key is still wrong).
+    env.write("a.toml", &format!("{ONE_OFF}# edited\n"));
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.fake.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn an_occurrence_that_started_while_down_is_recorded_as_missed() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write(
+        "daily.toml",
+        "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"1h\"\n",
+    );
+    // First run at t0: nothing due yet (1 Jan 09:00 is booked from 08:00).
+    let s = env.start(Mode::Once).finish().await;
+    assert_eq!(s.booked, 0);
+    // Down until 2 Jan 08:30: 1 Jan 09:00 was missed; 2 Jan 09:00 is due.
+    env.clock
+        .set(t0() + TimeDelta::hours(32) + TimeDelta::minutes(30));
+    let s = env.start(Mode::Once).finish().await;
+    assert_eq!((s.booked, s.missed), (1, 1));
+    let state = env.state();
+    let missed = state
+        .bookings
+        .iter()
+        .find(|r| r.status == Status::Missed)
+        .unwrap();
+    assert_eq!(missed.occurrence_start, 1_893_488_400);
+    assert!(
+        missed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("not running")
+    );
+}
+
+#[tokio::test]
+async fn a_second_daemon_on_the_same_state_refuses_to_start() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut first = env.start(Mode::Run);
+    first.ready().await;
+    let second = env.start(Mode::Run);
+    let err = tokio::time::timeout(util::daemon::PATIENCE, second_result(second))
+        .await
+        .unwrap();
+    assert!(err.contains("another wemeet-scheduler is running"), "{err}");
+    first.stop().await;
+}
+
+async fn second_result(r: util::daemon::Running) -> String {
+    // `finish` expects success; look at the error instead.
+    match r.try_finish().await {
+        Ok(_) => panic!("the second daemon started"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn state_writes_are_coalesced_for_a_backlog() {
+    let env = Env::new(FakeConfig::default()).await;
+    for i in 0..200 {
+        env.write(
+            &format!("m{i:03}.toml"),
+            &format!("subject = \"M{i}\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n"),
+        );
+    }
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 200);
+    assert_eq!(env.creates(), 200);
+    assert_eq!(env.state().bookings.len(), 200);
+    // One write for the 200 intents, then results coalesced: far fewer than one per booking.
+    assert!(summary.state_writes < 20, "{} writes", summary.state_writes);
+}

@@ -1,0 +1,195 @@
+//! One helper that starts the daemon on a temp dir against the in-process fake API on port 0,
+//! with a manual clock, so tests drop files, move time and read what happened.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::{mpsc, oneshot};
+use wemeet_scheduler::clock::ManualClock;
+use wemeet_scheduler::config::{Config, SecretKey, SecretSource};
+use wemeet_scheduler::daemon::{self, DaemonError, Event, Mode, Options, Summary};
+use wemeet_scheduler::fake_api::{
+    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig,
+};
+use wemeet_scheduler::state::{self, State};
+
+/// Tuesday 1 January 2030, 00:00 UTC: the tests' "now" (in the future for the fake, which
+/// lists only upcoming meetings by the real clock).
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// How long a test waits for something the daemon must do before failing (a safety net,
+/// not a timing assumption: every wait ends as soon as the event arrives).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub fake: FakeApi,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    /// The config, also as a file (for the binary and `status`).
+    pub config_path: PathBuf,
+}
+
+impl Env {
+    pub async fn new(fake: FakeConfig) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
+            .await
+            .expect("fake API starts");
+        let watch = dir.path().join("meetings.d");
+        std::fs::create_dir_all(&watch).expect("watch dir");
+        let state = dir.path().join("state/state.json");
+        let config_text = format!(
+            "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nsecret_key = \"{DEMO_SECRET_KEY}\"\ntimeout = \"500ms\"\nrequests_per_minute = 0\nconcurrency = 4\n\n[retry]\nmax_attempts = 4\nbase_delay = \"5ms\"\nmax_delay = \"50ms\"\n\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n\n[state]\nfile = \"{}\"\n\n[defaults]\nuserid = \"ops-bot\"\ntimezone = \"UTC\"\nbook_ahead = \"2d\"\n",
+            fake.base_url(),
+            watch.display(),
+            state.display()
+        );
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, &config_text).expect("write config");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod config");
+        }
+        let mut config = Config::load(&config_path).expect("test config is valid");
+        config.api.secret_key = SecretSource::Inline(SecretKey::new(DEMO_SECRET_KEY));
+        Env {
+            dir,
+            fake,
+            clock: Arc::new(ManualClock::new(t0())),
+            config,
+            config_path,
+        }
+    }
+
+    pub fn watch_dir(&self) -> &Path {
+        &self.config.watch.dir
+    }
+
+    /// Writes a definition file below the watch dir.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        super::write(self.watch_dir(), rel, text)
+    }
+
+    pub fn state(&self) -> State {
+        state::read(&self.config.state.file).expect("state file reads")
+    }
+
+    pub fn creates(&self) -> usize {
+        self.fake
+            .journal()
+            .iter()
+            .filter(|e| e.op == "create")
+            .count()
+    }
+
+    /// Starts the daemon in-process.
+    pub fn start(&self, mode: Mode) -> Running {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (reload_tx, reloads) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let options = Options {
+            mode,
+            config_path: Some(self.config_path.clone()),
+            clock: self.clock.clone(),
+            events: Some(events_tx),
+            reloads: Some(reloads),
+            systemd: false,
+            watch: mode == Mode::Run,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let handle = tokio::spawn(daemon::run(self.config.clone(), options, async move {
+            let _ = stop_rx.await;
+        }));
+        Running {
+            events,
+            stop: Some(stop_tx),
+            reload: reload_tx,
+            handle,
+        }
+    }
+}
+
+pub struct Running {
+    pub events: mpsc::UnboundedReceiver<Event>,
+    stop: Option<oneshot::Sender<()>>,
+    pub reload: mpsc::UnboundedSender<()>,
+    handle: tokio::task::JoinHandle<Result<Summary, DaemonError>>,
+}
+
+impl Running {
+    /// The next event that `pick` accepts; other events are skipped.
+    pub async fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&Event) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(e)) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Ok(None) => panic!("the daemon stopped before {what}"),
+                Err(_) => panic!("no {what} within {PATIENCE:?}"),
+            }
+        }
+    }
+
+    /// Waits for `n` bookings; returns their keys as `definition@start`.
+    pub async fn booked(&mut self, n: usize) -> Vec<String> {
+        let mut keys = Vec::new();
+        while keys.len() < n {
+            keys.push(
+                self.wait_for("a booking", |e| match e {
+                    Event::Booked { key, .. } => Some(key.to_string()),
+                    _ => None,
+                })
+                .await,
+            );
+        }
+        keys.sort();
+        keys
+    }
+
+    pub async fn ready(&mut self) {
+        self.wait_for("ready", |e| matches!(e, Event::Ready { .. }).then_some(()))
+            .await;
+    }
+
+    /// Asks for shutdown and waits for the summary.
+    pub async fn stop(mut self) -> Summary {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.finish().await
+    }
+
+    /// Waits for the daemon to end by itself; its error as text when it fails.
+    pub async fn try_finish(self) -> Result<Summary, String> {
+        tokio::time::timeout(PATIENCE, self.handle)
+            .await
+            .expect("the daemon stops in time")
+            .expect("the daemon task does not panic")
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits for the daemon to end by itself (`once`).
+    pub async fn finish(self) -> Summary {
+        tokio::time::timeout(PATIENCE, self.handle)
+            .await
+            .expect("the daemon stops in time")
+            .expect("the daemon task does not panic")
+            .expect("the daemon ends without error")
+    }
+}
