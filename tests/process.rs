@@ -1,0 +1,197 @@
+//! The daemon as a process: killed with SIGKILL between send and record, stopped with
+//! SIGTERM, started twice on one state, and the README's `demo`.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use util::daemon::{Env, PATIENCE};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::state::Status;
+
+const ONE_OFF: &str =
+    "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+
+fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"));
+    c.env("RUST_LOG", "warn").env_remove("NOTIFY_SOCKET");
+    c
+}
+
+fn daemon(env: &Env, command: &str) -> Child {
+    binary()
+        .args([command, "--config"])
+        .arg(&env.config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Polls `cond` until it holds; a safety net for waiting on another process.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait(mut child: Child) -> (ExitStatus, String) {
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait().expect("wait for the daemon");
+        let mut err = String::new();
+        if let Some(e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut err);
+        }
+        (status, err)
+    });
+    tokio::time::timeout(PATIENCE, status)
+        .await
+        .expect("the daemon exits in time")
+        .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_between_send_and_record_then_restart_books_exactly_once() {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_hang: FaultSpec::Count(1),
+            hang_for: Duration::from_secs(60),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let child = daemon(&env, "run");
+    // The create reached the server; its answer is held back, so nothing is recorded yet.
+    until("create on the fake", || env.creates() == 1).await;
+    let state = env.state();
+    assert_eq!(
+        state.bookings.len(),
+        1,
+        "the intent was on disk before the create was sent"
+    );
+    assert_eq!(state.bookings[0].status, Status::Pending);
+    signal(&child, "-KILL");
+    let (status, _) = wait(child).await;
+    assert!(!status.success());
+
+    env.fake.set_faults(Faults::default());
+    let (status, stderr) = wait(daemon(&env, "once")).await;
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        env.creates(),
+        1,
+        "the restart found the meeting instead of booking it again"
+    );
+    let state = env.state();
+    assert_eq!(state.bookings[0].status, Status::Booked);
+    assert_eq!(
+        state.bookings[0].meeting_id.as_deref(),
+        Some(env.fake.journal()[0].meeting_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_zero_with_the_state_flushed() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let child = daemon(&env, "run");
+    until("a booking on the fake", || env.creates() == 1).await;
+    until("the booking in the state file", || {
+        wemeet_scheduler::state::read(&env.config.state.file)
+            .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Booked))
+    })
+    .await;
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let state = env.state();
+    assert_eq!(state.bookings[0].status, Status::Booked);
+    assert!(state.last_pass.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_process_refuses_with_a_clear_message() {
+    let env = Env::new(FakeConfig::default()).await;
+    let first = daemon(&env, "run");
+    until("the first daemon's state file", || {
+        env.config.state.file.exists()
+    })
+    .await;
+    let (status, stderr) = wait(daemon(&env, "once")).await;
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains("another wemeet-scheduler is running on state file"),
+        "{stderr}"
+    );
+    signal(&first, "-TERM");
+    let (status, _) = wait(first).await;
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_demo_books_the_examples_and_stops_on_ctrl_c() {
+    let mut child = binary()
+        .arg("demo")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut booked = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    // The two one-off examples are booked at once whatever the date.
+    while !(booked.iter().any(|l: &String| l.contains("product-launch"))
+        && booked.iter().any(|l| l.contains("incident-bridge")))
+    {
+        let line = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the demo books the one-off examples in time")
+            .expect("the demo is still running");
+        if line.starts_with("booked") {
+            booked.push(line);
+        }
+    }
+    signal(&child, "-INT");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        rest.push(line);
+    }
+    let (status, stderr) = wait(child).await;
+    assert!(status.success(), "{stderr}");
+    let last = rest.last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("stopped: ") && last.contains("0 failed"),
+        "{rest:?}"
+    );
+    assert!(
+        booked
+            .iter()
+            .all(|l| l.contains("code ") && l.contains("https://")),
+        "{booked:?}"
+    );
+}
