@@ -2,6 +2,8 @@
 
 mod util;
 
+use std::process::Command;
+
 use util::{Run, write};
 
 /// A fixed "now" so the examples' dates and the plan stay the same whenever the tests run.
@@ -230,7 +232,7 @@ fn plan_of_a_directory_not_watched_yet() {
 #[test]
 fn fake_api_command_serves_until_sigterm_and_writes_a_journal() {
     use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
@@ -278,4 +280,41 @@ fn fake_api_command_serves_until_sigterm_and_writes_a_journal() {
     assert_eq!(entry["op"], "create");
     assert_eq!(entry["meeting_id"], created.meeting_id.as_str());
     assert_eq!(entry["subject"], "From the CLI test");
+}
+
+/// `systemd-analyze verify` on the shipped unit, where systemd is installed (it is on CI's
+/// machine); the unit's ExecStart is pointed at the binary under test.
+#[test]
+fn the_systemd_unit_verifies() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze not installed; unit not verified");
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/wemeet-scheduler.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/wemeet-scheduler run"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wemeet-scheduler.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/wemeet-scheduler",
+            env!("CARGO_BIN_EXE_wemeet-scheduler"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
 }
