@@ -213,6 +213,7 @@ pub async fn run(
     } else {
         None
     };
+    let mut watched_identity = dir_identity(catalog.dir());
     let mut reloads = options.reloads.take();
     let mut d = Daemon {
         last_pass: state.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
@@ -297,6 +298,14 @@ pub async fn run(
                 d.pass()?;
             }
             _ = rescan.tick() => {
+                // A directory replaced as a whole (rm -r, then a new one) is a new inode: the
+                // old watch sees nothing from it any more.
+                let identity = dir_identity(d.catalog.dir());
+                if d.options.watch && identity != watched_identity {
+                    tracing::info!(dir = %d.catalog.dir().display(), "the watch dir was replaced; watching the new one");
+                    watcher = start_watcher(&d.catalog, watch_tx.clone());
+                    watched_identity = identity;
+                }
                 let now = d.options.clock.now();
                 let result = d.catalog.rescan(&d.config.defaults, now);
                 d.after_scan(result);
@@ -847,6 +856,20 @@ impl Daemon {
             new_problems: self.new_problems,
             state_writes: self.state_file.writes(),
         }
+    }
+}
+
+/// Device and inode of a directory, to notice when it is replaced.
+fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
     }
 }
 

@@ -1,10 +1,12 @@
 //! wemeet-scheduler books Tencent Meeting (WeMeet) meetings from TOML files.
 //!
-//! Ops people drop meeting definitions into a directory; the scheduler turns each one, and
-//! every occurrence of a recurring cron rule, into a create-meeting request.
+//! Ops people drop meeting definitions into a directory; the daemon turns each one, and every
+//! occurrence of a recurring cron rule, into a signed create-meeting request, retries with
+//! backoff, and records the meeting ids it gets back, booking each occurrence exactly once.
 //!
 //! ```text
-//! meetings.d/*.toml --scan--> definitions --schedule (cron, tz)--> wanted bookings --> request
+//! meetings.d/*.toml --watch+rescan--> definitions --schedule (cron, tz)--> wanted bookings
+//!       state file <--record-- reconcile (wanted vs recorded) --create--> WeMeet API
 //! ```
 //!
 //! Modules, in the order data flows through them (each uses only those above it):
@@ -15,12 +17,19 @@
 //! - [`config`]: the daemon config; its `[defaults]` feed every definition.
 //! - [`schedule`]: a cron rule in a time zone -> occurrence start times.
 //! - [`definition`]: one file -> a validated [`definition::Definition`].
-//! - [`scan`]: the watch dir -> every definition file, read and validated.
+//! - [`scan`]: a directory -> every definition file, read and validated (`validate`, `plan`).
+//! - [`booking`]: a booking's key (definition, occurrence start) and status.
 //! - [`api`]: the REST API: wire models, signing, errors, the paced and retried client.
+//! - [`plan`]: definitions + recorded bookings + now -> wanted bookings and the actions to
+//!   take. Pure.
+//! - [`state`]: the durable record of bookings: atomic, locked, versioned.
+//! - [`clock`]: wall-clock time, injectable for tests.
+//! - [`watch`]: the watch directory kept current from file events and rescans.
+//! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals,
+//!   systemd.
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
 //!   demo, the tests and the benchmarks.
-//! - [`plan`]: definitions + now -> wanted bookings keyed by (definition, start). Pure.
-//! - [`commands`]: `validate` and `plan`, writing to the writers they are given.
+//! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `demo`, `fake-api`.
 //! - [`logging`]: the `tracing` subscriber.
 
 pub mod api;

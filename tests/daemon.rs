@@ -346,3 +346,46 @@ async fn state_writes_are_coalesced_for_a_backlog() {
     // One write for the 200 intents, then results coalesced: far fewer than one per booking.
     assert!(summary.state_writes < 20, "{} writes", summary.state_writes);
 }
+
+#[tokio::test]
+async fn a_reload_applies_new_defaults_to_what_is_booked_next() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    env.write("first.toml", ONE_OFF);
+    d.booked(1).await;
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        text.replace("userid = \"ops-bot\"", "userid = \"night-shift\""),
+    )
+    .unwrap();
+    d.reload.send(()).unwrap();
+    d.wait_for("the rescan after the reload", |e| {
+        matches!(e, Event::Scanned { .. }).then_some(())
+    })
+    .await;
+    env.write("second.toml", &ONE_OFF.replace("Planning", "Second"));
+    d.booked(1).await;
+    d.stop().await;
+    let users: Vec<String> = env
+        .fake
+        .journal()
+        .iter()
+        .map(|e| e.userid.clone())
+        .collect();
+    assert_eq!(users, ["ops-bot", "night-shift"]);
+}
+
+#[tokio::test]
+async fn a_broken_config_on_reload_keeps_the_running_one() {
+    let env = Env::new(FakeConfig::default()).await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    std::fs::write(&env.config_path, "[api\n").unwrap();
+    d.reload.send(()).unwrap();
+    env.write("planning.toml", ONE_OFF);
+    d.booked(1).await;
+    d.stop().await;
+    assert_eq!(env.fake.journal()[0].userid, "ops-bot");
+}
