@@ -10,7 +10,9 @@
 //!   `failed`) is recorded after, writes coalesced;
 //! - **resolve**: a create whose outcome is unknown (timeout, reset, a crash between send and
 //!   record) is looked up in the user's meeting list and adopted if it exists; only if it does
-//!   not is it created again. This is how a booking happens exactly once;
+//!   not is it created again. The lookup waits twice the request timeout first, so that a
+//!   request the client gave up on but the server still holds has landed. This is how a
+//!   booking happens exactly once;
 //! - **missed**: an occurrence whose start passed before it could be booked is recorded as
 //!   such, never sent.
 //!
@@ -524,7 +526,11 @@ impl Daemon {
             }
             tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
             let client = self.client.clone();
+            let settle = self.config.api.timeout * 2;
             self.tasks.spawn(async move {
+                // A request the client gave up on may still be in the server's queue: give it
+                // time to land before concluding from its absence that it never will.
+                tokio::time::sleep(settle).await;
                 let result = client.list_upcoming(&userid, instanceid).await;
                 Outcome::Resolved { keys, result }
             });

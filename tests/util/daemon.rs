@@ -38,6 +38,11 @@ pub struct Env {
 
 impl Env {
     pub async fn new(fake: FakeConfig) -> Env {
+        Self::with_config(fake, |text| text).await
+    }
+
+    /// Like [`Env::new`], with the config text edited by `edit` first.
+    pub async fn with_config(fake: FakeConfig, edit: impl FnOnce(String) -> String) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
             .await
@@ -46,11 +51,12 @@ impl Env {
         std::fs::create_dir_all(&watch).expect("watch dir");
         let state = dir.path().join("state/state.json");
         let config_text = format!(
-            "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nsecret_key = \"{DEMO_SECRET_KEY}\"\ntimeout = \"500ms\"\nrequests_per_minute = 0\nconcurrency = 4\n\n[retry]\nmax_attempts = 4\nbase_delay = \"5ms\"\nmax_delay = \"50ms\"\n\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n\n[state]\nfile = \"{}\"\n\n[defaults]\nuserid = \"ops-bot\"\ntimezone = \"UTC\"\nbook_ahead = \"2d\"\n",
+            "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nsecret_key = \"{DEMO_SECRET_KEY}\"\ntimeout = \"1s\"\nrequests_per_minute = 0\nconcurrency = 4\n\n[retry]\nmax_attempts = 4\nbase_delay = \"5ms\"\nmax_delay = \"50ms\"\n\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n\n[state]\nfile = \"{}\"\n\n[defaults]\nuserid = \"ops-bot\"\ntimezone = \"UTC\"\nbook_ahead = \"2d\"\n",
             fake.base_url(),
             watch.display(),
             state.display()
         );
+        let config_text = edit(config_text);
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, &config_text).expect("write config");
         #[cfg(unix)]
@@ -186,7 +192,12 @@ impl Running {
 
     /// Waits for the daemon to end by itself (`once`).
     pub async fn finish(self) -> Summary {
-        tokio::time::timeout(PATIENCE, self.handle)
+        self.finish_within(PATIENCE).await
+    }
+
+    /// [`Running::finish`] with a longer safety net, for big backlogs.
+    pub async fn finish_within(self, patience: Duration) -> Summary {
+        tokio::time::timeout(patience, self.handle)
             .await
             .expect("the daemon stops in time")
             .expect("the daemon task does not panic")

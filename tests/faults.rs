@@ -1,0 +1,93 @@
+//! The fault matrix: a backlog booked through every fault the fake can inject at once, and
+//! each booking checked against the fake's journal.
+
+mod util;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use util::daemon::Env;
+use wemeet_scheduler::daemon::Mode;
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::state::Status;
+
+/// Bookings in the matrix; `WEMEET_FAULT_BOOKINGS` makes it bigger for a long run by hand.
+fn bookings() -> usize {
+    std::env::var("WEMEET_FAULT_BOOKINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once_still_books_each_meeting_exactly_once() {
+    let n = bookings();
+    let env = Env::with_config(
+        FakeConfig {
+            faults: Faults {
+                internal_error: FaultSpec::Rate(0.20),
+                rate_limited: FaultSpec::Rate(0.05),
+                slow: FaultSpec::Rate(0.05),
+                // Past the client's 1 s timeout, inside the 2 s it waits before a lookup.
+                latency: Duration::from_millis(1500),
+                create_then_hang: FaultSpec::Rate(0.02),
+                hang_for: Duration::from_secs(30),
+                create_then_reset: FaultSpec::Rate(0.02),
+            },
+            seed: 7,
+            ..FakeConfig::default()
+        },
+        |text| {
+            text.replace("concurrency = 4", "concurrency = 32")
+                .replace("max_attempts = 4", "max_attempts = 12")
+        },
+    )
+    .await;
+    for i in 0..n {
+        // Spread over users so lookups page through realistic lists.
+        env.write(
+            &format!("team-{:02}/m{i:04}.toml", i % 20),
+            &format!(
+                "subject = \"Meeting {i}\"\nuserid = \"user{:02}\"\nstart_time = {}\nduration = \"30m\"\n",
+                i % 20,
+                1_893_664_800 + (i as i64) * 3600
+            ),
+        );
+    }
+    let t = std::time::Instant::now();
+    let summary = env
+        .start(Mode::Once)
+        .finish_within(Duration::from_secs(300))
+        .await;
+    eprintln!("{n} bookings through the fault matrix in {:?}", t.elapsed());
+    let journal = env.fake.journal();
+    let mut per_subject: HashMap<&str, usize> = HashMap::new();
+    for e in journal.iter().filter(|e| e.op == "create") {
+        *per_subject.entry(e.subject.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_subject.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "booked more than once: {twice:?}");
+    assert_eq!(per_subject.len(), n, "every booking reached the fake");
+    assert_eq!((summary.booked, summary.pending, summary.failed), (n, 0, 0));
+    let state = env.state();
+    let ids: HashMap<&str, &str> = journal
+        .iter()
+        .map(|e| (e.subject.as_str(), e.meeting_id.as_str()))
+        .collect();
+    for r in &state.bookings {
+        assert_eq!(r.status, Status::Booked);
+        assert_eq!(
+            r.meeting_id.as_deref(),
+            ids.get(r.subject.as_str()).copied(),
+            "{}",
+            r.subject
+        );
+    }
+    let stats = env.fake.stats();
+    // The faults did happen.
+    assert!(
+        stats.errors.get(&5108).copied().unwrap_or(0) > n as u64 / 10,
+        "{stats:?}"
+    );
+    assert!(stats.hangs > 0 && stats.resets > 0, "{stats:?}");
+}
