@@ -102,6 +102,8 @@ pub struct Summary {
     pub new_problems: usize,
     /// Times the state file was written during this run.
     pub state_writes: u64,
+    /// Reconcile passes made during this run (a loop that spins shows here).
+    pub passes: u64,
 }
 
 /// Why the daemon could not start (or had to stop).
@@ -156,10 +158,13 @@ struct Daemon {
     runtime: HashMap<BookingKey, Runtime>,
     last_pass: Option<DateTime<Utc>>,
     tasks: JoinSet<Outcome>,
+    /// The bookings each task in flight is about, to release them if the task dies.
+    task_keys: HashMap<tokio::task::Id, Vec<BookingKey>>,
     dirty: bool,
     last_flush: Instant,
     progress: Progress,
     new_problems: usize,
+    passes: u64,
 }
 
 #[derive(Default)]
@@ -227,10 +232,12 @@ pub async fn run(
         records,
         runtime,
         tasks: JoinSet::new(),
+        task_keys: HashMap::new(),
         dirty: true,
         last_flush: Instant::now(),
         progress: Progress::default(),
         new_problems: 0,
+        passes: 0,
     };
 
     d.emit(Event::Ready {
@@ -284,16 +291,13 @@ pub async fn run(
             }
             Some(()) = recv_opt(&mut reloads) => {
                 d.reload(&mut watcher, &watch_tx);
+                rescan = tokio::time::interval(d.config.watch.rescan_interval);
+                rescan.reset();
                 d.pass()?;
             }
-            Some(joined) = d.tasks.join_next(), if !d.tasks.is_empty() => {
-                match joined {
-                    Ok(outcome) => {
-                        if d.apply(outcome) {
-                            d.pass()?;
-                        }
-                    }
-                    Err(e) => tracing::error!("a request task failed: {e}"),
+            Some(joined) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => {
+                if d.joined(joined) {
+                    d.pass()?;
                 }
             }
             _ = clock.sleep_until(wake) => {
@@ -481,6 +485,7 @@ impl Daemon {
 
     /// One reconcile pass: carry out what the plan says.
     fn pass(&mut self) -> Result<(), DaemonError> {
+        self.passes += 1;
         let now = self.options.clock.now();
         let actions = self.actions(now);
         let mut creates = Vec::new();
@@ -527,13 +532,15 @@ impl Daemon {
             tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
             let client = self.client.clone();
             let settle = self.config.api.timeout * 2;
-            self.tasks.spawn(async move {
+            let task_keys = keys.clone();
+            let handle = self.tasks.spawn(async move {
                 // A request the client gave up on may still be in the server's queue: give it
                 // time to land before concluding from its absence that it never will.
                 tokio::time::sleep(settle).await;
                 let result = client.list_upcoming(&userid, instanceid).await;
                 Outcome::Resolved { keys, result }
             });
+            self.task_keys.insert(handle.id(), task_keys);
         }
         Ok(())
     }
@@ -576,10 +583,36 @@ impl Daemon {
             r.attempts += 1;
         }
         let client = self.client.clone();
-        self.tasks.spawn(async move {
+        let key = w.key.clone();
+        let handle = self.tasks.spawn(async move {
             let result = client.create(&w.request).await;
             Outcome::Created { key: w.key, result }
         });
+        self.task_keys.insert(handle.id(), vec![key]);
+    }
+
+    /// Takes in a finished task. Returns whether a pass should follow.
+    fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+    ) -> bool {
+        match joined {
+            Ok((id, outcome)) => {
+                self.task_keys.remove(&id);
+                self.apply(outcome)
+            }
+            Err(e) => {
+                // A task that panicked or was aborted: its create may have been sent, so its
+                // bookings are looked up before anything else happens to them.
+                tracing::error!("a request task ended abnormally: {e}");
+                for key in self.task_keys.remove(&e.id()).unwrap_or_default() {
+                    let rt = self.runtime.entry(key).or_default();
+                    rt.busy = false;
+                    rt.unsure = true;
+                }
+                true
+            }
+        }
     }
 
     fn record_missed(&mut self, w: &Wanted, reason: String, now: DateTime<Utc>) {
@@ -791,14 +824,21 @@ impl Daemon {
                 if rt.busy {
                     return None;
                 }
-                // A retry time, and the start (to record a miss).
+                // A retry time, and the start (to record a miss), whichever is still ahead.
                 let start = DateTime::from_timestamp(k.start + 1, 0);
-                [rt.retry_at, start].into_iter().flatten().min()
+                [rt.retry_at, start]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| *t > now)
+                    .min()
             })
             .min();
+        // Times already past were handled by the last pass (or are not actionable): waking
+        // for them again would spin.
         [due, pending]
             .into_iter()
             .flatten()
+            .filter(|t| *t > now)
             .min()
             .unwrap_or(now + TimeDelta::days(1))
     }
@@ -832,11 +872,10 @@ impl Daemon {
     async fn drain(&mut self) {
         let deadline = Instant::now() + self.options.drain_timeout;
         while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
-                Ok(Some(Ok(outcome))) => {
-                    self.apply(outcome);
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(Some(joined)) => {
+                    self.joined(joined);
                 }
-                Ok(Some(Err(e))) => tracing::error!("a request task failed: {e}"),
                 Ok(None) => break,
                 Err(_) => {
                     tracing::warn!(
@@ -861,6 +900,7 @@ impl Daemon {
             invalid_files: self.catalog.invalid().len(),
             new_problems: self.new_problems,
             state_writes: self.state_file.writes(),
+            passes: self.passes,
         }
     }
 }

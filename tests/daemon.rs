@@ -389,3 +389,34 @@ async fn a_broken_config_on_reload_keeps_the_running_one() {
     d.stop().await;
     assert_eq!(env.fake.journal()[0].userid, "ops-bot");
 }
+
+#[tokio::test]
+async fn an_unreachable_api_after_a_miss_does_not_spin_the_loop() {
+    // Every request fails with an internal error: the create is unclear, its lookups fail.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            internal_error: FaultSpec::Rate(1.0),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let d = env.start(Mode::Run);
+    // The create (4 attempts) and, two timeouts later, the lookup (4 attempts).
+    let deadline = tokio::time::Instant::now() + util::daemon::PATIENCE;
+    while env.fake.stats().requests < 2 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The meeting's start passes while lookups keep failing.
+    env.clock.set(t0() + TimeDelta::days(3));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let summary = d.stop().await;
+    assert!(
+        summary.passes < 50,
+        "{} passes: the loop spun",
+        summary.passes
+    );
+    assert_eq!(summary.booked, 0);
+}

@@ -122,6 +122,9 @@ impl Client {
         let mut all = Vec::new();
         let mut pos = 0i64;
         for _ in 0..MAX_LIST_PAGES {
+            if pos < 0 {
+                break;
+            }
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("userid", userid)
                 .append_pair("instanceid", &instanceid.to_string())
@@ -137,12 +140,21 @@ impl Client {
                 .await?;
             let empty = page.meeting_info_list.is_empty();
             all.extend(page.meeting_info_list);
-            if page.remaining <= 0 || empty || page.next_pos <= pos {
-                break;
+            if page.remaining <= 0 || empty {
+                return Ok(all);
+            }
+            if page.next_pos <= pos {
+                // A partial list must not read as "not there": that would book twice.
+                return Err(incomplete_list(&format!(
+                    "the server's next_pos {} does not move past {pos}",
+                    page.next_pos
+                )));
             }
             pos = page.next_pos;
         }
-        Ok(all)
+        Err(incomplete_list(&format!(
+            "more than {MAX_LIST_PAGES} pages of meetings"
+        )))
     }
 
     /// One meeting by id.
@@ -300,7 +312,7 @@ impl Client {
             .map(str::to_string);
         let bytes = resp.bytes().await.map_err(transport)?;
         let error_body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
-        if status == 200 && error_body.is_none() {
+        if (200..300).contains(&status) && error_body.is_none() {
             return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
                 method: method.to_string(),
                 path,
@@ -348,7 +360,8 @@ impl Client {
 
 /// Whether a listed meeting is the one booked with this subject, start and end.
 pub fn matches(m: &MeetingInfo, subject: &str, start: i64, end: i64) -> bool {
-    m.subject == subject
+    // Compared trimmed: a server that trims the subject must not make us book twice.
+    m.subject.trim() == subject.trim()
         && m.start_time == start
         && m.end_time == end
         && m.status != "MEETING_STATE_CANCELLED"
@@ -371,6 +384,16 @@ fn first_meeting(list: MeetingList, method: &str, path: &str) -> Result<MeetingI
             message: "the answer lists no meeting".into(),
             trace: None,
         })
+}
+
+fn incomplete_list(why: &str) -> ApiError {
+    ApiError::Decode {
+        method: "GET".into(),
+        path: "/v1/meetings".into(),
+        status: 200,
+        message: format!("cannot list all meetings: {why}"),
+        trace: None,
+    }
 }
 
 fn encode_error(method: &str, path: &str, e: serde_json::Error) -> ApiError {

@@ -173,9 +173,14 @@ impl ApiError {
         match self {
             ApiError::Transport { kind, .. } => *kind != TransportKind::Connect,
             ApiError::Decode { status, .. } => *status < 400 || *status >= 500,
-            ApiError::Status(s) => match s.error_code {
-                Some(code) => codes::INTERNAL.contains(&code),
-                None => matches!(s.status, 500 | 502 | 503 | 504),
+            // A code that says the request was refused before anything happened is clear;
+            // any other server-side failure may have come after the meeting was written.
+            ApiError::Status(s) => match s.error_code.and_then(by_code) {
+                Some(Treatment::Permanent | Treatment::Resign | Treatment::Quota) => false,
+                Some(Treatment::Retry) => s
+                    .error_code
+                    .is_some_and(|c| !codes::RATE_LIMITED.contains(&c)),
+                None => s.status >= 500,
             },
         }
     }
@@ -294,6 +299,15 @@ mod tests {
         assert!(transport(TransportKind::Reset).is_ambiguous());
         assert!(status(500, Some(5108)).is_ambiguous());
         assert!(status(502, None).is_ambiguous());
+        assert!(
+            status(524, None).is_ambiguous(),
+            "any 5xx without a known code"
+        );
+        assert!(
+            status(500, Some(123_456)).is_ambiguous(),
+            "an unknown code on a 5xx"
+        );
+        assert!(!status(400, Some(123_456)).is_ambiguous());
         // Refused before it was acted on.
         assert!(!status(500, Some(190_310)).is_ambiguous());
         assert!(!status(403, Some(200_003)).is_ambiguous());
