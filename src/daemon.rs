@@ -147,6 +147,16 @@ struct Runtime {
 
 /// How often results are written at most; intents are written at once.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often `STATUS=` is sent to systemd at most.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// The last `STATUS=` line sent, and whether a newer one waits for its turn.
+#[derive(Default)]
+struct StatusLine {
+    text: String,
+    sent_at: Option<Instant>,
+    waiting: bool,
+}
 
 struct Daemon {
     config: Config,
@@ -165,6 +175,7 @@ struct Daemon {
     progress: Progress,
     new_problems: usize,
     passes: u64,
+    status: StatusLine,
 }
 
 #[derive(Default)]
@@ -238,6 +249,7 @@ pub async fn run(
         progress: Progress::default(),
         new_problems: 0,
         passes: 0,
+        status: StatusLine::default(),
     };
 
     d.emit(Event::Ready {
@@ -320,6 +332,9 @@ pub async fn run(
             _ = tokio::time::sleep_until(flush_at), if d.dirty => {
                 d.flush()?;
             }
+            _ = tokio::time::sleep_until(d.status.sent_at.unwrap_or_else(Instant::now) + STATUS_EVERY), if d.status.waiting => {
+                d.update_status();
+            }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 d.notify_systemd(&[sd_notify::NotifyState::Watchdog]);
             }
@@ -369,7 +384,7 @@ impl Daemon {
     fn notify_systemd(&self, states: &[sd_notify::NotifyState<'_>]) {
         if self.options.systemd {
             // Without NOTIFY_SOCKET this does nothing; a failure to tell systemd is not fatal.
-            if let Err(e) = sd_notify::notify(states) {
+            if let Err(e) = notify_nonblocking(states) {
                 tracing::debug!("sd_notify: {e}");
             }
         }
@@ -859,13 +874,39 @@ impl Daemon {
         self.state_file.save(&self.state())?;
         self.dirty = false;
         self.last_flush = Instant::now();
+        self.update_status();
+        Ok(())
+    }
+
+    /// Sends `STATUS=` when the counts changed, at most once a second: a notify socket whose
+    /// reader lags has a short queue, and a full queue would block the loop.
+    fn update_status(&mut self) {
+        if !self.options.systemd {
+            return;
+        }
         let s = self.summary();
         let status = format!(
             "booked {}, pending {}, failed {}, missed {}, invalid files {}",
             s.booked, s.pending, s.failed, s.missed, s.invalid_files
         );
+        if status == self.status.text {
+            self.status.waiting = false;
+            return;
+        }
+        if self
+            .status
+            .sent_at
+            .is_some_and(|t| t.elapsed() < STATUS_EVERY)
+        {
+            self.status.waiting = true;
+            return;
+        }
         self.notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
-        Ok(())
+        self.status = StatusLine {
+            text: status,
+            sent_at: Some(Instant::now()),
+            waiting: false,
+        };
     }
 
     /// Waits (bounded) for requests in flight and records their outcomes.
@@ -905,6 +946,47 @@ impl Daemon {
     }
 }
 
+/// The systemd notify protocol without ever blocking: `sd_notify::notify` sends on a
+/// blocking socket, and a notify socket whose queue is full (a lagging reader; the queue is
+/// ten datagrams by default) would stall the whole loop. A message that does not fit is
+/// dropped; the next one carries the news.
+fn notify_nonblocking(states: &[sd_notify::NotifyState<'_>]) -> std::io::Result<()> {
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(path) => notify_to(&path, states),
+        None => Ok(()),
+    }
+}
+
+fn notify_to(path: &std::ffi::OsStr, states: &[sd_notify::NotifyState<'_>]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::fmt::Write as _;
+        use std::os::unix::net::UnixDatagram;
+        let mut msg = String::new();
+        for s in states {
+            let _ = writeln!(msg, "{s}");
+        }
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path);
+        #[cfg(target_os = "linux")]
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(msg.as_bytes(), &addr)?;
+            return Ok(());
+        }
+        let _ = bytes;
+        sock.send_to(msg.as_bytes(), path)?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, states);
+        Ok(())
+    }
+}
+
 /// Device and inode of a directory, to notice when it is replaced.
 fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
@@ -923,4 +1005,29 @@ fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
 fn lookup_backoff(failures: u32, max: Duration) -> TimeDelta {
     let secs = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
     TimeDelta::from_std(Duration::from_secs(secs).min(max)).unwrap_or(TimeDelta::minutes(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn notify_never_blocks_on_a_full_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let reader = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        // Nobody reads: the queue fills after a few datagrams; every call still returns.
+        let results: Vec<bool> = (0..100)
+            .map(|i| {
+                let status = format!("booked {i}");
+                notify_to(path.as_os_str(), &[sd_notify::NotifyState::Status(&status)]).is_ok()
+            })
+            .collect();
+        assert!(results[0]);
+        assert!(results.iter().any(|ok| !ok), "the queue never filled?");
+        let mut buf = [0u8; 256];
+        let n = reader.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STATUS=booked 0\n");
+    }
 }

@@ -195,3 +195,47 @@ async fn the_readme_demo_books_the_examples_and_stops_on_ctrl_c() {
         "{booked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_status_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    let child = binary()
+        .args(["run", "--config"])
+        .arg(&env.config_path)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut heard = Vec::new();
+    let mut next = |heard: &mut Vec<String>| {
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).expect("a notify message in time");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        heard.push(msg.clone());
+        msg
+    };
+    while !next(&mut heard).contains("READY=1") {}
+    while !heard
+        .iter()
+        .any(|m| m.contains("STATUS=booked 1, pending 0"))
+    {
+        next(&mut heard);
+    }
+    signal(&child, "-HUP");
+    let reload = next(&mut heard);
+    assert!(
+        reload.contains("RELOADING=1") && reload.contains("MONOTONIC_USEC="),
+        "{reload}"
+    );
+    while !next(&mut heard).contains("READY=1") {}
+    signal(&child, "-TERM");
+    while !next(&mut heard).contains("STOPPING=1") {}
+    let (status, stderr) = wait(child).await;
+    assert!(status.success(), "{stderr}");
+}

@@ -1,0 +1,372 @@
+//! The daemon as a process against the fake API as another process, on loopback:
+//!
+//! - startup: 10,000 definitions (none due) to `READY=1`;
+//! - backlog: 10,000 one-off definitions at once, pacing off, concurrency 32: time until the
+//!   fake has received every create, bookings/s, daemon CPU seconds per 1,000 bookings, peak
+//!   RSS, and the time to `READY=1` with that backlog;
+//! - idle: 1,000 recurring definitions loaded, nothing due: RSS and CPU over 60 s;
+//! - latency: a file written -> its create received by the fake, p50 and p99 over 200 drops.
+//!
+//! Run: `cargo bench --bench daemon` (optionally `-- IDLE_SECONDS`). Linux only (reads /proc).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wemeet-scheduler");
+
+struct Fake {
+    child: Child,
+    url: String,
+    journal: PathBuf,
+}
+
+impl Fake {
+    fn start(dir: &Path) -> Fake {
+        let journal = dir.join("journal.jsonl");
+        let mut child = Command::new(BIN)
+            .args(["fake-api", "--listen", "127.0.0.1:0", "--journal"])
+            .arg(&journal)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the fake");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("address line");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("address")
+            .to_string();
+        Fake {
+            child,
+            url,
+            journal,
+        }
+    }
+
+    /// Create times (server clock, unix ms) in the journal so far.
+    fn creates(&self) -> Vec<i64> {
+        std::fs::read_to_string(&self.journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["op"] == "create")
+            .filter_map(|v| v["at_ms"].as_i64())
+            .collect()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temp dir with a config, a watch dir and a state file for one daemon.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    watch: PathBuf,
+}
+
+impl Setup {
+    fn new(url: &str, concurrency: usize) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let watch = dir.path().join("meetings.d");
+        std::fs::create_dir_all(&watch).expect("watch dir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[api]\nbase_url = \"{url}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nrequests_per_minute = 0\nconcurrency = {concurrency}\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"bench\"\ntimezone = \"UTC\"\n",
+                watch.display(),
+                dir.path().join("state.json").display()
+            ),
+        )
+        .expect("config");
+        Setup { dir, config, watch }
+    }
+
+    fn write_one_offs(&self, n: usize, first: i64) {
+        for i in 0..n {
+            let sub = self.watch.join(format!("team-{:02}", i % 50));
+            std::fs::create_dir_all(&sub).expect("dir");
+            std::fs::write(
+                sub.join(format!("m{i:05}.toml")),
+                format!(
+                    "subject = \"Meeting {i}\"\nuserid = \"user{:02}\"\nstart_time = {}\nduration = \"30m\"\n",
+                    i % 50,
+                    first + i as i64 * 60
+                ),
+            )
+            .expect("write");
+        }
+    }
+
+    /// Series that are never due during the run: once a year, booked an hour ahead.
+    fn write_series(&self, n: usize) {
+        for i in 0..n {
+            std::fs::write(
+                self.watch.join(format!("s{i:05}.toml")),
+                format!(
+                    "subject = \"Series {i}\"\nduration = \"30m\"\n[schedule]\ncron = \"{} {} 29 2 *\"\nbook_ahead = \"1h\"\n",
+                    i % 60,
+                    i % 24
+                ),
+            )
+            .expect("write");
+        }
+    }
+
+    /// Starts `run` with a notify socket; returns the process and the socket.
+    fn run(&self) -> (Proc, UnixDatagram) {
+        let sock_path = self.dir.path().join("notify.sock");
+        let _ = std::fs::remove_file(&sock_path);
+        let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "warn")
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WEMEET_SECRET_KEY", DEMO_SECRET_KEY)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the daemon");
+        (Proc(Some(child)), sock)
+    }
+}
+
+/// A daemon process, killed if the benchmark panics.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits for `READY=1`, then keeps reading the socket in a thread, as systemd does.
+fn wait_ready(sock: UnixDatagram) {
+    sock.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).expect("a notify message");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let _ = sock.set_read_timeout(None);
+        while sock.recv(&mut buf).is_ok() {}
+    });
+}
+
+/// (user + system CPU seconds, peak RSS KiB, current RSS KiB) of a process.
+fn usage(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks as f64 / 100.0, kib("VmHWM:"), kib("VmRSS:"))
+}
+
+fn stop(mut p: Proc) {
+    if let Some(mut child) = p.0.take() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let idle_secs: u64 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(60);
+    let year_ahead = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        / 3600
+        * 3600
+        + 365 * 86400;
+    let mut rows = Vec::new();
+
+    // Startup: 10,000 definitions, none due.
+    {
+        let work = tempfile::tempdir().expect("dir");
+        let fake = Fake::start(work.path());
+        let s = Setup::new(&fake.url, 32);
+        s.write_series(10_000);
+        let t = Instant::now();
+        let (child, sock) = s.run();
+        wait_ready(sock);
+        let ready = t.elapsed();
+        stop(child);
+        rows.push(format!(
+            "| startup: 10,000 definitions (none due) to READY=1 | {:.0} ms |",
+            ready.as_secs_f64() * 1e3
+        ));
+    }
+
+    // Backlog: 10,000 one-offs at once.
+    {
+        let work = tempfile::tempdir().expect("dir");
+        let fake = Fake::start(work.path());
+        let s = Setup::new(&fake.url, 32);
+        s.write_one_offs(10_000, year_ahead);
+        let t = Instant::now();
+        let (child, sock) = s.run();
+        wait_ready(sock);
+        let ready = t.elapsed();
+        while fake.creates().len() < 10_000 {
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "backlog did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let done = t.elapsed();
+        let (cpu, peak, _) = usage(child.id());
+        stop(child);
+        let state = wemeet_scheduler::state::read(&s.dir.path().join("state.json")).expect("state");
+        let booked = state
+            .bookings
+            .iter()
+            .filter(|r| r.status == wemeet_scheduler::state::Status::Booked)
+            .count();
+        assert_eq!(booked, 10_000, "all booked in the state file after SIGTERM");
+        rows.push(format!(
+            "| backlog: 10,000 one-offs to READY=1 (scan, plan, intents written) | {:.0} ms |",
+            ready.as_secs_f64() * 1e3
+        ));
+        rows.push(format!("| backlog: 10,000 one-offs until the fake has every create | {:.2} s ({:.0} bookings/s) |", done.as_secs_f64(), 10_000.0 / done.as_secs_f64()));
+        rows.push(format!(
+            "| backlog: daemon CPU per 1,000 bookings | {:.2} s |",
+            cpu / 10.0
+        ));
+        rows.push(format!(
+            "| backlog: daemon peak RSS | {:.1} MiB |",
+            peak as f64 / 1024.0
+        ));
+    }
+
+    // Idle: 1,000 series loaded, nothing due.
+    {
+        let work = tempfile::tempdir().expect("dir");
+        let fake = Fake::start(work.path());
+        let s = Setup::new(&fake.url, 4);
+        s.write_series(1_000);
+        let (child, sock) = s.run();
+        wait_ready(sock);
+        std::thread::sleep(Duration::from_secs(2));
+        let (cpu0, _, _) = usage(child.id());
+        std::thread::sleep(Duration::from_secs(idle_secs));
+        let (cpu1, _, rss) = usage(child.id());
+        stop(child);
+        rows.push(format!(
+            "| idle: 1,000 series loaded, RSS | {:.1} MiB |",
+            rss as f64 / 1024.0
+        ));
+        rows.push(format!(
+            "| idle: CPU over {idle_secs} s | {:.2} s ({:.3}% of one core) |",
+            cpu1 - cpu0,
+            (cpu1 - cpu0) / idle_secs as f64 * 100.0
+        ));
+    }
+
+    // Latency: file written -> create received, 200 drops.
+    {
+        let work = tempfile::tempdir().expect("dir");
+        let fake = Fake::start(work.path());
+        let s = Setup::new(&fake.url, 4);
+        let (child, sock) = s.run();
+        wait_ready(sock);
+        let mut lat = Vec::new();
+        for i in 0..200 {
+            let written = unix_ms();
+            std::fs::write(
+                s.watch.join(format!("drop{i:03}.toml")),
+                format!(
+                    "subject = \"Drop {i}\"\nstart_time = {}\nduration = \"30m\"\n",
+                    year_ahead + i * 60
+                ),
+            )
+            .expect("write");
+            let t = Instant::now();
+            let created = loop {
+                let c = fake.creates();
+                if c.len() > i as usize {
+                    break c[i as usize];
+                }
+                assert!(t.elapsed() < Duration::from_secs(10), "drop {i} not booked");
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            lat.push((created - written) as f64);
+            // Let the daemon settle between drops, so each is measured alone.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        stop(child);
+        lat.sort_by(f64::total_cmp);
+        rows.push(format!(
+            "| latency: file written -> create at the fake (200 drops, debounce 100 ms) | p50 {:.0} ms, p99 {:.0} ms |",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        ));
+    }
+
+    println!("daemon benchmark (daemon and fake API in separate processes, loopback)");
+    println!("| what | result |");
+    println!("|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+}
