@@ -213,7 +213,7 @@ async fn systemd_hears_ready_status_reloading_and_stopping() {
         .spawn()
         .unwrap();
     let mut heard = Vec::new();
-    let mut next = |heard: &mut Vec<String>| {
+    let next = |heard: &mut Vec<String>| {
         let mut buf = [0u8; 4096];
         let n = sock.recv(&mut buf).expect("a notify message in time");
         let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
