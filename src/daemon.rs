@@ -38,7 +38,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::state::{self, Record, State, StateError, StateFile};
-use crate::watch::{Catalog, WatchEvent, Watcher};
+use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
 
 /// Whether the daemon keeps running or makes one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +176,9 @@ struct Daemon {
     new_problems: usize,
     passes: u64,
     status: StatusLine,
+    /// When the loop must wake next: computed by each pass, moved earlier by outcomes that
+    /// set a retry time. Waking early is harmless (the pass finds nothing to do).
+    wake: DateTime<Utc>,
 }
 
 #[derive(Default)]
@@ -232,6 +235,7 @@ pub async fn run(
         None
     };
     let mut watched_identity = dir_identity(catalog.dir());
+    let mut settling: HashMap<PathBuf, Instant> = HashMap::new();
     let mut reloads = options.reloads.take();
     let mut d = Daemon {
         last_pass: state.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
@@ -250,6 +254,7 @@ pub async fn run(
         new_problems: 0,
         passes: 0,
         status: StatusLine::default(),
+        wake: now,
     };
 
     d.emit(Event::Ready {
@@ -275,8 +280,9 @@ pub async fn run(
         if d.options.mode == Mode::Once && d.tasks.is_empty() && !d.has_work_now() {
             break;
         }
-        let wake = d.next_wake();
+        let wake = d.wake;
         let flush_at = d.last_flush + FLUSH_EVERY;
+        let settle_at = settling.values().min().copied();
         let clock = d.options.clock.clone();
         tokio::select! {
             _ = &mut shutdown => {
@@ -284,20 +290,36 @@ pub async fn run(
                 break;
             }
             Some(event) = watch_rx.recv() => {
-                let mut paths = Vec::new();
+                // Debounce: a path is read once its writes have settled for DEBOUNCE, so an
+                // editor's rename-save or a `cp` in progress is read once, whole.
+                let settled = Instant::now() + DEBOUNCE;
                 let mut rescan_all = false;
                 for ev in std::iter::once(event).chain(std::iter::from_fn(|| watch_rx.try_recv().ok())) {
                     match ev {
-                        WatchEvent::Paths(p) => paths.extend(p),
+                        WatchEvent::Paths(paths) => {
+                            for p in paths {
+                                settling.insert(p, settled);
+                            }
+                        }
                         WatchEvent::Rescan => rescan_all = true,
                     }
                 }
+                if rescan_all {
+                    settling.clear();
+                    let now = d.options.clock.now();
+                    let result = d.catalog.rescan(&d.config.defaults, now);
+                    d.after_scan(result);
+                    d.pass()?;
+                }
+            }
+            _ = tokio::time::sleep_until(settle_at.unwrap_or_else(Instant::now)), if settle_at.is_some() => {
+                let due = Instant::now();
+                let paths: Vec<PathBuf> = settling.iter().filter(|(_, t)| **t <= due).map(|(p, _)| p.clone()).collect();
+                for p in &paths {
+                    settling.remove(p);
+                }
                 let now = d.options.clock.now();
-                let result = if rescan_all {
-                    d.catalog.rescan(&d.config.defaults, now)
-                } else {
-                    d.catalog.refresh(&paths, &d.config.defaults, now)
-                };
+                let result = d.catalog.refresh(&paths, &d.config.defaults, now);
                 d.after_scan(result);
                 d.pass()?;
             }
@@ -526,6 +548,7 @@ impl Daemon {
             }
         }
         self.last_pass = Some(now);
+        self.wake = self.next_wake();
         if !creates.is_empty() {
             for w in &creates {
                 self.record_intent(w, now);
@@ -765,12 +788,14 @@ impl Daemon {
                     }
                     Treatment::Quota => {
                         rt.retry_at = Some(now + TimeDelta::hours(1));
+                        self.wake = self.wake.min(now + TimeDelta::hours(1));
                         tracing::warn!(booking = %key, "API quota used up ({message}); trying again in 1h");
                     }
                     Treatment::Retry | Treatment::Resign => {
                         let wait = TimeDelta::from_std(self.config.retry.max_delay)
                             .unwrap_or(TimeDelta::minutes(5));
                         rt.retry_at = Some(now + wait);
+                        self.wake = self.wake.min(now + wait);
                         tracing::warn!(booking = %key, "create still failing after retries ({message}); trying again in {}", humantime::format_duration(self.config.retry.max_delay));
                     }
                 }

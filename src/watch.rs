@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -22,7 +21,7 @@ use crate::diagnostic::Diagnostic;
 use crate::scan::{self, is_definition_file};
 use crate::state::InvalidFile;
 
-/// How long writes to a file must settle before it is read.
+/// How long a file must see no events before it is read: writes settled, renames done.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// One definition file as last read.
@@ -260,9 +259,11 @@ pub enum WatchEvent {
     Rescan,
 }
 
-/// File-system notifications for the watch directory, debounced. Dropping it stops them.
+/// File-system notifications for the watch directory. Dropping it stops them. The events
+/// come from the kernel (inotify) as they happen, with no polling thread; the daemon's loop
+/// debounces them ([`DEBOUNCE`]).
 pub struct Watcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    _watcher: notify::RecommendedWatcher,
 }
 
 /// Why watching could not start; the daemon then relies on periodic rescans.
@@ -279,6 +280,7 @@ pub enum WatchError {
 impl Watcher {
     /// Starts watching `dir` recursively; events go to `tx`.
     pub fn start(dir: &Path, tx: mpsc::UnboundedSender<WatchEvent>) -> Result<Watcher, WatchError> {
+        use notify::Watcher as _;
         let to_error = |e: notify::Error| match e.kind {
             notify::ErrorKind::MaxFilesWatch => WatchError::Limit { dir: dir.into() },
             notify::ErrorKind::Io(ref io) if io.raw_os_error() == Some(28) => {
@@ -289,39 +291,25 @@ impl Watcher {
                 message: e.to_string(),
             },
         };
-        let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
-            let event = match result {
-                Ok(events) => {
-                    if events.iter().any(|e| e.need_rescan()) {
-                        WatchEvent::Rescan
-                    } else {
-                        let mut paths: Vec<PathBuf> =
-                            events.into_iter().flat_map(|e| e.event.paths).collect();
-                        paths.sort();
-                        paths.dedup();
-                        if paths.is_empty() {
-                            return;
-                        }
-                        WatchEvent::Paths(paths)
-                    }
-                }
-                Err(errors) => {
-                    for e in errors {
+        let mut watcher =
+            notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
+                let event = match result {
+                    Ok(event) if event.need_rescan() => WatchEvent::Rescan,
+                    Ok(event) if event.kind.is_access() || event.paths.is_empty() => return,
+                    Ok(event) => WatchEvent::Paths(event.paths),
+                    Err(e) => {
                         tracing::warn!("file watching: {e}");
+                        WatchEvent::Rescan
                     }
-                    WatchEvent::Rescan
-                }
-            };
-            // The daemon may be shutting down; a lost hint is harmless.
-            let _ = tx.send(event);
-        })
-        .map_err(to_error)?;
-        debouncer
+                };
+                // The daemon may be shutting down; a lost hint is harmless.
+                let _ = tx.send(event);
+            })
+            .map_err(to_error)?;
+        watcher
             .watch(dir, RecursiveMode::Recursive)
             .map_err(to_error)?;
-        Ok(Watcher {
-            _debouncer: debouncer,
-        })
+        Ok(Watcher { _watcher: watcher })
     }
 }
 
