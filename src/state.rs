@@ -230,8 +230,8 @@ impl StateFile {
             path: self.path.clone(),
             source,
         };
-        let bytes =
-            serde_json::to_vec_pretty(state).map_err(|e| write_err(std::io::Error::other(e)))?;
+        // Compact: a backlog's state is rewritten often; `status` is the way to read it.
+        let bytes = serde_json::to_vec(state).map_err(|e| write_err(std::io::Error::other(e)))?;
         let tmp = self.path.with_extension("json.tmp");
         {
             let mut f = restricted_options()
@@ -332,8 +332,8 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"version\": 1"), "{text}");
-        assert!(text.contains("\"status\": \"booked\""), "{text}");
+        assert!(text.contains("\"version\":1"), "{text}");
+        assert!(text.contains("\"status\":\"booked\""), "{text}");
     }
 
     #[test]
