@@ -37,7 +37,7 @@ use crate::booking::{BookingKey, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::plan::{self, Action, Tracked, Wanted};
-use crate::state::{self, Record, State, StateError, StateFile};
+use crate::state::{self, Record, StateError, StateFile, StateView};
 use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
 
 /// Whether the daemon keeps running or makes one pass.
@@ -145,8 +145,9 @@ struct Runtime {
     lookups_failed: u32,
 }
 
-/// How often results are written at most; intents are written at once.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often results are written at most; intents are written at once. A result lost to a
+/// crash in between is found again by the lookup of its pending record.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// How often `STATUS=` is sent to systemd at most.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -600,7 +601,9 @@ impl Daemon {
             subject: w.request.subject.clone(),
             timezone: Some(w.timezone.name().to_string()),
             definition_hash: hash,
-            request: serde_json::to_value(&w.request).ok(),
+            request: serde_json::value::to_raw_value(&w.request)
+                .ok()
+                .map(state::RecordedRequest),
             meeting_id: None,
             meeting_code: None,
             join_url: None,
@@ -883,20 +886,17 @@ impl Daemon {
             .unwrap_or(now + TimeDelta::days(1))
     }
 
-    fn state(&self) -> State {
-        State {
-            version: state::VERSION,
-            last_pass: self.last_pass.map(|t| t.timestamp()),
-            bookings: self.records.values().cloned().collect(),
-            invalid: self.catalog.invalid(),
-        }
-    }
-
     fn flush(&mut self) -> Result<(), DaemonError> {
         if !self.dirty {
             return Ok(());
         }
-        self.state_file.save(&self.state())?;
+        let invalid = self.catalog.invalid();
+        self.state_file.save_view(&StateView {
+            version: state::VERSION,
+            last_pass: self.last_pass.map(|t| t.timestamp()),
+            bookings: self.records.values().collect(),
+            invalid: &invalid,
+        })?;
         self.dirty = false;
         self.last_flush = Instant::now();
         self.update_status();

@@ -40,7 +40,7 @@ pub struct Record {
     pub definition_hash: String,
     /// The create request body recorded with the intent (pending) and kept after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<serde_json::Value>,
+    pub request: Option<RecordedRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meeting_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +63,18 @@ impl Record {
             definition: self.definition.clone(),
             start: self.occurrence_start,
         }
+    }
+}
+
+/// A request body as recorded: kept as the JSON text it was serialized to, so rewriting the
+/// state does not rebuild it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedRequest(pub Box<serde_json::value::RawValue>);
+
+impl PartialEq for RecordedRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
     }
 }
 
@@ -95,6 +107,15 @@ pub struct State {
     /// The definition files that did not validate at the last scan.
     #[serde(default)]
     pub invalid: Vec<InvalidFile>,
+}
+
+/// The state file's content, borrowed: what [`StateFile::save_view`] writes.
+#[derive(Debug, Serialize)]
+pub struct StateView<'a> {
+    pub version: u32,
+    pub last_pass: Option<i64>,
+    pub bookings: Vec<&'a Record>,
+    pub invalid: &'a [InvalidFile],
 }
 
 /// Why the state could not be used.
@@ -226,6 +247,16 @@ impl StateFile {
     /// Replaces the file with `state`: write a temp file beside it, fsync, rename over, fsync
     /// the directory. A crash at any point leaves the old or the new file, whole.
     pub fn save(&mut self, state: &State) -> Result<(), StateError> {
+        self.save_view(&StateView {
+            version: state.version,
+            last_pass: state.last_pass,
+            bookings: state.bookings.iter().collect(),
+            invalid: &state.invalid,
+        })
+    }
+
+    /// [`StateFile::save`] from borrowed parts, so the daemon need not copy its records.
+    pub fn save_view(&mut self, state: &StateView<'_>) -> Result<(), StateError> {
         let write_err = |source| StateError::Write {
             path: self.path.clone(),
             source,

@@ -27,7 +27,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(100);
 /// One definition file as last read.
 #[derive(Debug)]
 struct Entry {
-    id: String,
+    path: PathBuf,
     hash: String,
     parsed: Result<Definition, Vec<Diagnostic>>,
 }
@@ -36,7 +36,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct Catalog {
     dir: PathBuf,
-    files: BTreeMap<PathBuf, Entry>,
+    /// By definition id (the path below the directory, without `.toml`).
+    files: BTreeMap<String, Entry>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
 }
@@ -84,15 +85,15 @@ impl Catalog {
         let (found, problems) = scan::find(&self.dir)?;
         self.walk_problems = problems;
         let mut changes = Changes::default();
-        let seen: HashSet<&Path> = found.iter().map(|f| f.path.as_path()).collect();
-        let gone: Vec<PathBuf> = self
+        let seen: HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
+        let gone: Vec<String> = self
             .files
             .keys()
-            .filter(|p| !seen.contains(p.as_path()))
+            .filter(|id| !seen.contains(id.as_str()))
             .cloned()
             .collect();
-        for path in gone {
-            self.files.remove(&path);
+        for id in gone {
+            self.files.remove(&id);
             changes.removed += 1;
         }
         for f in &found {
@@ -120,14 +121,17 @@ impl Catalog {
         Ok(changes)
     }
 
-    /// Parses every file again (after the config's defaults changed).
+    /// Parses every file again (after the config's defaults changed). When the directory
+    /// cannot be read, what was read before is kept.
     pub fn reparse_all(
         &mut self,
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> std::io::Result<Changes> {
-        self.files.clear();
-        self.rescan(defaults, now)
+        let mut fresh = Catalog::new(&self.dir);
+        let changes = fresh.rescan(defaults, now)?;
+        *self = fresh;
+        Ok(changes)
     }
 
     /// What an event path is to us.
@@ -163,7 +167,7 @@ impl Catalog {
         now: DateTime<Utc>,
     ) -> Changes {
         if std::fs::symlink_metadata(path).is_err() {
-            return match self.files.remove(path) {
+            return match self.files.remove(id) {
                 Some(_) => Changes {
                     changed: 0,
                     removed: 1,
@@ -174,7 +178,11 @@ impl Catalog {
         let (hash, parsed) = match definition::read_text(path) {
             Ok(text) => {
                 let hash = content_hash(&text);
-                if self.files.get(path).is_some_and(|e| e.hash == hash) {
+                if self
+                    .files
+                    .get(id)
+                    .is_some_and(|e| e.hash == hash && e.path == path)
+                {
                     return Changes::default();
                 }
                 let parsed = definition::parse(path, id, &text, defaults, now, Past::Allow);
@@ -188,9 +196,9 @@ impl Catalog {
             }
         }
         self.files.insert(
-            path.to_path_buf(),
+            id.to_string(),
             Entry {
-                id: id.to_string(),
+                path: path.to_path_buf(),
                 hash,
                 parsed,
             },
@@ -209,23 +217,25 @@ impl Catalog {
     /// Whether a definition of this id is present, valid or not (an invalid file is not a
     /// removed one).
     pub fn has_id(&self, id: &str) -> bool {
-        self.files.values().any(|e| e.id == id)
+        self.files.contains_key(id)
     }
 
     /// Content hash of the file behind a definition id.
     pub fn hash_of(&self, id: &str) -> Option<&str> {
-        self.files
-            .values()
-            .find(|e| e.id == id)
-            .map(|e| e.hash.as_str())
+        self.files.get(id).map(|e| e.hash.as_str())
     }
 
     /// Files that did not validate, with their problems.
     pub fn invalid(&self) -> Vec<InvalidFile> {
         let mut out: Vec<InvalidFile> = self
             .files
-            .iter()
-            .filter_map(|(path, e)| e.parsed.as_ref().err().map(|p| InvalidFile::new(path, p)))
+            .values()
+            .filter_map(|e| {
+                e.parsed
+                    .as_ref()
+                    .err()
+                    .map(|p| InvalidFile::new(&e.path, p))
+            })
             .collect();
         out.extend(
             self.walk_problems
@@ -398,6 +408,19 @@ mod tests {
             }
         );
         assert!(cat.is_empty());
+    }
+
+    #[test]
+    fn a_reparse_of_an_unreadable_dir_keeps_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = dir.path().join("meetings.d");
+        std::fs::create_dir(&watch).unwrap();
+        std::fs::write(watch.join("a.toml"), GOOD).unwrap();
+        let mut cat = Catalog::new(&watch);
+        cat.rescan(&defaults(), now()).unwrap();
+        std::fs::rename(&watch, dir.path().join("elsewhere")).unwrap();
+        assert!(cat.reparse_all(&defaults(), now()).is_err());
+        assert_eq!(cat.definitions().count(), 1);
     }
 
     #[test]
