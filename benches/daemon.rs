@@ -294,6 +294,9 @@ fn main() {
         }
         let dropped = t.elapsed();
         let (cpu1, peak, _) = usage(child.id());
+        let mut at: Vec<i64> = fake.creates()[10_000..].to_vec();
+        at.sort_unstable();
+        let sending = (at[at.len() - 1] - at[0]) as f64 / 1e3;
         stop(child);
         let state = wemeet_scheduler::state::read(&s.dir.path().join("state.json")).expect("state");
         let booked = state
