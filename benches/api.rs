@@ -14,12 +14,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "../tests/util/api.rs"]
+#[allow(dead_code)] // The benchmark uses only part of the tests' helper.
+mod util;
+
 use wemeet_scheduler::api::Client;
 use wemeet_scheduler::api::model::CreateMeeting;
 use wemeet_scheduler::api::sign::{Signed, header, signature};
 use wemeet_scheduler::config::{Config, SecretKey};
 use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
-use wemeet_scheduler::meeting::{MeetingType, REQUIRED_SETTINGS};
 
 struct Fake {
     child: Child,
@@ -78,24 +81,11 @@ fn client(url: &str, rpm: u32, concurrency: usize) -> Client {
     Client::new(&config.api, &config.retry, SecretKey::new(DEMO_SECRET_KEY)).expect("client")
 }
 
+/// A create request for one of 100 users (the tests' helper, with the user varied).
 fn request(i: i64) -> CreateMeeting {
-    let start = 2_000_000_000 + i * 3600;
-    CreateMeeting {
-        userid: format!("user{}", i % 100),
-        instanceid: 1,
-        subject: format!("Bench meeting {i}"),
-        meeting_type: MeetingType::Scheduled,
-        hosts: Vec::new(),
-        invitees: Vec::new(),
-        start_time: start.to_string(),
-        end_time: (start + 1800).to_string(),
-        password: None,
-        settings: REQUIRED_SETTINGS
-            .iter()
-            .map(|k| (k.to_string(), serde_json::Value::Bool(false)))
-            .collect(),
-        extra: serde_json::Map::new(),
-    }
+    let mut req = util::create_request(&format!("Bench meeting {i}"), i);
+    req.userid = format!("user{}", i % 100);
+    req
 }
 
 async fn creates(client: Arc<Client>, n: i64) -> (Duration, usize) {

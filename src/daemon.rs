@@ -584,34 +584,40 @@ impl Daemon {
         Ok(())
     }
 
-    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) {
-        let hash = self
-            .catalog
-            .hash_of(&w.key.definition)
-            .unwrap_or_default()
-            .to_string();
-        let attempts = self.records.get(&w.key).map_or(0, |r| r.attempts);
-        let record = Record {
+    /// A fresh record for an occurrence, keeping the attempts and last error of the one it
+    /// replaces.
+    fn new_record(&self, w: &Wanted, status: Status, now: DateTime<Utc>) -> Record {
+        let previous = self.records.get(&w.key);
+        Record {
             definition: w.key.definition.clone(),
             occurrence_start: w.key.start,
             occurrence_end: w.end.timestamp(),
-            status: Status::Pending,
+            status,
             userid: w.request.userid.clone(),
             instanceid: w.request.instanceid,
             subject: w.request.subject.clone(),
             timezone: Some(w.timezone.name().to_string()),
-            definition_hash: hash,
-            request: serde_json::value::to_raw_value(&w.request)
-                .ok()
-                .map(state::RecordedRequest),
+            definition_hash: self
+                .catalog
+                .hash_of(&w.key.definition)
+                .unwrap_or_default()
+                .to_string(),
+            request: None,
             meeting_id: None,
             meeting_code: None,
             join_url: None,
-            attempts,
-            last_error: self.records.get(&w.key).and_then(|r| r.last_error.clone()),
+            attempts: previous.map_or(0, |r| r.attempts),
+            last_error: previous.and_then(|r| r.last_error.clone()),
             error_code: None,
             updated_at: now.timestamp(),
-        };
+        }
+    }
+
+    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) {
+        let mut record = self.new_record(w, Status::Pending, now);
+        record.request = serde_json::value::to_raw_value(&w.request)
+            .ok()
+            .map(state::RecordedRequest);
         self.records.insert(w.key.clone(), record);
         let rt = self.runtime.entry(w.key.clone()).or_default();
         rt.unsure = false;
@@ -658,34 +664,9 @@ impl Daemon {
 
     fn record_missed(&mut self, w: &Wanted, reason: String, now: DateTime<Utc>) {
         tracing::warn!(booking = %w.key, subject = %w.request.subject, "missed: {reason}");
-        let hash = self
-            .catalog
-            .hash_of(&w.key.definition)
-            .unwrap_or_default()
-            .to_string();
-        let attempts = self.records.get(&w.key).map_or(0, |r| r.attempts);
-        self.records.insert(
-            w.key.clone(),
-            Record {
-                definition: w.key.definition.clone(),
-                occurrence_start: w.key.start,
-                occurrence_end: w.end.timestamp(),
-                status: Status::Missed,
-                userid: w.request.userid.clone(),
-                instanceid: w.request.instanceid,
-                subject: w.request.subject.clone(),
-                timezone: Some(w.timezone.name().to_string()),
-                definition_hash: hash,
-                request: None,
-                meeting_id: None,
-                meeting_code: None,
-                join_url: None,
-                attempts,
-                last_error: Some(reason.clone()),
-                error_code: None,
-                updated_at: now.timestamp(),
-            },
-        );
+        let mut record = self.new_record(w, Status::Missed, now);
+        record.last_error = Some(reason.clone());
+        self.records.insert(w.key.clone(), record);
         self.runtime.remove(&w.key);
         self.dirty = true;
         self.new_problems += 1;
