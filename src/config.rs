@@ -32,6 +32,7 @@ pub struct Config {
     pub retry: RetryConfig,
     pub watch: WatchConfig,
     pub state: StateConfig,
+    pub lifecycle: LifecycleConfig,
     pub defaults: Defaults,
 }
 
@@ -158,6 +159,28 @@ pub struct WatchConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateConfig {
     pub file: PathBuf,
+    /// Records of meetings that ended longer ago than this are pruned.
+    pub retention: Duration,
+}
+
+/// What happens to booked meetings when their definitions change or go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleConfig {
+    pub on_removed: OnRemoved,
+    /// The `reason_code` sent with every cancel.
+    pub reason_code: i64,
+    /// A scan in which more than this fraction of the definitions with booked meetings
+    /// vanished cancels nothing until an operator approves (`approve-removals`).
+    pub max_cancel_fraction: f64,
+}
+
+/// `lifecycle.on_removed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRemoved {
+    /// Cancel the future meetings of a removed definition.
+    Cancel,
+    /// Leave them booked.
+    Keep,
 }
 
 /// What a definition inherits when it leaves a field out.
@@ -198,6 +221,12 @@ impl Default for Config {
             },
             state: StateConfig {
                 file: PathBuf::from("/var/lib/wemeet-scheduler/state.json"),
+                retention: Duration::from_secs(30 * 24 * 3600),
+            },
+            lifecycle: LifecycleConfig {
+                on_removed: OnRemoved::Cancel,
+                reason_code: 1,
+                max_cancel_fraction: 0.5,
             },
             defaults: Defaults {
                 userid: None,
@@ -291,7 +320,10 @@ fn read_config(
     mode: Option<u32>,
     c: &mut Collector<'_>,
 ) -> Option<Config> {
-    root.deny_unknown(&["api", "retry", "watch", "state", "defaults"], c);
+    root.deny_unknown(
+        &["api", "retry", "watch", "state", "lifecycle", "defaults"],
+        c,
+    );
     let base = path.parent().unwrap_or(Path::new("."));
     let mut config = Config {
         path: Some(path.to_path_buf()),
@@ -320,10 +352,16 @@ fn read_config(
         }
     }
     if let Some(state) = root.table("state", c) {
-        state.deny_unknown(&["file"], c);
+        state.deny_unknown(&["file", "retention"], c);
         if let Some(file) = non_empty(&state, "file", c) {
             config.state.file = base.join(file.get_ref());
         }
+        if let Some(r) = state.duration("retention", c) {
+            config.state.retention = *r.get_ref();
+        }
+    }
+    if let Some(lifecycle) = root.table("lifecycle", c) {
+        read_lifecycle(&lifecycle, &mut config.lifecycle, c);
     }
     if let Some(defaults) = root.table("defaults", c) {
         read_defaults(&defaults, &mut config.defaults, c);
@@ -458,6 +496,40 @@ fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_
             .or(base.map(|b| b.span()))
             .unwrap_or(retry.span());
         c.error(span, "`retry.base_delay` is longer than `retry.max_delay`");
+    }
+}
+
+fn read_lifecycle(table: &Table<'_, '_>, out: &mut LifecycleConfig, c: &mut Collector<'_>) {
+    table.deny_unknown(&["on_removed", "reason_code", "max_cancel_fraction"], c);
+    if let Some(v) = table.string("on_removed", c) {
+        match v.get_ref().as_str() {
+            "cancel" => out.on_removed = OnRemoved::Cancel,
+            "keep" => out.on_removed = OnRemoved::Keep,
+            _ => c.error_hint(
+                v.span(),
+                "`lifecycle.on_removed` must be \"cancel\" or \"keep\"",
+                "\"cancel\" cancels the future meetings of a deleted definition; \"keep\" leaves them",
+            ),
+        }
+    }
+    if let Some(n) = table.integer("reason_code", c) {
+        out.reason_code = *n.get_ref();
+    }
+    if let Some(v) = table.get("max_cancel_fraction") {
+        let fraction = match v.get_ref() {
+            toml::de::DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            other => crate::toml_reader::integer_of(other)
+                .and_then(Result::ok)
+                .map(|n| n as f64),
+        };
+        match fraction {
+            Some(f) if (0.0..=1.0).contains(&f) => out.max_cancel_fraction = f,
+            _ => c.error_hint(
+                v.span(),
+                "`lifecycle.max_cancel_fraction` must be a number from 0 to 1",
+                "0.5 holds the cancels when more than half of the definitions vanish at once",
+            ),
+        }
     }
 }
 

@@ -31,13 +31,13 @@ use tokio::time::Instant;
 
 use crate::api::client::matches;
 use crate::api::error::Treatment;
-use crate::api::model::MeetingInfo;
+use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::plan::{self, Action, Tracked, Wanted};
-use crate::state::{self, Record, StateError, StateFile, StateView};
+use crate::state::{self, Change, Record, StateError, StateFile, StateView};
 use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
 
 /// Whether the daemon keeps running or makes one pass.
@@ -69,6 +69,10 @@ pub enum Event {
     Failed { key: BookingKey, error: String },
     /// An occurrence started before it could be booked.
     Missed { key: BookingKey, reason: String },
+    /// A booked meeting was modified (`what` lists the fields) or cancelled.
+    Changed { key: BookingKey, what: String },
+    /// Removals are held back: too many definitions vanished at once.
+    RemovalsHeld { definitions: Vec<String> },
     /// A pass found the definitions changed (files read, removed).
     Scanned { changed: usize, removed: usize },
 }
@@ -134,6 +138,10 @@ enum Outcome {
         keys: Vec<BookingKey>,
         result: Result<Vec<MeetingInfo>, ApiError>,
     },
+    Changed {
+        key: BookingKey,
+        result: Result<(), ApiError>,
+    },
 }
 
 /// What the loop does with a booking beyond what the state file says.
@@ -180,6 +188,8 @@ struct Daemon {
     /// When the loop must wake next: computed by each pass, moved earlier by outcomes that
     /// set a retry time. Waking early is harmless (the pass finds nothing to do).
     wake: DateTime<Utc>,
+    /// Definitions whose removal cancels wait for an operator.
+    held: Vec<String>,
 }
 
 #[derive(Default)]
@@ -256,6 +266,7 @@ pub async fn run(
         passes: 0,
         status: StatusLine::default(),
         wake: now,
+        held: state.held_removals.clone(),
     };
 
     d.emit(Event::Ready {
@@ -484,52 +495,95 @@ impl Daemon {
         self.notify_systemd(&[sd_notify::NotifyState::Ready]);
     }
 
-    fn tracked(&self) -> BTreeMap<BookingKey, Tracked> {
-        self.records
+    fn reconciled(&self, now: DateTime<Utc>) -> plan::Reconciled {
+        let defs: Vec<_> = self.catalog.definitions().collect();
+        let tracked: BTreeMap<BookingKey, Tracked<'_>> = self
+            .records
             .iter()
             .map(|(k, r)| {
-                let rt = self.runtime.get(k).cloned().unwrap_or_default();
+                let rt = self.runtime.get(k);
                 (
                     k.clone(),
                     Tracked {
-                        status: r.status,
-                        definition_hash: r.definition_hash.clone(),
-                        unsure: rt.unsure,
-                        busy: rt.busy,
-                        retry_at: rt.retry_at,
-                        last_error: r.last_error.clone(),
+                        record: r,
+                        unsure: rt.is_some_and(|rt| rt.unsure),
+                        busy: rt.is_some_and(|rt| rt.busy),
+                        retry_at: rt.and_then(|rt| rt.retry_at),
                     },
                 )
             })
-            .collect()
-    }
-
-    fn actions(&self, now: DateTime<Utc>) -> Vec<Action> {
-        let defs: Vec<_> = self.catalog.definitions().collect();
+            .collect();
+        let hash_of = |id: &str| self.catalog.hash_of(id);
         plan::reconcile(
             &defs,
-            |id| self.catalog.hash_of(id),
-            &self.tracked(),
-            self.config.api.user_format,
-            now,
-            self.last_pass,
+            &tracked,
+            &plan::Context {
+                format: self.config.api.user_format,
+                now,
+                last_pass: self.last_pass,
+                lifecycle: &self.config.lifecycle,
+                hash_of: &hash_of,
+                removals_approved: state::approval_path(self.state_file.path()).exists(),
+            },
         )
     }
 
     /// Whether a pass now would do something (for `once`).
     fn has_work_now(&self) -> bool {
-        !self.actions(self.options.clock.now()).is_empty()
+        !self.reconciled(self.options.clock.now()).actions.is_empty()
     }
 
     /// One reconcile pass: carry out what the plan says.
     fn pass(&mut self) -> Result<(), DaemonError> {
         self.passes += 1;
         let now = self.options.clock.now();
-        let actions = self.actions(now);
+        self.prune(now);
+        let plan::Reconciled { actions, held } = self.reconciled(now);
+        self.note_held(held);
         let mut creates = Vec::new();
+        let mut changes = Vec::new();
         let mut resolves: BTreeMap<(String, u8), Vec<BookingKey>> = BTreeMap::new();
         for action in actions {
             match action {
+                Action::Modify {
+                    key,
+                    wanted,
+                    fields,
+                } => {
+                    changes.push(key.clone());
+                    self.record_change(
+                        &key,
+                        Change::Modify {
+                            fields,
+                            start: wanted.key.start,
+                            end: wanted.end.timestamp(),
+                            request: match serde_json::value::to_raw_value(&wanted.request) {
+                                Ok(raw) => state::RecordedRequest(raw),
+                                Err(_) => continue,
+                            },
+                            definition_hash: self
+                                .catalog
+                                .hash_of(&key.definition)
+                                .unwrap_or_default()
+                                .to_string(),
+                        },
+                        now,
+                    );
+                }
+                Action::Cancel { key, reason } => {
+                    changes.push(key.clone());
+                    self.record_change(&key, Change::Cancel { reason }, now);
+                }
+                Action::Resume(key) => changes.push(key),
+                Action::Rehash(key) => {
+                    if let (Some(r), Some(h)) = (
+                        self.records.get_mut(&key),
+                        self.catalog.hash_of(&key.definition),
+                    ) {
+                        r.definition_hash = h.to_string();
+                        self.dirty = true;
+                    }
+                }
                 Action::Create(w) => creates.push(w),
                 Action::Resolve(key) => {
                     if let Some(r) = self.records.get(&key) {
@@ -550,6 +604,13 @@ impl Daemon {
         }
         self.last_pass = Some(now);
         self.wake = self.next_wake();
+        if !changes.is_empty() {
+            // The intent of each modify and cancel is on disk before it is sent.
+            self.flush()?;
+            for key in changes {
+                self.dispatch_change(key);
+            }
+        }
         if !creates.is_empty() {
             for w in &creates {
                 self.record_intent(w, now);
@@ -610,6 +671,7 @@ impl Daemon {
             last_error: previous.and_then(|r| r.last_error.clone()),
             error_code: None,
             updated_at: now.timestamp(),
+            change: None,
         }
     }
 
@@ -681,6 +743,7 @@ impl Daemon {
         let now = self.options.clock.now();
         self.dirty = true;
         match outcome {
+            Outcome::Changed { key, result } => self.apply_changed(key, result, now),
             Outcome::Created { key, result } => {
                 self.progress.done += 1;
                 self.log_progress();
@@ -788,6 +851,196 @@ impl Daemon {
         }
     }
 
+    /// Drops records of meetings that ended more than `state.retention` ago.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let Ok(keep) = TimeDelta::from_std(self.config.state.retention) else {
+            return;
+        };
+        let cutoff = (now - keep).timestamp();
+        let before = self.records.len();
+        self.records.retain(|k, r| {
+            r.occurrence_end >= cutoff
+                || r.status == Status::Pending
+                || r.change.is_some()
+                || self.runtime.get(k).is_some_and(|rt| rt.busy)
+        });
+        if self.records.len() != before {
+            tracing::info!(
+                pruned = before - self.records.len(),
+                "forgot bookings of meetings that ended over the retention time ago"
+            );
+            self.dirty = true;
+        }
+    }
+
+    /// Records which removals are held back, saying so loudly when that changes; consumes an
+    /// operator's approval once it has been acted on.
+    fn note_held(&mut self, held: Vec<String>) {
+        if held != self.held {
+            if held.is_empty() {
+                tracing::info!("no removals are held back any more");
+            } else {
+                tracing::error!(
+                    definitions = held.len(),
+                    "too many definitions vanished at once (more than lifecycle.max_cancel_fraction of those with booked meetings): cancelling NOTHING for them; if the removal is intended run `wemeet-scheduler approve-removals`, otherwise restore the files: {}",
+                    held.join(", ")
+                );
+                self.emit(Event::RemovalsHeld {
+                    definitions: held.clone(),
+                });
+            }
+            self.held = held;
+            self.dirty = true;
+        }
+        let approval = state::approval_path(self.state_file.path());
+        if self.held.is_empty()
+            && approval.exists()
+            && let Err(e) = std::fs::remove_file(&approval)
+        {
+            tracing::warn!("cannot remove the approval {}: {e}", approval.display());
+        }
+    }
+
+    /// Records the intent of a modify or cancel; it is written before it is sent.
+    fn record_change(&mut self, key: &BookingKey, change: Change, now: DateTime<Utc>) {
+        if let Some(r) = self.records.get_mut(key) {
+            tracing::info!(booking = %key, change = ?std::mem::discriminant(&change), "changing a booked meeting");
+            r.change = Some(change);
+            r.updated_at = now.timestamp();
+            self.dirty = true;
+        }
+    }
+
+    fn dispatch_change(&mut self, key: BookingKey) {
+        let Some(r) = self.records.get(&key) else {
+            return;
+        };
+        let (Some(change), Some(meeting_id)) = (r.change.clone(), r.meeting_id.clone()) else {
+            return;
+        };
+        let (userid, instanceid) = (r.userid.clone(), r.instanceid);
+        let reason_code = self.config.lifecycle.reason_code;
+        self.runtime.entry(key.clone()).or_default().busy = true;
+        let client = self.client.clone();
+        let task_key = key.clone();
+        let handle = self.tasks.spawn(async move {
+            let result = match change {
+                Change::Modify { fields, .. } => {
+                    let body = ModifyMeeting {
+                        userid,
+                        instanceid,
+                        changes: fields,
+                    };
+                    client.modify(&meeting_id, &body).await
+                }
+                Change::Cancel { .. } => {
+                    let body = CancelMeeting {
+                        userid,
+                        instanceid,
+                        reason_code,
+                    };
+                    match client.cancel(&meeting_id, &body).await {
+                        Ok(_) => Ok(()),
+                        // Gone already: as good as cancelled.
+                        Err(e) if e.code() == Some(crate::api::error::codes::NOT_FOUND) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            Outcome::Changed { key, result }
+        });
+        self.task_keys.insert(handle.id(), vec![task_key]);
+    }
+
+    fn apply_changed(
+        &mut self,
+        key: BookingKey,
+        result: Result<(), ApiError>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.runtime.remove(&key);
+        let Some(r) = self.records.get_mut(&key) else {
+            return false;
+        };
+        let Some(change) = r.change.take() else {
+            return false;
+        };
+        match (result, change) {
+            (Ok(()), Change::Cancel { reason }) => {
+                r.status = Status::Cancelled;
+                r.last_error = Some(format!("cancelled: {reason}"));
+                r.updated_at = now.timestamp();
+                tracing::info!(booking = %key, meeting_id = ?r.meeting_id, "cancelled: {reason}");
+                self.emit(Event::Changed {
+                    key,
+                    what: format!("cancelled: {reason}"),
+                });
+                true
+            }
+            (
+                Ok(()),
+                Change::Modify {
+                    fields,
+                    start,
+                    end,
+                    request,
+                    definition_hash,
+                },
+            ) => {
+                let mut record = r.clone();
+                if let Ok(body) = serde_json::from_str::<serde_json::Value>(request.0.get())
+                    && let Some(subject) = body.get("subject").and_then(|v| v.as_str())
+                {
+                    record.subject = subject.to_string();
+                }
+                record.occurrence_start = start;
+                record.occurrence_end = end;
+                record.request = Some(request);
+                record.definition_hash = definition_hash;
+                record.last_error = None;
+                record.updated_at = now.timestamp();
+                let what = format!(
+                    "modified: {}",
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                tracing::info!(booking = %key, meeting_id = ?record.meeting_id, "{what}");
+                self.records.remove(&key);
+                let new_key = record.key();
+                self.records.insert(new_key.clone(), record);
+                self.emit(Event::Changed { key: new_key, what });
+                true
+            }
+            (Err(e), change) => {
+                let message = e.to_string();
+                r.last_error = Some(message.clone());
+                r.error_code = e.code();
+                r.updated_at = now.timestamp();
+                match e.treatment() {
+                    Treatment::Permanent => {
+                        // Keep the meeting as booked; do not try this change again until the
+                        // file changes again.
+                        if let Change::Modify {
+                            definition_hash, ..
+                        } = change
+                        {
+                            r.definition_hash = definition_hash;
+                        }
+                        tracing::error!(booking = %key, "the change to a booked meeting was refused: {message}");
+                    }
+                    _ => {
+                        r.change = Some(change);
+                        let wait = TimeDelta::from_std(self.config.retry.max_delay)
+                            .unwrap_or(TimeDelta::minutes(5));
+                        self.runtime.entry(key.clone()).or_default().retry_at = Some(now + wait);
+                        self.wake = self.wake.min(now + wait);
+                        tracing::warn!(booking = %key, "the change to a booked meeting is still failing ({message}); trying again later");
+                    }
+                }
+                false
+            }
+        }
+    }
+
     fn record_booked(
         &mut self,
         key: &BookingKey,
@@ -877,6 +1130,7 @@ impl Daemon {
             last_pass: self.last_pass.map(|t| t.timestamp()),
             bookings: self.records.values().collect(),
             invalid: &invalid,
+            held_removals: &self.held,
         })?;
         self.dirty = false;
         self.last_flush = Instant::now();

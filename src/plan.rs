@@ -11,8 +11,9 @@ use chrono_tz::Tz;
 
 use crate::api::model::CreateMeeting;
 pub use crate::booking::{BookingKey, Status};
-use crate::config::UserFormat;
+use crate::config::{LifecycleConfig, OnRemoved, UserFormat};
 use crate::definition::{Definition, When};
+use crate::state::{Change, Record};
 
 /// One occurrence that should be booked.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,20 +144,16 @@ pub fn next_due<'d>(
         .min()
 }
 
-/// What the daemon knows of one booking: its durable status plus what it is doing with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tracked {
-    pub status: Status,
-    /// Hash of the definition file the booking was last decided from.
-    pub definition_hash: String,
+/// What the daemon knows of one booking: its durable record plus what it is doing with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracked<'a> {
+    pub record: &'a Record,
     /// Pending only: a create may have reached the server, so look before creating again.
     pub unsure: bool,
-    /// A create or a lookup for it is in flight.
+    /// A request for it is in flight.
     pub busy: bool,
-    /// Pending only: do not try again before this time.
+    /// Do not try again before this time.
     pub retry_at: Option<DateTime<Utc>>,
-    /// The last error, for the reason of a miss.
-    pub last_error: Option<String>,
 }
 
 /// One step the daemon should take.
@@ -171,6 +168,40 @@ pub enum Action {
     /// A pending booking that was certainly never created and is no longer wanted (its file
     /// was removed or no longer describes it): drop the record.
     Forget(BookingKey),
+    /// The definition changed: send these fields (`PUT`); the occurrence becomes `wanted`
+    /// (whose start may differ: a one-off moved to another time).
+    Modify {
+        key: BookingKey,
+        wanted: Wanted,
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Cancel the booked meeting (`POST .../cancel`).
+    Cancel { key: BookingKey, reason: String },
+    /// A modify or cancel recorded earlier and not known to be done: send it again (both are
+    /// idempotent on the API).
+    Resume(BookingKey),
+    /// The definition file changed but not in anything the meeting carries: note its hash.
+    Rehash(BookingKey),
+}
+
+/// What a reconcile pass decided.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub actions: Vec<Action>,
+    /// Definitions whose removal cancels are held back: too many vanished at once.
+    pub held: Vec<String>,
+}
+
+/// What reconcile needs to know besides definitions and records.
+pub struct Context<'c> {
+    pub format: UserFormat,
+    pub now: DateTime<Utc>,
+    pub last_pass: Option<DateTime<Utc>>,
+    pub lifecycle: &'c LifecycleConfig,
+    /// Hash of a definition's file, when the file is present (valid or not).
+    pub hash_of: &'c dyn Fn(&str) -> Option<&'c str>,
+    /// An operator approved the removals held back earlier.
+    pub removals_approved: bool,
 }
 
 /// Definitions + what is recorded + now -> what to do. Pure: the daemon carries the actions
@@ -179,98 +210,299 @@ pub enum Action {
 /// - a pending booking whose outcome is unknown is resolved first, never created again blind;
 /// - a pending booking known not to exist is created when its retry time comes, forgotten
 ///   when no longer wanted, and missed when its start passes;
-/// - a due occurrence with no record is created; a failed one only after its file changed;
+/// - a due occurrence with no record is created; a failed one only after its file changed; a
+///   cancelled one when it is wanted again;
+/// - a booked meeting that has not started follows its definition: changed fields are
+///   modified, a one-off moved in time is modified to the new times, an occurrence no longer
+///   in its series is cancelled, a new owner (userid) or any change to a quick meeting is a
+///   cancel (and a create once the cancel is done); a removed definition's meetings are
+///   cancelled (per `lifecycle.on_removed`) unless too many definitions vanished at once;
+///   an invalid definition is not a removed one; started meetings are never touched;
 /// - an occurrence that started since `last_pass` (or a one-off in the past) with no record
 ///   is recorded as missed.
-pub fn reconcile<'d, H>(
-    defs: &[&'d Definition],
-    hash_of: H,
-    tracked: &BTreeMap<BookingKey, Tracked>,
-    format: UserFormat,
-    now: DateTime<Utc>,
-    last_pass: Option<DateTime<Utc>>,
-) -> Vec<Action>
-where
-    H: Fn(&str) -> Option<&'d str>,
-{
-    let mut actions = Vec::new();
+pub fn reconcile(
+    defs: &[&Definition],
+    tracked: &BTreeMap<BookingKey, Tracked<'_>>,
+    cx: &Context<'_>,
+) -> Reconciled {
+    let (format, now) = (cx.format, cx.now);
+    let mut out = Reconciled::default();
     // In start order, so bookings are made in the order the meetings happen.
     let due_list = wanted(defs.iter().copied(), format, now, now);
     let due: BTreeMap<&BookingKey, &Wanted> = due_list.iter().map(|w| (&w.key, w)).collect();
     let by_id: BTreeMap<&str, &Definition> = defs.iter().map(|d| (d.id.as_str(), *d)).collect();
+    // Keys a recorded modify is moving a meeting to: not to be created beside it.
+    let mut claimed: std::collections::BTreeSet<BookingKey> = tracked
+        .values()
+        .filter_map(|t| match &t.record.change {
+            Some(Change::Modify { start, .. }) => Some(BookingKey {
+                definition: t.record.definition.clone(),
+                start: *start,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut removals: Vec<(BookingKey, String)> = Vec::new();
+    let mut at_stake: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
 
     for (key, t) in tracked {
-        if t.status != Status::Pending || t.busy {
+        let r = t.record;
+        if t.busy {
             continue;
         }
-        if t.unsure {
-            if t.retry_at.is_none_or(|r| r <= now) {
-                actions.push(Action::Resolve(key.clone()));
-            }
-            continue;
-        }
-        if key.start <= now.timestamp() {
-            if let Some(w) = by_id
-                .get(key.definition.as_str())
-                .and_then(|d| occurrence_at(d, key.start, format))
-            {
-                let reason = match &t.last_error {
-                    Some(e) => {
-                        format!("its start passed before it could be booked; last error: {e}")
+        match r.status {
+            Status::Pending => pending(key, t, &by_id, &due, format, now, &mut out.actions),
+            Status::Booked if key.start > now.timestamp() => {
+                at_stake.insert(key.definition.as_str());
+                if r.change.is_some() {
+                    if t.retry_at.is_none_or(|at| at <= now) {
+                        out.actions.push(Action::Resume(key.clone()));
                     }
-                    None => "its start passed before it could be booked".to_string(),
+                    continue;
+                }
+                match by_id.get(key.definition.as_str()) {
+                    None if (cx.hash_of)(&key.definition).is_some() => {} // Invalid, not removed.
+                    None => {
+                        if cx.lifecycle.on_removed == OnRemoved::Cancel {
+                            removals.push((key.clone(), "its definition was removed".into()));
+                        }
+                    }
+                    Some(def) => {
+                        if (cx.hash_of)(&key.definition) == Some(r.definition_hash.as_str()) {
+                            continue; // The file is as it was when this was booked.
+                        }
+                        follow(
+                            key,
+                            r,
+                            def,
+                            tracked,
+                            &mut claimed,
+                            format,
+                            now,
+                            &mut out.actions,
+                        );
+                    }
+                }
+            }
+            Status::Booked | Status::Missed => {}
+            Status::Cancelled | Status::Failed => {
+                if r.change.is_some() {
+                    continue;
+                }
+                let retry = match r.status {
+                    Status::Failed => {
+                        (cx.hash_of)(&key.definition).is_some_and(|h| h != r.definition_hash)
+                    }
+                    _ => true,
                 };
-                actions.push(Action::Missed { wanted: w, reason });
-            } else {
-                actions.push(Action::Forget(key.clone()));
-            }
-            continue;
-        }
-        match due.get(key) {
-            Some(w) if t.retry_at.is_none_or(|r| r <= now) => {
-                actions.push(Action::Create((*w).clone()))
-            }
-            Some(_) => {}
-            None => {
-                // Still a future occurrence of the definition, just not due (book_ahead grew)?
-                let still = by_id
-                    .get(key.definition.as_str())
-                    .and_then(|d| occurrence_at(d, key.start, format));
-                if still.is_none() {
-                    actions.push(Action::Forget(key.clone()));
+                if retry && let Some(w) = due.get(key) {
+                    out.actions.push(Action::Create((*w).clone()));
                 }
             }
         }
     }
 
+    // Removals: unless too many definitions vanished at once (an unmounted directory, a bad
+    // deploy), in which case nothing is cancelled until an operator approves.
+    let vanished: std::collections::BTreeSet<&str> = removals
+        .iter()
+        .map(|(k, _)| k.definition.as_str())
+        .collect();
+    let fraction = vanished.len() as f64 / at_stake.len().max(1) as f64;
+    if !vanished.is_empty() && fraction > cx.lifecycle.max_cancel_fraction && !cx.removals_approved
+    {
+        out.held = vanished.into_iter().map(str::to_string).collect();
+    } else {
+        out.actions.extend(
+            removals
+                .into_iter()
+                .map(|(key, reason)| Action::Cancel { key, reason }),
+        );
+    }
+
     for w in &due_list {
-        let key = &w.key;
-        match tracked.get(key) {
-            None => actions.push(Action::Create(w.clone())),
-            Some(t) if t.status == Status::Failed && !t.busy => {
-                if hash_of(&key.definition).is_some_and(|h| h != t.definition_hash) {
-                    actions.push(Action::Create(w.clone()));
-                }
-            }
-            Some(_) => {}
+        if !tracked.contains_key(&w.key) && !claimed.contains(&w.key) {
+            out.actions.push(Action::Create(w.clone()));
         }
     }
 
     for def in defs {
-        for w in started_since(def, last_pass, now, format) {
-            if !tracked.contains_key(&w.key) {
+        for w in started_since(def, cx.last_pass, now, format) {
+            if !tracked.contains_key(&w.key) && !claimed.contains(&w.key) {
                 let reason = match &def.when {
                     When::Once { .. } => "its start had passed when the definition was first seen",
                     When::Recurring(_) => "its start passed while the daemon was not running",
                 };
-                actions.push(Action::Missed {
+                out.actions.push(Action::Missed {
                     wanted: w,
                     reason: reason.to_string(),
                 });
             }
         }
     }
-    actions
+    out
+}
+
+/// The rules for a pending booking.
+fn pending(
+    key: &BookingKey,
+    t: &Tracked<'_>,
+    by_id: &BTreeMap<&str, &Definition>,
+    due: &BTreeMap<&BookingKey, &Wanted>,
+    format: UserFormat,
+    now: DateTime<Utc>,
+    actions: &mut Vec<Action>,
+) {
+    if t.unsure {
+        if t.retry_at.is_none_or(|r| r <= now) {
+            actions.push(Action::Resolve(key.clone()));
+        }
+        return;
+    }
+    let occurrence = || {
+        by_id
+            .get(key.definition.as_str())
+            .and_then(|d| occurrence_at(d, key.start, format))
+    };
+    if key.start <= now.timestamp() {
+        match occurrence() {
+            Some(w) => {
+                let reason = match &t.record.last_error {
+                    Some(e) => {
+                        format!("its start passed before it could be booked; last error: {e}")
+                    }
+                    None => "its start passed before it could be booked".to_string(),
+                };
+                actions.push(Action::Missed { wanted: w, reason });
+            }
+            None => actions.push(Action::Forget(key.clone())),
+        }
+        return;
+    }
+    match due.get(key) {
+        Some(w) if t.retry_at.is_none_or(|r| r <= now) => {
+            actions.push(Action::Create((*w).clone()))
+        }
+        Some(_) => {}
+        // Still a future occurrence of the definition, just not due (book_ahead shrank)?
+        None if occurrence().is_some() => {}
+        None => actions.push(Action::Forget(key.clone())),
+    }
+}
+
+/// A booked meeting whose definition file changed: modify, cancel, or just note the hash.
+#[allow(clippy::too_many_arguments)]
+fn follow(
+    key: &BookingKey,
+    r: &Record,
+    def: &Definition,
+    tracked: &BTreeMap<BookingKey, Tracked<'_>>,
+    claimed: &mut std::collections::BTreeSet<BookingKey>,
+    format: UserFormat,
+    now: DateTime<Utc>,
+    actions: &mut Vec<Action>,
+) {
+    let cancel = |reason: &str| Action::Cancel {
+        key: key.clone(),
+        reason: reason.to_string(),
+    };
+    let target = match &def.when {
+        When::Once { start, end } => {
+            if *start <= now {
+                actions.push(cancel("the definition moved it into the past"));
+                return;
+            }
+            let w = wanted_of(
+                def,
+                format,
+                Occurrence {
+                    start: *start,
+                    end: *end,
+                    book_at: None,
+                },
+            );
+            if w.key != *key && (tracked.contains_key(&w.key) || claimed.contains(&w.key)) {
+                actions.push(cancel("the definition moved it onto another booking"));
+                return;
+            }
+            w
+        }
+        When::Recurring(_) => match occurrence_at(def, key.start, format) {
+            Some(w) => w,
+            None => {
+                actions.push(cancel("it is no longer an occurrence of its schedule"));
+                return;
+            }
+        },
+    };
+    let old: serde_json::Value = r
+        .request
+        .as_ref()
+        .and_then(|q| serde_json::from_str(q.0.get()).ok())
+        .unwrap_or_default();
+    let new = serde_json::to_value(&target.request).unwrap_or_default();
+    if old.get("userid") != new.get("userid") {
+        // A new owner: the meeting is someone else's now. Cancel; the create follows.
+        actions.push(cancel("its owner (userid) changed"));
+        return;
+    }
+    let fields = changed_fields(&old, &new);
+    if fields.is_empty() {
+        actions.push(Action::Rehash(key.clone()));
+        return;
+    }
+    if new.get("type").and_then(serde_json::Value::as_u64) == Some(1)
+        || old.get("type").and_then(serde_json::Value::as_u64) == Some(1)
+    {
+        // Quick meetings cannot be modified.
+        actions.push(cancel(
+            "a quick meeting changed (quick meetings cannot be modified)",
+        ));
+        return;
+    }
+    claimed.insert(target.key.clone());
+    actions.push(Action::Modify {
+        key: key.clone(),
+        wanted: target,
+        fields,
+    });
+}
+
+/// The request fields that differ, with their new values; a field that is gone is sent
+/// empty (`""` or `[]`) so the server drops it. `userid` and `instanceid` are not changes.
+pub fn changed_fields(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut out = serde_json::Map::new();
+    for (k, v) in n {
+        if matches!(k.as_str(), "userid" | "instanceid") {
+            continue;
+        }
+        if o.get(k) != Some(v) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in o {
+        if !n.contains_key(k) {
+            match v {
+                Value::String(_) => {
+                    out.insert(k.clone(), Value::String(String::new()));
+                }
+                Value::Array(_) => {
+                    out.insert(k.clone(), Value::Array(Vec::new()));
+                }
+                _ => {} // A newer field that cannot be unset; left as it is.
+            }
+        }
+    }
+    out
 }
 
 /// The occurrence of `def` that starts at `start` (unix seconds), if it has one.
@@ -469,24 +701,100 @@ mod tests {
         assert!(body.get("password").is_none());
     }
 
-    fn tracked(status: Status, unsure: bool) -> Tracked {
-        Tracked {
+    /// A booking as the tests describe it: an owned record plus the daemon's flags.
+    #[derive(Clone)]
+    struct T {
+        record: Record,
+        unsure: bool,
+        busy: bool,
+        retry_at: Option<DateTime<Utc>>,
+    }
+
+    fn record(status: Status) -> Record {
+        Record {
+            definition: String::new(),
+            occurrence_start: 0,
+            occurrence_end: 0,
             status,
+            userid: "ops-bot".into(),
+            instanceid: 1,
+            subject: String::new(),
+            timezone: None,
             definition_hash: "h1".into(),
+            request: None,
+            meeting_id: Some("m".into()),
+            meeting_code: None,
+            join_url: None,
+            attempts: 1,
+            last_error: None,
+            error_code: None,
+            updated_at: 0,
+            change: None,
+        }
+    }
+
+    fn tracked(status: Status, unsure: bool) -> T {
+        T {
+            record: record(status),
             unsure,
             busy: false,
             retry_at: None,
-            last_error: None,
         }
+    }
+
+    fn run_with(
+        defs: &[&Definition],
+        t: &BTreeMap<BookingKey, T>,
+        at: DateTime<Utc>,
+        last: Option<DateTime<Utc>>,
+        hash: &'static str,
+        lifecycle: &LifecycleConfig,
+    ) -> Reconciled {
+        let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Tracked {
+                        record: &v.record,
+                        unsure: v.unsure,
+                        busy: v.busy,
+                        retry_at: v.retry_at,
+                    },
+                )
+            })
+            .collect();
+        let present: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        let hash_of = move |id: &str| present.contains(&id).then_some(hash);
+        reconcile(
+            defs,
+            &tracked,
+            &Context {
+                format: UserFormat::String,
+                now: at,
+                last_pass: last,
+                lifecycle,
+                hash_of: &hash_of,
+                removals_approved: false,
+            },
+        )
     }
 
     fn run(
         defs: &[&Definition],
-        t: &BTreeMap<BookingKey, Tracked>,
+        t: &BTreeMap<BookingKey, T>,
         at: DateTime<Utc>,
         last: Option<DateTime<Utc>>,
     ) -> Vec<Action> {
-        reconcile(defs, |_| Some("h1"), t, UserFormat::String, at, last)
+        run_with(
+            defs,
+            t,
+            at,
+            last,
+            "h1",
+            &crate::config::Config::default().lifecycle,
+        )
+        .actions
     }
 
     fn kinds(actions: &[Action]) -> Vec<String> {
@@ -497,6 +805,18 @@ mod tests {
                 Action::Resolve(k) => format!("resolve {k}"),
                 Action::Missed { wanted, .. } => format!("missed {}", wanted.key),
                 Action::Forget(k) => format!("forget {k}"),
+                Action::Modify {
+                    key,
+                    wanted,
+                    fields,
+                } => format!(
+                    "modify {key} -> {} ({})",
+                    wanted.key.start,
+                    fields.keys().cloned().collect::<Vec<_>>().join(",")
+                ),
+                Action::Cancel { key, .. } => format!("cancel {key}"),
+                Action::Resume(k) => format!("resume {k}"),
+                Action::Rehash(k) => format!("rehash {k}"),
             })
             .collect()
     }
@@ -555,7 +875,8 @@ mod tests {
         assert!(run(&[&r], &t, now(), None).is_empty());
         let t = BTreeMap::from([(key.clone(), tracked(Status::Failed, false))]);
         assert!(run(&[&r], &t, now(), None).is_empty());
-        let edited = reconcile(&[&r], |_| Some("h2"), &t, UserFormat::String, now(), None);
+        let lifecycle = crate::config::Config::default().lifecycle;
+        let edited = run_with(&[&r], &t, now(), None, "h2", &lifecycle).actions;
         assert_eq!(kinds(&edited), ["create review@1796090400"]);
     }
 
@@ -598,5 +919,172 @@ mod tests {
         // With no last pass (a fresh state) history is not listed.
         let fresh = run(&[&s], &BTreeMap::new(), two_days_later, None);
         assert!(kinds(&fresh).iter().all(|k| k.starts_with("create")));
+    }
+
+    /// A booked record of `w`, as the daemon would have written it, for file hash "h1".
+    fn booked(w: &Wanted) -> (BookingKey, T) {
+        let mut r = record(Status::Booked);
+        r.definition = w.key.definition.clone();
+        r.occurrence_start = w.key.start;
+        r.occurrence_end = w.end.timestamp();
+        r.userid = w.request.userid.clone();
+        r.subject = w.request.subject.clone();
+        r.request = serde_json::value::to_raw_value(&w.request)
+            .ok()
+            .map(crate::state::RecordedRequest);
+        (
+            w.key.clone(),
+            T {
+                record: r,
+                unsure: false,
+                busy: false,
+                retry_at: None,
+            },
+        )
+    }
+
+    fn booked_all(defs: &[&Definition]) -> BTreeMap<BookingKey, T> {
+        wanted(defs.iter().copied(), UserFormat::String, now(), now())
+            .iter()
+            .map(booked)
+            .collect()
+    }
+
+    fn edited(defs: &[&Definition], t: &BTreeMap<BookingKey, T>) -> Vec<String> {
+        let lifecycle = crate::config::Config::default().lifecycle;
+        kinds(&run_with(defs, t, now(), Some(now()), "h2", &lifecycle).actions)
+    }
+
+    #[test]
+    fn a_one_off_moved_in_time_is_one_modify_with_the_new_times() {
+        let before = review();
+        let t = booked_all(&[&before]);
+        let after = def(
+            "review",
+            "subject = \"Review\"\nstart_time = 2026-12-02T10:00:00\nduration = \"1h\"\n",
+        );
+        assert_eq!(
+            edited(&[&after], &t),
+            ["modify review@1796090400 -> 1796176800 (end_time,start_time)"]
+        );
+    }
+
+    #[test]
+    fn an_invitee_edit_is_one_modify_of_the_invitees() {
+        let t = booked_all(&[&review()]);
+        let after = def(
+            "review",
+            "subject = \"Review\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\ninvitees = [\"alice\"]\n",
+        );
+        assert_eq!(
+            edited(&[&after], &t),
+            ["modify review@1796090400 -> 1796090400 (invitees)"]
+        );
+        // A comment changes the file, not the meeting.
+        let comment = def(
+            "review",
+            "# moved\nsubject = \"Review\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+        );
+        assert_eq!(edited(&[&comment], &t), ["rehash review@1796090400"]);
+    }
+
+    #[test]
+    fn a_cron_edit_cancels_dropped_occurrences_and_creates_new_ones() {
+        let t = booked_all(&[&standup()]);
+        // From 09:30 to 10:00 on the same weekdays.
+        let after = def(
+            "team/standup",
+            "subject = \"Standup\"\nduration = \"15m\"\n[schedule]\ncron = \"0 10 * * MON-FRI\"\nbook_ahead = \"2d\"\n",
+        );
+        let mut got = edited(&[&after], &t);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "cancel team/standup@1795656600",
+                "cancel team/standup@1795743000",
+                "create team/standup@1795658400",
+                "create team/standup@1795744800"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_owner_is_a_cancel_and_a_quick_meeting_is_never_modified() {
+        let t = booked_all(&[&review()]);
+        let other = def(
+            "review",
+            "subject = \"Review\"\nuserid = \"someone\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+        );
+        assert_eq!(edited(&[&other], &t), ["cancel review@1796090400"]);
+        let quick = def(
+            "review",
+            "subject = \"Review\"\ntype = 1\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+        );
+        assert_eq!(edited(&[&quick], &t), ["cancel review@1796090400"]);
+    }
+
+    #[test]
+    fn removals_cancel_unless_kept_or_too_many_vanish_at_once() {
+        let (s, r) = (standup(), review());
+        let t = booked_all(&[&s, &r]);
+        let mut lifecycle = crate::config::Config::default().lifecycle;
+        // One of two definitions removed: 50%, not more than the default 0.5.
+        let one = run_with(&[&s], &t, now(), Some(now()), "h1", &lifecycle);
+        assert_eq!(kinds(&one.actions), ["cancel review@1796090400"]);
+        assert!(one.held.is_empty());
+        // Both removed: held, nothing cancelled.
+        let all = run_with(&[], &t, now(), Some(now()), "h1", &lifecycle);
+        assert!(all.actions.is_empty(), "{:?}", kinds(&all.actions));
+        assert_eq!(all.held, ["review", "team/standup"]);
+        lifecycle.on_removed = OnRemoved::Keep;
+        assert!(
+            run_with(&[&s], &t, now(), Some(now()), "h1", &lifecycle)
+                .actions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_invalid_definition_is_not_a_removed_one_and_started_meetings_are_untouched() {
+        let r = review();
+        let t = booked_all(&[&r]);
+        let lifecycle = crate::config::Config::default().lifecycle;
+        // Present (it has a hash) but not valid: not among the definitions.
+        let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Tracked {
+                        record: &v.record,
+                        unsure: false,
+                        busy: false,
+                        retry_at: None,
+                    },
+                )
+            })
+            .collect();
+        let hash_of = |_: &str| Some("h2");
+        let got = reconcile(
+            &[],
+            &tracked,
+            &Context {
+                format: UserFormat::String,
+                now: now(),
+                last_pass: Some(now()),
+                lifecycle: &lifecycle,
+                hash_of: &hash_of,
+                removals_approved: false,
+            },
+        );
+        assert!(got.actions.is_empty() && got.held.is_empty());
+        // After its start, a removed definition's meeting is left alone.
+        let during = Utc.with_ymd_and_hms(2026, 12, 1, 2, 30, 0).unwrap();
+        assert!(
+            run_with(&[], &t, during, Some(during), "h1", &lifecycle)
+                .actions
+                .is_empty()
+        );
     }
 }

@@ -55,6 +55,27 @@ pub struct Record {
     pub error_code: Option<i64>,
     /// Unix seconds of the last change.
     pub updated_at: i64,
+    /// A modify or cancel recorded before it is sent; cleared when it is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+/// A change to a booked meeting, recorded before it is sent (the intent). Both are
+/// idempotent on the API (the same fields again; 9007 for a second cancel), so one found
+/// after a crash is simply sent again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Change {
+    /// `PUT /v1/meetings/{id}` with these fields; the occurrence then starts and ends here.
+    Modify {
+        fields: serde_json::Map<String, serde_json::Value>,
+        start: i64,
+        end: i64,
+        request: RecordedRequest,
+        definition_hash: String,
+    },
+    /// `POST /v1/meetings/{id}/cancel`.
+    Cancel { reason: String },
 }
 
 impl Record {
@@ -107,6 +128,10 @@ pub struct State {
     /// The definition files that did not validate at the last scan.
     #[serde(default)]
     pub invalid: Vec<InvalidFile>,
+    /// Definitions whose files vanished in a scan that removed too many at once: their
+    /// meetings are not cancelled until an operator approves (`approve-removals`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_removals: Vec<String>,
 }
 
 /// The state file's content, borrowed: what [`StateFile::save_view`] writes.
@@ -116,6 +141,8 @@ pub struct StateView<'a> {
     pub last_pass: Option<i64>,
     pub bookings: Vec<&'a Record>,
     pub invalid: &'a [InvalidFile],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub held_removals: &'a [String],
 }
 
 /// Why the state could not be used.
@@ -252,6 +279,7 @@ impl StateFile {
             last_pass: state.last_pass,
             bookings: state.bookings.iter().collect(),
             invalid: &state.invalid,
+            held_removals: &state.held_removals,
         })
     }
 
@@ -283,6 +311,13 @@ impl StateFile {
         self.writes += 1;
         Ok(())
     }
+}
+
+/// The file `approve-removals` writes beside the state; the daemon acts on it and removes it.
+pub fn approval_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".approve-removals");
+    path.with_file_name(name)
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -334,6 +369,7 @@ mod tests {
             last_error: None,
             error_code: None,
             updated_at: 0,
+            change: None,
         }
     }
 
@@ -351,6 +387,7 @@ mod tests {
                 record("b", 2, Status::Pending),
             ],
             invalid: vec![],
+            held_removals: vec!["gone".into()],
         };
         file.save(&state).unwrap();
         drop(file);

@@ -92,6 +92,8 @@ pub async fn run(
                     ),
                     Event::Failed { key, error } => format!("FAILED  {:<22} {}  {error}", key.definition, when(key.start)),
                     Event::Missed { key, reason } => format!("missed  {:<22} {}  {reason}", key.definition, when(key.start)),
+                    Event::Changed { key, what } => format!("changed {:<22} {}  {what}", key.definition, when(key.start)),
+                    Event::RemovalsHeld { definitions } => format!("HELD    {} definition(s) vanished at once; nothing cancelled until `approve-removals`", definitions.len()),
                     Event::Scanned { changed, removed } => format!("definitions changed: {changed} read, {removed} removed"),
                 };
                 writeln!(out, "{line}")?;
