@@ -67,7 +67,12 @@ enum Command {
         /// meeting_code, join_url, attempts, last_error
         #[arg(long)]
         json: bool,
+        /// Also show meetings that have ended (everything the state file keeps)
+        #[arg(long)]
+        all: bool,
     },
+    /// Let the daemon cancel the meetings of definitions that vanished all at once
+    ApproveRemovals,
     /// Book the example definitions against the embedded fake API and print each booking;
     /// runs until Ctrl-C [default config: config/demo.toml]
     Demo,
@@ -248,7 +253,10 @@ fn main() -> ExitCode {
                 commands::run::run(config, mode, reloads, ctrl_c()).await
             })
         }
-        Command::Status { json } => commands::status::run(config, json, &mut out),
+        Command::Status { json, all } => {
+            commands::status::run(config, json, all, Utc::now(), &mut out)
+        }
+        Command::ApproveRemovals => commands::approve::run(config, &mut out),
         Command::Demo => {
             drop(out);
             run_async(commands::demo::run(

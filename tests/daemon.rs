@@ -105,8 +105,14 @@ async fn an_invalid_file_shows_in_status_while_the_others_book() {
     assert_eq!(state.invalid.len(), 1);
     assert!(state.invalid[0].problems[0].ends_with("bad.toml:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password"), "{:?}", state.invalid);
     let mut out = Vec::new();
-    let outcome =
-        wemeet_scheduler::commands::status::run(Some(&env.config_path), false, &mut out).unwrap();
+    let outcome = wemeet_scheduler::commands::status::run(
+        Some(&env.config_path),
+        false,
+        false,
+        t0(),
+        &mut out,
+    )
+    .unwrap();
     let shown = String::from_utf8(out).unwrap();
     assert!(shown.contains("good"), "{shown}");
     assert!(shown.contains("booked"), "{shown}");

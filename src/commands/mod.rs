@@ -1,6 +1,7 @@
 //! The subcommands' work, one module each, printing to the writers they are given. The CLI in
 //! `main.rs` only parses arguments and maps [`Outcome`] to an exit code.
 
+pub mod approve;
 pub mod demo;
 pub mod fake_api;
 pub mod plan;

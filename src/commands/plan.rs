@@ -7,10 +7,17 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use crate::api::model::CreateMeeting;
+use crate::booking::{BookingKey, Status};
 use crate::commands::validate::{report, scan_for};
 use crate::commands::{Outcome, load_config};
+use crate::config::Config;
+use crate::plan::{Action, Context, Tracked, reconcile};
 use crate::plan::{Wanted, upcoming};
+use crate::state;
+use crate::watch::Catalog;
 
 pub struct Options<'a> {
     pub config: Option<&'a Path>,
@@ -49,6 +56,17 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         opts.now,
         opts.count,
     );
+    if !opts.json {
+        // The changes only make sense against a directory, as the daemon sees one.
+        let dir = match opts.paths {
+            [] => Some(config.watch.dir.as_path()),
+            [one] if one.is_dir() => Some(one.as_path()),
+            _ => None,
+        };
+        if let Some(dir) = dir {
+            write_changes(&config, dir, opts.now, out)?;
+        }
+    }
     if opts.json {
         let rows: Vec<Row<'_>> = next.iter().map(row).collect();
         serde_json::to_writer_pretty(&mut *out, &rows)?;
@@ -61,6 +79,140 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     } else {
         Outcome::Problems
     })
+}
+
+/// What the daemon would do at its next pass, given the state file, like `terraform plan`:
+/// `+ create`, `~ modify` (with the fields), `- cancel`.
+fn write_changes(
+    config: &Config,
+    dir: &Path,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let st = state::read(&config.state.file)?;
+    let mut catalog = Catalog::new(dir);
+    catalog.rescan(&config.defaults, now)?;
+    let records = state::index(&st);
+    let tracked: BTreeMap<BookingKey, Tracked<'_>> = records
+        .iter()
+        .map(|(k, r)| {
+            (
+                k.clone(),
+                Tracked {
+                    record: r,
+                    // At its next start the daemon looks up every pending create first.
+                    unsure: r.status == Status::Pending,
+                    busy: false,
+                    retry_at: None,
+                },
+            )
+        })
+        .collect();
+    let defs: Vec<_> = catalog.definitions().collect();
+    let hash_of = |id: &str| catalog.hash_of(id);
+    let reconciled = reconcile(
+        &defs,
+        &tracked,
+        &Context {
+            format: config.api.user_format,
+            now,
+            last_pass: st.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
+            lifecycle: &config.lifecycle,
+            hash_of: &hash_of,
+            removals_approved: state::approval_path(&config.state.file).exists(),
+        },
+    );
+    let tz = config.defaults.timezone;
+    let when = |key: &BookingKey| {
+        let zone: chrono_tz::Tz = records
+            .get(key)
+            .and_then(|r| r.timezone.as_deref())
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(tz);
+        DateTime::from_timestamp(key.start, 0)
+            .map(|t| t.with_timezone(&zone).format("%a %F %H:%M %Z").to_string())
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for action in &reconciled.actions {
+        match action {
+            Action::Create(w) => lines.push(format!(
+                "  + create  {}  {}  {}",
+                w.key.definition,
+                w.start.with_timezone(&w.timezone).format("%a %F %H:%M %Z"),
+                w.request.subject
+            )),
+            Action::Modify {
+                key,
+                wanted,
+                fields,
+            } => {
+                let moved = if wanted.key.start != key.start {
+                    format!(
+                        " -> {}",
+                        wanted
+                            .start
+                            .with_timezone(&wanted.timezone)
+                            .format("%a %F %H:%M %Z")
+                    )
+                } else {
+                    String::new()
+                };
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                lines.push(format!(
+                    "  ~ modify  {}  {}{moved}  ({})",
+                    key.definition,
+                    when(key),
+                    names.join(", ")
+                ));
+            }
+            Action::Cancel { key, reason } => lines.push(format!(
+                "  - cancel  {}  {}  ({reason})",
+                key.definition,
+                when(key)
+            )),
+            Action::Resume(key) => lines.push(format!(
+                "  ~ resume  {}  {}  (a change recorded earlier)",
+                key.definition,
+                when(key)
+            )),
+            Action::Resolve(key) => lines.push(format!(
+                "  ? look up {}  {}  (a create whose outcome is not known)",
+                key.definition,
+                when(key)
+            )),
+            Action::Missed { wanted, reason } => lines.push(format!(
+                "  ! missed  {}  {}  ({reason})",
+                wanted.key.definition,
+                wanted
+                    .start
+                    .with_timezone(&wanted.timezone)
+                    .format("%a %F %H:%M %Z")
+            )),
+            Action::Forget(_) | Action::Rehash(_) => {}
+        }
+    }
+    writeln!(
+        out,
+        "Changes at the next run (compared with {}):",
+        config.state.file.display()
+    )?;
+    if lines.is_empty() && reconciled.held.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    if !reconciled.held.is_empty() {
+        writeln!(
+            out,
+            "  ! held    {} definition(s) vanished at once: nothing cancelled until `approve-removals`: {}",
+            reconciled.held.len(),
+            reconciled.held.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 fn rfc3339<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String

@@ -37,12 +37,30 @@ fn row(r: &Record) -> Row<'_> {
     }
 }
 
-/// Prints the bookings (and, as text, the invalid files). Exit 1 when any booking failed or
-/// any file is invalid.
-pub fn run(config_path: Option<&Path>, json: bool, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+/// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
+/// meetings that have ended and need nothing more are left out. Exit 1 when any booking
+/// failed, any file is invalid, or removals are held.
+pub fn run(
+    config_path: Option<&Path>,
+    json: bool,
+    all: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
     let state = state::read(&config.state.file)?;
-    let mut records: Vec<&Record> = state.bookings.iter().collect();
+    let finished = |r: &Record| {
+        r.occurrence_end < now.timestamp()
+            && matches!(
+                r.status,
+                state::Status::Booked | state::Status::Cancelled | state::Status::Missed
+            )
+    };
+    let mut records: Vec<&Record> = state
+        .bookings
+        .iter()
+        .filter(|r| all || !finished(r))
+        .collect();
     records.sort_by(|a, b| {
         (a.occurrence_start, &a.definition).cmp(&(b.occurrence_start, &b.definition))
     });
@@ -52,6 +70,23 @@ pub fn run(config_path: Option<&Path>, json: bool, out: &mut dyn Write) -> anyho
         writeln!(out)?;
     } else {
         write_table(&records, config.defaults.timezone, out)?;
+        let hidden = state.bookings.len() - records.len();
+        if hidden > 0 {
+            writeln!(
+                out,
+                "({hidden} booking(s) of meetings that have ended not shown; --all shows them)"
+            )?;
+        }
+        if !state.held_removals.is_empty() {
+            writeln!(
+                out,
+                "\nREMOVALS HELD: {} definition(s) vanished at once, so their meetings were not cancelled. If that was intended, run `wemeet-scheduler approve-removals`; otherwise restore the files:",
+                state.held_removals.len()
+            )?;
+            for d in &state.held_removals {
+                writeln!(out, "  {d}")?;
+            }
+        }
         if !state.invalid.is_empty() {
             writeln!(out, "\ninvalid definition files ({}):", state.invalid.len())?;
             for f in &state.invalid {
@@ -65,11 +100,13 @@ pub fn run(config_path: Option<&Path>, json: bool, out: &mut dyn Write) -> anyho
         .bookings
         .iter()
         .any(|r| r.status == state::Status::Failed);
-    Ok(if failed || !state.invalid.is_empty() {
-        Outcome::Problems
-    } else {
-        Outcome::Clean
-    })
+    Ok(
+        if failed || !state.invalid.is_empty() || !state.held_removals.is_empty() {
+            Outcome::Problems
+        } else {
+            Outcome::Clean
+        },
+    )
 }
 
 fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
