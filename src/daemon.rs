@@ -524,6 +524,8 @@ impl Daemon {
                 lifecycle: &self.config.lifecycle,
                 hash_of: &hash_of,
                 removals_approved: state::approval_path(self.state_file.path()).exists(),
+                forget_before: now
+                    - TimeDelta::from_std(self.config.state.retention).unwrap_or(TimeDelta::MAX),
             },
         )
     }
@@ -557,8 +559,8 @@ impl Daemon {
                             fields,
                             start: wanted.key.start,
                             end: wanted.end.timestamp(),
-                            request: match serde_json::value::to_raw_value(&wanted.request) {
-                                Ok(raw) => state::RecordedRequest(raw),
+                            request: match serde_json::to_value(&wanted.request) {
+                                Ok(v) => v,
                                 Err(_) => continue,
                             },
                             definition_hash: self
@@ -988,14 +990,14 @@ impl Daemon {
                 },
             ) => {
                 let mut record = r.clone();
-                if let Ok(body) = serde_json::from_str::<serde_json::Value>(request.0.get())
-                    && let Some(subject) = body.get("subject").and_then(|v| v.as_str())
-                {
+                if let Some(subject) = request.get("subject").and_then(|v| v.as_str()) {
                     record.subject = subject.to_string();
                 }
                 record.occurrence_start = start;
                 record.occurrence_end = end;
-                record.request = Some(request);
+                record.request = serde_json::value::to_raw_value(&request)
+                    .ok()
+                    .map(state::RecordedRequest);
                 record.definition_hash = definition_hash;
                 record.last_error = None;
                 record.updated_at = now.timestamp();

@@ -202,6 +202,9 @@ pub struct Context<'c> {
     pub hash_of: &'c dyn Fn(&str) -> Option<&'c str>,
     /// An operator approved the removals held back earlier.
     pub removals_approved: bool,
+    /// Occurrences that ended before this are of no interest any more (`state.retention`):
+    /// not recorded as missed, so a pruned record does not come back.
+    pub forget_before: DateTime<Utc>,
 }
 
 /// Definitions + what is recorded + now -> what to do. Pure: the daemon carries the actions
@@ -328,7 +331,10 @@ pub fn reconcile(
 
     for def in defs {
         for w in started_since(def, cx.last_pass, now, format) {
-            if !tracked.contains_key(&w.key) && !claimed.contains(&w.key) {
+            if w.end >= cx.forget_before
+                && !tracked.contains_key(&w.key)
+                && !claimed.contains(&w.key)
+            {
                 let reason = match &def.when {
                     When::Once { .. } => "its start had passed when the definition was first seen",
                     When::Recurring(_) => "its start passed while the daemon was not running",
@@ -776,6 +782,7 @@ mod tests {
                 lifecycle,
                 hash_of: &hash_of,
                 removals_approved: false,
+                forget_before: DateTime::<Utc>::MIN_UTC,
             },
         )
     }
@@ -1076,6 +1083,7 @@ mod tests {
                 lifecycle: &lifecycle,
                 hash_of: &hash_of,
                 removals_approved: false,
+                forget_before: DateTime::<Utc>::MIN_UTC,
             },
         );
         assert!(got.actions.is_empty() && got.held.is_empty());

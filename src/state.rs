@@ -71,7 +71,8 @@ pub enum Change {
         fields: serde_json::Map<String, serde_json::Value>,
         start: i64,
         end: i64,
-        request: RecordedRequest,
+        /// The request as it will stand (a plain value: a tagged enum cannot hold raw JSON).
+        request: serde_json::Value,
         definition_hash: String,
     },
     /// `POST /v1/meetings/{id}/cancel`.
@@ -385,6 +386,25 @@ mod tests {
             bookings: vec![
                 record("a", 1, Status::Booked),
                 record("b", 2, Status::Pending),
+                Record {
+                    change: Some(Change::Modify {
+                        fields: serde_json::Map::from_iter([("subject".into(), "x".into())]),
+                        start: 3,
+                        end: 4,
+                        request: serde_json::json!({"subject": "x"}),
+                        definition_hash: "h2".into(),
+                    }),
+                    request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
+                        .ok()
+                        .map(RecordedRequest),
+                    ..record("c", 3, Status::Booked)
+                },
+                Record {
+                    change: Some(Change::Cancel {
+                        reason: "gone".into(),
+                    }),
+                    ..record("d", 4, Status::Booked)
+                },
             ],
             invalid: vec![],
             held_removals: vec!["gone".into()],

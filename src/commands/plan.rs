@@ -120,6 +120,9 @@ fn write_changes(
             lifecycle: &config.lifecycle,
             hash_of: &hash_of,
             removals_approved: state::approval_path(&config.state.file).exists(),
+            forget_before: now
+                - chrono::TimeDelta::from_std(config.state.retention)
+                    .unwrap_or(chrono::TimeDelta::MAX),
         },
     );
     let tz = config.defaults.timezone;

@@ -181,6 +181,12 @@ impl Running {
         self.finish().await
     }
 
+    /// Ends the daemon abruptly, as a kill would: no draining, no last flush.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
+
     /// Waits for the daemon to end by itself; its error as text when it fails.
     pub async fn try_finish(self) -> Result<Summary, String> {
         tokio::time::timeout(PATIENCE, self.handle)

@@ -1,0 +1,359 @@
+//! Edited and removed definitions modify or cancel what was booked, against the fake API:
+//! what the fake's journal shows afterwards.
+
+mod util;
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use util::daemon::{Env, t0};
+use wemeet_scheduler::daemon::{Event, Mode};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::state::Status;
+
+const ONE_OFF: &str =
+    "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+/// Daily at 09:00 UTC, booked two days ahead: at t0, 1 and 2 January.
+const DAILY: &str = "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"2d\"\n";
+
+fn ops(env: &Env) -> Vec<String> {
+    env.fake
+        .journal()
+        .iter()
+        .map(|e| format!("{} {} {}", e.op, e.subject, e.start_time))
+        .collect()
+}
+
+async fn changed(d: &mut util::daemon::Running, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(
+            d.wait_for("a change", |e| match e {
+                Event::Changed { key, what } => Some(format!("{key} {what}")),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_time_edit_is_one_put_with_the_new_times() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    d.booked(1).await;
+    env.write("planning.toml", &ONE_OFF.replace("10:00:00", "14:30:00"));
+    assert_eq!(
+        changed(&mut d, 1).await,
+        ["planning@1893681000 modified: end_time, start_time"]
+    );
+    d.stop().await;
+    let journal = env.fake.journal();
+    assert_eq!(journal.len(), 2, "{:?}", ops(&env));
+    assert_eq!(journal[1].op, "modify");
+    assert_eq!(
+        (journal[1].start_time, journal[1].end_time),
+        (1_893_681_000, 1_893_684_600)
+    );
+    let changes = journal[1].changes.as_ref().unwrap();
+    let mut keys: Vec<&String> = changes.keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["end_time", "start_time"],
+        "only the changed fields (and the caller)"
+    );
+    let state = env.state();
+    assert_eq!(state.bookings.len(), 1);
+    assert_eq!(state.bookings[0].occurrence_start, 1_893_681_000);
+    assert_eq!(
+        state.bookings[0].meeting_id.as_deref(),
+        Some(journal[0].meeting_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_invitee_edit_is_one_put_of_the_invitees() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    d.booked(1).await;
+    env.write(
+        "planning.toml",
+        &format!("{ONE_OFF}invitees = [\"alice\", \"bob\"]\n"),
+    );
+    assert_eq!(
+        changed(&mut d, 1).await,
+        ["planning@1893664800 modified: invitees"]
+    );
+    // A second save of the same content changes nothing.
+    env.write(
+        "planning.toml",
+        &format!("{ONE_OFF}invitees = [\"alice\", \"bob\"]\n"),
+    );
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    d.booked(1).await;
+    d.stop().await;
+    let kinds: Vec<&str> = env.fake.journal().iter().map(|e| e.op).collect();
+    assert_eq!(kinds, ["create", "modify", "create"]);
+    let live = env.fake.live_meetings();
+    let planning = live.iter().find(|m| m.subject == "Planning").unwrap();
+    assert_eq!(
+        planning.invitees,
+        [serde_json::json!("alice"), serde_json::json!("bob")]
+    );
+}
+
+#[tokio::test]
+async fn a_cron_edit_cancels_dropped_occurrences_and_creates_new_ones_only() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("daily.toml", DAILY);
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    env.write("daily.toml", &DAILY.replace("0 9 * * *", "30 10 * * *"));
+    assert_eq!(
+        changed(&mut d, 2).await,
+        [
+            "daily@1893488400 cancelled: it is no longer an occurrence of its schedule",
+            "daily@1893574800 cancelled: it is no longer an occurrence of its schedule"
+        ]
+    );
+    assert_eq!(d.booked(2).await, ["daily@1893493800", "daily@1893580200"]);
+    d.stop().await;
+    let mut ops = ops(&env);
+    ops.sort();
+    assert_eq!(
+        ops,
+        [
+            "cancel Daily 1893488400",
+            "cancel Daily 1893574800",
+            "create Daily 1893488400",
+            "create Daily 1893493800",
+            "create Daily 1893574800",
+            "create Daily 1893580200"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_file_cancels_its_future_meetings_only() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("daily.toml", DAILY);
+    env.write("planning.toml", ONE_OFF);
+    env.write("keep.toml", &ONE_OFF.replace("Planning", "Keep"));
+    let mut d = env.start(Mode::Run);
+    d.booked(4).await;
+    // 1 Jan 09:05: the first daily meeting has started; 3 Jan entered its window.
+    env.clock.set(t0() + TimeDelta::minutes(9 * 60 + 5));
+    assert_eq!(d.booked(1).await, ["daily@1893661200"]);
+    std::fs::remove_file(env.watch_dir().join("daily.toml")).unwrap();
+    assert_eq!(
+        changed(&mut d, 2).await,
+        [
+            "daily@1893574800 cancelled: its definition was removed",
+            "daily@1893661200 cancelled: its definition was removed"
+        ]
+    );
+    d.stop().await;
+    let mut cancels: Vec<String> = ops(&env)
+        .into_iter()
+        .filter(|o| o.starts_with("cancel"))
+        .collect();
+    cancels.sort();
+    assert_eq!(
+        cancels,
+        ["cancel Daily 1893574800", "cancel Daily 1893661200"],
+        "the started one is untouched"
+    );
+    let state = env.state();
+    let started = state
+        .bookings
+        .iter()
+        .find(|r| r.occurrence_start == 1_893_488_400)
+        .unwrap();
+    assert_eq!(started.status, Status::Booked);
+}
+
+#[tokio::test]
+async fn on_removed_keep_cancels_nothing() {
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        format!("{text}\n[lifecycle]\non_removed = \"keep\"\n")
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    env.write("third.toml", &ONE_OFF.replace("Planning", "Third"));
+    let once = env.start(Mode::Once).finish().await;
+    assert_eq!(once.booked, 3);
+    std::fs::remove_file(env.watch_dir().join("planning.toml")).unwrap();
+    env.start(Mode::Once).finish().await;
+    assert!(
+        ops(&env).iter().all(|o| o.starts_with("create")),
+        "{:?}",
+        ops(&env)
+    );
+}
+
+#[tokio::test]
+async fn a_mass_vanish_cancels_nothing_until_approved() {
+    let env = Env::new(FakeConfig::default()).await;
+    for name in ["a", "b", "c"] {
+        env.write(&format!("{name}.toml"), &ONE_OFF.replace("Planning", name));
+    }
+    env.start(Mode::Once).finish().await;
+    // Two of three vanish (67% > 50%): held.
+    std::fs::remove_file(env.watch_dir().join("a.toml")).unwrap();
+    std::fs::remove_file(env.watch_dir().join("b.toml")).unwrap();
+    let mut d = env.start(Mode::Run);
+    let held = d
+        .wait_for("held removals", |e| match e {
+            Event::RemovalsHeld { definitions } => Some(definitions.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(held, ["a", "b"]);
+    let mut out = Vec::new();
+    let outcome = wemeet_scheduler::commands::status::run(
+        Some(&env.config_path),
+        false,
+        false,
+        t0(),
+        &mut out,
+    )
+    .unwrap();
+    let shown = String::from_utf8(out).unwrap();
+    assert!(shown.contains("REMOVALS HELD: 2 definition(s)"), "{shown}");
+    assert_eq!(outcome, wemeet_scheduler::commands::Outcome::Problems);
+    assert!(ops(&env).iter().all(|o| o.starts_with("create")));
+    // The operator approves; a reload makes the daemon act at once.
+    let mut out = Vec::new();
+    wemeet_scheduler::commands::approve::run(Some(&env.config_path), &mut out).unwrap();
+    d.reload.send(()).unwrap();
+    assert_eq!(
+        changed(&mut d, 2).await,
+        [
+            "a@1893664800 cancelled: its definition was removed",
+            "b@1893664800 cancelled: its definition was removed"
+        ]
+    );
+    d.stop().await;
+    assert!(env.state().held_removals.is_empty());
+    assert!(!wemeet_scheduler::state::approval_path(&env.config.state.file).exists());
+}
+
+#[tokio::test]
+async fn the_files_coming_back_releases_held_removals_without_cancelling() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("a.toml", ONE_OFF);
+    env.start(Mode::Once).finish().await;
+    std::fs::rename(env.watch_dir(), env.dir.path().join("unmounted")).unwrap();
+    std::fs::create_dir(env.watch_dir()).unwrap();
+    let s = env.start(Mode::Once).finish().await;
+    assert_eq!(env.state().held_removals, ["a"]);
+    assert_eq!(s.booked, 1);
+    std::fs::remove_dir(env.watch_dir()).unwrap();
+    std::fs::rename(env.dir.path().join("unmounted"), env.watch_dir()).unwrap();
+    env.start(Mode::Once).finish().await;
+    assert!(env.state().held_removals.is_empty());
+    assert!(ops(&env).iter().all(|o| o.starts_with("create")));
+}
+
+#[tokio::test]
+async fn a_crash_during_a_modify_or_cancel_ends_in_the_right_state() {
+    // Every request is answered only after 30 s: the modify and the cancel are in flight when
+    // the daemon dies.
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("gone.toml", &ONE_OFF.replace("Planning", "Gone"));
+    env.write("third.toml", &ONE_OFF.replace("Planning", "Third"));
+    env.start(Mode::Once).finish().await;
+    env.fake.set_faults(Faults {
+        slow: FaultSpec::Rate(1.0),
+        latency: Duration::from_secs(30),
+        ..Faults::default()
+    });
+    env.write("planning.toml", &ONE_OFF.replace("10:00:00", "15:00:00"));
+    std::fs::remove_file(env.watch_dir().join("gone.toml")).unwrap();
+    let d = env.start(Mode::Run);
+    // Wait until both changes are recorded as intents, then crash.
+    let deadline = tokio::time::Instant::now() + util::daemon::PATIENCE;
+    while env
+        .state()
+        .bookings
+        .iter()
+        .filter(|r| r.change.is_some())
+        .count()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no intents recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill().await;
+    env.fake.set_faults(Faults::default());
+    env.start(Mode::Once).finish().await;
+    let state = env.state();
+    assert!(state.bookings.iter().all(|r| r.change.is_none()));
+    let planning = state
+        .bookings
+        .iter()
+        .find(|r| r.definition == "planning")
+        .unwrap();
+    assert_eq!(
+        (planning.status, planning.occurrence_start),
+        (Status::Booked, 1_893_682_800)
+    );
+    let gone = state
+        .bookings
+        .iter()
+        .find(|r| r.definition == "gone")
+        .unwrap();
+    assert_eq!(gone.status, Status::Cancelled);
+    let live: Vec<String> = env
+        .fake
+        .live_meetings()
+        .iter()
+        .map(|m| format!("{} {}", m.subject, m.start_time))
+        .collect();
+    let mut live = live;
+    live.sort();
+    assert_eq!(live, ["Planning 1893682800", "Third 1893664800"]);
+}
+
+#[tokio::test]
+async fn status_hides_ended_meetings_unless_all_and_retention_prunes_them() {
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        text.replace("file = ", "retention = \"7d\"\nfile = ")
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    env.start(Mode::Once).finish().await;
+    let after = t0() + TimeDelta::days(3);
+    let show = |all: bool| {
+        let mut out = Vec::new();
+        wemeet_scheduler::commands::status::run(
+            Some(&env.config_path),
+            false,
+            all,
+            after,
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert!(
+        show(false).contains("1 booking(s) of meetings that have ended not shown"),
+        "{}",
+        show(false)
+    );
+    assert!(show(true).contains("planning"), "{}", show(true));
+    // Ten days after it ended, a pass forgets it.
+    env.clock.set(t0() + TimeDelta::days(12));
+    env.start(Mode::Once).finish().await;
+    assert!(env.state().bookings.is_empty());
+}
