@@ -13,6 +13,10 @@
 //!   not is it created again. The lookup waits twice the request timeout first, so that a
 //!   request the client gave up on but the server still holds has landed. This is how a
 //!   booking happens exactly once;
+//! - **modify / cancel**: a booked meeting whose definition changed or went is modified or
+//!   cancelled; the change is recorded before it is sent and cleared after (both are
+//!   idempotent, so an unfinished one is sent again); removals wait for an operator when too
+//!   many definitions vanish at once;
 //! - **missed**: an occurrence whose start passed before it could be booked is recorded as
 //!   such, never sent.
 //!

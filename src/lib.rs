@@ -2,11 +2,12 @@
 //!
 //! Ops people drop meeting definitions into a directory; the daemon turns each one, and every
 //! occurrence of a recurring cron rule, into a signed create-meeting request, retries with
-//! backoff, and records the meeting ids it gets back, booking each occurrence exactly once.
+//! backoff, and records the meeting ids it gets back, booking each occurrence exactly once;
+//! edited and removed definitions modify or cancel what was booked.
 //!
 //! ```text
 //! meetings.d/*.toml --watch+rescan--> definitions --schedule (cron, tz)--> wanted bookings
-//!       state file <--record-- reconcile (wanted vs recorded) --create--> WeMeet API
+//!       state file <--record-- reconcile (wanted vs recorded) --create/modify/cancel--> WeMeet API
 //! ```
 //!
 //! Modules, in the order data flows through them (each uses only those above it):
@@ -29,7 +30,8 @@
 //!   systemd.
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
 //!   demo, the tests and the benchmarks.
-//! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `demo`, `fake-api`.
+//! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `approve-removals`, `demo`,
+//!   `fake-api`.
 //! - [`logging`]: the `tracing` subscriber.
 
 pub mod api;

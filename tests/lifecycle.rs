@@ -357,3 +357,50 @@ async fn status_hides_ended_meetings_unless_all_and_retention_prunes_them() {
     env.start(Mode::Once).finish().await;
     assert!(env.state().bookings.is_empty());
 }
+
+#[tokio::test]
+async fn plan_shows_the_changes_of_the_next_run() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("daily.toml", DAILY);
+    env.write("gone.toml", &ONE_OFF.replace("Planning", "Gone"));
+    env.write("stays.toml", &ONE_OFF.replace("Planning", "Stays"));
+    env.start(Mode::Once).finish().await;
+    env.write("planning.toml", &ONE_OFF.replace("10:00:00", "14:30:00"));
+    env.write("daily.toml", &DAILY.replace("0 9 * * *", "30 10 * * *"));
+    std::fs::remove_file(env.watch_dir().join("gone.toml")).unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    wemeet_scheduler::commands::plan::run(
+        wemeet_scheduler::commands::plan::Options {
+            config: Some(&env.config_path),
+            paths: &[],
+            count: 5,
+            json: false,
+            now: t0(),
+        },
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    let shown = String::from_utf8(out).unwrap();
+    let changes: Vec<&str> = shown
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "  - cancel  daily  Tue 2030-01-01 09:00 UTC  (it is no longer an occurrence of its schedule)",
+            "  - cancel  daily  Wed 2030-01-02 09:00 UTC  (it is no longer an occurrence of its schedule)",
+            "  ~ modify  planning  Thu 2030-01-03 10:00 UTC -> Thu 2030-01-03 14:30 UTC  (end_time, start_time)",
+            "  - cancel  gone  Thu 2030-01-03 10:00 UTC  (its definition was removed)",
+            "  + create  daily  Tue 2030-01-01 10:30 UTC  Daily",
+            "  + create  daily  Wed 2030-01-02 10:30 UTC  Daily",
+        ],
+        "{shown}"
+    );
+    // Nothing was sent: plan only reads.
+    assert!(env.fake.journal().iter().all(|e| e.op == "create"));
+}
