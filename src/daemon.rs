@@ -480,6 +480,8 @@ impl Daemon {
                     self.config.retry = config.retry;
                     self.config.watch = config.watch;
                     self.config.defaults = config.defaults;
+                    self.config.lifecycle = config.lifecycle;
+                    self.config.state.retention = config.state.retention;
                     self.client = client;
                     if dir_changed {
                         self.catalog = Catalog::new(&self.config.watch.dir);
@@ -527,7 +529,7 @@ impl Daemon {
                 last_pass: self.last_pass,
                 lifecycle: &self.config.lifecycle,
                 hash_of: &hash_of,
-                removals_approved: state::approval_path(self.state_file.path()).exists(),
+                removals_approved: &state::read_approval(self.state_file.path()),
                 forget_before: now
                     - TimeDelta::from_std(self.config.state.retention).unwrap_or(TimeDelta::MAX),
             },
@@ -581,6 +583,13 @@ impl Daemon {
                     self.record_change(&key, Change::Cancel { reason }, now);
                 }
                 Action::Resume(key) => changes.push(key),
+                Action::DropChange(key) => {
+                    if let Some(r) = self.records.get_mut(&key) {
+                        tracing::warn!(booking = %key, "the meeting started before its change could be made; the change is dropped");
+                        r.change = None;
+                        self.dirty = true;
+                    }
+                }
                 Action::Rehash(key) => {
                     if let (Some(r), Some(h)) = (
                         self.records.get_mut(&key),
@@ -1101,7 +1110,7 @@ impl Daemon {
         let pending = self
             .records
             .iter()
-            .filter(|(_, r)| r.status == Status::Pending)
+            .filter(|(_, r)| r.status == Status::Pending || r.change.is_some())
             .filter_map(|(k, _)| {
                 let rt = self.runtime.get(k)?;
                 if rt.busy {

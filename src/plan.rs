@@ -182,6 +182,8 @@ pub enum Action {
     Resume(BookingKey),
     /// The definition file changed but not in anything the meeting carries: note its hash.
     Rehash(BookingKey),
+    /// A recorded change whose meeting started before it could be made: give it up.
+    DropChange(BookingKey),
 }
 
 /// What a reconcile pass decided.
@@ -200,8 +202,8 @@ pub struct Context<'c> {
     pub lifecycle: &'c LifecycleConfig,
     /// Hash of a definition's file, when the file is present (valid or not).
     pub hash_of: &'c dyn Fn(&str) -> Option<&'c str>,
-    /// An operator approved the removals held back earlier.
-    pub removals_approved: bool,
+    /// Definitions whose removal an operator approved (`approve-removals`).
+    pub removals_approved: &'c std::collections::BTreeSet<String>,
     /// Occurrences that ended before this are of no interest any more (`state.retention`):
     /// not recorded as missed, so a pruned record does not come back.
     pub forget_before: DateTime<Utc>,
@@ -265,6 +267,8 @@ pub fn reconcile(
                 }
                 match by_id.get(key.definition.as_str()) {
                     None if (cx.hash_of)(&key.definition).is_some() => {} // Invalid, not removed.
+                    // A cancel the API refused for good is not tried again.
+                    None if r.definition_hash.is_empty() => {}
                     None => {
                         if cx.lifecycle.on_removed == OnRemoved::Cancel {
                             removals.push((key.clone(), "its definition was removed".into()));
@@ -286,6 +290,9 @@ pub fn reconcile(
                         );
                     }
                 }
+            }
+            Status::Booked if r.change.is_some() => {
+                out.actions.push(Action::DropChange(key.clone()))
             }
             Status::Booked | Status::Missed => {}
             Status::Cancelled | Status::Failed => {
@@ -312,8 +319,8 @@ pub fn reconcile(
         .map(|(k, _)| k.definition.as_str())
         .collect();
     let fraction = vanished.len() as f64 / at_stake.len().max(1) as f64;
-    if !vanished.is_empty() && fraction > cx.lifecycle.max_cancel_fraction && !cx.removals_approved
-    {
+    let approved = vanished.iter().all(|d| cx.removals_approved.contains(*d));
+    if !vanished.is_empty() && fraction > cx.lifecycle.max_cancel_fraction && !approved {
         out.held = vanished.into_iter().map(str::to_string).collect();
     } else {
         out.actions.extend(
@@ -323,7 +330,19 @@ pub fn reconcile(
         );
     }
 
+    // A one-off whose booked meeting is being changed gets no second meeting meanwhile.
+    let changing: std::collections::BTreeSet<&str> = tracked
+        .values()
+        .filter(|t| t.busy || t.record.change.is_some())
+        .map(|t| t.record.definition.as_str())
+        .collect();
     for w in &due_list {
+        let once = by_id
+            .get(w.key.definition.as_str())
+            .is_some_and(|d| matches!(d.when, When::Once { .. }));
+        if once && changing.contains(w.key.definition.as_str()) {
+            continue;
+        }
         if !tracked.contains_key(&w.key) && !claimed.contains(&w.key) {
             out.actions.push(Action::Create(w.clone()));
         }
@@ -448,7 +467,9 @@ fn follow(
         .unwrap_or_default();
     let new = serde_json::to_value(&target.request).unwrap_or_default();
     if old.get("userid") != new.get("userid") {
-        // A new owner: the meeting is someone else's now. Cancel; the create follows.
+        // A new owner: the meeting is someone else's now. Cancel; the create follows once the
+        // cancel is done.
+        claimed.insert(target.key.clone());
         actions.push(cancel("its owner (userid) changed"));
         return;
     }
@@ -781,7 +802,7 @@ mod tests {
                 last_pass: last,
                 lifecycle,
                 hash_of: &hash_of,
-                removals_approved: false,
+                removals_approved: &std::collections::BTreeSet::new(),
                 forget_before: DateTime::<Utc>::MIN_UTC,
             },
         )
@@ -823,6 +844,7 @@ mod tests {
                 ),
                 Action::Cancel { key, .. } => format!("cancel {key}"),
                 Action::Resume(k) => format!("resume {k}"),
+                Action::DropChange(k) => format!("drop change {k}"),
                 Action::Rehash(k) => format!("rehash {k}"),
             })
             .collect()
@@ -1082,7 +1104,7 @@ mod tests {
                 last_pass: Some(now()),
                 lifecycle: &lifecycle,
                 hash_of: &hash_of,
-                removals_approved: false,
+                removals_approved: &std::collections::BTreeSet::new(),
                 forget_before: DateTime::<Utc>::MIN_UTC,
             },
         );
@@ -1094,5 +1116,70 @@ mod tests {
                 .actions
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_approval_covers_only_the_definitions_it_names() {
+        let (s1, r) = (standup(), review());
+        let t = booked_all(&[&s1, &r]);
+        let lifecycle = crate::config::Config::default().lifecycle;
+        let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Tracked {
+                        record: &v.record,
+                        unsure: false,
+                        busy: false,
+                        retry_at: None,
+                    },
+                )
+            })
+            .collect();
+        let partial = std::collections::BTreeSet::from(["review".to_string()]);
+        let all =
+            std::collections::BTreeSet::from(["review".to_string(), "team/standup".to_string()]);
+        for (approved, cancels) in [(&partial, 0), (&all, 3)] {
+            let hash_of = |_: &str| None;
+            let got = reconcile(
+                &[],
+                &tracked,
+                &Context {
+                    format: UserFormat::String,
+                    now: now(),
+                    last_pass: Some(now()),
+                    lifecycle: &lifecycle,
+                    hash_of: &hash_of,
+                    removals_approved: approved,
+                    forget_before: DateTime::<Utc>::MIN_UTC,
+                },
+            );
+            // Partial: team/standup was not approved, so nothing goes. All: every future
+            // meeting of both is cancelled.
+            assert_eq!(got.actions.len(), cancels, "{:?}", kinds(&got.actions));
+        }
+    }
+
+    #[test]
+    fn no_second_meeting_for_a_one_off_while_its_change_is_under_way() {
+        let before = review();
+        let mut t = booked_all(&[&before]);
+        // A move to 2 December is recorded but not done; the file now says 3 December.
+        for v in t.values_mut() {
+            v.record.change = Some(crate::state::Change::Modify {
+                fields: serde_json::Map::new(),
+                start: 1796176800,
+                end: 1796180400,
+                request: serde_json::Value::Null,
+                definition_hash: "h2".into(),
+            });
+            v.busy = true;
+        }
+        let after = def(
+            "review",
+            "subject = \"Review\"\nstart_time = 2026-12-03T10:00:00\nduration = \"1h\"\n",
+        );
+        assert!(edited(&[&after], &t).is_empty());
     }
 }

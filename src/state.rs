@@ -321,6 +321,19 @@ pub fn approval_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The definitions an operator approved the removal of (none when there is no approval).
+pub fn read_approval(path: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(approval_path(path))
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");

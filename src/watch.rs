@@ -67,6 +67,13 @@ pub fn content_hash(text: &str) -> String {
     hex::encode(&digest[..16])
 }
 
+/// What a definition is made of besides its file: the config's defaults. Mixed into the
+/// hash, so that new defaults (another time zone, say) count as a change to every definition
+/// and booked meetings follow them.
+fn defaults_key(defaults: &Defaults) -> String {
+    content_hash(&format!("{defaults:?}"))
+}
+
 impl Catalog {
     pub fn new(dir: &Path) -> Catalog {
         Catalog {
@@ -96,8 +103,9 @@ impl Catalog {
             self.files.remove(&id);
             changes.removed += 1;
         }
+        let key = defaults_key(defaults);
         for f in &found {
-            changes.add(self.refresh_file(&f.path, &f.id, defaults, now));
+            changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now));
         }
         Ok(changes)
     }
@@ -113,7 +121,10 @@ impl Catalog {
         let mut changes = Changes::default();
         for path in paths {
             match self.id_of(path) {
-                Some(Target::File(id)) => changes.add(self.refresh_file(path, &id, defaults, now)),
+                Some(Target::File(id)) => {
+                    let key = defaults_key(defaults);
+                    changes.add(self.refresh_file(path, &id, defaults, &key, now))
+                }
                 Some(Target::Ignored) => {}
                 Some(Target::Other) | None => return self.rescan(defaults, now),
             }
@@ -164,6 +175,7 @@ impl Catalog {
         path: &Path,
         id: &str,
         defaults: &Defaults,
+        defaults_key: &str,
         now: DateTime<Utc>,
     ) -> Changes {
         if std::fs::symlink_metadata(path).is_err() {
@@ -177,7 +189,7 @@ impl Catalog {
         }
         let (hash, parsed) = match definition::read_text(path) {
             Ok(text) => {
-                let hash = content_hash(&text);
+                let hash = content_hash(&format!("{defaults_key}\n{text}"));
                 if self
                     .files
                     .get(id)

@@ -119,7 +119,7 @@ fn write_changes(
             last_pass: st.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
             lifecycle: &config.lifecycle,
             hash_of: &hash_of,
-            removals_approved: state::approval_path(&config.state.file).exists(),
+            removals_approved: &state::read_approval(&config.state.file),
             forget_before: now
                 - chrono::TimeDelta::from_std(config.state.retention)
                     .unwrap_or(chrono::TimeDelta::MAX),
@@ -192,7 +192,7 @@ fn write_changes(
                     .with_timezone(&wanted.timezone)
                     .format("%a %F %H:%M %Z")
             )),
-            Action::Forget(_) | Action::Rehash(_) => {}
+            Action::Forget(_) | Action::Rehash(_) | Action::DropChange(_) => {}
         }
     }
     writeln!(
