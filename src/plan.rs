@@ -769,19 +769,21 @@ mod tests {
         }
     }
 
-    fn run_with(
-        defs: &[&Definition],
-        t: &BTreeMap<BookingKey, T>,
+    /// What reconcile needs besides definitions and records, as the tests vary it.
+    struct Knobs<'k> {
         at: DateTime<Utc>,
         last: Option<DateTime<Utc>>,
-        hash: &'static str,
-        lifecycle: &LifecycleConfig,
-    ) -> Reconciled {
+        hash_of: &'k dyn Fn(&str) -> Option<&'k str>,
+        lifecycle: &'k LifecycleConfig,
+        approved: &'k std::collections::BTreeSet<String>,
+    }
+
+    fn run_knobs(defs: &[&Definition], t: &BTreeMap<BookingKey, T>, k: &Knobs<'_>) -> Reconciled {
         let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
             .iter()
-            .map(|(k, v)| {
+            .map(|(key, v)| {
                 (
-                    k.clone(),
+                    key.clone(),
                     Tracked {
                         record: &v.record,
                         unsure: v.unsure,
@@ -791,19 +793,42 @@ mod tests {
                 )
             })
             .collect();
-        let present: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
-        let hash_of = move |id: &str| present.contains(&id).then_some(hash);
         reconcile(
             defs,
             &tracked,
             &Context {
                 format: UserFormat::String,
-                now: at,
-                last_pass: last,
-                lifecycle,
-                hash_of: &hash_of,
-                removals_approved: &std::collections::BTreeSet::new(),
+                now: k.at,
+                last_pass: k.last,
+                lifecycle: k.lifecycle,
+                hash_of: k.hash_of,
+                removals_approved: k.approved,
                 forget_before: DateTime::<Utc>::MIN_UTC,
+            },
+        )
+    }
+
+    /// Reconcile with every given definition's file hashed as `hash`.
+    fn run_with(
+        defs: &[&Definition],
+        t: &BTreeMap<BookingKey, T>,
+        at: DateTime<Utc>,
+        last: Option<DateTime<Utc>>,
+        hash: &'static str,
+        lifecycle: &LifecycleConfig,
+    ) -> Reconciled {
+        let present: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        let hash_of = move |id: &str| present.contains(&id).then_some(hash);
+        let none = std::collections::BTreeSet::new();
+        run_knobs(
+            defs,
+            t,
+            &Knobs {
+                at,
+                last,
+                hash_of: &hash_of,
+                lifecycle,
+                approved: &none,
             },
         )
     }
@@ -1080,32 +1105,17 @@ mod tests {
         let t = booked_all(&[&r]);
         let lifecycle = crate::config::Config::default().lifecycle;
         // Present (it has a hash) but not valid: not among the definitions.
-        let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Tracked {
-                        record: &v.record,
-                        unsure: false,
-                        busy: false,
-                        retry_at: None,
-                    },
-                )
-            })
-            .collect();
         let hash_of = |_: &str| Some("h2");
-        let got = reconcile(
+        let none = std::collections::BTreeSet::new();
+        let got = run_knobs(
             &[],
-            &tracked,
-            &Context {
-                format: UserFormat::String,
-                now: now(),
-                last_pass: Some(now()),
-                lifecycle: &lifecycle,
+            &t,
+            &Knobs {
+                at: now(),
+                last: Some(now()),
                 hash_of: &hash_of,
-                removals_approved: &std::collections::BTreeSet::new(),
-                forget_before: DateTime::<Utc>::MIN_UTC,
+                lifecycle: &lifecycle,
+                approved: &none,
             },
         );
         assert!(got.actions.is_empty() && got.held.is_empty());
@@ -1123,36 +1133,20 @@ mod tests {
         let (s1, r) = (standup(), review());
         let t = booked_all(&[&s1, &r]);
         let lifecycle = crate::config::Config::default().lifecycle;
-        let tracked: BTreeMap<BookingKey, Tracked<'_>> = t
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Tracked {
-                        record: &v.record,
-                        unsure: false,
-                        busy: false,
-                        retry_at: None,
-                    },
-                )
-            })
-            .collect();
         let partial = std::collections::BTreeSet::from(["review".to_string()]);
         let all =
             std::collections::BTreeSet::from(["review".to_string(), "team/standup".to_string()]);
         for (approved, cancels) in [(&partial, 0), (&all, 3)] {
             let hash_of = |_: &str| None;
-            let got = reconcile(
+            let got = run_knobs(
                 &[],
-                &tracked,
-                &Context {
-                    format: UserFormat::String,
-                    now: now(),
-                    last_pass: Some(now()),
-                    lifecycle: &lifecycle,
+                &t,
+                &Knobs {
+                    at: now(),
+                    last: Some(now()),
                     hash_of: &hash_of,
-                    removals_approved: approved,
-                    forget_before: DateTime::<Utc>::MIN_UTC,
+                    lifecycle: &lifecycle,
+                    approved,
                 },
             );
             // Partial: team/standup was not approved, so nothing goes. All: every future
