@@ -583,9 +583,9 @@ impl Daemon {
                     self.record_change(&key, Change::Cancel { reason }, now);
                 }
                 Action::Resume(key) => changes.push(key),
-                Action::DropChange(key) => {
+                Action::DropChange { key, reason } => {
                     if let Some(r) = self.records.get_mut(&key) {
-                        tracing::warn!(booking = %key, "the meeting started before its change could be made; the change is dropped");
+                        tracing::warn!(booking = %key, "{reason}; the change is dropped");
                         r.change = None;
                         self.dirty = true;
                     }

@@ -182,8 +182,12 @@ pub enum Action {
     Resume(BookingKey),
     /// The definition file changed but not in anything the meeting carries: note its hash.
     Rehash(BookingKey),
-    /// A recorded change whose meeting started before it could be made: give it up.
-    DropChange(BookingKey),
+    /// A recorded change that is no longer wanted (the meeting started first, or the removed
+    /// file came back as it was): give it up.
+    DropChange {
+        key: BookingKey,
+        reason: &'static str,
+    },
 }
 
 /// What a reconcile pass decided.
@@ -260,7 +264,16 @@ pub fn reconcile(
             Status::Booked if key.start > now.timestamp() => {
                 at_stake.insert(key.definition.as_str());
                 if r.change.is_some() {
-                    if t.retry_at.is_none_or(|at| at <= now) {
+                    // A removal's cancel still waiting, and the file is back as it was.
+                    let back = matches!(r.change, Some(Change::Cancel { .. }))
+                        && by_id.contains_key(key.definition.as_str())
+                        && (cx.hash_of)(&key.definition) == Some(r.definition_hash.as_str());
+                    if back {
+                        out.actions.push(Action::DropChange {
+                            key: key.clone(),
+                            reason: "its definition is back as it was",
+                        });
+                    } else if t.retry_at.is_none_or(|at| at <= now) {
                         out.actions.push(Action::Resume(key.clone()));
                     }
                     continue;
@@ -291,9 +304,10 @@ pub fn reconcile(
                     }
                 }
             }
-            Status::Booked if r.change.is_some() => {
-                out.actions.push(Action::DropChange(key.clone()))
-            }
+            Status::Booked if r.change.is_some() => out.actions.push(Action::DropChange {
+                key: key.clone(),
+                reason: "the meeting started before its change could be made",
+            }),
             Status::Booked | Status::Missed => {}
             Status::Cancelled | Status::Failed => {
                 if r.change.is_some() {
@@ -869,7 +883,7 @@ mod tests {
                 ),
                 Action::Cancel { key, .. } => format!("cancel {key}"),
                 Action::Resume(k) => format!("resume {k}"),
-                Action::DropChange(k) => format!("drop change {k}"),
+                Action::DropChange { key, .. } => format!("drop change {key}"),
                 Action::Rehash(k) => format!("rehash {k}"),
             })
             .collect()
@@ -1175,5 +1189,22 @@ mod tests {
             "subject = \"Review\"\nstart_time = 2026-12-03T10:00:00\nduration = \"1h\"\n",
         );
         assert!(edited(&[&after], &t).is_empty());
+    }
+
+    #[test]
+    fn a_waiting_removal_cancel_is_dropped_when_the_file_comes_back_unchanged() {
+        let r = review();
+        let mut t = booked_all(&[&r]);
+        for v in t.values_mut() {
+            v.record.change = Some(crate::state::Change::Cancel {
+                reason: "its definition was removed".into(),
+            });
+        }
+        let lifecycle = crate::config::Config::default().lifecycle;
+        // Back as it was (hash h1): drop the cancel. Still gone: send it again.
+        let back = run_with(&[&r], &t, now(), Some(now()), "h1", &lifecycle).actions;
+        assert_eq!(kinds(&back), ["drop change review@1796090400"]);
+        let gone = run_with(&[], &t, now(), Some(now()), "h1", &lifecycle).actions;
+        assert_eq!(kinds(&gone), ["resume review@1796090400"]);
     }
 }

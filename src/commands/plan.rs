@@ -192,7 +192,7 @@ fn write_changes(
                     .with_timezone(&wanted.timezone)
                     .format("%a %F %H:%M %Z")
             )),
-            Action::Forget(_) | Action::Rehash(_) | Action::DropChange(_) => {}
+            Action::Forget(_) | Action::Rehash(_) | Action::DropChange { .. } => {}
         }
     }
     writeln!(
