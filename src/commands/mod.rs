@@ -7,6 +7,7 @@ pub mod fake_api;
 pub mod plan;
 pub mod run;
 pub mod status;
+mod table;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::api::model::CreateMeeting;
 use crate::booking::{BookingKey, Status};
 use crate::commands::validate::{report, scan_for};
-use crate::commands::{Outcome, load_config};
+use crate::commands::{Outcome, load_config, table};
 use crate::config::Config;
 use crate::plan::{Action, Context, Tracked, reconcile};
 use crate::plan::{Wanted, upcoming};
@@ -274,27 +274,5 @@ fn write_table(next: &[Wanted], now: DateTime<Utc>, out: &mut dyn Write) -> std:
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
-                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(&header.map(String::from)))?;
-    for r in &rows {
-        writeln!(out, "{}", line(r))?;
-    }
-    Ok(())
+    table::write(out, header, &rows)
 }

@@ -8,7 +8,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::commands::{Outcome, load_config};
+use crate::commands::{Outcome, load_config, table};
 use crate::state::{self, Record};
 
 /// One line of `status --json`: exactly these keys.
@@ -122,8 +122,7 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
         "JOIN URL",
         "ATTEMPTS",
         "LAST ERROR",
-    ]
-    .map(String::from);
+    ];
     let rows: Vec<[String; 8]> = records
         .iter()
         .map(|r| {
@@ -148,21 +147,5 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in std::iter::once(&header).chain(rows.iter()) {
-        let mut line = String::new();
-        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
-            line.push_str(c);
-            if i + 1 < r.len() {
-                line.push_str(&" ".repeat(w - c.chars().count() + 2));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    table::write(out, header, &rows)
 }
