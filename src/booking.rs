@@ -3,7 +3,18 @@
 
 use std::fmt;
 
+use chrono::DateTime;
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+/// A booking's start (unix seconds) in its meeting's time zone (an IANA name, when recorded),
+/// else in `fallback`, written with `format` (chrono's strftime).
+pub fn show_start(start: i64, zone: Option<&str>, fallback: Tz, format: &str) -> String {
+    let zone: Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(fallback);
+    DateTime::from_timestamp(start, 0)
+        .map(|t| t.with_timezone(&zone).format(format).to_string())
+        .unwrap_or_default()
+}
 
 /// Identifies one occurrence of one definition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

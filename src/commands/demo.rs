@@ -7,10 +7,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::DateTime;
-use chrono_tz::Tz;
 use tokio::sync::mpsc;
 
+use crate::booking::show_start;
 use crate::clock::SystemClock;
 use crate::commands::Outcome;
 use crate::commands::run::DRAIN_TIMEOUT;
@@ -72,12 +71,7 @@ pub async fn run(
         tokio::select! {
             result = &mut daemon => break result?,
             Some(event) = rx.recv() => {
-                let when_in = |start: i64, zone: Option<&str>| {
-                    let zone: Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(tz);
-                    DateTime::from_timestamp(start, 0)
-                        .map(|t| t.with_timezone(&zone).format("%a %F %H:%M %Z").to_string())
-                        .unwrap_or_default()
-                };
+                let when_in = |start: i64, zone: Option<&str>| show_start(start, zone, tz, "%a %F %H:%M %Z");
                 let when = |start: i64| when_in(start, None);
                 let line = match event {
                     Event::Ready { definitions, invalid } => format!(

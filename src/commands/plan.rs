@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::api::model::CreateMeeting;
-use crate::booking::{BookingKey, Status};
+use crate::booking::{BookingKey, Status, show_start};
 use crate::commands::validate::{report, scan_for};
 use crate::commands::{Outcome, load_config, table};
 use crate::config::Config;
@@ -127,14 +127,8 @@ fn write_changes(
     );
     let tz = config.defaults.timezone;
     let when = |key: &BookingKey| {
-        let zone: chrono_tz::Tz = records
-            .get(key)
-            .and_then(|r| r.timezone.as_deref())
-            .and_then(|z| z.parse().ok())
-            .unwrap_or(tz);
-        DateTime::from_timestamp(key.start, 0)
-            .map(|t| t.with_timezone(&zone).format("%a %F %H:%M %Z").to_string())
-            .unwrap_or_default()
+        let zone = records.get(key).and_then(|r| r.timezone.as_deref());
+        show_start(key.start, zone, tz, "%a %F %H:%M %Z")
     };
     let mut lines = Vec::new();
     for action in &reconciled.actions {

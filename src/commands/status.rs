@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::booking::show_start;
 use crate::commands::{Outcome, load_config, table};
 use crate::state::{self, Record};
 
@@ -128,16 +128,7 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
         .map(|r| {
             [
                 r.definition.clone(),
-                {
-                    let zone: Tz = r
-                        .timezone
-                        .as_deref()
-                        .and_then(|z| z.parse().ok())
-                        .unwrap_or(tz);
-                    DateTime::from_timestamp(r.occurrence_start, 0)
-                        .map(|t| t.with_timezone(&zone).format("%F %H:%M %Z").to_string())
-                        .unwrap_or_default()
-                },
+                show_start(r.occurrence_start, r.timezone.as_deref(), tz, "%F %H:%M %Z"),
                 r.status.as_str().to_string(),
                 r.meeting_id.clone().unwrap_or_else(|| "-".into()),
                 r.meeting_code.clone().unwrap_or_else(|| "-".into()),
