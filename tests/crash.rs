@@ -30,12 +30,7 @@ fn param(name: &str, default: u64) -> u64 {
 }
 
 fn daemon(env: &Env, command: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
-        .args([command, "--config"])
-        .arg(&env.config_path)
-        .env("RUST_LOG", "error")
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
+    env.command(command)
         .stderr(Stdio::null())
         .spawn()
         .expect("start the daemon")

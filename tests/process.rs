@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+use util::binary;
 use util::daemon::{Env, PATIENCE};
 use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::state::Status;
@@ -14,17 +15,8 @@ use wemeet_scheduler::state::Status;
 const ONE_OFF: &str =
     "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
 
-fn binary() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"));
-    c.env("RUST_LOG", "warn").env_remove("NOTIFY_SOCKET");
-    c
-}
-
 fn daemon(env: &Env, command: &str) -> Child {
-    binary()
-        .args([command, "--config"])
-        .arg(&env.config_path)
-        .stdout(Stdio::null())
+    env.command(command)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the daemon")

@@ -97,6 +97,16 @@ impl Env {
             .count()
     }
 
+    /// The binary with `SUBCOMMAND --config <this env's config>`, quiet, without systemd,
+    /// stdout discarded: for tests that run the daemon as a process.
+    pub fn command(&self, subcommand: &str) -> std::process::Command {
+        let mut c = super::binary();
+        c.args([subcommand, "--config"])
+            .arg(&self.config_path)
+            .stdout(std::process::Stdio::null());
+        c
+    }
+
     /// Starts the daemon in-process.
     pub fn start(&self, mode: Mode) -> Running {
         let (events_tx, events) = mpsc::unbounded_channel();

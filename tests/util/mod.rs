@@ -18,12 +18,11 @@ pub struct Run {
 
 impl Run {
     pub fn new(args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
+        let out = binary()
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             // Never pick up a config installed on the machine running the tests.
             .env_remove("WEMEET_SCHEDULER_CONFIG")
-            .env("RUST_LOG", "warn")
             .output()
             .expect("the binary runs");
         Run {
@@ -42,6 +41,13 @@ impl fmt::Display for Run {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// The `wemeet-scheduler` binary, logging warnings only and never talking to systemd.
+pub fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"));
+    c.env("RUST_LOG", "warn").env_remove("NOTIFY_SOCKET");
+    c
 }
 
 /// Writes `text` to `dir/rel`, creating parent directories; returns the path.
