@@ -9,66 +9,23 @@
 //! 3. pacing: the client at 300 requests/minute against a fake that refuses more than 300 in
 //!    any 60 s, for 25 s: the achieved rate and the rate-limit answers seen (must be 0).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/fake.rs"]
+#[allow(dead_code)] // This benchmark keeps no journal.
+mod fake;
 #[path = "../tests/util/api.rs"]
 #[allow(dead_code)] // The benchmark uses only part of the tests' helper.
 mod util;
 
+use fake::Fake;
 use wemeet_scheduler::api::Client;
 use wemeet_scheduler::api::model::CreateMeeting;
 use wemeet_scheduler::api::sign::{Signed, header, signature};
 use wemeet_scheduler::config::{Config, SecretKey};
 use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
-
-struct Fake {
-    child: Child,
-    url: String,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Fake {
-    fn start(extra: &[&str]) -> Fake {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
-            .args(["fake-api", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the fake API");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("fake prints its address");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("address in the first line")
-            .to_string();
-        Fake { child, url, stdout }
-    }
-
-    /// Stops the fake with SIGTERM and returns what it printed on the way out.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
-        rest
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client(url: &str, rpm: u32, concurrency: usize) -> Client {
     let mut config = Config::default();
@@ -162,7 +119,7 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let fake = Fake::start(&[]);
+    let fake = Fake::start(&[], None);
     let c = Arc::new(client(&fake.url, 0, 32));
     rt.block_on(creates(c.clone(), 200)); // warm up the connection pool
     let (elapsed, ok) = rt.block_on(creates(c, n));
@@ -170,11 +127,11 @@ fn main() {
     assert_eq!(ok as i64, n, "every create succeeded");
     let client_rps = n as f64 / elapsed.as_secs_f64();
 
-    let fake = Fake::start(&["--allow-replay"]);
+    let fake = Fake::start(&["--allow-replay"], None);
     let wrk = wrk_capacity(&fake.url);
     drop(fake);
 
-    let fake = Fake::start(&["--requests-per-minute", "300"]);
+    let fake = Fake::start(&["--requests-per-minute", "300"], None);
     let paced = Arc::new(client(&fake.url, 300, 4));
     let window = Duration::from_secs(25);
     let rate = rt.block_on(async {

@@ -9,66 +9,19 @@
 //!
 //! Run: `cargo bench --bench daemon` (optionally `-- IDLE_SECONDS`). Linux only (reads /proc).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/fake.rs"]
+#[allow(dead_code)] // This benchmark does not read the fake's exit line.
+mod fake;
+
+use fake::Fake;
 use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wemeet-scheduler");
-
-struct Fake {
-    child: Child,
-    url: String,
-    journal: PathBuf,
-}
-
-impl Fake {
-    fn start(dir: &Path) -> Fake {
-        let journal = dir.join("journal.jsonl");
-        let mut child = Command::new(BIN)
-            .args(["fake-api", "--listen", "127.0.0.1:0", "--journal"])
-            .arg(&journal)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the fake");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("address line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("address")
-            .to_string();
-        Fake {
-            child,
-            url,
-            journal,
-        }
-    }
-
-    /// Create times (server clock, unix ms) in the journal so far.
-    fn creates(&self) -> Vec<i64> {
-        std::fs::read_to_string(&self.journal)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["op"] == "create")
-            .filter_map(|v| v["at_ms"].as_i64())
-            .collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_one_offs(dir: &Path, n: usize, first: i64) {
     for i in 0..n {
@@ -247,7 +200,7 @@ fn main() {
     // Startup: 10,000 definitions, none due.
     {
         let work = tempfile::tempdir().expect("dir");
-        let fake = Fake::start(work.path());
+        let fake = Fake::start(&[], Some(work.path()));
         let s = Setup::new(&fake.url, 32);
         s.write_series(10_000);
         let t = Instant::now();
@@ -264,7 +217,7 @@ fn main() {
     // Backlog: 10,000 one-offs at startup, then 10,000 dropped at once into a running daemon.
     {
         let work = tempfile::tempdir().expect("dir");
-        let fake = Fake::start(work.path());
+        let fake = Fake::start(&[], Some(work.path()));
         let s = Setup::new(&fake.url, 32);
         s.write_one_offs(10_000, year_ahead);
         let t = Instant::now();
@@ -328,7 +281,7 @@ fn main() {
     // Idle: 1,000 series loaded, nothing due.
     {
         let work = tempfile::tempdir().expect("dir");
-        let fake = Fake::start(work.path());
+        let fake = Fake::start(&[], Some(work.path()));
         let s = Setup::new(&fake.url, 4);
         s.write_series(1_000);
         let (child, sock) = s.run();
@@ -352,7 +305,7 @@ fn main() {
     // Latency: file written -> create received, 200 drops.
     {
         let work = tempfile::tempdir().expect("dir");
-        let fake = Fake::start(work.path());
+        let fake = Fake::start(&[], Some(work.path()));
         let s = Setup::new(&fake.url, 4);
         let (child, sock) = s.run();
         wait_ready(sock);
