@@ -6,9 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{
-    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
-};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use toml::Spanned;
 use toml::de::DeValue;
@@ -18,7 +16,7 @@ use crate::diagnostic::{Collector, Diagnostic};
 use crate::meeting::{
     Instance, MeetingType, Settings, User, read_settings, read_users, resolve_settings, to_json,
 };
-use crate::schedule::{Schedule, parse_rule};
+use crate::schedule::{self, Schedule, parse_rule};
 use crate::toml_reader::{self, Span, Table, describe, integer_of};
 
 /// Largest definition file read.
@@ -524,11 +522,7 @@ impl Reader<'_, '_, '_> {
             Some(rule) => match parse_rule(rule.get_ref()) {
                 Ok(cron) => Some((cron, rule)),
                 Err(e) => {
-                    c.error_hint(
-                        rule.span(),
-                        e.to_string(),
-                        "e.g. \"30 9 * * MON-FRI\" for 09:30 on weekdays; see crontab(5)",
-                    );
+                    c.error_hint(rule.span(), e.message, e.hint);
                     None
                 }
             },
@@ -789,20 +783,16 @@ fn read_bound(
             c.error(value.span(), format!("`{key}` is not a valid date"));
             return None;
         };
-        let naive = match bound {
-            Bound::Start => day.and_time(NaiveTime::MIN),
-            // The last second of the day: `until = 2027-06-30` includes that day.
-            Bound::End => day.and_hms_opt(23, 59, 59)?,
+        // A date is the whole local day, a repeated hour at its end included, and starts at
+        // the first valid time when midnight falls in a gap (e.g. America/Santiago).
+        let instant = match bound {
+            Bound::Start => schedule::start_of_day(tz, day),
+            Bound::End => schedule::end_of_day(tz, day),
         };
-        // Midnight can fall in a DST gap (e.g. America/Santiago): take the earliest valid time.
-        return tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .or_else(|| {
-                tz.from_local_datetime(&(naive + TimeDelta::hours(1)))
-                    .earliest()
-            })
-            .map(|t| t.with_timezone(&Utc));
+        if instant.is_none() {
+            c.error(value.span(), format!("`{key}` is out of range"));
+        }
+        return instant;
     }
     read_instant(value, key, tz, c)
 }

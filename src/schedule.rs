@@ -1,20 +1,335 @@
 //! Recurrence: a cron rule in a time zone, within an optional window, turned into the start
 //! times of occurrences.
 //!
-//! Rules are parsed by `croner`, which follows Vixie cron across daylight-saving changes: a
-//! fixed time that falls in the spring-forward gap runs at the first valid time after it, and a
-//! fixed time in the repeated fall-back hour runs once. Occurrences are absolute instants
-//! (UTC), so two occurrences of one rule never share a start.
+//! `croner` parses a rule's fields (lists, ranges, steps, names, `L`, `W`, `#`); this module
+//! owns what the rule means, as Vixie cron defines it:
+//!
+//! - **The day rule**: when the day-of-month or the day-of-week field starts with `*`, a day
+//!   must match both; when both are restricted, either one.
+//! - **Fixed-time and interval rules**: a rule is *fixed-time* when neither its minute nor its
+//!   hour field starts with `*` (`30 9 * * *`, `0,30 1 * * *`, `30 2-3 * * *`, `@daily`); else
+//!   it is an *interval* rule (`*/15 * * * *`, `0 */2 * * *`, `@hourly`).
+//! - **Daylight saving**: each wanted wall-clock time of a fixed-time rule happens once. One
+//!   that falls in a spring-forward gap runs at the first valid instant after it (02:30 in a
+//!   02:00->03:00 gap runs at 03:00); one in a repeated fall-back hour runs on its first pass.
+//!   An interval rule runs by the clock as it is: nothing in the gap, both passes of a
+//!   repeated hour.
+//!
+//! Occurrences are computed one local day at a time from the rule's own hour, minute and
+//! second sets, and are absolute instants (UTC), so two occurrences of one rule never share a
+//! start.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
+use croner::time::Weekday;
+
+/// A search for the next occurrence gives up after this many local days without one: the
+/// Gregorian calendar repeats every 400 years (146,097 days, a whole number of weeks), so a
+/// rule that has not fired in that long never will. A rule can go eleven years between two
+/// occurrences (`0 2 */10 9 FRI#1`: a 1 September that is its month's first Friday).
+const MAX_DAYS_WITHOUT_MATCH: u32 = 146_097;
+
+/// Why a cron rule was refused; shown after the file position, with the hint after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleError {
+    pub message: String,
+    pub hint: String,
+}
+
+impl RuleError {
+    fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        RuleError {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+const GENERIC_HINT: &str =
+    "e.g. \"30 9 * * MON-FRI\" for 09:30 on weekdays; see the README's cron section";
+
+/// A parsed cron rule and how it behaves across daylight-saving changes.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    cron: Cron,
+    /// Neither minute nor hour starts with `*`: each wall-clock time happens once a day.
+    fixed_time: bool,
+    /// The wall-clock times of a matching day, ascending.
+    times: Vec<(u32, u32, u32)>,
+}
+
+impl Rule {
+    /// Whether the rule is a fixed-time rule (see the module documentation).
+    pub fn is_fixed_time(&self) -> bool {
+        self.fixed_time
+    }
+
+    /// How many wall-clock times a matching day has.
+    pub fn times_per_day(&self) -> usize {
+        self.times.len()
+    }
+
+    fn day_matches(&self, date: NaiveDate) -> bool {
+        let p = &self.cron.pattern;
+        let weekday = Weekday::from_days_from_sunday(date.weekday().num_days_from_sunday());
+        let (y, m, d) = (date.year(), date.month(), date.day());
+        // croner only errs on a date that does not exist, and `date` does.
+        p.year_match(y).unwrap_or(false)
+            && p.month_match(m).unwrap_or(false)
+            && p.day_match(y, m, d, weekday).unwrap_or(false)
+    }
+
+    /// The instants of one local day's occurrences, ascending, by the DST rule.
+    fn instants_on(&self, tz: Tz, date: NaiveDate, out: &mut Vec<DateTime<Utc>>) {
+        out.clear();
+        if !self.day_matches(date) {
+            return;
+        }
+        for &(h, m, s) in &self.times {
+            let Some(naive) = date.and_hms_opt(h, m, s) else {
+                continue;
+            };
+            match tz.from_local_datetime(&naive) {
+                LocalResult::Single(t) => out.push(t.with_timezone(&Utc)),
+                LocalResult::Ambiguous(first, second) => {
+                    out.push(first.with_timezone(&Utc));
+                    if !self.fixed_time {
+                        out.push(second.with_timezone(&Utc));
+                    }
+                }
+                LocalResult::None if self.fixed_time => {
+                    out.extend(first_instant_after_gap(tz, naive))
+                }
+                LocalResult::None => {}
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The first instant whose wall-clock time in `tz` is at or after `naive`, for a `naive` in a
+/// spring-forward gap: the instant the clocks jumped (02:30 in a 02:00->03:00 gap gives 03:00).
+fn first_instant_after_gap(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    // Every offset in the tz database lies within ±16 h, so 16 h either side of `naive` read as
+    // UTC brackets the jump: the wall-clock time is before `naive` at `lo`, at or after it at
+    // `hi`. Bisect on whole seconds.
+    let local = |t: i64| DateTime::from_timestamp(t, 0).map(|t| t.with_timezone(&tz).naive_local());
+    let guess = naive.and_utc().timestamp();
+    let (mut lo, mut hi) = (guess - 16 * 3600, guess + 16 * 3600);
+    if local(lo)? >= naive || local(hi)? < naive {
+        return None;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if local(mid)? >= naive {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    DateTime::from_timestamp(hi, 0)
+}
+
+/// The first instant of a local day: its midnight, or the first valid time after midnight when
+/// the day starts in a gap (America/Santiago springs forward at midnight).
+pub fn start_of_day(tz: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
+    let midnight = date.and_hms_opt(0, 0, 0)?;
+    match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => first_instant_after_gap(tz, midnight),
+    }
+}
+
+/// The last second of a local day: one second before the next day starts, so a repeated hour
+/// at the end of the day (a fall-back at midnight) is inside it.
+pub fn end_of_day(tz: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
+    Some(start_of_day(tz, date.succ_opt()?)? - TimeDelta::seconds(1))
+}
+
+/// The fields of a rule, in the order of a 6-field rule.
+#[derive(Clone, Copy)]
+enum Field {
+    Second,
+    Minute,
+    Hour,
+    DayOfMonth,
+    Month,
+    DayOfWeek,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Second => "second",
+            Field::Minute => "minute",
+            Field::Hour => "hour",
+            Field::DayOfMonth => "day-of-month",
+            Field::Month => "month",
+            Field::DayOfWeek => "day-of-week",
+        }
+    }
+
+    /// The number a value of this field stands for (names included), if it is a plain one.
+    fn value(self, text: &str) -> Option<u32> {
+        const MONTHS: [&str; 12] = [
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ];
+        const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        if let Ok(n) = text.parse() {
+            return Some(n);
+        }
+        let upper = text.to_ascii_uppercase();
+        let names: &[&str] = match self {
+            Field::Month => &MONTHS,
+            Field::DayOfWeek => &DAYS,
+            _ => return None,
+        };
+        let index = names.iter().position(|n| *n == upper)?;
+        // Months count from 1, weekdays from 0 (Sunday).
+        let index = u32::try_from(index).ok()?;
+        Some(if matches!(self, Field::Month) {
+            index + 1
+        } else {
+            index
+        })
+    }
+}
+
+/// Refuses ranges that run backwards (`30-20`, `MON-SUN`): cron would read them as empty or
+/// as something else than meant.
+fn check_ranges(field: Field, text: &str) -> Result<(), RuleError> {
+    for item in text.split(',') {
+        let range = item.split('/').next().unwrap_or(item);
+        let range = range.split('#').next().unwrap_or(range);
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let b = b.trim_end_matches(['L', 'l']);
+        let (Some(low), Some(high)) = (field.value(a), field.value(b)) else {
+            continue;
+        };
+        if low > high {
+            let hint = if matches!(field, Field::DayOfWeek) && high == 0 {
+                "Sunday is day 0: write `MON-SAT,SUN`, `1-7`, or `*` for every day".to_string()
+            } else {
+                format!("a range runs from low to high: write it as two, e.g. `{a}-..,..-{b}`")
+            };
+            return Err(RuleError::new(
+                format!(
+                    "the range `{item}` in the {} field runs backwards ({low} to {high})",
+                    field.name()
+                ),
+                hint,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a 5-field crontab rule (`30 9 * * MON-FRI`), a 6-field one with leading seconds, or a
+/// nickname (`@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`).
+pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
+    let trimmed = rule.trim();
+    let expanded = if let Some(name) = trimmed.strip_prefix('@') {
+        match name.to_ascii_lowercase().as_str() {
+            "yearly" | "annually" => "0 0 1 1 *",
+            "monthly" => "0 0 1 * *",
+            "weekly" => "0 0 * * SUN",
+            "daily" | "midnight" => "0 0 * * *",
+            "hourly" => "0 * * * *",
+            "reboot" => {
+                return Err(RuleError::new(
+                    "`@reboot` runs when a cron daemon starts, which is no time for a meeting",
+                    "give the meeting's times, e.g. \"0 9 * * MON\"; for a single meeting use `start_time` instead of [schedule]",
+                ));
+            }
+            _ => {
+                return Err(RuleError::new(
+                    format!("unknown cron nickname `{trimmed}`"),
+                    "the nicknames are @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly",
+                ));
+            }
+        }
+    } else {
+        trimmed
+    };
+    let fields: Vec<&str> = expanded.split_whitespace().collect();
+    let kinds: &[Field] = match fields.len() {
+        5 => &[
+            Field::Minute,
+            Field::Hour,
+            Field::DayOfMonth,
+            Field::Month,
+            Field::DayOfWeek,
+        ],
+        6 => &[
+            Field::Second,
+            Field::Minute,
+            Field::Hour,
+            Field::DayOfMonth,
+            Field::Month,
+            Field::DayOfWeek,
+        ],
+        n => {
+            return Err(RuleError::new(
+                format!(
+                    "a cron rule has 5 fields (minute hour day-of-month month day-of-week), 6 with leading seconds, or is a nickname such as @daily; this one has {n}"
+                ),
+                GENERIC_HINT,
+            ));
+        }
+    };
+    for (&field, text) in kinds.iter().zip(&fields) {
+        check_ranges(field, text)?;
+    }
+    // `fields` has 5 or 6 entries: the last five are minute, hour, day-of-month, month and
+    // day-of-week.
+    let [minute, hour, dom, _, dow] = fields[fields.len() - 5..] else {
+        unreachable!("5 or 6 fields")
+    };
+    let starred = |f: &str| f.starts_with('*') || f.starts_with('?');
+    let cron = CronParser::builder()
+        .seconds(Seconds::Optional)
+        .dom_and_dow(starred(dom) || starred(dow))
+        .build()
+        .parse(expanded)
+        .map_err(|e| RuleError::new(format!("invalid cron rule: {e}"), GENERIC_HINT))?;
+    let p = &cron.pattern;
+    // croner errs only on a value outside the field's range, and these are inside.
+    let hours: Vec<u32> = (0..24)
+        .filter(|&v| p.hour_match(v).unwrap_or(false))
+        .collect();
+    let minutes: Vec<u32> = (0..60)
+        .filter(|&v| p.minute_match(v).unwrap_or(false))
+        .collect();
+    let seconds: Vec<u32> = (0..60)
+        .filter(|&v| p.second_match(v).unwrap_or(false))
+        .collect();
+    let mut times = Vec::with_capacity(hours.len() * minutes.len() * seconds.len());
+    for &h in &hours {
+        for &m in &minutes {
+            for &s in &seconds {
+                times.push((h, m, s));
+            }
+        }
+    }
+    Ok(Rule {
+        fixed_time: !starred(minute) && !starred(hour),
+        cron,
+        times,
+    })
+}
 
 /// A parsed recurrence rule with everything needed to list its occurrences.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    cron: Cron,
+    cron: Rule,
     /// The rule as written, for display.
     pub rule: String,
     pub timezone: Tz,
@@ -28,30 +343,9 @@ pub struct Schedule {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Why a cron rule was refused; the message is shown after the file position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RuleError(String);
-
-/// Parses a 5-field crontab rule (`30 9 * * MON-FRI`), a 6-field one with leading seconds, or a
-/// nickname (`@daily`, `@weekly`, ...).
-pub fn parse_rule(rule: &str) -> Result<Cron, RuleError> {
-    let fields = rule.split_whitespace().count();
-    if !rule.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-        return Err(RuleError(format!(
-            "a cron rule has 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds; this one has {fields}"
-        )));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .build()
-        .parse(rule)
-        .map_err(|e| RuleError(format!("invalid cron rule: {e}")))
-}
-
 impl Schedule {
     pub fn new(
-        cron: Cron,
+        cron: Rule,
         rule: String,
         timezone: Tz,
         duration: TimeDelta,
@@ -68,43 +362,84 @@ impl Schedule {
         }
     }
 
+    /// The parsed rule.
+    pub fn parsed_rule(&self) -> &Rule {
+        &self.cron
+    }
+
     /// Occurrence starts strictly after `after`, in order, inside the `from..=until` window.
     pub fn starts_after(&self, after: DateTime<Utc>) -> Occurrences<'_> {
-        // Start the search just before `from` so an occurrence exactly at `from` is included.
-        let cursor = match self.from {
-            Some(from) if from > after => from - TimeDelta::seconds(1),
-            _ => after,
+        // An occurrence exactly at `from` is included.
+        let after = match self.from {
+            Some(from) if from > after => Some(from - TimeDelta::seconds(1)),
+            _ => Some(after),
         };
+        // A day's occurrences can lie before its own midnight only through a gap, so start
+        // one local day early (and never miss the first pass of a repeated hour).
+        let day = after
+            .map(|a| a.with_timezone(&self.timezone).date_naive())
+            .and_then(|d| d.pred_opt());
         Occurrences {
             schedule: self,
-            cursor: Some(cursor.with_timezone(&self.timezone)),
+            after: after.unwrap_or(DateTime::<Utc>::MIN_UTC),
+            day,
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
         }
     }
 }
 
-/// Iterator over a schedule's occurrence starts; ends at `until` or when the rule has no more
-/// matches (croner gives up past the year 5000).
+/// Iterator over a schedule's occurrence starts; ends at `until`, or when the rule has not
+/// fired for 400 years (it never will).
 pub struct Occurrences<'a> {
     schedule: &'a Schedule,
-    cursor: Option<DateTime<Tz>>,
+    /// Only instants after this one are yielded; it moves up with each yielded instant, so
+    /// nothing repeats even when a gap pushes one day's time onto the next day's.
+    after: DateTime<Utc>,
+    /// The next local day to look at.
+    day: Option<NaiveDate>,
+    /// Occurrences of the day last looked at, not yet yielded.
+    pending: VecDeque<DateTime<Utc>>,
+    scratch: Vec<DateTime<Utc>>,
 }
 
 impl Iterator for Occurrences<'_> {
     type Item = DateTime<Utc>;
 
     fn next(&mut self) -> Option<DateTime<Utc>> {
-        let cursor = self.cursor.take()?;
-        let next = self
-            .schedule
-            .cron
-            .find_next_occurrence(&cursor, false)
-            .ok()?;
-        let utc = next.with_timezone(&Utc);
-        if self.schedule.until.is_some_and(|until| utc > until) {
-            return None;
+        let s = self.schedule;
+        let last_day = s.until.map(|u| u.with_timezone(&s.timezone).date_naive());
+        let mut empty_days = 0;
+        loop {
+            while let Some(t) = self.pending.pop_front() {
+                if t <= self.after {
+                    continue;
+                }
+                if s.until.is_some_and(|until| t > until) {
+                    self.day = None;
+                    self.pending.clear();
+                    return None;
+                }
+                self.after = t;
+                return Some(t);
+            }
+            let day = self.day?;
+            // A gap can push a day's time into the next day, never further than one.
+            if last_day.is_some_and(|last| day > last.succ_opt().unwrap_or(last))
+                || empty_days > MAX_DAYS_WITHOUT_MATCH
+            {
+                self.day = None;
+                return None;
+            }
+            self.day = day.succ_opt();
+            s.cron.instants_on(s.timezone, day, &mut self.scratch);
+            if self.scratch.is_empty() {
+                empty_days += 1;
+            } else {
+                empty_days = 0;
+            }
+            self.pending.extend(self.scratch.drain(..));
         }
-        self.cursor = Some(next);
-        Some(utc)
     }
 }
 
@@ -112,7 +447,7 @@ impl Iterator for Occurrences<'_> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use chrono_tz::{America, Asia, Europe};
+    use chrono_tz::{America, Asia, Australia, Europe};
 
     fn schedule(rule: &str, tz: Tz) -> Schedule {
         Schedule::new(
@@ -130,6 +465,15 @@ mod tests {
 
     fn local(s: &Schedule, t: DateTime<Utc>) -> String {
         t.with_timezone(&s.timezone).format("%F %R %Z").to_string()
+    }
+
+    /// Every occurrence between two instants, shown in the schedule's zone.
+    fn between(rule: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
+        let s = schedule(rule, tz);
+        s.starts_after(from)
+            .take_while(|t| *t <= to)
+            .map(|t| local(&s, t))
+            .collect()
     }
 
     #[test]
@@ -151,12 +495,75 @@ mod tests {
     fn six_fields_and_nicknames_are_accepted_seven_are_not() {
         assert!(parse_rule("0 30 9 * * MON-FRI").is_ok());
         assert!(parse_rule("@weekly").is_ok());
+        assert!(parse_rule("@midnight").is_ok());
         let err = parse_rule("0 30 9 * * MON-FRI 2027").unwrap_err();
         assert!(err.to_string().contains("this one has 7"), "{err}");
         let err = parse_rule("30 9 * *").unwrap_err();
         assert!(err.to_string().contains("this one has 4"), "{err}");
         assert!(parse_rule("61 9 * * *").is_err());
         assert!(parse_rule("30 9 * * FUNDAY").is_err());
+    }
+
+    #[test]
+    fn field_count_message_is_the_same_for_every_count() {
+        let four = parse_rule("30 9 * *").unwrap_err().message;
+        let eight = parse_rule("0 30 9 * * MON 2027 x").unwrap_err().message;
+        let expected = |n: usize| {
+            format!(
+                "a cron rule has 5 fields (minute hour day-of-month month day-of-week), 6 with leading seconds, or is a nickname such as @daily; this one has {n}"
+            )
+        };
+        assert_eq!(four, expected(4));
+        assert_eq!(eight, expected(8));
+    }
+
+    #[test]
+    fn midnight_is_daily_and_reboot_is_refused_with_a_hint() {
+        let s = schedule("@midnight", Tz::UTC);
+        let got: Vec<_> = s.starts_after(utc(2027, 1, 1, 12, 0)).take(2).collect();
+        assert_eq!(got, vec![utc(2027, 1, 2, 0, 0), utc(2027, 1, 3, 0, 0)]);
+        let err = parse_rule("@reboot").unwrap_err();
+        assert!(err.message.contains("@reboot"), "{err:?}");
+        assert!(err.hint.contains("start_time"), "{err:?}");
+        let err = parse_rule("@fortnightly").unwrap_err();
+        assert!(err.hint.contains("@midnight"), "{err:?}");
+    }
+
+    #[test]
+    fn reversed_ranges_are_refused() {
+        let err = parse_rule("0 9 * * MON-SUN").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the range `MON-SUN` in the day-of-week field runs backwards (1 to 0)"
+        );
+        assert!(err.hint.contains("MON-SAT,SUN"), "{err:?}");
+        let err = parse_rule("30-20 9 * * *").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the range `30-20` in the minute field runs backwards (30 to 20)"
+        );
+        let err = parse_rule("0 9 * NOV-FEB *").unwrap_err();
+        assert!(err.message.contains("month field"), "{err:?}");
+        assert!(parse_rule("0 9 * * 5-7").is_ok());
+        assert!(parse_rule("0 9 * * MON-FRI").is_ok());
+        assert!(parse_rule("0 9 * * FRI#1").is_ok());
+    }
+
+    #[test]
+    fn fixed_time_is_decided_by_the_minute_and_hour_fields() {
+        for rule in [
+            "30 9 * * *",
+            "0,30 1 * * *",
+            "30 2-3 * * *",
+            "0 */1,5 * * *",
+            "@daily",
+        ] {
+            let fixed = !rule.split(' ').take(2).any(|f| f.starts_with('*'));
+            assert_eq!(parse_rule(rule).unwrap().is_fixed_time(), fixed, "{rule}");
+        }
+        assert!(!parse_rule("@hourly").unwrap().is_fixed_time());
+        assert!(!parse_rule("*/15 9 * * *").unwrap().is_fixed_time());
+        assert!(parse_rule("15 30 9 * * *").unwrap().is_fixed_time());
     }
 
     #[test]
@@ -175,6 +582,68 @@ mod tests {
         let got: Vec<_> = s.starts_after(utc(2026, 10, 31, 12, 0)).take(2).collect();
         assert_eq!(local(&s, got[0]), "2026-11-01 01:30 EDT");
         assert_eq!(local(&s, got[1]), "2026-11-02 01:30 EST");
+    }
+
+    #[test]
+    fn a_list_of_hours_is_still_a_fixed_time_on_fall_back_day() {
+        // Issue 14, case 1: two meetings an hour apart on every fall-back day before.
+        assert_eq!(
+            between(
+                "30 1,13 * * *",
+                America::New_York,
+                utc(2027, 11, 6, 18, 0),
+                utc(2027, 11, 8, 12, 0)
+            ),
+            [
+                "2027-11-07 01:30 EDT",
+                "2027-11-07 13:30 EST",
+                "2027-11-08 01:30 EST"
+            ]
+        );
+        // UK falls back 02:00 BST -> 01:00 GMT on 2027-10-31.
+        assert_eq!(
+            between(
+                "0,30 1 * * *",
+                Europe::London,
+                utc(2027, 10, 30, 12, 0),
+                utc(2027, 10, 31, 12, 0)
+            ),
+            ["2027-10-31 01:00 BST", "2027-10-31 01:30 BST"]
+        );
+    }
+
+    #[test]
+    fn times_in_the_gap_run_once_at_its_end() {
+        // Issue 14, case 1: nothing at all before; validate said the rule never fires.
+        assert_eq!(
+            between(
+                "0,30 2 14 3 *",
+                America::New_York,
+                utc(2027, 3, 13, 0, 0),
+                utc(2027, 3, 15, 0, 0)
+            ),
+            ["2027-03-14 03:00 EDT"]
+        );
+        // 02:30 runs at 03:00, and 03:30 as written.
+        assert_eq!(
+            between(
+                "30 2-3 * * *",
+                America::New_York,
+                utc(2027, 3, 14, 0, 0),
+                utc(2027, 3, 14, 12, 0)
+            ),
+            ["2027-03-14 03:00 EDT", "2027-03-14 03:30 EDT"]
+        );
+        // Lord Howe moves its clocks by 30 minutes: 02:00 -> 02:30 on 2027-10-03.
+        assert_eq!(
+            between(
+                "15 2 * * *",
+                Australia::Lord_Howe,
+                utc(2027, 10, 2, 0, 0),
+                utc(2027, 10, 3, 12, 0)
+            ),
+            ["2027-10-03 02:30 +11"]
+        );
     }
 
     #[test]
@@ -205,6 +674,77 @@ mod tests {
     }
 
     #[test]
+    fn interval_rule_skips_the_gap() {
+        assert_eq!(
+            between(
+                "*/30 * * * *",
+                America::New_York,
+                utc(2027, 3, 14, 6, 10),
+                utc(2027, 3, 14, 7, 40)
+            ),
+            [
+                "2027-03-14 01:30 EST",
+                "2027-03-14 03:00 EDT",
+                "2027-03-14 03:30 EDT"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_starred_day_field_ands_the_day_fields() {
+        // Issue 14, case 2: odd days AND Mondays, not odd days OR Mondays.
+        let days: Vec<u32> = schedule("0 9 */2 * MON", Tz::UTC)
+            .starts_after(utc(2027, 1, 1, 0, 0))
+            .take_while(|t| *t < utc(2027, 2, 1, 0, 0))
+            .map(|t| t.day())
+            .collect();
+        assert_eq!(days, [11, 25]);
+        // Both restricted: either matches (days 1-7 or Fridays).
+        let days: Vec<u32> = schedule("0 9 1-7 * FRI", Tz::UTC)
+            .starts_after(utc(2027, 1, 1, 0, 0))
+            .take_while(|t| *t < utc(2027, 2, 1, 0, 0))
+            .map(|t| t.day())
+            .collect();
+        assert_eq!(days, [1, 2, 3, 4, 5, 6, 7, 8, 15, 22, 29]);
+    }
+
+    #[test]
+    fn until_a_date_includes_a_repeated_hour_at_its_end() {
+        // Issue 14, case 4: America/Santiago falls back at midnight, 2027-04-04 00:00 -03 ->
+        // 2027-04-03 23:00 -04, so 23:00-23:59 of 2027-04-03 happens twice.
+        let date = NaiveDate::from_ymd_opt(2027, 4, 3).unwrap();
+        let mut s = schedule("*/30 23 * * *", America::Santiago);
+        s.until = end_of_day(America::Santiago, date);
+        let got: Vec<_> = s
+            .starts_after(utc(2027, 4, 3, 12, 0))
+            .map(|t| local(&s, t))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2027-04-03 23:00 -03",
+                "2027-04-03 23:30 -03",
+                "2027-04-03 23:00 -04",
+                "2027-04-03 23:30 -04"
+            ]
+        );
+    }
+
+    #[test]
+    fn days_start_after_a_midnight_gap() {
+        // America/Santiago springs forward at midnight: 2027-09-05 starts at 01:00 -03.
+        let date = NaiveDate::from_ymd_opt(2027, 9, 5).unwrap();
+        let start = start_of_day(America::Santiago, date).unwrap();
+        assert_eq!(
+            start
+                .with_timezone(&America::Santiago)
+                .format("%F %R %Z")
+                .to_string(),
+            "2027-09-05 01:00 -03"
+        );
+    }
+
+    #[test]
     fn window_bounds_are_inclusive() {
         let mut s = schedule("0 10 * * *", Tz::UTC);
         s.from = Some(utc(2026, 12, 1, 10, 0));
@@ -224,5 +764,12 @@ mod tests {
     fn a_rule_that_never_matches_ends_the_iterator() {
         let s = schedule("0 0 31 2 *", Tz::UTC);
         assert_eq!(s.starts_after(utc(2026, 1, 1, 0, 0)).next(), None);
+    }
+
+    #[test]
+    fn the_29th_of_february_is_found_across_2100() {
+        let s = schedule("0 12 29 2 *", Tz::UTC);
+        let got: Vec<_> = s.starts_after(utc(2097, 1, 1, 0, 0)).take(1).collect();
+        assert_eq!(got, vec![utc(2104, 2, 29, 12, 0)]);
     }
 }

@@ -638,3 +638,65 @@ fn the_daemon_accepts_past_meetings_and_ended_series() {
     .unwrap_err();
     assert!(e[0].message.contains("never fires"), "{e:?}");
 }
+
+#[test]
+fn reversed_cron_ranges_are_errors_with_a_hint() {
+    let e =
+        only_error("subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * MON-SUN\"\n");
+    assert_eq!(
+        e,
+        "4:8: the range `MON-SUN` in the day-of-week field runs backwards (1 to 0); hint: Sunday is day 0: write `MON-SAT,SUN`, `1-7`, or `*` for every day"
+    );
+    let e =
+        only_error("subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"30-20 9 * * *\"\n");
+    assert!(
+        e.starts_with("4:8: the range `30-20` in the minute field runs backwards (30 to 20)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cron_nicknames_midnight_and_reboot() {
+    ok("subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"@midnight\"\n");
+    let e = only_error("subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"@reboot\"\n");
+    assert!(
+        e.starts_with("4:8: `@reboot` runs when a cron daemon starts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_fixed_time_rule_whose_only_day_is_a_gap_still_fires() {
+    // 02:00 and 02:30 on 14 March do not exist in New York in 2027: the meeting runs once, at
+    // 03:00 (it was "never fires" before).
+    let d = ok(
+        "subject = \"x\"\nduration = \"15m\"\ntimezone = \"America/New_York\"\n[schedule]\ncron = \"0,30 2 14 3 *\"\nfrom = 2027-03-14\nuntil = 2027-03-14\n",
+    );
+    let When::Recurring(s) = &d.when else {
+        panic!("expected a series")
+    };
+    let got: Vec<_> = s.starts_after(now()).collect();
+    assert_eq!(got, vec![utc(2027, 3, 14, 7, 0)]);
+}
+
+#[test]
+fn until_a_date_keeps_a_repeated_hour_at_the_end_of_the_day() {
+    // America/Santiago falls back at midnight: 2027-04-03 23:00-23:59 happens twice.
+    let d = ok(
+        "subject = \"x\"\nduration = \"15m\"\ntimezone = \"America/Santiago\"\n[schedule]\ncron = \"*/30 23 * * *\"\nfrom = 2027-04-03\nuntil = 2027-04-03\n",
+    );
+    let When::Recurring(s) = &d.when else {
+        panic!("expected a series")
+    };
+    let got: Vec<_> = s.starts_after(now()).collect();
+    // 23:00 and 23:30 at -03, then again at -04.
+    assert_eq!(
+        got,
+        vec![
+            utc(2027, 4, 4, 2, 0),
+            utc(2027, 4, 4, 2, 30),
+            utc(2027, 4, 4, 3, 0),
+            utc(2027, 4, 4, 3, 30)
+        ]
+    );
+}
