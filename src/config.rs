@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::diagnostic::{Collector, Diagnostic, did_you_mean};
 use crate::meeting::{Instance, Settings, read_settings};
-use crate::toml_reader::{self, Table};
+use crate::toml_reader::{self, DurationBounds, Table};
 
 /// Where the daemon looks for its config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wemeet-scheduler/config.toml";
@@ -340,15 +340,8 @@ fn read_config(
         if let Some(dir) = non_empty(&watch, "dir", c) {
             config.watch.dir = base.join(dir.get_ref());
         }
-        if let Some(every) = watch.duration("rescan_interval", c) {
-            if every.get_ref().is_zero() {
-                c.error(
-                    every.span(),
-                    "`watch.rescan_interval` must be more than zero",
-                );
-            } else {
-                config.watch.rescan_interval = *every.get_ref();
-            }
+        if let Some(every) = watch.bounded_duration("rescan_interval", &RESCAN_INTERVAL, c) {
+            config.watch.rescan_interval = *every.get_ref();
         }
     }
     if let Some(state) = root.table("state", c) {
@@ -356,7 +349,7 @@ fn read_config(
         if let Some(file) = non_empty(&state, "file", c) {
             config.state.file = base.join(file.get_ref());
         }
-        if let Some(r) = state.duration("retention", c) {
+        if let Some(r) = state.bounded_duration("retention", &RETENTION, c) {
             config.state.retention = *r.get_ref();
         }
     }
@@ -438,12 +431,8 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
         (None, Some(f)) => out.secret_key = SecretSource::File(PathBuf::from(f.into_inner())),
         (None, None) => out.secret_key = SecretSource::Env,
     }
-    if let Some(t) = api.duration("timeout", c) {
-        if t.get_ref().is_zero() {
-            c.error(t.span(), "`api.timeout` must be more than zero");
-        } else {
-            out.timeout = *t.get_ref();
-        }
+    if let Some(t) = api.bounded_duration("timeout", &TIMEOUT, c) {
+        out.timeout = *t.get_ref();
     }
     if let Some(n) = api.integer("requests_per_minute", c) {
         match u32::try_from(*n.get_ref()) {
@@ -474,6 +463,43 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
     }
 }
 
+/// How far ahead occurrences may be booked: `book_ahead`, in definitions and `[defaults]`.
+pub const BOOK_AHEAD: DurationBounds = DurationBounds {
+    allow_zero: false,
+    max: Duration::from_secs(366 * DAY),
+    max_text: "366d",
+    hint: "book at least a few minutes and at most a year ahead, e.g. \"14d\"",
+};
+/// `state.retention`.
+pub const RETENTION: DurationBounds = DurationBounds {
+    allow_zero: true,
+    max: Duration::from_secs(3653 * DAY),
+    max_text: "10y",
+    hint: "records of meetings that ended longer ago are pruned; e.g. \"30d\"",
+};
+/// `retry.base_delay` and `retry.max_delay`.
+pub const RETRY_DELAY: DurationBounds = DurationBounds {
+    allow_zero: true,
+    max: Duration::from_secs(DAY),
+    max_text: "1d",
+    hint: "a failed request is retried within the day or not at all; e.g. \"5m\"",
+};
+/// `api.timeout`.
+pub const TIMEOUT: DurationBounds = DurationBounds {
+    allow_zero: false,
+    max: Duration::from_secs(600),
+    max_text: "10m",
+    hint: "the service answers in seconds; e.g. \"10s\"",
+};
+/// `watch.rescan_interval`.
+pub const RESCAN_INTERVAL: DurationBounds = DurationBounds {
+    allow_zero: false,
+    max: Duration::from_secs(DAY),
+    max_text: "1d",
+    hint: "file events are hints, the rescan is the guarantee; e.g. \"5m\"",
+};
+const DAY: u64 = 86_400;
+
 fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_>) {
     retry.deny_unknown(&["max_attempts", "base_delay", "max_delay"], c);
     if let Some(n) = retry.integer("max_attempts", c) {
@@ -482,8 +508,8 @@ fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_
             _ => c.error(n.span(), "`retry.max_attempts` must be from 1 to 100"),
         }
     }
-    let base = retry.duration("base_delay", c);
-    let max = retry.duration("max_delay", c);
+    let base = retry.bounded_duration("base_delay", &RETRY_DELAY, c);
+    let max = retry.bounded_duration("max_delay", &RETRY_DELAY, c);
     if let Some(b) = &base {
         out.base_delay = *b.get_ref();
     }
@@ -561,7 +587,7 @@ fn read_defaults(defaults: &Table<'_, '_>, out: &mut Defaults, c: &mut Collector
             ),
         }
     }
-    if let Some(d) = defaults.duration("book_ahead", c) {
+    if let Some(d) = defaults.bounded_duration("book_ahead", &BOOK_AHEAD, c) {
         out.book_ahead = *d.get_ref();
     }
     if let Some(settings) = defaults.table("settings", c) {

@@ -11,12 +11,12 @@ use chrono_tz::Tz;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::config::{Defaults, parse_timezone};
+use crate::config::{self, Defaults, parse_timezone};
 use crate::diagnostic::{Collector, Diagnostic};
 use crate::meeting::{
     Instance, MeetingType, Settings, User, read_settings, read_users, resolve_settings, to_json,
 };
-use crate::schedule::{self, Schedule, parse_rule};
+use crate::schedule::{self, Density, MAX_OCCURRENCES_PER_WINDOW, Schedule, parse_rule};
 use crate::toml_reader::{self, Span, Table, describe, integer_of};
 
 /// Largest definition file read.
@@ -505,15 +505,7 @@ impl Reader<'_, '_, '_> {
             Some(_) => self.timezone(table, "timezone", c),
             None => Some(default_tz),
         };
-        let book_ahead = match table.duration("book_ahead", c) {
-            Some(d) if d.get_ref().is_zero() => {
-                c.error_hint(
-                    d.span(),
-                    "`schedule.book_ahead` must be more than zero",
-                    "book at least a few minutes ahead, e.g. \"1d\"",
-                );
-                None
-            }
+        let book_ahead = match table.bounded_duration("book_ahead", &config::BOOK_AHEAD, c) {
             Some(d) => Some(TimeDelta::from_std(*d.get_ref()).unwrap_or(TimeDelta::MAX)),
             None if table.get("book_ahead").is_some() => None,
             None => Some(TimeDelta::from_std(self.defaults.book_ahead).unwrap_or(TimeDelta::MAX)),
@@ -584,7 +576,30 @@ impl Reader<'_, '_, '_> {
             );
             return None;
         }
-        Some(schedule)
+        let (message, hint) = match schedule.check_density(self.now) {
+            Ok(()) => return Some(schedule),
+            Err(Density::TooFrequent) => (
+                "the cron rule fires more than once a minute".to_string(),
+                "give the seconds field one value, e.g. \"0 */15 9-17 * * MON-FRI\"".to_string(),
+            ),
+            Err(Density::Overlaps { gap }) => (
+                format!(
+                    "the series overlaps itself: occurrences start {} apart, and each lasts {}",
+                    show(gap),
+                    show(schedule.duration)
+                ),
+                "shorten `duration`, or space the rule's times further apart".to_string(),
+            ),
+            Err(Density::TooMany { count }) => (
+                format!(
+                    "{count} occurrences fall within one `book_ahead` ({}); at most {MAX_OCCURRENCES_PER_WINDOW} may",
+                    show(schedule.book_ahead)
+                ),
+                "shorten `schedule.book_ahead`, or make the rule fire less often".to_string(),
+            ),
+        };
+        c.error_hint(rule.span(), message, hint);
+        None
     }
 
     fn extra(&self, c: &mut Collector<'_>) -> serde_json::Map<String, serde_json::Value> {

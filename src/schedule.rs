@@ -61,6 +61,8 @@ pub struct Rule {
     fixed_time: bool,
     /// The wall-clock times of a matching day, ascending.
     times: Vec<(u32, u32, u32)>,
+    /// How many seconds of a matching minute the rule fires at.
+    seconds_per_minute: usize,
 }
 
 impl Rule {
@@ -321,6 +323,7 @@ pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
     }
     Ok(Rule {
         fixed_time: !starred(minute) && !starred(hour),
+        seconds_per_minute: seconds.len(),
         cron,
         times,
     })
@@ -386,6 +389,110 @@ impl Schedule {
             pending: VecDeque::new(),
             scratch: Vec::new(),
         }
+    }
+}
+
+/// At most this many occurrences of one series may fall in one book-ahead window: each is a
+/// create request and a record, so a dense rule with a long window would flood the API.
+pub const MAX_OCCURRENCES_PER_WINDOW: u64 = 1000;
+
+/// Why a series is too dense to book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Density {
+    /// The rule fires more than once in some minute (a 6-field rule with several seconds).
+    TooFrequent,
+    /// Two occurrences start closer together than one lasts.
+    Overlaps { gap: TimeDelta },
+    /// Some book-ahead window holds more than [`MAX_OCCURRENCES_PER_WINDOW`] occurrences.
+    TooMany { count: u64 },
+}
+
+impl Schedule {
+    /// Checks that the series is bookable: at most once a minute, never overlapping itself,
+    /// and at most [`MAX_OCCURRENCES_PER_WINDOW`] occurrences in any book-ahead window, over
+    /// the year from `now` (or from `from`, when later). Costs a few hundred day checks, and a
+    /// few days' occurrences around each daylight-saving change.
+    pub fn check_density(&self, now: DateTime<Utc>) -> Result<(), Density> {
+        let rule = &self.cron;
+        if rule.seconds_per_minute > 1 {
+            return Err(Density::TooFrequent);
+        }
+        let tz = self.timezone;
+        let start = self.from.map_or(now, |f| f.max(now));
+        let Some(first_day) = start.with_timezone(&tz).date_naive().pred_opt() else {
+            return Ok(());
+        };
+        let last_day = self.until.map(|u| u.with_timezone(&tz).date_naive());
+        let window_days = usize::try_from(self.book_ahead.num_days()).unwrap_or(366) + 1;
+        // Which days of the coming year (and one window more) the rule fires on.
+        let mut matches = Vec::with_capacity(367 + window_days);
+        let mut day = first_day;
+        for _ in 0..367 + window_days {
+            if last_day.is_some_and(|last| day > last) {
+                break;
+            }
+            matches.push((day, rule.day_matches(day)));
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        // The most matching days in any window, times the occurrences of a day.
+        let mut in_window = 0usize;
+        let mut most = 0usize;
+        for (i, (_, hit)) in matches.iter().enumerate() {
+            in_window += usize::from(*hit);
+            if i >= window_days {
+                in_window -= usize::from(matches[i - window_days].1);
+            }
+            most = most.max(in_window);
+        }
+        let count = (most as u64).saturating_mul(rule.times.len() as u64);
+        // The shortest gap between two starts: within a day, across midnight, and on the days
+        // around each daylight-saving change, where the clock's gaps are not the real ones.
+        let seconds = |&(h, m, s): &(u32, u32, u32)| i64::from(h * 3600 + m * 60 + s);
+        let mut shortest = i64::MAX;
+        for pair in rule.times.windows(2) {
+            shortest = shortest.min(seconds(&pair[1]) - seconds(&pair[0]));
+        }
+        if let (Some(first), Some(last)) = (rule.times.first(), rule.times.last())
+            && matches.windows(2).any(|w| w[0].1 && w[1].1)
+        {
+            shortest = shortest.min(86_400 - seconds(last) + seconds(first));
+        }
+        let offset = |day: NaiveDate| {
+            start_of_day(tz, day).map(|t| tz.offset_from_utc_datetime(&t.naive_utc()))
+        };
+        let mut around = Vec::new();
+        let mut scratch = Vec::new();
+        for w in matches.windows(2) {
+            let (day, next) = (w[0].0, w[1].0);
+            if offset(day) == offset(next) {
+                continue;
+            }
+            around.clear();
+            let mut d = day.pred_opt();
+            for _ in 0..3 {
+                let Some(this) = d else { break };
+                rule.instants_on(tz, this, &mut scratch);
+                around.extend_from_slice(&scratch);
+                d = this.succ_opt();
+            }
+            around.sort_unstable();
+            around.dedup();
+            for pair in around.windows(2) {
+                shortest = shortest.min((pair[1] - pair[0]).num_seconds());
+            }
+        }
+        if shortest < self.duration.num_seconds() {
+            return Err(Density::Overlaps {
+                gap: TimeDelta::seconds(shortest),
+            });
+        }
+        if count > MAX_OCCURRENCES_PER_WINDOW {
+            return Err(Density::TooMany { count });
+        }
+        Ok(())
     }
 }
 

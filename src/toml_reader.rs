@@ -228,6 +228,50 @@ impl<'a, 'i> Table<'a, 'i> {
             }
         }
     }
+
+    /// A duration string within `bounds`: every duration the program reads has an upper
+    /// bound, so no value can overflow time arithmetic or make work without end.
+    pub fn bounded_duration(
+        &self,
+        key: &str,
+        bounds: &DurationBounds,
+        c: &mut Collector<'_>,
+    ) -> Option<Spanned<Duration>> {
+        let d = self.duration(key, c)?;
+        let value = *d.get_ref();
+        if value.is_zero() && !bounds.allow_zero {
+            c.error_hint(
+                d.span(),
+                format!("`{}` must be more than zero", self.path_of(key)),
+                bounds.hint,
+            );
+            return None;
+        }
+        if value > bounds.max {
+            c.error_hint(
+                d.span(),
+                format!(
+                    "`{}` must be at most {}",
+                    self.path_of(key),
+                    bounds.max_text
+                ),
+                bounds.hint,
+            );
+            return None;
+        }
+        Some(d)
+    }
+}
+
+/// The limits of a duration setting: whether zero is allowed, the largest value, and the hint
+/// shown when the value is too large.
+pub struct DurationBounds {
+    pub allow_zero: bool,
+    pub max: Duration,
+    /// `max` as the user would write it (`"366d"`).
+    pub max_text: &'static str,
+    /// Advice for a zero value (when refused) or a value above `max`.
+    pub hint: &'static str,
 }
 
 /// `Ok(n)` for an integer that fits in i64, `Err(())` for one that does not, `None` for a

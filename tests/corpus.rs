@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use util::daemon::Env;
-use wemeet_scheduler::config::{Config, Defaults};
+use wemeet_scheduler::config::{Config, Defaults, UserFormat};
 use wemeet_scheduler::daemon::Mode;
 use wemeet_scheduler::definition::{self, Past};
 use wemeet_scheduler::fake_api::FakeConfig;
+use wemeet_scheduler::plan;
 use wemeet_scheduler::scan::{self, Found};
+use wemeet_scheduler::schedule::MAX_OCCURRENCES_PER_WINDOW;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -301,6 +303,8 @@ fn line() -> impl Strategy<Value = String> {
         "\"61 * * * *\"",
         "\"1h\"",
         "\"0s\"",
+        "\"100y\"",
+        "\"1000000y\"",
         "\"Asia/Shanghai\"",
         "\"1796090400\"",
         "\"\\u0000\"",
@@ -325,6 +329,33 @@ fn line() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A series with a random rule (dense, sparse, DST-prone, odd days) and random lengths,
+/// windows and zones, huge ones included.
+fn schedule_doc() -> impl Strategy<Value = String> {
+    let pick = |v: &[&'static str]| prop::sample::select(v.to_vec());
+    let rule = (
+        pick(&["", "* ", "0 ", "0,30 ", "*/20 "]),
+        pick(&["*", "*/1", "*/5", "0", "0,30", "59", "0-59/7"]),
+        pick(&["*", "*/2", "0", "1,13", "2-3", "23"]),
+        pick(&["*", "*/2", "L", "29", "31", "15W", "1-7"]),
+        pick(&["*", "2", "FEB-MAR", "*/6"]),
+        pick(&["*", "MON-FRI", "FRI#1", "5L", "0"]),
+    )
+        .prop_map(|(s, m, h, dom, mon, dow)| format!("{s}{m} {h} {dom} {mon} {dow}"));
+    (
+        rule,
+        pick(&["1s", "1m", "15m", "24h", "25h", "100y", "1000000y"]),
+        pick(&["1s", "1h", "14d", "366d", "367d", "100y", "1000000y"]),
+        pick(&["UTC", "America/New_York", "America/Santiago", "Australia/Lord_Howe"]),
+        pick(&["", "from = 2027-03-14\n", "until = 2027-04-03\n", "until = 9999-12-31\n"]),
+    )
+        .prop_map(|(rule, duration, ahead, tz, window)| {
+            format!(
+                "subject = \"x\"\nduration = \"{duration}\"\ntimezone = \"{tz}\"\n[schedule]\ncron = \"{rule}\"\nbook_ahead = \"{ahead}\"\n{window}"
+            )
+        })
+}
+
 proptest! {
     // 512 cases in CI; PROPTEST_CASES=N for a longer run.
     #![proptest_config(ProptestConfig {
@@ -345,5 +376,18 @@ proptest! {
             let _ = definition::parse(Path::new("r.toml"), "r", &text, &defaults(), now(), past);
         }
         let _ = Config::parse(Path::new("c.toml"), &text, Some(0o644));
+    }
+
+    #[test]
+    fn random_schedules_never_panic_plan_or_the_next_wake(doc in schedule_doc()) {
+        let Ok(def) = definition::parse(Path::new("r.toml"), "r", &doc, &defaults(), now(), Past::Reject) else {
+            return Ok(());
+        };
+        let format = UserFormat::Object;
+        // What is due now is bounded by the per-window limit.
+        let due = plan::wanted([&def], format, now(), now());
+        prop_assert!(due.len() as u64 <= MAX_OCCURRENCES_PER_WINDOW, "{} due for {doc}", due.len());
+        let _ = plan::next_due([&def], now());
+        let _ = plan::upcoming([&def], format, now(), 50);
     }
 }
