@@ -687,6 +687,7 @@ impl Daemon {
             error_code: None,
             updated_at: now.timestamp(),
             change: None,
+            refused: None,
         }
     }
 
@@ -983,6 +984,7 @@ impl Daemon {
         match (result, change) {
             (Ok(()), Change::Cancel { reason }) => {
                 r.status = Status::Cancelled;
+                r.refused = None;
                 r.last_error = Some(format!("cancelled: {reason}"));
                 r.updated_at = now.timestamp();
                 tracing::info!(booking = %key, meeting_id = ?r.meeting_id, "cancelled: {reason}");
@@ -1013,6 +1015,7 @@ impl Daemon {
                     .map(state::RecordedRequest);
                 record.definition_hash = definition_hash;
                 record.last_error = None;
+                record.refused = None;
                 record.updated_at = now.timestamp();
                 let what = format!(
                     "modified: {}",
@@ -1033,14 +1036,23 @@ impl Daemon {
                 match e.treatment() {
                     Treatment::Permanent => {
                         // Keep the meeting as booked; do not try this change again until the
-                        // file changes again.
-                        if let Change::Modify {
-                            definition_hash, ..
-                        } = change
-                        {
-                            r.definition_hash = definition_hash;
-                        }
-                        tracing::error!(booking = %key, "the change to a booked meeting was refused: {message}");
+                        // definition changes again.
+                        let (kind, definition_hash) = match change {
+                            Change::Modify {
+                                definition_hash, ..
+                            } => ("modify", Some(definition_hash)),
+                            Change::Cancel { .. } => (
+                                "cancel",
+                                self.catalog.hash_of(&key.definition).map(str::to_string),
+                            ),
+                        };
+                        r.refused = Some(state::Refused {
+                            kind: kind.to_string(),
+                            definition_hash,
+                            error_code: e.code(),
+                            at: now.timestamp(),
+                        });
+                        tracing::error!(booking = %key, "the {kind} of a booked meeting was refused: {message}; it is not tried again until the definition changes");
                     }
                     _ => {
                         r.change = Some(change);

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use wemeet_scheduler::commands::{self, Outcome};
 use wemeet_scheduler::config::SecretKey;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::{self, FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::fake_api::{self, ErrorFault, FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::logging::{self, LogFormat};
 
 #[derive(Parser)]
@@ -127,6 +127,15 @@ struct FakeApiArgs {
     /// Create the meeting, then reset the connection instead of answering
     #[arg(long, default_value = "off")]
     fault_reset: FaultSpec,
+    /// Answer creates with an error, CODE:STATUS:RATE (e.g. 9100:500:100%), without acting
+    #[arg(long)]
+    fault_create_error: Option<ErrorFault>,
+    /// Answer modifies with an error, CODE:STATUS:RATE, without acting
+    #[arg(long)]
+    fault_modify_error: Option<ErrorFault>,
+    /// Answer cancels with an error, CODE:STATUS:RATE (e.g. 13602:500:100%), without acting
+    #[arg(long)]
+    fault_cancel_error: Option<ErrorFault>,
 }
 
 impl FakeApiArgs {
@@ -146,6 +155,9 @@ impl FakeApiArgs {
                 create_then_hang: self.fault_hang,
                 hang_for: self.hang_for,
                 create_then_reset: self.fault_reset,
+                create_error: self.fault_create_error,
+                modify_error: self.fault_modify_error,
+                cancel_error: self.fault_cancel_error,
             },
             journal: self.journal,
             seed: self.seed,

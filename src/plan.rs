@@ -278,10 +278,15 @@ pub fn reconcile(
                     }
                     continue;
                 }
+                // A change the API refused for good waits for the definition to change.
+                if r.refused
+                    .as_ref()
+                    .is_some_and(|x| x.definition_hash.as_deref() == (cx.hash_of)(&key.definition))
+                {
+                    continue;
+                }
                 match by_id.get(key.definition.as_str()) {
                     None if (cx.hash_of)(&key.definition).is_some() => {} // Invalid, not removed.
-                    // A cancel the API refused for good is not tried again.
-                    None if r.definition_hash.is_empty() => {}
                     None => {
                         if cx.lifecycle.on_removed == OnRemoved::Cancel {
                             removals.push((key.clone(), "its definition was removed".into()));
@@ -771,6 +776,7 @@ mod tests {
             error_code: None,
             updated_at: 0,
             change: None,
+            refused: None,
         }
     }
 

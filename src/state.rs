@@ -58,6 +58,25 @@ pub struct Record {
     /// A modify or cancel recorded before it is sent; cleared when it is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// The last change the API refused for good: not tried again until the definition
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+}
+
+/// A modify or cancel the API refused for good (meeting started, no permission, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    /// `"modify"` or `"cancel"`.
+    pub kind: String,
+    /// The hash of the definition the change was made for; `None` when it was removed. While
+    /// the definition is still this, the change is not sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+    /// Unix seconds of the refusal.
+    pub at: i64,
 }
 
 /// A change to a booked meeting, recorded before it is sent (the intent). Both are
@@ -384,6 +403,7 @@ mod tests {
             error_code: None,
             updated_at: 0,
             change: None,
+            refused: None,
         }
     }
 
@@ -407,6 +427,7 @@ mod tests {
                         request: serde_json::json!({"subject": "x"}),
                         definition_hash: "h2".into(),
                     }),
+                    refused: None,
                     request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
                         .ok()
                         .map(RecordedRequest),
@@ -416,6 +437,7 @@ mod tests {
                     change: Some(Change::Cancel {
                         reason: "gone".into(),
                     }),
+                    refused: None,
                     ..record("d", 4, Status::Booked)
                 },
             ],

@@ -33,6 +33,7 @@ async fn every_fault_at_once_still_books_each_meeting_exactly_once() {
                 create_then_hang: FaultSpec::Rate(0.02),
                 hang_for: Duration::from_secs(30),
                 create_then_reset: FaultSpec::Rate(0.02),
+                ..Faults::default()
             },
             seed: 7,
             ..FakeConfig::default()

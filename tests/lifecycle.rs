@@ -404,3 +404,59 @@ async fn plan_shows_the_changes_of_the_next_run() {
     // Nothing was sent: plan only reads.
     assert!(env.fake.journal().iter().all(|e| e.op == "create"));
 }
+
+#[tokio::test]
+async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_file_changes() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    env.write("third.toml", &ONE_OFF.replace("Planning", "Third"));
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 3);
+    let refused = |code: i64| wemeet_scheduler::fake_api::ErrorFault {
+        code,
+        status: 500,
+        spec: FaultSpec::Rate(1.0),
+    };
+    env.fake.set_faults(Faults {
+        cancel_error: Some(refused(13602)),
+        modify_error: Some(refused(9100)),
+        ..Faults::default()
+    });
+    std::fs::remove_file(env.watch_dir().join("planning.toml")).unwrap();
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other, renamed"));
+    for _ in 0..3 {
+        env.start(Mode::Once).finish().await;
+    }
+    let errors = env.fake.stats().errors;
+    assert_eq!(
+        errors.get(&13602),
+        Some(&1),
+        "one cancel, refused once: {errors:?}"
+    );
+    assert_eq!(
+        errors.get(&9100),
+        Some(&1),
+        "one modify, refused once: {errors:?}"
+    );
+    let state = env.state();
+    let refusal = |def: &str| {
+        let r = state.bookings.iter().find(|r| r.definition == def).unwrap();
+        assert_eq!(r.status, Status::Booked, "the meeting is still booked");
+        let x = r.refused.as_ref().expect("the refusal is recorded");
+        (x.kind.clone(), x.error_code, x.definition_hash.is_some())
+    };
+    assert_eq!(
+        refusal("planning"),
+        ("cancel".to_string(), Some(13602), false)
+    );
+    assert_eq!(refusal("other"), ("modify".to_string(), Some(9100), true));
+    // A new edit is a new change: sent (and refused) once more.
+    env.write(
+        "other.toml",
+        &ONE_OFF.replace("Planning", "Other, renamed again"),
+    );
+    env.start(Mode::Once).finish().await;
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.fake.stats().errors.get(&9100), Some(&2));
+    assert_eq!(env.fake.stats().errors.get(&13602), Some(&1));
+}

@@ -113,7 +113,7 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-/// Error codes by treatment, from the table in `shared/api/NOTES.md`.
+/// Error codes the program names, from the vendor's table in `shared/api/NOTES.md`.
 pub mod codes {
     pub const INTERNAL: [i64; 3] = [41, 960_000, 5108];
     pub const RATE_LIMITED: [i64; 3] = [190_310, 190_313, 9061];
@@ -126,9 +126,52 @@ pub mod codes {
     pub const UNREGISTERED_USER: i64 = 190_001;
     pub const NOT_FOUND: i64 = 9003;
     pub const ALREADY_CANCELLED: i64 = 9007;
-    pub const NO_PERMISSION: [i64; 2] = [9042, 500_014];
+    pub const NO_PERMISSION: [i64; 3] = [9042, 500_014, 9100];
+    /// The meeting has started (13602) or ended (13603): it can no longer be changed.
+    pub const STARTED_OR_ENDED: [i64; 2] = [13_602, 13_603];
     pub const QUOTA: [i64; 4] = [190_311, 500_029, 500_168, 9008];
 }
+
+/// Every error code with a known treatment: the vendor's table (`shared/api/NOTES.md`), in
+/// one place. A code not in it falls back to the HTTP status.
+pub const TREATMENTS: &[(i64, Treatment)] = {
+    use Treatment::*;
+    &[
+        // Internal errors and per-minute limits: retry with backoff.
+        (41, Retry),
+        (960_000, Retry),
+        (5108, Retry),
+        (190_310, Retry),
+        (190_313, Retry),
+        (9061, Retry),
+        // Timestamp skew, nonce reused: sign afresh and retry.
+        (190_300, Resign),
+        (190_301, Resign),
+        // Refused for good.
+        (190_303, Permanent), // bad AppId, SecretId or SdkId
+        (200_003, Permanent), // signature failed
+        (190_004, Permanent), // invalid parameters
+        (9093, Permanent),    // sensitive words in the subject
+        (190_001, Permanent), // unregistered user
+        (9003, Permanent),    // meeting not found
+        (9007, Permanent),    // already cancelled (a cancel counts it as done)
+        (9042, Permanent),    // no permission
+        (500_014, Permanent), // no permission
+        (9100, Permanent),    // no permission
+        (9002, Permanent),
+        (9098, Permanent),
+        (9102, Permanent),
+        (13_000, Permanent),
+        (13_602, Permanent), // the meeting has started
+        (13_603, Permanent), // the meeting has ended
+        (20_006, Permanent),
+        // Quotas: back off for long.
+        (190_311, Quota), // daily total
+        (500_029, Quota), // 2,000 creates an hour per user
+        (500_168, Quota), // monthly create quota
+        (9008, Quota),
+    ]
+};
 
 impl ApiError {
     /// The vendor error code, when the server sent one.
@@ -187,31 +230,10 @@ impl ApiError {
 }
 
 fn by_code(code: i64) -> Option<Treatment> {
-    use codes::*;
-    Some(
-        if INTERNAL.contains(&code) || RATE_LIMITED.contains(&code) {
-            Treatment::Retry
-        } else if code == TIMESTAMP_SKEW || code == NONCE_REUSED {
-            Treatment::Resign
-        } else if QUOTA.contains(&code) {
-            Treatment::Quota
-        } else if [
-            BAD_CREDENTIALS,
-            SIGNATURE_FAILED,
-            INVALID_PARAMS,
-            SENSITIVE_WORDS,
-            UNREGISTERED_USER,
-            NOT_FOUND,
-            ALREADY_CANCELLED,
-        ]
-        .contains(&code)
-            || NO_PERMISSION.contains(&code)
-        {
-            Treatment::Permanent
-        } else {
-            return None;
-        },
-    )
+    TREATMENTS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, treatment)| *treatment)
 }
 
 fn by_status(status: u16) -> Treatment {
@@ -274,7 +296,8 @@ mod tests {
         }
         // Permanent.
         for code in [
-            190_303, 200_003, 190_004, 9093, 190_001, 9003, 9042, 500_014,
+            190_303, 200_003, 190_004, 9093, 190_001, 9003, 9042, 500_014, 9100, 9002, 9098, 9102,
+            13_000, 13_602, 13_603, 20_006,
         ] {
             assert_eq!(status(400, Some(code)).treatment(), Permanent, "{code}");
             assert_eq!(status(500, Some(code)).treatment(), Permanent, "{code}");

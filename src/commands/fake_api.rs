@@ -15,15 +15,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let faults = &config.faults;
+    let shown =
+        |f: &Option<crate::fake_api::ErrorFault>| f.map_or("off".to_string(), |f| f.to_string());
     let summary = format!(
-        "500:{} rate-limit:{} slow:{}({:?}) hang:{}({:?}) reset:{}",
+        "500:{} rate-limit:{} slow:{}({:?}) hang:{}({:?}) reset:{} create-error:{} modify-error:{} cancel-error:{}",
         faults.internal_error,
         faults.rate_limited,
         faults.slow,
         faults.latency,
         faults.create_then_hang,
         faults.hang_for,
-        faults.create_then_reset
+        faults.create_then_reset,
+        shown(&faults.create_error),
+        shown(&faults.modify_error),
+        shown(&faults.cancel_error)
     );
     let (app_id, secret_id) = (config.app_id.clone(), config.secret_id.clone());
     let fake = FakeApi::start(config, listen)

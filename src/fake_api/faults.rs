@@ -63,6 +63,52 @@ impl fmt::Display for FaultSpec {
     }
 }
 
+/// An error answer injected for one kind of request, written `CODE:STATUS:RATE`
+/// (`9100:500:100%`: no permission, as HTTP 500, every time; `13602:500:1`: the next one
+/// answers "meeting started"). The request is not acted on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorFault {
+    /// The `error_info.error_code` answered.
+    pub code: i64,
+    /// The HTTP status answered (the service sends 500 for service errors, 400 for request
+    /// errors).
+    pub status: u16,
+    pub spec: FaultSpec,
+}
+
+impl FromStr for ErrorFault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = || format!("{s:?}: write CODE:STATUS:RATE, e.g. \"9100:500:100%\"");
+        let mut parts = s.splitn(3, ':');
+        let (Some(code), Some(status), Some(spec)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(usage());
+        };
+        let code = code.trim().parse().map_err(|_| usage())?;
+        let status = match status.trim().parse::<u16>() {
+            Ok(s) if (400..=599).contains(&s) => s,
+            _ => {
+                return Err(format!(
+                    "{s:?}: the status is an HTTP error status, 400 to 599"
+                ));
+            }
+        };
+        Ok(ErrorFault {
+            code,
+            status,
+            spec: spec.parse()?,
+        })
+    }
+}
+
+impl fmt::Display for ErrorFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.code, self.status, self.spec)
+    }
+}
+
 /// Every fault the fake can inject. All can be on at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
@@ -78,6 +124,10 @@ pub struct Faults {
     pub hang_for: Duration,
     /// Creates the meeting, then resets the connection instead of answering.
     pub create_then_reset: FaultSpec,
+    /// Error answers for creates, modifies and cancels, each on its own.
+    pub create_error: Option<ErrorFault>,
+    pub modify_error: Option<ErrorFault>,
+    pub cancel_error: Option<ErrorFault>,
 }
 
 impl Default for Faults {
@@ -90,6 +140,9 @@ impl Default for Faults {
             create_then_hang: FaultSpec::Off,
             hang_for: Duration::from_secs(60),
             create_then_reset: FaultSpec::Off,
+            create_error: None,
+            modify_error: None,
+            cancel_error: None,
         }
     }
 }
@@ -106,6 +159,20 @@ mod tests {
         assert_eq!("off".parse(), Ok(FaultSpec::Off));
         assert!("150%".parse::<FaultSpec>().is_err());
         assert!("often".parse::<FaultSpec>().is_err());
+        assert_eq!(
+            "9100:500:100%".parse(),
+            Ok(ErrorFault {
+                code: 9100,
+                status: 500,
+                spec: FaultSpec::Rate(1.0)
+            })
+        );
+        assert_eq!(
+            "13602:500:2".parse::<ErrorFault>().map(|f| f.to_string()),
+            Ok("13602:500:2".to_string())
+        );
+        assert!("9100:200:1".parse::<ErrorFault>().is_err());
+        assert!("9100:500".parse::<ErrorFault>().is_err());
     }
 
     #[test]

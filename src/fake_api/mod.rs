@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use crate::api::error::codes;
 use crate::api::sign::{Signed, header, signature, signatures_match};
 use crate::config::SecretKey;
-pub use faults::{FaultSpec, Faults};
+pub use faults::{ErrorFault, FaultSpec, Faults};
 use store::{JournalEntry, Refusal, Store};
 
 /// Credentials the fake accepts when none are given: those of `config/demo.toml`.
@@ -378,6 +378,21 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
             let body = json!({"error_info": {"error_code": 404, "message": "no such endpoint"}});
             return answer(StatusCode::NOT_FOUND, &body, &trace);
         };
+        let injected = match route {
+            Route::Create => state.faults.create_error.as_mut(),
+            Route::Modify(_) => state.faults.modify_error.as_mut(),
+            Route::Cancel(_) => state.faults.cancel_error.as_mut(),
+            Route::List | Route::Get(_) => None,
+        };
+        if let Some(f) = injected
+            && f.spec.fire(&mut state.rng)
+        {
+            let (code, status) = (f.code, f.status);
+            *state.stats.errors.entry(code).or_default() += 1;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = json!({"error_info": {"error_code": code, "new_error_code": code, "message": "error (injected)"}});
+            return answer(status, &body, &trace);
+        }
         let json_body = || -> Result<Value, Refusal> {
             serde_json::from_slice(&body)
                 .map_err(|e| Refusal::new(codes::INVALID_PARAMS, format!("body is not JSON: {e}")))
