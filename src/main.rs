@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use wemeet_scheduler::commands::{self, Outcome};
 use wemeet_scheduler::config::SecretKey;
 use wemeet_scheduler::daemon::Mode;
@@ -224,7 +225,18 @@ async fn ctrl_c() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // The demo never takes its config from the environment: WEMEET_SCHEDULER_CONFIG may name
+    // a production config, whose state the demo must not touch.
+    if matches!(cli.command, Command::Demo)
+        && matches.value_source("config") == Some(ValueSource::EnvVariable)
+    {
+        cli.config = None;
+    }
     // The demo prints its own lines; its log shows only what went wrong.
     let level = if matches!(cli.command, Command::Demo) {
         "warn"

@@ -1,7 +1,9 @@
 //! The durable record of what the daemon booked: one JSON file (`"version": 1`), written
 //! atomically (temp file in the same directory, fsync, rename, fsync of the directory) with
-//! mode 0600, and guarded by an exclusive lock on a `.lock` file beside it so that a second
-//! daemon on the same state refuses to start.
+//! mode 0600, and guarded by exclusive locks on a `.lock` file beside it and on the directory
+//! that holds it, so that a second daemon on the same state refuses to start even when the
+//! lock file was deleted. (One state file per directory: two daemons with their states in one
+//! directory are refused too.)
 //!
 //! A booking is recorded as `pending` (the intent) durably before its create is sent, and as
 //! `booked` with the meeting's id after. A `pending` record found at start-up may or may not
@@ -239,6 +241,10 @@ pub struct StateFile {
     path: PathBuf,
     /// Held for the life of the daemon; the OS releases the lock when the process dies.
     _lock: File,
+    /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
+    /// second daemon then makes and locks a new one), a directory holding the state cannot.
+    /// `None` where the filesystem cannot lock directories (NFS).
+    _dir_lock: Option<File>,
     writes: u64,
 }
 
@@ -250,9 +256,22 @@ impl StateFile {
             path: path.into(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
-        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let locked = || StateError::Locked {
+            path: path.into(),
+            lock: lock_path(path),
+        };
+        let dir_lock = File::open(dir).map_err(write_err)?;
+        let dir_lock = match dir_lock.try_lock() {
+            Ok(()) => Some(dir_lock),
+            Err(std::fs::TryLockError::WouldBlock) => return Err(locked()),
+            // The filesystem cannot lock a directory: the lock file alone guards the state.
+            Err(std::fs::TryLockError::Error(_)) => None,
+        };
         let lock_path = lock_path(path);
         let lock = restricted_options()
             .read(true)
@@ -276,6 +295,7 @@ impl StateFile {
             StateFile {
                 path: path.into(),
                 _lock: lock,
+                _dir_lock: dir_lock,
                 writes: 0,
             },
             state,

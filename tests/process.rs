@@ -231,3 +231,85 @@ async fn systemd_hears_ready_status_reloading_and_stopping() {
     let (status, stderr) = wait(child).await;
     assert!(status.success(), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_lock_file_does_not_let_a_second_daemon_run() {
+    let env = Env::new(FakeConfig::default()).await;
+    let first = daemon(&env, "run");
+    until("the first daemon's state file", || {
+        env.config.state.file.exists()
+    })
+    .await;
+    let mut lock = env.config.state.file.clone().into_os_string();
+    lock.push(".lock");
+    std::fs::remove_file(&lock).expect("the lock file is there to delete");
+    env.write(
+        "late.toml",
+        "subject = \"Late\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n",
+    );
+    let (status, stderr) = wait(daemon(&env, "once")).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another wemeet-scheduler is running on state file"),
+        "{stderr}"
+    );
+    until("the first daemon books the new file", || env.creates() >= 1).await;
+    signal(&first, "-TERM");
+    let (status, _) = wait(first).await;
+    assert!(status.success());
+    assert_eq!(env.creates(), 1, "one daemon booked the file, once");
+}
+
+/// A production-like config and its state file, in a temp dir.
+fn production(dir: &std::path::Path, base_url: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let state = dir.join("state.json");
+    std::fs::write(&state, "{\"version\":1,\"bookings\":[]}").unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{base_url}\"\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
+            dir.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    (config, state)
+}
+
+#[test]
+fn the_demo_refuses_a_config_that_is_not_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, state) = production(dir.path(), "https://api.meeting.qq.com");
+    let out = binary()
+        .args(["demo", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a demo config"), "{stderr}");
+    assert!(state.exists(), "the production state is untouched");
+}
+
+#[test]
+fn the_demo_ignores_the_config_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    // On loopback, so only the environment rule keeps the demo away from it.
+    let (config, state) = production(dir.path(), "http://127.0.0.1:9");
+    let out = binary()
+        .arg("demo")
+        .env("WEMEET_SCHEDULER_CONFIG", &config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("config/demo.toml"),
+        "it looked for its own config: {stderr}"
+    );
+    assert!(state.exists(), "the production state is untouched");
+    assert!(!dir.path().join("target").exists(), "nothing written");
+}

@@ -85,6 +85,7 @@ async fn the_secret_key_never_appears_in_any_output() {
     let dir = env.dir.path();
     let key_file = dir.join("secret-key");
     std::fs::write(&key_file, format!("{CANARY}\n")).unwrap();
+    chmod(&key_file, 0o600);
     let text = std::fs::read_to_string(&config).unwrap();
     // Fresh state files, so the failed booking above is tried again.
     let state_path = env.config.state.file.display().to_string();
@@ -144,4 +145,79 @@ async fn the_secret_key_never_appears_in_any_output() {
         "{out}"
     );
     assert_clean("the refusal of a readable config", &out);
+}
+
+/// Runs the binary with a config whose key file is `key_file`; returns (exit code, output).
+fn with_key_file(dir: &Path, key_file: &Path, args: &[&str]) -> (i32, String) {
+    let config = dir.join("key-file.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9\"\nsecret_key_file = \"{}\"\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
+            key_file.display(),
+            dir.join("meetings").display(),
+            dir.join("state.json").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("meetings")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
+        .args(args)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn key_files_are_read_with_a_bound_and_refused_when_others_can_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = d.join("big");
+    std::fs::write(&big, "k".repeat(5000)).unwrap();
+    chmod(&big, 0o600);
+    let empty = d.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    chmod(&empty, 0o600);
+    let readable = d.join("readable");
+    std::fs::write(&readable, format!("{CANARY}\n")).unwrap();
+    chmod(&readable, 0o644);
+    let a_dir = d.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    chmod(&a_dir, 0o700);
+    let cases: [(&Path, &str); 5] = [
+        (&big, "is larger than 4096 bytes"),
+        (&empty, "is empty"),
+        (
+            &readable,
+            "is readable by group or others (mode 644); run `chmod 600` on it",
+        ),
+        (&a_dir, "is not a regular file"),
+        // Before: `run` read it whole and grew without end.
+        (Path::new("/dev/zero"), "is not a regular file"),
+    ];
+    for (file, message) in cases {
+        let (code, out) = with_key_file(d, file, &["validate"]);
+        assert_eq!(code, 1, "validate with {}: {out}", file.display());
+        assert!(
+            out.contains(message),
+            "validate with {}: {out}",
+            file.display()
+        );
+        let (code, out) = with_key_file(d, file, &["once"]);
+        assert_eq!(code, 2, "once with {}: {out}", file.display());
+        assert!(out.contains(message), "once with {}: {out}", file.display());
+        assert_clean(&format!("the refusal of {}", file.display()), &out);
+    }
+    // A key file that is not there yet is the server's business, not validate's.
+    let (code, out) = with_key_file(d, &d.join("not-yet"), &["validate"]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -16,9 +16,45 @@ use crate::commands::run::DRAIN_TIMEOUT;
 use crate::config::{Config, SecretKey, SecretSource};
 use crate::daemon::{self, Event, Mode, Options};
 use crate::fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
+use crate::state;
 
 /// The demo's config when `--config` is not given.
 pub const DEMO_CONFIG: &str = "config/demo.toml";
+/// Where the demo keeps its state, below the current directory.
+pub const DEMO_STATE_DIR: &str = "target/wemeet-demo";
+/// The file that marks a directory as the demo's own.
+const MARKER: &str = "made-by-wemeet-scheduler-demo";
+
+/// An empty state in `dir`, made by the demo. The old demo state is removed, under the lock a
+/// running demo holds; a directory the demo did not make is never touched.
+fn fresh_state(dir: &Path) -> anyhow::Result<PathBuf> {
+    let marker = dir.join(MARKER);
+    let has_files = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if has_files && !marker.exists() {
+        anyhow::bail!(
+            "{} holds files the demo did not make; move them away, or run the demo from another directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&marker, "wemeet-scheduler demo state; safe to delete\n")?;
+    let state = dir.join("state.json");
+    // Taking the lock refuses while another demo runs on this state; it is let go before the
+    // daemon takes it again.
+    let (lock, _) = state::StateFile::open(&state).or_else(|e| match e {
+        state::StateError::Corrupt { .. } | state::StateError::Newer { .. } => {
+            std::fs::remove_file(&state)?;
+            Ok(state::StateFile::open(&state)?)
+        }
+        other => Err(anyhow::Error::from(other)),
+    })?;
+    match std::fs::remove_file(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    drop(lock);
+    Ok(state)
+}
 
 pub async fn run(
     config_path: Option<&Path>,
@@ -29,6 +65,22 @@ pub async fn run(
     let mut config = Config::load(path).map_err(|e| {
         anyhow::anyhow!("{e}\n(run the demo from the repository root, or pass --config)")
     })?;
+    // The demo talks to its own fake: a config that points anywhere else is not a demo
+    // config, and its state is not the demo's to touch.
+    let host = config.api.base_url.host();
+    let loopback = match host {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !loopback {
+        anyhow::bail!(
+            "{} is not a demo config: its api.base_url ({}) is not on this machine; the demo runs against its embedded fake API (use config/demo.toml)",
+            path.display(),
+            config.api.base_url
+        );
+    }
     let fake = FakeApi::start(
         FakeConfig {
             app_id: config.api.app_id.clone(),
@@ -40,11 +92,9 @@ pub async fn run(
     .await?;
     config.api.base_url = fake.base_url().parse()?;
     config.api.secret_key = SecretSource::Inline(SecretKey::new(DEMO_SECRET_KEY));
-    // The fake forgets its meetings when it stops, so the demo's state starts afresh too.
-    if let Some(dir) = config.state.file.parent() {
-        let _ = std::fs::remove_file(&config.state.file);
-        std::fs::create_dir_all(dir)?;
-    }
+    // The fake forgets its meetings when it stops, so the demo's state starts afresh too, in
+    // a directory of its own that only the demo writes to (whatever the config says).
+    config.state.file = fresh_state(Path::new(DEMO_STATE_DIR))?;
     writeln!(
         out,
         "wemeet-scheduler demo\n  fake WeMeet API: {}\n  definitions:     {}  (drop a .toml file there to book it)\n  state:           {}\n  stop with Ctrl-C\n",

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::commands::{Outcome, load_config};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SecretSource};
 use crate::scan::{self, Scan};
 
 /// Runs `validate`. Problems go to `out` as `path:line:column: message` lines.
@@ -39,9 +39,21 @@ pub fn run(
             Err(other) => return Err(other),
         },
     };
+    // A key file that is there must be usable; one that is not there yet (validating on a
+    // machine other than the server, or a systemd credential outside the service) is fine.
+    let key_ok = match &config.api.secret_key {
+        SecretSource::File(_) if config_ok => match config.api.secret_key.load() {
+            Err(e) if !e.is_missing_file() => {
+                writeln!(out, "{e}")?;
+                false
+            }
+            _ => true,
+        },
+        _ => true,
+    };
     let scan = scan_for(&config, paths, now)?;
     report(&scan, out)?;
-    if config_ok && scan.invalid.is_empty() {
+    if config_ok && key_ok && scan.invalid.is_empty() {
         Ok(Outcome::Clean)
     } else {
         Ok(Outcome::Problems)
