@@ -22,7 +22,7 @@
 //!
 //! Shutdown stops new work, lets requests in flight finish (bounded), and flushes the state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,8 +33,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::client::matches;
 use crate::api::error::Treatment;
+use crate::api::lookup::{self, Found};
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Status};
@@ -768,27 +768,59 @@ impl Daemon {
             Outcome::Resolved { keys, result } => {
                 match result {
                     Ok(meetings) => {
+                        // Ids recorded for any booking, and those adopted in this lookup: never
+                        // another booking's meeting.
+                        let mut taken: HashSet<String> = self
+                            .records
+                            .values()
+                            .filter_map(|r| r.meeting_id.clone())
+                            .collect();
                         for key in keys {
-                            let found = self.records.get(&key).and_then(|r| {
-                                meetings
-                                    .iter()
-                                    .find(|m| {
-                                        matches(m, &r.subject, r.occurrence_start, r.occurrence_end)
-                                    })
-                                    .cloned()
-                            });
-                            match found {
-                                Some(m) => {
+                            let Some(r) = self.records.get(&key) else {
+                                continue;
+                            };
+                            let wanted = r
+                                .request
+                                .as_ref()
+                                .and_then(|q| serde_json::from_str(q.0.get()).ok())
+                                .map_or_else(
+                                    || lookup::Wanted {
+                                        subject: r.subject.clone(),
+                                        start: r.occurrence_start,
+                                        end: r.occurrence_end,
+                                        hosts: Default::default(),
+                                        invitees: Default::default(),
+                                    },
+                                    |q| lookup::Wanted::of_json(&q),
+                                );
+                            match lookup::find(&wanted, &meetings, &taken) {
+                                Found::One(m) => {
                                     tracing::info!(booking = %key, meeting_id = %m.meeting_id, "adopted: the earlier create did happen");
+                                    taken.insert(m.meeting_id.clone());
                                     self.record_booked(&key, &m, true, now);
                                 }
-                                None => {
+                                Found::None => {
                                     tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
                                     let rt = self.runtime.entry(key).or_default();
                                     rt.unsure = false;
                                     rt.busy = false;
                                     rt.retry_at = None;
                                     rt.lookups_failed = 0;
+                                }
+                                Found::Several(ids) => {
+                                    let message = format!(
+                                        "the create's answer was unclear, and {} meetings of {} could each be this booking's ({}): none was adopted and none is created",
+                                        ids.len(),
+                                        r.userid,
+                                        ids.join(", ")
+                                    );
+                                    self.fail(
+                                        key,
+                                        message,
+                                        "check them in Tencent Meeting, cancel any extra one, and give each definition its own subject or invitees",
+                                        None,
+                                        now,
+                                    );
                                 }
                             }
                         }
@@ -838,16 +870,13 @@ impl Daemon {
                 }
                 match e.treatment() {
                     Treatment::Permanent => {
-                        self.runtime.remove(&key);
-                        if let Some(r) = self.records.get_mut(&key) {
-                            r.status = Status::Failed;
-                        }
-                        self.new_problems += 1;
-                        tracing::error!(booking = %key, "booking failed: {message}; fix the definition: it is retried when the file changes");
-                        self.emit(Event::Failed {
+                        self.fail(
                             key,
-                            error: message,
-                        });
+                            message,
+                            "fix the definition: it is retried when the file changes",
+                            e.code(),
+                            now,
+                        );
                     }
                     Treatment::Quota => {
                         rt.retry_at = Some(now + TimeDelta::hours(1));
@@ -865,6 +894,31 @@ impl Daemon {
                 false
             }
         }
+    }
+
+    /// Records a booking as failed for good: not tried again until its file changes.
+    fn fail(
+        &mut self,
+        key: BookingKey,
+        message: String,
+        hint: &str,
+        code: Option<i64>,
+        now: DateTime<Utc>,
+    ) {
+        self.runtime.remove(&key);
+        if let Some(r) = self.records.get_mut(&key) {
+            r.status = Status::Failed;
+            r.last_error = Some(message.clone());
+            r.error_code = code;
+            r.updated_at = now.timestamp();
+        }
+        self.new_problems += 1;
+        self.dirty = true;
+        tracing::error!(booking = %key, "booking failed: {message}; {hint}");
+        self.emit(Event::Failed {
+            key,
+            error: message,
+        });
     }
 
     /// Drops records of meetings that ended more than `state.retention` ago.

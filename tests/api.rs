@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use util::api::{Setup, create_request};
 use wemeet_scheduler::api::error::{TransportKind, codes};
+use wemeet_scheduler::api::lookup::Found;
 use wemeet_scheduler::api::model::{CancelMeeting, ModifyMeeting};
 use wemeet_scheduler::api::{ApiError, Cancelled, Treatment};
 use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
@@ -85,7 +86,7 @@ async fn an_internal_error_on_create_is_ambiguous_and_find_tells_whether_it_happ
         1,
         "an ambiguous create is not resent blindly"
     );
-    assert_eq!(s.client.find(&req).await.unwrap(), None);
+    assert_eq!(s.client.find(&req).await.unwrap(), Found::None);
     s.client.create(&req).await.unwrap();
     assert_eq!(s.fake.journal().len(), 1);
     s.stop().await;
@@ -100,7 +101,7 @@ async fn internal_errors_on_reads_are_retried_in_place() {
         internal_error: FaultSpec::Count(2),
         ..Faults::default()
     });
-    let found = s.client.find(&req).await.unwrap().expect("found");
+    let found = s.client.find(&req).await.unwrap().one().expect("found");
     assert_eq!(found.meeting_id, created.meeting_id);
     assert_eq!(s.fake.stats().errors.get(&5108), Some(&2));
     s.stop().await;
@@ -135,6 +136,7 @@ async fn create_then_hang_times_out_ambiguously_and_find_returns_the_meeting() {
         .find(&req)
         .await
         .unwrap()
+        .one()
         .expect("the hung create did happen");
     let journal = s.fake.journal();
     assert_eq!(journal.len(), 1);
@@ -170,6 +172,7 @@ async fn create_then_reset_is_ambiguous_and_find_returns_the_meeting() {
         .find(&req)
         .await
         .unwrap()
+        .one()
         .expect("the reset create did happen");
     assert_eq!(found.meeting_id, s.fake.journal()[0].meeting_id);
     assert_eq!(s.fake.stats().resets, 1);
@@ -292,12 +295,13 @@ async fn find_pages_through_the_users_meetings() {
         .find(&last)
         .await
         .unwrap()
+        .one()
         .expect("on the third page");
     assert_eq!(found.subject, "m44");
     // Same subject, other time: not a match.
     assert_eq!(
         s.client.find(&create_request("m44", 99)).await.unwrap(),
-        None
+        Found::None
     );
     s.stop().await;
 }

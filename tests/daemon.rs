@@ -432,3 +432,99 @@ async fn an_unreachable_api_after_a_miss_does_not_spin_the_loop() {
     );
     assert_eq!(summary.booked, 0);
 }
+
+/// Two teams' "Weekly sync": the same owner, subject, start and end.
+const SYNC: &str =
+    "subject = \"Weekly sync\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+
+#[tokio::test]
+async fn an_unclear_create_never_adopts_another_bookings_meeting() {
+    // One create is refused with a 500 before the fake acts on it: unclear to the client,
+    // which looks it up and finds the other team's meeting, already recorded.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            internal_error: FaultSpec::Count(1),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("team-a/sync.toml", SYNC);
+    env.write("team-b/sync.toml", SYNC);
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 2);
+    assert_eq!(env.creates(), 2, "two meetings on the fake");
+    let state = env.state();
+    let ids: std::collections::BTreeSet<_> = state
+        .bookings
+        .iter()
+        .map(|r| r.meeting_id.clone().expect("booked"))
+        .collect();
+    assert_eq!(ids.len(), 2, "two distinct meetings: {:?}", state.bookings);
+}
+
+#[tokio::test]
+async fn two_unclear_creates_that_both_happened_adopt_neither() {
+    // Both creates land and both answers are lost: two identical meetings, and nothing tells
+    // which is whose.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_reset: FaultSpec::Count(2),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("team-a/sync.toml", SYNC);
+    env.write("team-b/sync.toml", SYNC);
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, summary.failed), (0, 2));
+    assert_eq!(env.creates(), 2, "nothing created a third time");
+    let journal = env.fake.journal();
+    for r in env.state().bookings {
+        assert_eq!(r.status, Status::Failed);
+        let error = r.last_error.unwrap();
+        for created in &journal {
+            assert!(error.contains(&created.meeting_id), "{error}");
+        }
+        assert_eq!(r.meeting_id, None);
+    }
+}
+
+#[tokio::test]
+async fn invitees_tell_two_same_time_meetings_apart() {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_reset: FaultSpec::Count(2),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write(
+        "team-a/sync.toml",
+        &format!("{SYNC}invitees = [\"alice\"]\n"),
+    );
+    env.write("team-b/sync.toml", &format!("{SYNC}invitees = [\"bob\"]\n"));
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 2);
+    assert_eq!(env.creates(), 2);
+    let meetings = env.fake.live_meetings();
+    for r in env.state().bookings {
+        let id = r.meeting_id.unwrap();
+        let created = meetings.iter().find(|m| m.meeting_id == id).unwrap();
+        let team = if r.definition == "team-a/sync" {
+            "alice"
+        } else {
+            "bob"
+        };
+        assert!(
+            created
+                .invitees
+                .iter()
+                .any(|u| u.to_string().contains(team)),
+            "{} adopted {created:?}",
+            r.definition
+        );
+    }
+}

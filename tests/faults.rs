@@ -92,3 +92,70 @@ async fn every_fault_at_once_still_books_each_meeting_exactly_once() {
     );
     assert!(stats.hangs > 0 && stats.resets > 0, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_subject_pairs_through_the_faults_never_share_a_meeting() {
+    // 50 pairs of definitions that book the same meeting (owner, subject, start and end), as
+    // two teams' "Weekly sync" do; 10% 500s, 5% rate limits, 2% hangs and 2% resets.
+    let pairs = 50;
+    let env = Env::with_config(
+        FakeConfig {
+            faults: Faults {
+                internal_error: FaultSpec::Rate(0.10),
+                rate_limited: FaultSpec::Rate(0.05),
+                create_then_hang: FaultSpec::Rate(0.02),
+                hang_for: Duration::from_secs(3),
+                create_then_reset: FaultSpec::Rate(0.02),
+                ..Faults::default()
+            },
+            seed: 11,
+            ..FakeConfig::default()
+        },
+        |text| {
+            text.replace("concurrency = 4", "concurrency = 16")
+                .replace("max_attempts = 4", "max_attempts = 12")
+        },
+    )
+    .await;
+    for i in 0..pairs {
+        let text = format!(
+            "subject = \"Weekly sync {i}\"\nstart_time = {}\nduration = \"30m\"\n",
+            1_893_664_800 + i * 3600
+        );
+        env.write(&format!("team-a/sync{i:02}.toml"), &text);
+        env.write(&format!("team-b/sync{i:02}.toml"), &text);
+    }
+    env.start(Mode::Once)
+        .finish_within(Duration::from_secs(120))
+        .await;
+    let state = env.state();
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for r in &state.bookings {
+        if let Some(id) = r.meeting_id.as_deref()
+            && let Some(other) = owners.insert(id, &r.definition)
+        {
+            panic!("{} and {} share meeting {id}", r.definition, other);
+        }
+    }
+    // Every meeting the fake made is someone's, or named in a failure for a person to sort out.
+    let failures: Vec<&str> = state
+        .bookings
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .filter_map(|r| r.last_error.as_deref())
+        .collect();
+    for created in env.fake.journal().iter().filter(|e| e.op == "create") {
+        assert!(
+            owners.contains_key(created.meeting_id.as_str())
+                || failures.iter().any(|f| f.contains(&created.meeting_id)),
+            "meeting {} ({}) belongs to no booking",
+            created.meeting_id,
+            created.subject
+        );
+    }
+    assert_eq!(state.bookings.len(), 2 * pairs as usize);
+    assert!(
+        state.bookings.iter().all(|r| r.status != Status::Pending),
+        "every booking was settled"
+    );
+}

@@ -7,6 +7,7 @@
 //! meeting, and create again only if it is not there. Every other call is idempotent and is
 //! retried in place.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,7 @@ use url::Url;
 
 use super::backoff::Backoff;
 use super::error::{ApiError, ErrorBody, StatusError, TransportKind, Treatment, codes};
+use super::lookup::{self, Found};
 use super::model::{CancelMeeting, CreateMeeting, MeetingInfo, MeetingList, ModifyMeeting};
 use super::pace::Pacer;
 use super::sign::{Signed, header, signature};
@@ -102,15 +104,15 @@ impl Client {
         first_meeting(list, "POST", "/v1/meetings")
     }
 
-    /// Looks for a live meeting of `userid` with this subject, start and end: the meeting an
-    /// ambiguous create may have made.
-    pub async fn find(&self, req: &CreateMeeting) -> Result<Option<MeetingInfo>, ApiError> {
-        let start: i64 = req.start_time.parse().unwrap_or_default();
-        let end: i64 = req.end_time.parse().unwrap_or_default();
+    /// Looks for the meeting an ambiguous create may have made, by the adoption rule
+    /// ([`lookup`]), among all of the user's upcoming meetings.
+    pub async fn find(&self, req: &CreateMeeting) -> Result<Found, ApiError> {
         let all = self.list_upcoming(&req.userid, req.instanceid).await?;
-        Ok(all
-            .into_iter()
-            .find(|m| matches(m, &req.subject, start, end)))
+        Ok(lookup::find(
+            &lookup::Wanted::of_request(req),
+            &all,
+            &HashSet::new(),
+        ))
     }
 
     /// Every upcoming or ongoing meeting of a user, all pages (20 a page).
@@ -359,14 +361,6 @@ impl Client {
 }
 
 /// Whether a listed meeting is the one booked with this subject, start and end.
-pub fn matches(m: &MeetingInfo, subject: &str, start: i64, end: i64) -> bool {
-    // Compared trimmed: a server that trims the subject must not make us book twice.
-    m.subject.trim() == subject.trim()
-        && m.start_time == start
-        && m.end_time == end
-        && m.status != "MEETING_STATE_CANCELLED"
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idempotent {
     Yes,

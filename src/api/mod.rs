@@ -5,11 +5,13 @@
 //! - [`error`]: failed calls and what to do about each.
 //! - [`backoff`]: retry delays with full jitter.
 //! - [`pace`]: the process-wide rate and concurrency limits.
+//! - [`lookup`]: the adoption rule: which listed meeting an unclear create made.
 //! - [`client`]: `create`, `find`, `get`, `modify`, `cancel`, signed, paced and retried.
 
 pub mod backoff;
 pub mod client;
 pub mod error;
+pub mod lookup;
 pub mod model;
 pub mod pace;
 pub mod sign;
