@@ -51,6 +51,17 @@ pub enum Mode {
     Run,
     /// One reconcile pass; wait for its requests (and the lookups they need); exit.
     Once,
+    /// Recover a lost or new state: look up every occurrence due now that has no record in
+    /// its user's meeting list, record the ones found as booked (by the adoption rule), and
+    /// exit. Nothing is created, modified or cancelled. With `dry_run`, nothing is written.
+    Recover { dry_run: bool },
+}
+
+impl Mode {
+    /// Whether the daemon exits once its work is done.
+    fn is_one_shot(self) -> bool {
+        matches!(self, Mode::Once | Mode::Recover { .. })
+    }
 }
 
 /// What the daemon reports as it goes: for `demo`'s output and for tests.
@@ -75,6 +86,9 @@ pub enum Event {
     Missed { key: BookingKey, reason: String },
     /// A booked meeting was modified (`what` lists the fields) or cancelled.
     Changed { key: BookingKey, what: String },
+    /// [`Mode::Recover`]: an occurrence due now is not among its user's meetings; the daemon
+    /// will book it.
+    NotFound { key: BookingKey, subject: String },
     /// Removals are held back: too many definitions vanished at once.
     RemovalsHeld { definitions: Vec<String> },
     /// A pass found the definitions changed (files read, removed).
@@ -194,6 +208,11 @@ struct Daemon {
     wake: DateTime<Utc>,
     /// Definitions whose removal cancels wait for an operator.
     held: Vec<String>,
+    /// Creates are looked up instead of sent: the first pass after starting with no state,
+    /// and every pass of [`Mode::Recover`].
+    recovering: bool,
+    /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
+    not_found: HashSet<BookingKey>,
 }
 
 #[derive(Default)]
@@ -210,7 +229,17 @@ pub async fn run(
 ) -> Result<Summary, DaemonError> {
     let secret = config.api.secret_key.load()?;
     let client = Client::new(&config.api, &config.retry, secret)?;
+    // With no state at all (first start, or a lost state), whatever is due may already have
+    // been booked by a state that is gone: everything is looked up before it is created.
+    let fresh = !config.state.file.exists();
     let (state_file, state) = StateFile::open(&config.state.file)?;
+    let recovering = fresh || matches!(options.mode, Mode::Recover { .. });
+    if fresh && options.mode != (Mode::Recover { dry_run: true }) {
+        tracing::warn!(
+            state = %config.state.file.display(),
+            "no state file: every booking due now is looked up in its user's meetings before anything is created"
+        );
+    }
     let mut catalog = Catalog::new(&config.watch.dir);
     let now = options.clock.now();
     let changes =
@@ -271,6 +300,8 @@ pub async fn run(
         status: StatusLine::default(),
         wake: now,
         held: state.held_removals.clone(),
+        recovering,
+        not_found: HashSet::new(),
     };
 
     d.emit(Event::Ready {
@@ -293,7 +324,7 @@ pub async fn run(
     tokio::pin!(shutdown);
 
     loop {
-        if d.options.mode == Mode::Once && d.tasks.is_empty() && !d.has_work_now() {
+        if d.options.mode.is_one_shot() && d.tasks.is_empty() && !d.has_work_now() {
             break;
         }
         let wake = d.wake;
@@ -538,7 +569,23 @@ impl Daemon {
 
     /// Whether a pass now would do something (for `once`).
     fn has_work_now(&self) -> bool {
-        !self.reconciled(self.options.clock.now()).actions.is_empty()
+        self.reconciled(self.options.clock.now())
+            .actions
+            .iter()
+            .any(|a| self.allowed(a))
+    }
+
+    /// Whether this run carries out `action`: [`Mode::Recover`] only looks up and records,
+    /// and does not look up again what it did not find.
+    fn allowed(&self, action: &Action) -> bool {
+        match self.options.mode {
+            Mode::Recover { .. } => match action {
+                Action::Create(w) => !self.not_found.contains(&w.key),
+                Action::Resolve(_) | Action::Missed { .. } | Action::Forget(_) => true,
+                _ => false,
+            },
+            Mode::Run | Mode::Once => true,
+        }
     }
 
     /// One reconcile pass: carry out what the plan says.
@@ -547,7 +594,10 @@ impl Daemon {
         let now = self.options.clock.now();
         self.prune(now);
         let plan::Reconciled { actions, held } = self.reconciled(now);
-        self.note_held(held);
+        if !matches!(self.options.mode, Mode::Recover { .. }) {
+            self.note_held(held);
+        }
+        let actions: Vec<Action> = actions.into_iter().filter(|a| self.allowed(a)).collect();
         let mut creates = Vec::new();
         let mut changes = Vec::new();
         let mut resolves: BTreeMap<(String, u8), Vec<BookingKey>> = BTreeMap::new();
@@ -625,6 +675,24 @@ impl Daemon {
             for key in changes {
                 self.dispatch_change(key);
             }
+        }
+        if !creates.is_empty() && self.recovering {
+            // Recovery: record the intents, then look each up (the `unsure` path) instead of
+            // sending it; what is not found is created by a later pass (not in recover mode).
+            tracing::info!(
+                count = creates.len(),
+                "looking up bookings due now before creating them (no state on record)"
+            );
+            for w in creates.drain(..) {
+                self.record_intent(&w, now);
+                let rt = self.runtime.entry(w.key.clone()).or_default();
+                rt.unsure = true;
+                rt.busy = false;
+            }
+            self.wake = now;
+        }
+        if !matches!(self.options.mode, Mode::Recover { .. }) {
+            self.recovering = false;
         }
         if !creates.is_empty() {
             for w in &creates {
@@ -799,6 +867,16 @@ impl Daemon {
                                     taken.insert(m.meeting_id.clone());
                                     self.record_booked(&key, &m, true, now);
                                 }
+                                Found::None
+                                    if matches!(self.options.mode, Mode::Recover { .. }) =>
+                                {
+                                    tracing::info!(booking = %key, "not among the user's meetings: not booked yet");
+                                    let subject = r.subject.clone();
+                                    self.records.remove(&key);
+                                    self.runtime.remove(&key);
+                                    self.not_found.insert(key.clone());
+                                    self.emit(Event::NotFound { key, subject });
+                                }
                                 Found::None => {
                                     tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
                                     let rt = self.runtime.entry(key).or_default();
@@ -823,6 +901,19 @@ impl Daemon {
                                     );
                                 }
                             }
+                        }
+                    }
+                    Err(e) if e.treatment() == Treatment::Permanent => {
+                        // The lookup itself is refused (wrong credentials, no such user):
+                        // trying again cannot tell, and creating could book twice.
+                        for key in keys {
+                            self.fail(
+                                key,
+                                format!("cannot look up whether the booking exists: {e}"),
+                                "fix what the error names; the booking is tried again when its file changes",
+                                e.code(),
+                                now,
+                            );
                         }
                     }
                     Err(e) => {
@@ -1202,7 +1293,7 @@ impl Daemon {
     }
 
     fn flush(&mut self) -> Result<(), DaemonError> {
-        if !self.dirty {
+        if !self.dirty || self.options.mode == (Mode::Recover { dry_run: true }) {
             return Ok(());
         }
         let invalid = self.catalog.invalid();

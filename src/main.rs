@@ -74,6 +74,14 @@ enum Command {
     },
     /// Let the daemon cancel the meetings of definitions that vanished all at once
     ApproveRemovals,
+    /// After a lost or new state file: find the meetings already booked for what is due now
+    /// (in each user's meeting list) and record them; creates nothing. The daemon must be
+    /// stopped
+    Recover {
+        /// Show what would be recorded; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Book the example definitions against the embedded fake API and print each booking;
     /// runs until Ctrl-C [default config: config/demo.toml]
     Demo,
@@ -281,6 +289,9 @@ fn main() -> ExitCode {
             commands::status::run(config, json, all, Utc::now(), &mut out)
         }
         Command::ApproveRemovals => commands::approve::run(config, &mut out),
+        Command::Recover { dry_run } => {
+            run_async(commands::recover::run(config, dry_run, &mut out, ctrl_c()))
+        }
         Command::Demo => {
             drop(out);
             run_async(commands::demo::run(

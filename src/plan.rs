@@ -397,12 +397,14 @@ fn pending(
     now: DateTime<Utc>,
     actions: &mut Vec<Action>,
 ) {
-    if t.unsure {
+    if t.unsure && key.start > now.timestamp() {
         if t.retry_at.is_none_or(|r| r <= now) {
             actions.push(Action::Resolve(key.clone()));
         }
         return;
     }
+    // From here on an unsure booking has started: whether or not its create happened, it is
+    // too late to book it, so it is missed (with the lookups' last error).
     let occurrence = || {
         by_id
             .get(key.definition.as_str())

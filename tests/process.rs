@@ -236,12 +236,12 @@ async fn systemd_hears_ready_status_reloading_and_stopping() {
 async fn deleting_the_lock_file_does_not_let_a_second_daemon_run() {
     let env = Env::new(FakeConfig::default()).await;
     let first = daemon(&env, "run");
-    until("the first daemon's state file", || {
-        env.config.state.file.exists()
-    })
-    .await;
     let mut lock = env.config.state.file.clone().into_os_string();
     lock.push(".lock");
+    until("the first daemon's lock file", || {
+        std::path::Path::new(&lock).exists()
+    })
+    .await;
     std::fs::remove_file(&lock).expect("the lock file is there to delete");
     env.write(
         "late.toml",

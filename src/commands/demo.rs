@@ -25,7 +25,7 @@ pub const DEMO_STATE_DIR: &str = "target/wemeet-demo";
 /// The file that marks a directory as the demo's own.
 const MARKER: &str = "made-by-wemeet-scheduler-demo";
 
-/// An empty state in `dir`, made by the demo. The old demo state is removed, under the lock a
+/// An empty state in `dir`, made by the demo. The old demo state is replaced, under the lock a
 /// running demo holds; a directory the demo did not make is never touched.
 fn fresh_state(dir: &Path) -> anyhow::Result<PathBuf> {
     let marker = dir.join(MARKER);
@@ -41,17 +41,19 @@ fn fresh_state(dir: &Path) -> anyhow::Result<PathBuf> {
     let state = dir.join("state.json");
     // Taking the lock refuses while another demo runs on this state; it is let go before the
     // daemon takes it again.
-    let (lock, _) = state::StateFile::open(&state).or_else(|e| match e {
+    let (mut lock, _) = state::StateFile::open(&state).or_else(|e| match e {
         state::StateError::Corrupt { .. } | state::StateError::Newer { .. } => {
             std::fs::remove_file(&state)?;
             Ok(state::StateFile::open(&state)?)
         }
         other => Err(anyhow::Error::from(other)),
     })?;
-    match std::fs::remove_file(&state) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
-    }
+    // An empty state, not none: with none, the daemon would first look up what a lost state
+    // may have booked, and the fresh fake holds nothing.
+    lock.save(&state::State {
+        version: state::VERSION,
+        ..state::State::default()
+    })?;
     drop(lock);
     Ok(state)
 }
@@ -138,6 +140,7 @@ pub async fn run(
                     Event::Missed { key, reason } => format!("missed  {:<22} {}  {reason}", key.definition, when(key.start)),
                     Event::Changed { key, what } => format!("changed {:<22} {}  {what}", key.definition, when(key.start)),
                     Event::RemovalsHeld { definitions } => format!("HELD    {} definition(s) vanished at once; nothing cancelled until `approve-removals`", definitions.len()),
+                    Event::NotFound { key, subject } => format!("looked up {:<20} {}  {subject}: not booked yet", key.definition, when(key.start)),
                     Event::Scanned { changed, removed } => format!("definitions changed: {changed} read, {removed} removed"),
                 };
                 writeln!(out, "{line}")?;

@@ -5,6 +5,7 @@ pub mod approve;
 pub mod demo;
 pub mod fake_api;
 pub mod plan;
+pub mod recover;
 pub mod run;
 pub mod status;
 mod table;

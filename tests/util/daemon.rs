@@ -50,6 +50,10 @@ impl Env {
         let watch = dir.path().join("meetings.d");
         std::fs::create_dir_all(&watch).expect("watch dir");
         let state = dir.path().join("state/state.json");
+        // A state as an earlier start leaves it: without one, the daemon first looks up what
+        // a lost state may have booked (the recovery tests remove it).
+        std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+        std::fs::write(&state, "{\"version\":1}").expect("write state");
         let config_text = format!(
             "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nsecret_key = \"{DEMO_SECRET_KEY}\"\ntimeout = \"1s\"\nrequests_per_minute = 0\nconcurrency = 4\n\n[retry]\nmax_attempts = 4\nbase_delay = \"5ms\"\nmax_delay = \"50ms\"\n\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n\n[state]\nfile = \"{}\"\n\n[defaults]\nuserid = \"ops-bot\"\ntimezone = \"UTC\"\nbook_ahead = \"2d\"\n",
             fake.base_url(),

@@ -1,0 +1,146 @@
+//! A lost or new state file books nothing twice: the daemon looks up what is due before its
+//! first creates, and `recover` records what it finds without creating anything.
+
+mod util;
+
+use std::collections::BTreeMap;
+
+use util::daemon::Env;
+use wemeet_scheduler::daemon::Mode;
+use wemeet_scheduler::fake_api::FakeConfig;
+use wemeet_scheduler::state::Status;
+
+const PLANNING: &str =
+    "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+const REVIEW: &str = "subject = \"Review\"\nstart_time = 2030-01-04T10:00:00Z\nduration = \"1h\"\ninvitees = [\"alice\"]\n";
+/// Daily at 09:00 UTC, booked two days ahead: at t0, the 1 and 2 January meetings are due.
+const DAILY: &str = "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"2d\"\n";
+
+/// Each booking's meeting id, by `definition@start`.
+fn meetings(env: &Env) -> BTreeMap<String, String> {
+    env.state()
+        .bookings
+        .into_iter()
+        .filter(|r| r.status == Status::Booked)
+        .map(|r| {
+            (
+                format!("{}@{}", r.definition, r.occurrence_start),
+                r.meeting_id.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_daemon_started_without_its_state_books_nothing_twice() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", PLANNING);
+    env.write("review.toml", REVIEW);
+    env.write("daily.toml", DAILY);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 4);
+    let before = meetings(&env);
+    assert_eq!(before.len(), 4);
+    std::fs::remove_file(&env.config.state.file).unwrap();
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(
+        env.creates(),
+        4,
+        "no second create: {:?}",
+        env.fake.journal()
+    );
+    assert_eq!(summary.booked, 4);
+    assert_eq!(
+        meetings(&env),
+        before,
+        "each booking has its own meeting back"
+    );
+}
+
+#[tokio::test]
+async fn after_recovery_what_was_never_booked_is_booked() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", PLANNING);
+    env.start(Mode::Once).finish().await;
+    std::fs::remove_file(&env.config.state.file).unwrap();
+    env.write("review.toml", REVIEW);
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 2);
+    assert_eq!(
+        env.creates(),
+        2,
+        "the planning meeting found, the review created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_records_what_it_finds_and_creates_nothing() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", PLANNING);
+    env.write("review.toml", REVIEW);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 2);
+    let before = meetings(&env);
+    std::fs::remove_file(&env.config.state.file).unwrap();
+    // A third definition, never booked: recover leaves it to the daemon.
+    env.write("retro.toml", &PLANNING.replace("Planning", "Retro"));
+    let journal = env.fake.journal();
+    let id_of = |subject: &str| {
+        journal
+            .iter()
+            .find(|e| e.subject == subject)
+            .map(|e| e.meeting_id.clone())
+            .unwrap()
+    };
+    let code_of = |id: &str| {
+        env.fake
+            .live_meetings()
+            .into_iter()
+            .find(|m| m.meeting_id == id)
+            .map(|m| m.meeting_code)
+            .unwrap()
+    };
+    let (planning, review) = (id_of("Planning"), id_of("Review"));
+    let expected = |verb: &str, tail: &str| {
+        format!(
+            "found      planning               Thu 2030-01-03 10:00 UTC  Planning  meeting {planning} (code {})\n\
+             not found  retro                  Thu 2030-01-03 10:00 UTC  Retro  (the daemon will book it)\n\
+             found      review                 Fri 2030-01-04 10:00 UTC  Review  meeting {review} (code {})\n\
+             2 found and {verb}, 1 not booked yet, 0 failed{tail}\n",
+            code_of(&planning),
+            code_of(&review)
+        )
+    };
+    let run = |args: &[&str]| {
+        let out = env
+            .command("recover")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        expected(
+            "would be recorded",
+            &format!(
+                " (dry run: {} was not written)",
+                env.config.state.file.display()
+            )
+        )
+    );
+    assert!(!env.config.state.file.exists(), "the dry run wrote nothing");
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, expected("recorded", ""));
+    assert_eq!(meetings(&env), before);
+    assert_eq!(env.creates(), 2, "recover creates nothing");
+    // The daemon then books only what was never booked.
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.creates(), 3);
+}
