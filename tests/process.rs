@@ -120,6 +120,43 @@ async fn sigterm_exits_zero_with_the_state_flushed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_a_create_in_flight_and_records_it() {
+    // The fake holds the create for 700 ms (inside the 1 s timeout): SIGTERM lands while it is
+    // in flight, and the booking is recorded after the signal, before the exit.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            slow: FaultSpec::Count(1),
+            latency: Duration::from_millis(700),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let child = daemon(&env, "run");
+    until("the intent in the state file", || {
+        wemeet_scheduler::state::read(&env.config.state.file)
+            .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Pending))
+    })
+    .await;
+    assert_eq!(env.creates(), 0, "the create is still held by the fake");
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(env.creates(), 1);
+    let state = env.state();
+    assert_eq!(
+        state.bookings[0].status,
+        Status::Booked,
+        "recorded after the signal"
+    );
+    assert_eq!(
+        state.bookings[0].meeting_id.as_deref(),
+        Some(env.fake.journal()[0].meeting_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_process_refuses_with_a_clear_message() {
     let env = Env::new(FakeConfig::default()).await;
     let first = daemon(&env, "run");
