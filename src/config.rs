@@ -207,6 +207,9 @@ pub struct WatchConfig {
     pub rescan_interval: Duration,
 }
 
+/// `state.retention` when the config does not say.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateConfig {
     pub file: PathBuf,
@@ -272,7 +275,7 @@ impl Default for Config {
             },
             state: StateConfig {
                 file: PathBuf::from("/var/lib/wemeet-scheduler/state.json"),
-                retention: Duration::from_secs(30 * 24 * 3600),
+                retention: DEFAULT_RETENTION,
             },
             lifecycle: LifecycleConfig {
                 on_removed: OnRemoved::Cancel,

@@ -240,7 +240,7 @@ pub async fn run(
             "no state file: every booking due now is looked up in its user's meetings before anything is created"
         );
     }
-    let mut catalog = Catalog::new(&config.watch.dir);
+    let mut catalog = Catalog::new(&config.watch.dir).with_retention(config.state.retention);
     let now = options.clock.now();
     let changes =
         catalog
@@ -513,9 +513,11 @@ impl Daemon {
                     self.config.defaults = config.defaults;
                     self.config.lifecycle = config.lifecycle;
                     self.config.state.retention = config.state.retention;
+                    self.catalog.set_retention(config.state.retention);
                     self.client = client;
                     if dir_changed {
-                        self.catalog = Catalog::new(&self.config.watch.dir);
+                        self.catalog = Catalog::new(&self.config.watch.dir)
+                            .with_retention(self.config.state.retention);
                         *watcher = None;
                         if self.options.watch {
                             *watcher = start_watcher(&self.catalog, watch_tx.clone());

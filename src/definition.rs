@@ -100,8 +100,10 @@ pub enum Past {
     /// A start in the past, or a series that has ended, is an error (`validate`, `plan`).
     Reject,
     /// They are valid and simply have nothing left to book (the daemon, which keeps reading
-    /// a file after its meeting has happened).
-    Allow,
+    /// a file after its meeting has happened), except a one-off that ended before
+    /// `ended_before`: its record is gone (`state.retention`), so it is an error like any
+    /// other, not a meeting to record as missed again and again.
+    Allow { ended_before: DateTime<Utc> },
 }
 
 /// Reads and validates one definition file. `id` is the definition's id (see [`Definition::id`]).
@@ -326,6 +328,14 @@ impl Reader<'_, '_, '_> {
             );
             return None;
         }
+        if let Some(ch) = s.chars().find(|c| c.is_control()) {
+            c.error_hint(
+                subject.span(),
+                format!("`subject` holds a control character (U+{:04X})", u32::from(ch)),
+                "a meeting title is one line of plain text: remove tabs, newlines and escapes such as \\u0000",
+            );
+            return None;
+        }
         Some(subject.into_inner())
     }
 
@@ -490,7 +500,25 @@ impl Reader<'_, '_, '_> {
             );
             return None;
         }
-        Some(When::Once { start, end: end? })
+        let end = end?;
+        if let Past::Allow { ended_before } = self.past
+            && end < ended_before
+        {
+            let span = root
+                .get("end_time")
+                .or(root.get("start_time"))
+                .map_or(0..0, |v| v.span());
+            c.error_hint(
+                span,
+                format!(
+                    "the meeting ended {}, longer ago than `state.retention` keeps records",
+                    end.with_timezone(&timezone).format("%F %R %Z")
+                ),
+                "remove the file, or move it out of the watch directory",
+            );
+            return None;
+        }
+        Some(When::Once { start, end })
     }
 
     fn schedule(
@@ -548,7 +576,7 @@ impl Reader<'_, '_, '_> {
         schedule.from = from;
         schedule.until = until;
         let ended = until.is_some_and(|u| u <= self.now);
-        let fires = if self.past == Past::Allow && ended {
+        let fires = if matches!(self.past, Past::Allow { .. }) && ended {
             // Check the rule over its own window rather than from now (eight years back from
             // `until` catches even a 29 February rule).
             let since =

@@ -80,8 +80,25 @@ fn walk(
 ) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // Not UTF-8: cannot be a definition id; not ours.
+        let name = match entry.file_name().into_string() {
+            Ok(name) => name,
+            Err(raw) => {
+                // Not UTF-8: it cannot be a definition id, but it may be meant as one.
+                let lossy = raw.to_string_lossy().into_owned();
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if !lossy.starts_with('.') && (is_dir || is_definition_file(&lossy)) {
+                    problems.push(Diagnostic::file(
+                        &entry.path(),
+                        if is_dir {
+                            "directory name is not UTF-8; the files in it are not read"
+                        } else {
+                            "file name is not UTF-8; not read"
+                        },
+                        Some("rename it: definition ids are UTF-8 paths".into()),
+                    ));
+                }
+                continue;
+            }
         };
         if name.starts_with('.') {
             continue;

@@ -131,7 +131,9 @@ pub struct InvalidFile {
 impl InvalidFile {
     pub fn new(path: &Path, problems: &[Diagnostic]) -> Self {
         InvalidFile {
-            path: path.to_path_buf(),
+            // Lossy: JSON cannot hold a path that is not UTF-8, and the state must be
+            // writable whatever names the watch directory holds.
+            path: PathBuf::from(path.to_string_lossy().into_owned()),
             problems: problems.iter().map(ToString::to_string).collect(),
         }
     }

@@ -40,6 +40,8 @@ pub struct Catalog {
     files: BTreeMap<String, Entry>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
+    /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
+    retention: Duration,
 }
 
 /// What a refresh changed.
@@ -80,7 +82,18 @@ impl Catalog {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
             walk_problems: Vec::new(),
+            retention: crate::config::DEFAULT_RETENTION,
         }
+    }
+
+    /// Sets `state.retention` (see [`Past::Allow`]); takes effect as files are read.
+    pub fn with_retention(mut self, retention: Duration) -> Catalog {
+        self.set_retention(retention);
+        self
+    }
+
+    pub fn set_retention(&mut self, retention: Duration) {
+        self.retention = retention;
     }
 
     pub fn dir(&self) -> &Path {
@@ -121,6 +134,11 @@ impl Catalog {
         let mut changes = Changes::default();
         for path in paths {
             match self.id_of(path) {
+                // A symlinked file is judged by the scan's rule (it must point inside the
+                // watch directory): rescan rather than read it here.
+                Some(Target::File(_)) if path.is_symlink() => {
+                    return self.rescan(defaults, now);
+                }
                 Some(Target::File(id)) => {
                     let key = defaults_key(defaults);
                     changes.add(self.refresh_file(path, &id, defaults, &key, now))
@@ -139,7 +157,7 @@ impl Catalog {
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> std::io::Result<Changes> {
-        let mut fresh = Catalog::new(&self.dir);
+        let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
         let changes = fresh.rescan(defaults, now)?;
         *self = fresh;
         Ok(changes)
@@ -151,6 +169,11 @@ impl Catalog {
         let mut parts = Vec::new();
         for c in rel.components() {
             let s = c.as_os_str().to_str()?;
+            if s.starts_with("..") {
+                // Kubernetes updates a mounted ConfigMap by swapping its `..data` directory:
+                // every symlinked file may have changed without an event of its own.
+                return Some(Target::Other);
+            }
             if s.starts_with('.') {
                 return Some(Target::Ignored);
             }
@@ -197,7 +220,12 @@ impl Catalog {
                 {
                     return Changes::default();
                 }
-                let parsed = definition::parse(path, id, &text, defaults, now, Past::Allow);
+                let ended_before = chrono::TimeDelta::from_std(self.retention)
+                    .ok()
+                    .and_then(|r| now.checked_sub_signed(r))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                let parsed =
+                    definition::parse(path, id, &text, defaults, now, Past::Allow { ended_before });
                 (hash, parsed)
             }
             Err(problems) => (String::new(), Err(problems)),
@@ -436,15 +464,58 @@ mod tests {
     }
 
     #[test]
-    fn a_past_one_off_is_valid_for_the_daemon() {
+    fn a_past_one_off_is_valid_for_the_daemon_within_the_retention_window() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("old.toml"),
-            "subject = \"x\"\nstart_time = 2020-01-01T10:00:00Z\nduration = \"1h\"\n",
-        )
-        .unwrap();
-        let mut cat = Catalog::new(dir.path());
+        let d = dir.path();
+        let one_off =
+            |start: &str| format!("subject = \"x\"\nstart_time = {start}\nduration = \"1h\"\n");
+        // A week before `now`: kept as missed.
+        std::fs::write(d.join("recent.toml"), one_off("2026-11-18T10:00:00Z")).unwrap();
+        // Years ago: its record is long pruned; an invalid file, not a meeting to record.
+        std::fs::write(d.join("old.toml"), one_off("2020-01-01T10:00:00Z")).unwrap();
+        let mut cat = Catalog::new(d);
         cat.rescan(&defaults(), now()).unwrap();
-        assert_eq!(cat.definitions().count(), 1);
+        let ids: Vec<_> = cat.definitions().map(|def| def.id.clone()).collect();
+        assert_eq!(ids, ["recent"]);
+        let invalid = cat.invalid();
+        assert_eq!(invalid.len(), 1);
+        assert!(
+            invalid[0].problems[0].contains("longer ago than `state.retention`"),
+            "{invalid:?}"
+        );
+    }
+
+    #[test]
+    fn events_under_a_configmap_data_dir_rescan_and_symlinks_out_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.toml"), GOOD).unwrap();
+        let mut cat = Catalog::new(d);
+        cat.rescan(&defaults(), now()).unwrap();
+        // A ConfigMap update: `..data` now points at a new directory holding a new file, and
+        // `a.toml -> ..data/a.toml` was there all along; the only event is on `..data`.
+        std::fs::create_dir(d.join("..2026_11_26")).unwrap();
+        std::fs::write(d.join("..2026_11_26/a.toml"), GOOD).unwrap();
+        std::os::unix::fs::symlink("..2026_11_26", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.toml", d.join("a.toml")).unwrap();
+        cat.refresh(&[d.join("..data")], &defaults(), now())
+            .unwrap();
+        assert_eq!(
+            cat.definitions().next().map(|def| def.id.as_str()),
+            Some("a")
+        );
+        // A symlink out of the directory, seen through an event: refused as the scan does.
+        std::os::unix::fs::symlink(outside.path().join("x.toml"), d.join("evil.toml")).unwrap();
+        cat.refresh(&[d.join("evil.toml")], &defaults(), now())
+            .unwrap();
+        assert_eq!(cat.definitions().count(), 1, "not read");
+        let invalid = cat.invalid();
+        assert!(
+            invalid
+                .iter()
+                .any(|i| i.problems[0].contains("symlink points outside the watch directory")),
+            "{invalid:?}"
+        );
     }
 }

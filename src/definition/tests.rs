@@ -611,7 +611,9 @@ fn the_daemon_accepts_past_meetings_and_ended_series() {
         past,
         &defaults(),
         now(),
-        Past::Allow,
+        Past::Allow {
+            ended_before: now() - TimeDelta::days(30),
+        },
     )
     .unwrap();
     assert_eq!(once(&d).0, utc(2026, 11, 25, 2, 0));
@@ -622,7 +624,9 @@ fn the_daemon_accepts_past_meetings_and_ended_series() {
         ended,
         &defaults(),
         now(),
-        Past::Allow,
+        Past::Allow {
+            ended_before: now() - TimeDelta::days(30),
+        },
     )
     .unwrap();
     // A rule that never fires is still an error.
@@ -633,7 +637,9 @@ fn the_daemon_accepts_past_meetings_and_ended_series() {
         never,
         &defaults(),
         now(),
-        Past::Allow,
+        Past::Allow {
+            ended_before: now() - TimeDelta::days(30),
+        },
     )
     .unwrap_err();
     assert!(e[0].message.contains("never fires"), "{e:?}");
@@ -698,5 +704,25 @@ fn until_a_date_keeps_a_repeated_hour_at_the_end_of_the_day() {
             utc(2027, 4, 4, 3, 0),
             utc(2027, 4, 4, 3, 30)
         ]
+    );
+}
+
+#[test]
+fn the_daemon_refuses_a_one_off_that_ended_before_the_retention_window() {
+    let old = "subject = \"x\"\nstart_time = 2026-10-01T10:00:00\nend_time = 2026-10-01T11:00:00\n";
+    let e = parse(
+        Path::new("m.toml"),
+        "m",
+        old,
+        &defaults(),
+        now(),
+        Past::Allow {
+            ended_before: now() - TimeDelta::days(30),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "m.toml:3:12: the meeting ended 2026-10-01 11:00 CST, longer ago than `state.retention` keeps records; hint: remove the file, or move it out of the watch directory"
     );
 }
