@@ -217,6 +217,19 @@ pub struct StateConfig {
     pub retention: Duration,
 }
 
+impl StateConfig {
+    /// Records of meetings that ended before this are forgotten.
+    pub fn forget_before(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        chrono::TimeDelta::from_std(self.retention)
+            .ok()
+            .and_then(|r| now.checked_sub_signed(r))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+}
+
 /// What happens to booked meetings when their definitions change or go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleConfig {

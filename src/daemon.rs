@@ -110,6 +110,9 @@ pub struct Options {
     pub watch: bool,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// A message here during the drain (a second Ctrl-C or SIGTERM) stops at once: what is
+    /// in flight stays pending and is looked up at the next start.
+    pub stop_now: Option<mpsc::UnboundedReceiver<()>>,
 }
 
 /// Counts of the state when the daemon stopped.
@@ -213,6 +216,9 @@ struct Daemon {
     recovering: bool,
     /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
     not_found: HashSet<BookingKey>,
+    /// Lookup tasks: at shutdown they are aborted rather than waited for (one may be sleeping
+    /// before it lists; it has sent nothing, and its bookings are looked up at the next start).
+    lookups: HashMap<tokio::task::Id, tokio::task::AbortHandle>,
 }
 
 #[derive(Default)]
@@ -302,6 +308,7 @@ pub async fn run(
         held: state.held_removals.clone(),
         recovering,
         not_found: HashSet::new(),
+        lookups: HashMap::new(),
     };
 
     d.emit(Event::Ready {
@@ -497,7 +504,7 @@ impl Daemon {
                 .map_err(DaemonError::from)
                 .and_then(|c| {
                     let key = c.api.secret_key.load()?;
-                    let client = Client::new(&c.api, &c.retry, key)?;
+                    let client = self.client.reload(&c.api, &c.retry, key)?;
                     Ok((c, client))
                 }) {
                 Ok((config, client)) => {
@@ -562,9 +569,16 @@ impl Daemon {
                 last_pass: self.last_pass,
                 lifecycle: &self.config.lifecycle,
                 hash_of: &hash_of,
-                removals_approved: &state::read_approval(self.state_file.path()),
-                forget_before: now
-                    - TimeDelta::from_std(self.config.state.retention).unwrap_or(TimeDelta::MAX),
+                removals_approved: &state::read_approval(self.state_file.path()).unwrap_or_else(
+                    |e| {
+                        tracing::error!(
+                            "cannot read the approval {}: {e}; removals stay held",
+                            state::approval_path(self.state_file.path()).display()
+                        );
+                        Default::default()
+                    },
+                ),
+                forget_before: self.config.state.forget_before(now),
             },
         )
     }
@@ -610,6 +624,13 @@ impl Daemon {
                     wanted,
                     fields,
                 } => {
+                    let request = match serde_json::to_value(&wanted.request) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(booking = %key, "cannot build the request for the change: {e}; the meeting is left as it is");
+                            continue;
+                        }
+                    };
                     changes.push(key.clone());
                     self.record_change(
                         &key,
@@ -617,10 +638,7 @@ impl Daemon {
                             fields,
                             start: wanted.key.start,
                             end: wanted.end.timestamp(),
-                            request: match serde_json::to_value(&wanted.request) {
-                                Ok(v) => v,
-                                Err(_) => continue,
-                            },
+                            request,
                             definition_hash: self
                                 .catalog
                                 .hash_of(&key.definition)
@@ -726,6 +744,7 @@ impl Daemon {
                 Outcome::Resolved { keys, result }
             });
             self.task_keys.insert(handle.id(), task_keys);
+            self.lookups.insert(handle.id(), handle);
         }
         Ok(())
     }
@@ -763,9 +782,14 @@ impl Daemon {
 
     fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) {
         let mut record = self.new_record(w, Status::Pending, now);
-        record.request = serde_json::value::to_raw_value(&w.request)
-            .ok()
-            .map(state::RecordedRequest);
+        record.request = match serde_json::value::to_raw_value(&w.request) {
+            Ok(raw) => Some(state::RecordedRequest(raw)),
+            Err(e) => {
+                // The create itself fails the same way, and says so.
+                tracing::error!(booking = %w.key, "cannot record the request: {e}");
+                None
+            }
+        };
         self.records.insert(w.key.clone(), record);
         let rt = self.runtime.entry(w.key.clone()).or_default();
         rt.unsure = false;
@@ -794,12 +818,17 @@ impl Daemon {
         match joined {
             Ok((id, outcome)) => {
                 self.task_keys.remove(&id);
+                self.lookups.remove(&id);
                 self.apply(outcome)
             }
             Err(e) => {
                 // A task that panicked or was aborted: its create may have been sent, so its
                 // bookings are looked up before anything else happens to them.
-                tracing::error!("a request task ended abnormally: {e}");
+                if e.is_cancelled() {
+                    tracing::debug!("a request task was stopped at shutdown");
+                } else {
+                    tracing::error!("a request task ended abnormally: {e}");
+                }
                 for key in self.task_keys.remove(&e.id()).unwrap_or_default() {
                     let rt = self.runtime.entry(key).or_default();
                     rt.busy = false;
@@ -1016,10 +1045,7 @@ impl Daemon {
 
     /// Drops records of meetings that ended more than `state.retention` ago.
     fn prune(&mut self, now: DateTime<Utc>) {
-        let Ok(keep) = TimeDelta::from_std(self.config.state.retention) else {
-            return;
-        };
-        let cutoff = (now - keep).timestamp();
+        let cutoff = self.config.state.forget_before(now).timestamp();
         let before = self.records.len();
         self.records.retain(|k, r| {
             r.occurrence_end >= cutoff
@@ -1345,14 +1371,20 @@ impl Daemon {
 
     /// Waits (bounded) for requests in flight and records their outcomes.
     async fn drain(&mut self) {
+        for (_, lookup) in self.lookups.drain() {
+            lookup.abort();
+        }
         let deadline = Instant::now() + self.options.drain_timeout;
+        let mut stop_now = self.options.stop_now.take();
         while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
-                Ok(Some(joined)) => {
-                    self.joined(joined);
-                }
-                Ok(None) => break,
-                Err(_) => {
+            tokio::select! {
+                joined = self.tasks.join_next_with_id() => match joined {
+                    Some(joined) => {
+                        self.joined(joined);
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         "{} request(s) still in flight after {:?}; they stay pending and are looked up at the next start",
                         self.tasks.len(),
@@ -1361,7 +1393,19 @@ impl Daemon {
                     self.tasks.abort_all();
                     break;
                 }
+                Some(()) = recv_opt(&mut stop_now) => {
+                    tracing::warn!(
+                        "stopping now: {} request(s) in flight stay pending and are looked up at the next start",
+                        self.tasks.len()
+                    );
+                    self.tasks.abort_all();
+                    break;
+                }
             }
+        }
+        // Aborted tasks still report (as cancelled): their bookings are marked for a lookup.
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            self.joined(joined);
         }
     }
 

@@ -211,6 +211,32 @@ fn sighup_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     rx
 }
 
+/// The first Ctrl-C or SIGTERM completes the future (shutdown: drain, flush, exit); each
+/// later one is a message on the receiver (stop now). Must be called inside the runtime.
+fn stop_signals() -> (
+    impl std::future::Future<Output = ()>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let (again_tx, again_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        ctrl_c().await;
+        let _ = first_tx.send(());
+        loop {
+            ctrl_c().await;
+            if again_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    (
+        async move {
+            let _ = first_rx.await;
+        },
+        again_rx,
+    )
+}
+
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.
 async fn ctrl_c() {
     #[cfg(unix)]
@@ -282,7 +308,8 @@ fn main() -> ExitCode {
             };
             run_async(async move {
                 let reloads = sighup_channel();
-                commands::run::run(config, mode, reloads, ctrl_c()).await
+                let (shutdown, stop_now) = stop_signals();
+                commands::run::run(config, mode, reloads, shutdown, stop_now).await
             })
         }
         Command::Status { json, all } => {

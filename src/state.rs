@@ -362,17 +362,24 @@ pub fn approval_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The definitions an operator approved the removal of (none when there is no approval).
-pub fn read_approval(path: &Path) -> std::collections::BTreeSet<String> {
-    std::fs::read_to_string(approval_path(path))
-        .map(|text| {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The definitions an operator approved the removal of: none when there is no approval file.
+/// A file that is there but cannot be read is an error, not "nothing approved".
+pub fn read_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
+    use std::io::Read as _;
+    let file = match File::open(approval_path(path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(e),
+    };
+    // One definition id a line; a megabyte is tens of thousands of them.
+    let mut text = String::new();
+    file.take(1024 * 1024).read_to_string(&mut text)?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn lock_path(path: &Path) -> PathBuf {

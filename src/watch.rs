@@ -72,8 +72,31 @@ pub fn content_hash(text: &str) -> String {
 /// What a definition is made of besides its file: the config's defaults. Mixed into the
 /// hash, so that new defaults (another time zone, say) count as a change to every definition
 /// and booked meetings follow them.
+///
+/// Written out field by field as JSON (settings in key order), not with `Debug`: the key must
+/// stay the same across builds and Rust versions, or every booked meeting would look edited
+/// after an upgrade.
 fn defaults_key(defaults: &Defaults) -> String {
-    content_hash(&format!("{defaults:?}"))
+    content_hash(&defaults_text(defaults))
+}
+
+fn defaults_text(defaults: &Defaults) -> String {
+    let Defaults {
+        userid,
+        instanceid,
+        timezone,
+        book_ahead,
+        settings,
+    } = defaults;
+    let stable = serde_json::json!({
+        "userid": userid,
+        "instanceid": instanceid.id(),
+        "timezone": timezone.name(),
+        "book_ahead_s": book_ahead.as_secs(),
+        "settings": settings,
+    });
+    // Object keys come out sorted (serde_json's map is ordered by key).
+    stable.to_string()
 }
 
 impl Catalog {
@@ -410,6 +433,20 @@ mod tests {
         );
         let ids: Vec<&str> = cat.definitions().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, ["b"]);
+    }
+
+    #[test]
+    fn the_defaults_key_is_a_stable_serialisation() {
+        // The text hashed, written out: if it changes, every booked meeting looks edited after
+        // an upgrade (a modify of nothing, then a rehash), so change it only on purpose.
+        let mut d = crate::config::Config::default().defaults;
+        d.userid = Some("ops-bot".into());
+        d.settings
+            .insert("mute_all".into(), serde_json::Value::Bool(true));
+        assert_eq!(
+            defaults_text(&d),
+            r#"{"book_ahead_s":1209600,"instanceid":1,"settings":{"mute_all":true},"timezone":"UTC","userid":"ops-bot"}"#
+        );
     }
 
     #[test]

@@ -322,3 +322,47 @@ async fn the_fake_refuses_a_replayed_nonce_and_a_bad_body() {
     assert_eq!(replay, (200, 403));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_an_error_not_a_growing_daemon() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that answers every request with 8 MiB of JSON-ish text and no length.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .await;
+                let chunk = vec![b' '; 64 * 1024];
+                for _ in 0..128 {
+                    let head = format!("{:x}\r\n", chunk.len());
+                    if socket.write_all(head.as_bytes()).await.is_err()
+                        || socket.write_all(&chunk).await.is_err()
+                        || socket.write_all(b"\r\n").await.is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = socket.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    let mut config = wemeet_scheduler::config::Config::default();
+    config.api.base_url = format!("http://{addr}").parse().unwrap();
+    config.api.requests_per_minute = 0;
+    let client = wemeet_scheduler::api::Client::new(
+        &config.api,
+        &config.retry,
+        wemeet_scheduler::config::SecretKey::new("k"),
+    )
+    .unwrap();
+    let err = client.get("1", "u", 1).await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Decode { message, .. } if message.contains("larger than")),
+        "{err}"
+    );
+}

@@ -305,6 +305,8 @@ fn the_systemd_unit_verifies() {
     ))
     .unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/wemeet-scheduler run"));
+    // Exit 2 is a refusal to start (bad config, key file or state): no restart loop.
+    assert!(unit.contains("\nRestartPreventExitStatus=2\n"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wemeet-scheduler.service");
     std::fs::write(

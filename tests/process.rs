@@ -43,6 +43,11 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The daemon has made its first pass (so it holds the state's lock).
+fn first_pass_done(env: &Env) -> bool {
+    wemeet_scheduler::state::read(&env.config.state.file).is_ok_and(|s| s.last_pass.is_some())
+}
+
 async fn wait(mut child: Child) -> (ExitStatus, String) {
     let status = tokio::task::spawn_blocking(move || {
         let status = child.wait().expect("wait for the daemon");
@@ -160,10 +165,7 @@ async fn sigterm_drains_a_create_in_flight_and_records_it() {
 async fn a_second_daemon_process_refuses_with_a_clear_message() {
     let env = Env::new(FakeConfig::default()).await;
     let first = daemon(&env, "run");
-    until("the first daemon's state file", || {
-        env.config.state.file.exists()
-    })
-    .await;
+    until("the first daemon's first pass", || first_pass_done(&env)).await;
     let (status, stderr) = wait(daemon(&env, "once")).await;
     assert_eq!(status.code(), Some(2));
     assert!(
@@ -275,10 +277,7 @@ async fn deleting_the_lock_file_does_not_let_a_second_daemon_run() {
     let first = daemon(&env, "run");
     let mut lock = env.config.state.file.clone().into_os_string();
     lock.push(".lock");
-    until("the first daemon's lock file", || {
-        std::path::Path::new(&lock).exists()
-    })
-    .await;
+    until("the first daemon's first pass", || first_pass_done(&env)).await;
     std::fs::remove_file(&lock).expect("the lock file is there to delete");
     env.write(
         "late.toml",
@@ -349,4 +348,81 @@ fn the_demo_ignores_the_config_in_the_environment() {
     );
     assert!(state.exists(), "the production state is untouched");
     assert!(!dir.path().join("target").exists(), "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_during_the_drain_stops_at_once() {
+    // A create the fake holds for 60 s, inside a 120 s timeout: the first SIGTERM waits for
+    // it (up to the 30 s drain), the second stops now and leaves it pending.
+    let env = Env::with_config(
+        FakeConfig {
+            faults: Faults {
+                slow: FaultSpec::Count(1),
+                latency: Duration::from_secs(60),
+                ..Faults::default()
+            },
+            ..FakeConfig::default()
+        },
+        |text| text.replace("timeout = \"1s\"", "timeout = \"120s\""),
+    )
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let child = daemon(&env, "run");
+    until("the intent in the state file", || {
+        wemeet_scheduler::state::read(&env.config.state.file)
+            .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Pending))
+    })
+    .await;
+    signal(&child, "-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped {:?} after the second signal",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopping now"), "{stderr}");
+    assert_eq!(
+        env.state().bookings[0].status,
+        Status::Pending,
+        "looked up at the next start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_a_lookup_that_is_still_sleeping() {
+    // An unclear create (a 500) is looked up after twice the 10 s timeout: SIGTERM in between
+    // stops at once instead of draining for 20 s.
+    let env = Env::with_config(
+        FakeConfig {
+            faults: Faults {
+                internal_error: FaultSpec::Count(1),
+                ..Faults::default()
+            },
+            ..FakeConfig::default()
+        },
+        |text| text.replace("timeout = \"1s\"", "timeout = \"10s\""),
+    )
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let child = daemon(&env, "run");
+    until("the refused create", || {
+        env.fake.stats().errors.contains_key(&5108)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped {:?} after the signal",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(env.state().bookings[0].status, Status::Pending);
+    assert_eq!(env.creates(), 0);
 }

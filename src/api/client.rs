@@ -57,6 +57,28 @@ pub struct Client {
     backoff: Backoff,
 }
 
+/// The largest answer read: a page of 20 meetings is a few KiB; anything this large is not an
+/// answer from the service, and must not grow the daemon.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The answer's body, or `None` when it is longer than `cap`.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 /// The most list pages `find` reads (20 meetings each): a guard against a server whose
 /// `next_pos` never advances.
 const MAX_LIST_PAGES: usize = 1000;
@@ -92,6 +114,27 @@ impl Client {
             pacer: Arc::new(Pacer::new(api.requests_per_minute, api.concurrency)),
             backoff: Backoff::from(retry),
         })
+    }
+
+    /// The client for a reloaded config: new credentials, timeouts and retries, the same
+    /// pacing clock (a reload must not let a burst above `requests_per_minute` through).
+    pub fn reload(
+        &self,
+        api: &ApiConfig,
+        retry: &RetryConfig,
+        secret_key: SecretKey,
+    ) -> Result<Client, BuildError> {
+        let mut client = Client::new(api, retry, secret_key)?;
+        client.pacer = if self.pacer.limits() == (api.requests_per_minute, api.concurrency) {
+            self.pacer.clone()
+        } else {
+            Arc::new(Pacer::continuing(
+                &self.pacer,
+                api.requests_per_minute,
+                api.concurrency,
+            ))
+        };
+        Ok(client)
     }
 
     /// Books a meeting. Retries only failures after which the meeting certainly does not
@@ -312,7 +355,16 @@ impl Client {
             .get(header::TRACE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = resp.bytes().await.map_err(transport)?;
+        let bytes = read_capped(resp, MAX_ANSWER_BYTES)
+            .await
+            .map_err(transport)?
+            .ok_or_else(|| ApiError::Decode {
+                method: method.to_string(),
+                path: path.clone(),
+                status,
+                message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                trace: trace.clone(),
+            })?;
         let error_body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
         if (200..300).contains(&status) && error_body.is_none() {
             return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
@@ -467,5 +519,21 @@ mod tests {
             sdk_id: None,
         };
         assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn a_reloaded_client_keeps_the_pacing_clock() {
+        let config = crate::config::Config::default();
+        let key = || SecretKey::new("k");
+        let client = Client::new(&config.api, &config.retry, key()).unwrap();
+        let same = client.reload(&config.api, &config.retry, key()).unwrap();
+        assert!(
+            Arc::ptr_eq(&client.pacer, &same.pacer),
+            "same limits: one pacer"
+        );
+        let mut faster = config.api.clone();
+        faster.requests_per_minute = 600;
+        let changed = client.reload(&faster, &config.retry, key()).unwrap();
+        assert_eq!(changed.pacer.limits(), (600, config.api.concurrency));
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 pub struct Pacer {
+    /// The limits it was made with.
+    limits: (u32, usize),
     /// Time between two request starts; `None` when pacing is off.
     interval: Option<Duration>,
     /// The earliest start the next request may have.
@@ -31,10 +33,31 @@ impl Pacer {
         let interval = (requests_per_minute > 0)
             .then(|| Duration::from_secs(60).div_f64(f64::from(requests_per_minute)));
         Pacer {
+            limits: (requests_per_minute, concurrency),
             interval,
             next: Mutex::new(None),
             in_flight: Semaphore::new(concurrency.max(1)),
         }
+    }
+
+    /// `(requests_per_minute, concurrency)`.
+    pub fn limits(&self) -> (u32, usize) {
+        self.limits
+    }
+
+    /// A pacer with new limits that goes on from where `old` is: its next start is no
+    /// earlier than `old`'s, so a reload never lets a burst through.
+    pub fn continuing(old: &Pacer, requests_per_minute: u32, concurrency: usize) -> Pacer {
+        let new = Pacer::new(requests_per_minute, concurrency);
+        let next = match old.next.try_lock() {
+            Ok(next) => *next,
+            // A request is taking its start time right now: assume it took the latest.
+            Err(_) => new.interval.map(|i| Instant::now() + i),
+        };
+        if let Ok(mut slot) = new.next.try_lock() {
+            *slot = next;
+        }
+        new
     }
 
     /// Waits until a request may start: a free place among the `concurrency`, then the next
@@ -121,6 +144,21 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continuing_pacer_keeps_the_spacing() {
+        let old = Pacer::new(60, 4);
+        let t0 = Instant::now();
+        drop(old.acquire().await);
+        drop(old.acquire().await);
+        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+        // Reloaded with a new limit: the next start is still a second after the last one.
+        let new = Pacer::continuing(&old, 120, 4);
+        drop(new.acquire().await);
+        assert_eq!(Instant::now() - t0, Duration::from_secs(2));
+        drop(new.acquire().await);
+        assert_eq!(Instant::now() - t0, Duration::from_millis(2500));
     }
 
     #[tokio::test(start_paused = true)]

@@ -116,6 +116,7 @@ pub async fn run(
         systemd: false,
         watch: true,
         drain_timeout: DRAIN_TIMEOUT,
+        stop_now: None,
     };
     let daemon = daemon::run(config, options, shutdown);
     tokio::pin!(daemon);

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -90,7 +91,7 @@ fn write_changes(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let st = state::read(&config.state.file)?;
-    let mut catalog = Catalog::new(dir);
+    let mut catalog = Catalog::new(dir).with_retention(config.state.retention);
     catalog.rescan(&config.defaults, now)?;
     let records = state::index(&st);
     let tracked: BTreeMap<BookingKey, Tracked<'_>> = records
@@ -119,10 +120,13 @@ fn write_changes(
             last_pass: st.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
             lifecycle: &config.lifecycle,
             hash_of: &hash_of,
-            removals_approved: &state::read_approval(&config.state.file),
-            forget_before: now
-                - chrono::TimeDelta::from_std(config.state.retention)
-                    .unwrap_or(chrono::TimeDelta::MAX),
+            removals_approved: &state::read_approval(&config.state.file).with_context(|| {
+                format!(
+                    "cannot read the approval {}",
+                    state::approval_path(&config.state.file).display()
+                )
+            })?,
+            forget_before: config.state.forget_before(now),
         },
     );
     let tz = config.defaults.timezone;

@@ -37,6 +37,7 @@ pub async fn run(
         systemd: false,
         watch: false,
         drain_timeout: DRAIN_TIMEOUT,
+        stop_now: None,
     };
     let daemon = daemon::run(config, options, shutdown);
     tokio::pin!(daemon);

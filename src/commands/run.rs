@@ -15,12 +15,13 @@ use crate::daemon::{self, Mode, Options};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the daemon (or one pass) until `shutdown`. Each message on `reloads` re-reads the
-/// config and rescans (SIGHUP).
+/// config and rescans (SIGHUP); a message on `stop_now` during the drain stops at once.
 pub async fn run(
     config_path: Option<&Path>,
     mode: Mode,
     reloads: mpsc::UnboundedReceiver<()>,
     shutdown: impl Future<Output = ()>,
+    stop_now: mpsc::UnboundedReceiver<()>,
 ) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
     let options = Options {
@@ -32,6 +33,7 @@ pub async fn run(
         systemd: true,
         watch: mode == Mode::Run,
         drain_timeout: DRAIN_TIMEOUT,
+        stop_now: Some(stop_now),
     };
     let summary = daemon::run(config, options, shutdown).await?;
     Ok(match mode {

@@ -125,6 +125,7 @@ impl Env {
             systemd: false,
             watch: mode == Mode::Run,
             drain_timeout: Duration::from_secs(5),
+            stop_now: None,
         };
         let handle = tokio::spawn(daemon::run(self.config.clone(), options, async move {
             let _ = stop_rx.await;
