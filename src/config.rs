@@ -275,7 +275,7 @@ impl Default for Config {
                 timeout: Duration::from_secs(10),
                 requests_per_minute: 300,
                 concurrency: 4,
-                user_format: UserFormat::String,
+                user_format: UserFormat::Object,
             },
             retry: RetryConfig {
                 max_attempts: 8,

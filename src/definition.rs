@@ -644,6 +644,14 @@ impl Reader<'_, '_, '_> {
                 );
                 continue;
             }
+            if VENDOR_SERIES_FIELDS.contains(&key) {
+                c.error_hint(
+                    span,
+                    format!("`extra.{key}` would make each booking a whole recurring series of the service"),
+                    "each occurrence of a [schedule] is booked as its own meeting: recur with [schedule] and cron, and leave meeting_type, recurring_rule and sub_meeting_id out",
+                );
+                continue;
+            }
             match to_json(value.get_ref()) {
                 Ok(json) => {
                     out.insert(key.to_string(), json);
@@ -654,6 +662,10 @@ impl Reader<'_, '_, '_> {
         out
     }
 }
+
+/// Create fields that turn a meeting into the service's own recurring series: one create
+/// per cron occurrence would make a series each, and one cancel would end a whole series.
+const VENDOR_SERIES_FIELDS: [&str; 3] = ["meeting_type", "recurring_rule", "sub_meeting_id"];
 
 fn check_length(length: TimeDelta, span: Span, c: &mut Collector<'_>) -> Option<TimeDelta> {
     if length <= TimeDelta::zero() {

@@ -18,21 +18,24 @@ pub struct Instance(u8);
 
 impl Instance {
     pub const PC: Instance = Instance(1);
-    const NAMES: [&'static str; 8] = [
-        "PC",
-        "Mac",
-        "Android",
-        "iOS",
-        "Web",
-        "iPad",
-        "Android Pad",
-        "mini program",
+    /// The device types the vendor documents today (`shared/api/NOTES.md`); the seed spec
+    /// named 1 to 8.
+    const DOCUMENTED: [u8; 17] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 30, 32, 33];
+    const NAMES: [(u8, &'static str); 8] = [
+        (1, "PC"),
+        (2, "Mac"),
+        (3, "Android"),
+        (4, "iOS"),
+        (5, "Web"),
+        (6, "iPad"),
+        (7, "Android Pad"),
+        (8, "mini program"),
     ];
 
     pub fn new(id: i64) -> Option<Instance> {
         u8::try_from(id)
             .ok()
-            .filter(|id| (1..=8).contains(id))
+            .filter(|id| Self::DOCUMENTED.contains(id))
             .map(Instance)
     }
 
@@ -42,12 +45,12 @@ impl Instance {
 
     /// `1 (PC), 2 (Mac), ...` for hints.
     pub fn all_described() -> String {
-        Self::NAMES
+        let named = Self::NAMES
             .iter()
-            .enumerate()
-            .map(|(i, name)| format!("{} ({name})", i + 1))
+            .map(|(id, name)| format!("{id} ({name})"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        format!("{named}; also 0, 9, 10, 20-22, 30, 32 and 33 (newer device types)")
     }
 }
 
@@ -96,8 +99,9 @@ impl fmt::Display for User {
     }
 }
 
-/// The settings the spec marks required: absent ones fall back to `defaults.settings`, then to
-/// `false`, so every request carries them.
+/// The settings the seed spec marks required: absent ones fall back to `defaults.settings`,
+/// then to the service's own default ([`service_default`]), so every request carries them
+/// without overriding what the service would do anyway.
 pub const REQUIRED_SETTINGS: [&str; 6] = [
     "mute_enable_join",
     "allow_unmute_self",
@@ -155,14 +159,20 @@ pub fn read_settings(table: &Table<'_, '_>, c: &mut Collector<'_>) -> Settings {
     settings
 }
 
-/// Completes a definition's settings: its own, then the defaults', then `false` for the
-/// required keys.
+/// The service's documented default for a required setting (`shared/api/NOTES.md`): joining
+/// muted, and unmuting oneself, are allowed unless a meeting says otherwise; the rest are off.
+pub fn service_default(key: &str) -> bool {
+    matches!(key, "mute_enable_join" | "allow_unmute_self")
+}
+
+/// Completes a definition's settings: its own, then the defaults', then the service's default
+/// for each required key.
 pub fn resolve_settings(own: &Settings, defaults: &Settings) -> Settings {
     let mut out = defaults.clone();
     out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     for key in REQUIRED_SETTINGS {
         out.entry(key.to_string())
-            .or_insert(serde_json::Value::Bool(false));
+            .or_insert(serde_json::Value::Bool(service_default(key)));
     }
     out
 }

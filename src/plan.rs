@@ -744,8 +744,12 @@ mod tests {
         assert_eq!(body["type"], 0);
         assert_eq!(body["start_time"], "1796090400");
         assert_eq!(body["end_time"], "1796094000");
-        assert_eq!(body["settings"]["mute_enable_join"], false);
+        // Set nowhere: the service's own defaults (issue 10: `false` here kept participants
+        // from unmuting themselves).
+        assert_eq!(body["settings"]["mute_enable_join"], true);
+        assert_eq!(body["settings"]["allow_unmute_self"], true);
         assert_eq!(body["settings"]["live_url"], false);
+        assert_eq!(body["settings"]["enable_record"], false);
         assert!(body.get("password").is_none());
     }
 

@@ -366,3 +366,39 @@ async fn an_answer_larger_than_the_cap_is_an_error_not_a_growing_daemon() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn fifty_meetings_at_one_start_are_all_found_across_repeating_pages() {
+    // The vendor's paging: `pos` is a start-time floor, so 50 meetings at one start come back
+    // in pages that repeat their boundary meeting, with `next_pos` equal to the `pos` sent.
+    let s = Setup::start(FakeConfig::default()).await;
+    for i in 0..50 {
+        s.client
+            .create(&create_request(&format!("same start {i}"), 0))
+            .await
+            .unwrap();
+    }
+    // An earlier meeting the floor leaves out.
+    s.client
+        .create(&create_request("earlier", -1))
+        .await
+        .unwrap();
+    let start = 2_000_000_000;
+    let all = s.client.list_upcoming("tester", 1, start).await.unwrap();
+    assert_eq!(all.len(), 50, "each meeting once, none before the floor");
+    let mut subjects: Vec<&str> = all.iter().map(|m| m.subject.as_str()).collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 50);
+    for i in [0, 19, 20, 39, 49] {
+        let found = s
+            .client
+            .find(&create_request(&format!("same start {i}"), 0))
+            .await
+            .unwrap();
+        assert!(matches!(found, Found::One(_)), "{i}: {found:?}");
+    }
+    // Three pages: the first, then two that each repeat one meeting.
+    assert_eq!(s.fake.stats().requests, 51 + 3 + 5 * 3);
+    s.stop().await;
+}

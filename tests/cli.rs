@@ -193,10 +193,16 @@ fn plan_json_has_the_exact_request_body() {
     assert_eq!(body["start_time"], "1876183200");
     assert_eq!(body["end_time"], "1876188600");
     assert_eq!(body["password"], "482913");
-    assert_eq!(body["hosts"], serde_json::json!(["demo-user"]));
+    // User objects, as today's service and the vendor's SDKs send them, with every field the
+    // definition gives (the string form dropped Carol's nick_name).
+    assert_eq!(body["hosts"], serde_json::json!([{"userid": "demo-user"}]));
     assert_eq!(
         body["invitees"],
-        serde_json::json!(["alice", "bob", "carol"])
+        serde_json::json!([
+            {"userid": "alice"},
+            {"userid": "bob"},
+            {"userid": "carol", "nick_name": "Carol (PM)"}
+        ])
     );
     assert_eq!(body["location"], "Building 2, Room 401");
     assert_eq!(

@@ -103,7 +103,10 @@ async fn an_invitee_edit_is_one_put_of_the_invitees() {
     let planning = live.iter().find(|m| m.subject == "Planning").unwrap();
     assert_eq!(
         planning.invitees,
-        [serde_json::json!("alice"), serde_json::json!("bob")]
+        [
+            serde_json::json!({"userid": "alice"}),
+            serde_json::json!({"userid": "bob"})
+        ]
     );
 }
 

@@ -148,32 +148,38 @@ impl Client {
     }
 
     /// Looks for the meeting an ambiguous create may have made, by the adoption rule
-    /// ([`lookup`]), among all of the user's upcoming meetings.
+    /// ([`lookup`]), among the user's meetings that start at or after its start.
     pub async fn find(&self, req: &CreateMeeting) -> Result<Found, ApiError> {
-        let all = self.list_upcoming(&req.userid, req.instanceid).await?;
-        Ok(lookup::find(
-            &lookup::Wanted::of_request(req),
-            &all,
-            &HashSet::new(),
-        ))
+        let wanted = lookup::Wanted::of_request(req);
+        let all = self
+            .list_upcoming(&req.userid, req.instanceid, wanted.start)
+            .await?;
+        Ok(lookup::find(&wanted, &all, &HashSet::new()))
     }
 
-    /// Every upcoming or ongoing meeting of a user, all pages (20 a page).
+    /// Every upcoming or ongoing meeting of a user that starts at or after `from` (unix
+    /// seconds), all pages, each meeting once.
+    ///
+    /// Paging as the vendor documents it (doc 1095/42421): `pos` is a start-time floor, not
+    /// an offset, and `cursory` the last-modified time of what was already seen; both are
+    /// sent and followed (`next_pos`, `next_cursory`) until `remaining` is 0. Meetings that
+    /// share a start can straddle pages and repeat, so the list is de-duplicated by id; a
+    /// `next_pos` equal to the `pos` sent is normal.
     pub async fn list_upcoming(
         &self,
         userid: &str,
         instanceid: u8,
+        from: i64,
     ) -> Result<Vec<MeetingInfo>, ApiError> {
-        let mut all = Vec::new();
-        let mut pos = 0i64;
+        let mut all: Vec<MeetingInfo> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let (mut pos, mut cursory) = (from.max(0), 0i64);
         for _ in 0..MAX_LIST_PAGES {
-            if pos < 0 {
-                break;
-            }
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("userid", userid)
                 .append_pair("instanceid", &instanceid.to_string())
                 .append_pair("pos", &pos.to_string())
+                .append_pair("cursory", &cursory.to_string())
                 .finish();
             let page: MeetingList = self
                 .call(
@@ -184,18 +190,22 @@ impl Client {
                 )
                 .await?;
             let empty = page.meeting_info_list.is_empty();
-            all.extend(page.meeting_info_list);
+            for m in page.meeting_info_list {
+                if seen.insert(m.meeting_id.clone()) {
+                    all.push(m);
+                }
+            }
             if page.remaining <= 0 || empty {
                 return Ok(all);
             }
-            if page.next_pos <= pos {
+            if (page.next_pos, page.next_cursory) <= (pos, cursory) {
                 // A partial list must not read as "not there": that would book twice.
                 return Err(incomplete_list(&format!(
-                    "the server's next_pos {} does not move past {pos}",
-                    page.next_pos
+                    "the server's next page (pos {}, cursory {}) does not move past (pos {pos}, cursory {cursory})",
+                    page.next_pos, page.next_cursory
                 )));
             }
-            pos = page.next_pos;
+            (pos, cursory) = (page.next_pos, page.next_cursory);
         }
         Err(incomplete_list(&format!(
             "more than {MAX_LIST_PAGES} pages of meetings"

@@ -109,7 +109,7 @@ pub struct CancelMeeting {
 }
 
 /// The answer to create, get and modify: `{meeting_number, meeting_info_list}`; list adds
-/// `remaining` and `next_pos`. Unknown fields are ignored.
+/// `remaining`, `next_pos` and `next_cursory`. Unknown fields are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct MeetingList {
     #[serde(default, deserialize_with = "lenient::int")]
@@ -119,9 +119,14 @@ pub struct MeetingList {
     /// Meetings left after this page (list only).
     #[serde(default, deserialize_with = "lenient::int")]
     pub remaining: i64,
-    /// The `pos` of the next page (list only).
+    /// The `pos` of the next page (list only): a start-time floor in unix seconds, which can
+    /// equal the one sent when many meetings share a start.
     #[serde(default, deserialize_with = "lenient::int")]
     pub next_pos: i64,
+    /// The `cursory` of the next page (list only): the last-modified time (unix ms) of the
+    /// meetings already seen.
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub next_cursory: i64,
 }
 
 /// One meeting as the API describes it. Parsed leniently: ids as numbers or strings, users as

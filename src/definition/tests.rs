@@ -115,12 +115,16 @@ fn defaults_fill_what_the_file_leaves_out() {
     // From defaults.settings:
     assert_eq!(d.settings["mute_enable_join"], true);
     assert_eq!(d.settings["mute_all"], true);
-    // Required by the spec, given nowhere: false.
-    for key in crate::meeting::REQUIRED_SETTINGS
-        .iter()
-        .filter(|k| **k != "mute_enable_join")
-    {
-        assert_eq!(d.settings[*key], false, "{key}");
+    // Required by the seed spec, given nowhere: the service's default, which lets
+    // participants unmute themselves and leaves the rest off.
+    assert_eq!(d.settings["allow_unmute_self"], true);
+    for key in [
+        "participant_video",
+        "enable_record",
+        "play_ivr_on_leave",
+        "live_url",
+    ] {
+        assert_eq!(d.settings[key], false, "{key}");
     }
     // Optional and given nowhere: left out of the request.
     assert!(!d.settings.contains_key("host_video"));

@@ -413,11 +413,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                 Ok((json!({"meeting_number": 1, "meeting_info_list": [m.info()]}), after))
             }),
             Route::List => {
-                let pos = query_param(&query, "pos").and_then(|p| p.parse().ok()).unwrap_or(0);
+                let number = |key: &str| {
+                    query_param(&query, key).and_then(|p| p.parse::<i64>().ok()).unwrap_or(0)
+                };
                 if userid.is_empty() {
                     Err(Refusal::new(codes::INVALID_PARAMS, "userid is required"))
                 } else {
-                    Ok((state.store.list(&userid, pos, now / 1000), After::Answer))
+                    let page = state.store.list(&userid, number("pos"), number("cursory"), now / 1000);
+                    Ok((page, After::Answer))
                 }
             }
             Route::Get(id) => state

@@ -49,6 +49,8 @@ pub struct Meeting {
     /// Fields the fake does not interpret, kept as sent.
     pub extra: Map<String, Value>,
     pub cancelled: bool,
+    /// Last created or modified, unix ms; distinct for every meeting (the list's `cursory`).
+    pub updated_ms: i64,
 }
 
 impl Meeting {
@@ -100,6 +102,8 @@ pub struct JournalEntry {
 pub struct Store {
     meetings: BTreeMap<String, Meeting>,
     next_id: u64,
+    /// The last modification time handed out.
+    last_stamp: i64,
     pub journal: Vec<JournalEntry>,
     journal_file: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -210,6 +214,7 @@ impl Store {
             settings,
             extra,
             cancelled: false,
+            updated_ms: self.stamp(now_ms),
         };
         self.meetings
             .insert(meeting.meeting_id.clone(), meeting.clone());
@@ -236,20 +241,42 @@ impl Store {
         self.owned(id, userid).map(|m| m.clone())
     }
 
-    /// `GET /v1/meetings`: the user's upcoming and ongoing meetings, 20 a page from `pos`.
-    pub fn list(&self, userid: &str, pos: usize, now_s: i64) -> Value {
-        let mine: Vec<&Meeting> = self
+    /// A modification time no other meeting has: the list pages by it.
+    fn stamp(&mut self, now_ms: i64) -> i64 {
+        self.last_stamp = now_ms.max(self.last_stamp + 1);
+        self.last_stamp
+    }
+
+    /// `GET /v1/meetings`: the user's upcoming and ongoing meetings (doc 1095/42421), 20 a
+    /// page, in order of start time then modification time. `pos` is a start-time floor in
+    /// unix seconds (0: from today 00:00 Beijing time), `cursory` the modification time (ms)
+    /// of the last meeting already seen at that start. A page goes on from the last one
+    /// *including* it, so meetings that share a start repeat across pages as the docs warn;
+    /// `next_pos` is the start of the page's last meeting, often the `pos` sent.
+    pub fn list(&self, userid: &str, pos: i64, cursory: i64, now_s: i64) -> Value {
+        let floor = if pos > 0 {
+            pos
+        } else {
+            // 00:00 today in Beijing (UTC+8).
+            (now_s + 8 * 3600).div_euclid(86_400) * 86_400 - 8 * 3600
+        };
+        let mut mine: Vec<&Meeting> = self
             .meetings
             .values()
             .filter(|m| m.userid == userid && !m.cancelled && m.end_time > now_s)
+            .filter(|m| m.start_time > floor || (m.start_time == floor && m.updated_ms >= cursory))
             .collect();
-        let page: Vec<Value> = mine.iter().skip(pos).take(PAGE).map(|m| m.info()).collect();
-        let next_pos = (pos + page.len()).min(mine.len());
+        mine.sort_by_key(|m| (m.start_time, m.updated_ms));
+        let page: Vec<&Meeting> = mine.iter().take(PAGE).copied().collect();
+        let (next_pos, next_cursory) = page
+            .last()
+            .map_or((floor, cursory), |m| (m.start_time, m.updated_ms));
         json!({
             "meeting_number": page.len(),
-            "meeting_info_list": page,
-            "remaining": mine.len() - next_pos,
+            "meeting_info_list": page.iter().map(|m| m.info()).collect::<Vec<_>>(),
+            "remaining": mine.len() - page.len(),
             "next_pos": next_pos,
+            "next_cursory": next_cursory,
         })
     }
 
@@ -293,6 +320,11 @@ impl Store {
             return Err(Refusal::invalid("end_time must be after start_time"));
         }
         *m = next.clone();
+        let stamp = self.stamp(now_ms);
+        if let Some(m) = self.meetings.get_mut(id) {
+            m.updated_ms = stamp;
+        }
+        next.updated_ms = stamp;
         self.record("modify", &next, Some(changes), now_ms);
         Ok(next)
     }
@@ -331,10 +363,11 @@ fn req_str(obj: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
 }
 
 fn instance(obj: &Map<String, Value>) -> Result<i64, Refusal> {
+    // The device types the vendor documents today (0-10, 20-22, 30, 32, 33).
     match obj.get("instanceid").and_then(Value::as_i64) {
-        Some(i) if (1..=8).contains(&i) => Ok(i),
+        Some(i) if matches!(i, 0..=10 | 20..=22 | 30 | 32 | 33) => Ok(i),
         _ => Err(Refusal::invalid(
-            "instanceid must be an integer from 1 to 8",
+            "instanceid must be a documented device type (0-10, 20-22, 30, 32, 33)",
         )),
     }
 }
@@ -488,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn list_pages_by_twenty_and_skips_cancelled_and_past() {
+    fn list_pages_by_start_floor_and_cursor_and_skips_cancelled_and_past() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut s = Store::new(None);
         let mut ids = Vec::new();
@@ -503,22 +536,46 @@ mod tests {
             0,
         )
         .unwrap();
-        let p0 = s.list("tester", 0, 1_800_000_000);
+        // All 44 live meetings share one start: pages repeat their boundary meeting, and
+        // `next_pos` stays at that start.
+        let start = body()["start_time"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap();
+        let (mut pos, mut cursory, mut seen, mut pages) = (0, 0, Vec::new(), 0);
+        loop {
+            let page = s.list("tester", pos, cursory, 1_800_000_000);
+            pages += 1;
+            for m in page["meeting_info_list"].as_array().unwrap() {
+                seen.push(m["meeting_id"].as_str().unwrap().to_string());
+            }
+            if page["remaining"] == 0 {
+                break;
+            }
+            assert_eq!(page["next_pos"], start);
+            (pos, cursory) = (
+                page["next_pos"].as_i64().unwrap(),
+                page["next_cursory"].as_i64().unwrap(),
+            );
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen.len(), 44 + 2, "each page boundary repeats once");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 44);
+        assert!(!seen.contains(&ids[0]), "cancelled meetings are not listed");
+        // A floor after the start lists nothing.
         assert_eq!(
-            (p0["meeting_number"].as_u64(), p0["remaining"].as_u64()),
-            (Some(20), Some(24))
+            s.list("tester", start + 1, 0, 1_800_000_000)["meeting_number"],
+            0
         );
-        let p2 = s.list("tester", 40, 1_800_000_000);
         assert_eq!(
-            (p2["meeting_number"].as_u64(), p2["remaining"].as_u64()),
-            (Some(4), Some(0))
-        );
-        assert_eq!(
-            s.list("tester", 0, 1_900_003_600)["meeting_number"],
+            s.list("tester", 0, 0, 1_900_003_600)["meeting_number"],
             0,
             "ended meetings are not listed"
         );
-        assert_eq!(s.list("someone-else", 0, 0)["meeting_number"], 0);
+        assert_eq!(s.list("someone-else", 0, 0, 0)["meeting_number"], 0);
     }
 
     #[test]
