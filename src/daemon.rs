@@ -172,6 +172,9 @@ struct Runtime {
     busy: bool,
     retry_at: Option<DateTime<Utc>>,
     lookups_failed: u32,
+    /// Lookups made for this booking in this run; with its create calls, bounded by
+    /// `retry.max_attempts`.
+    lookups: u32,
 }
 
 /// How often results are written at most; intents are written at once. A result lost to a
@@ -911,8 +914,28 @@ impl Daemon {
                                     self.emit(Event::NotFound { key, subject });
                                 }
                                 Found::None => {
+                                    let (creates, last, code) =
+                                        (r.attempts, r.last_error.clone(), r.error_code);
+                                    let rt = self.runtime.entry(key.clone()).or_default();
+                                    rt.lookups += 1;
+                                    let lookups = rt.lookups;
+                                    if creates + lookups >= self.config.retry.max_attempts {
+                                        // An answer nobody understands (an unknown code, a 5xx
+                                        // without a body) must not loop: stop, and say so.
+                                        self.fail(
+                                            key,
+                                            format!(
+                                                "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
+                                                last.as_deref().unwrap_or("none")
+                                            ),
+                                            "see the last error; the booking is tried again when its file changes",
+                                            code,
+                                            now,
+                                        );
+                                        continue;
+                                    }
+                                    let rt = self.runtime.entry(key.clone()).or_default();
                                     tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
-                                    let rt = self.runtime.entry(key).or_default();
                                     rt.unsure = false;
                                     rt.busy = false;
                                     rt.retry_at = None;
@@ -951,6 +974,20 @@ impl Daemon {
                     }
                     Err(e) => {
                         for key in keys {
+                            let creates = self.records.get(&key).map_or(0, |r| r.attempts);
+                            let rt = self.runtime.entry(key.clone()).or_default();
+                            rt.lookups += 1;
+                            if creates + rt.lookups >= self.config.retry.max_attempts {
+                                let lookups = rt.lookups;
+                                self.fail(
+                                    key,
+                                    format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"),
+                                    "nothing more is sent for it; check the meetings of its user, then edit the file to try again",
+                                    e.code(),
+                                    now,
+                                );
+                                continue;
+                            }
                             let rt = self.runtime.entry(key.clone()).or_default();
                             rt.busy = false;
                             rt.lookups_failed += 1;

@@ -528,3 +528,39 @@ async fn invitees_tell_two_same_time_meetings_apart() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unknown_error_code_on_create_is_bounded_and_fails_with_its_trace() {
+    // HTTP 500 with a code nobody documents: unclear (it may have happened), so each create is
+    // looked up before the next, but creates and lookups together stop at retry.max_attempts
+    // (4 here) instead of looping.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_error: Some(wemeet_scheduler::fake_api::ErrorFault {
+                code: 123_456,
+                status: 500,
+                spec: FaultSpec::Rate(1.0),
+            }),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, summary.failed), (0, 1));
+    let creates = env.fake.stats().errors.get(&123_456).copied().unwrap_or(0);
+    assert!((1..=4).contains(&creates), "{creates} creates");
+    let r = &env.state().bookings[0];
+    assert_eq!(r.status, Status::Failed);
+    let error = r.last_error.as_deref().unwrap();
+    assert!(error.contains("error 123456"), "{error}");
+    assert!(
+        error.contains("(trace "),
+        "the X-TC-Trace id is kept: {error}"
+    );
+    // Failed stays failed: another run sends nothing.
+    let requests = env.fake.stats().requests;
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.fake.stats().requests, requests);
+}

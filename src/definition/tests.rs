@@ -404,10 +404,10 @@ fn user_tables_need_a_userid() {
 
 #[test]
 fn unknown_instanceid_and_type() {
-    let found = errors(&format!("{ONE_OFF}instanceid = 9\ntype = 2\n"));
+    let found = errors(&format!("{ONE_OFF}instanceid = 11\ntype = 2\n"));
     assert_eq!(found.len(), 2);
     assert!(
-        found[0].starts_with("4:14: unknown `instanceid` 9; hint: use one of 1 (PC), 2 (Mac)"),
+        found[0].starts_with("4:14: unknown `instanceid` 11; hint: use one of 1 (PC), 2 (Mac)"),
         "{found:?}"
     );
     assert!(
@@ -436,7 +436,7 @@ fn duration_of_zero_or_over_a_day() {
 #[test]
 fn every_problem_of_a_file_is_reported_in_file_order() {
     let found = errors(
-        "subject = \"\"\nuserid = \"\"\npassword = \"12\"\nstart_time = 2026-12-01T10:00:00\nend_time = 2026-12-01T09:00:00\ninstanceid = 0\ncolour = \"red\"\n",
+        "subject = \"\"\nuserid = \"\"\npassword = \"12\"\nstart_time = 2026-12-01T10:00:00\nend_time = 2026-12-01T09:00:00\ninstanceid = 11\ncolour = \"red\"\n",
     );
     let places: Vec<&str> = found
         .iter()

@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(m.meeting_code.len(), 9);
         assert_eq!(m.extra["location"], "Room 1");
         for (why, r) in [
-            ("instanceid", refused(|b| b["instanceid"] = json!(9))),
+            ("instanceid", refused(|b| b["instanceid"] = json!(11))),
             ("type", refused(|b| b["type"] = json!("0"))),
             (
                 "start_time must be a string",
