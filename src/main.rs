@@ -114,6 +114,10 @@ struct FakeApiArgs {
     /// Accept reused nonces (for load tools replaying one signed request)
     #[arg(long)]
     allow_replay: bool,
+    /// Require what the seed spec requires of a create (settings with its six keys); the
+    /// real service does not
+    #[arg(long)]
+    strict_spec: bool,
     /// Seed for meeting codes and fault draws
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -156,6 +160,7 @@ impl FakeApiArgs {
             sdk_id: self.sdk_id,
             requests_per_minute: self.requests_per_minute,
             allow_replay: self.allow_replay,
+            strict_spec: self.strict_spec,
             faults: Faults {
                 internal_error: self.fault_500,
                 rate_limited: self.fault_rate_limit,

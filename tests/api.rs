@@ -318,9 +318,99 @@ async fn the_fake_refuses_a_replayed_nonce_and_a_bad_body() {
             .contains("end_time must be after start_time"),
         "{err}"
     );
-    let replay = util::api::replay_same_nonce_twice(&s.fake.base_url()).await;
-    assert_eq!(replay, (200, 403));
+    // A nonce is reused only with the same timestamp; a request error comes back as 400.
+    let (base, uri, t) = (
+        s.fake.base_url(),
+        "/v1/meetings?userid=tester&instanceid=1",
+        util::api::now_s(),
+    );
+    let first = util::api::signed_get(&base, uri, 4242, t, &[]).await;
+    let replay = util::api::signed_get(&base, uri, 4242, t, &[]).await;
+    let new_time = util::api::signed_get(&base, uri, 4242, t - 1, &[]).await;
+    assert_eq!(
+        (first.0, replay.0, new_time.0),
+        (200, 400, 200),
+        "{replay:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&replay.1).unwrap();
+    assert_eq!(body["error_info"]["error_code"], 190_301);
+    assert_eq!(body["error_info"]["new_error_code"], 1_000_190_301u64);
     s.stop().await;
+}
+
+#[tokio::test]
+async fn the_fake_takes_what_the_vendors_sdks_send() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let (base, t) = (s.fake.base_url(), util::api::now_s());
+    // An empty SdkId header, as the official SDKs send when none was assigned.
+    let (status, body) = util::api::signed_get(
+        &base,
+        "/v1/meetings?userid=tester&instanceid=1",
+        1,
+        t,
+        &[("SdkId", "")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A get by operator id, as the current Python SDK asks; a service error is a 500.
+    let created = s
+        .client
+        .create(&create_request("By operator", 1))
+        .await
+        .unwrap();
+    let uri = format!(
+        "/v1/meetings/{}?operator_id=tester&operator_id_type=1&instanceid=1",
+        created.meeting_id
+    );
+    let (status, body) = util::api::signed_get(&base, &uri, 2, t, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&created.meeting_id), "{body}");
+    let (status, body) = util::api::signed_get(
+        &base,
+        "/v1/meetings/404?userid=tester&instanceid=1",
+        3,
+        t,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("9003"), "{body}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn settings_are_optional_unless_the_fake_is_strict() {
+    let mut req = create_request("No settings", 1);
+    req.settings.clear();
+    // `create_request` always sends settings; an empty object stands for none here.
+    let loose = wemeet_scheduler::fake_api::FakeApi::start(
+        FakeConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut config = wemeet_scheduler::config::Config::default();
+    config.api.base_url = loose.base_url().parse().unwrap();
+    config.api.app_id = wemeet_scheduler::fake_api::DEMO_APP_ID.into();
+    config.api.secret_id = wemeet_scheduler::fake_api::DEMO_SECRET_ID.into();
+    config.api.requests_per_minute = 0;
+    let client = wemeet_scheduler::api::Client::new(
+        &config.api,
+        &config.retry,
+        wemeet_scheduler::config::SecretKey::new(wemeet_scheduler::fake_api::DEMO_SECRET_KEY),
+    )
+    .unwrap();
+    client.create(&req).await.expect("today's service takes it");
+    loose.shutdown().await;
+    let strict = Setup::start(FakeConfig::default()).await;
+    let err = strict.client.create(&req).await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::INVALID_PARAMS));
+    assert!(
+        err.to_string()
+            .contains("settings.mute_enable_join is required"),
+        "{err}"
+    );
+    strict.stop().await;
 }
 
 #[tokio::test]

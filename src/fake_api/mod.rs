@@ -11,6 +11,7 @@
 
 pub mod faults;
 pub mod store;
+pub mod vendor;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -31,7 +32,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::api::error::codes;
 use crate::api::sign::{Signed, header, signature, signatures_match};
 use crate::config::SecretKey;
 pub use faults::{ErrorFault, FaultSpec, Faults};
@@ -54,6 +54,10 @@ pub struct FakeConfig {
     pub requests_per_minute: u32,
     /// Accept a reused nonce (for load tools that replay one signed request).
     pub allow_replay: bool,
+    /// Require what the seed spec requires of a create (`settings` with its six keys); today's
+    /// service does not. The project's own tests run strict, so the client keeps sending
+    /// them.
+    pub strict_spec: bool,
     pub faults: Faults,
     /// Append every create, modify and cancel here, one JSON object per line.
     pub journal: Option<PathBuf>,
@@ -70,6 +74,7 @@ impl Default for FakeConfig {
             sdk_id: None,
             requests_per_minute: 0,
             allow_replay: false,
+            strict_spec: false,
             faults: Faults::default(),
             journal: None,
             seed: 1,
@@ -96,8 +101,9 @@ struct State {
     store: Store,
     faults: Faults,
     rng: StdRng,
-    /// Nonce -> when it was seen (unix seconds), for the 5-minute reuse check.
-    nonces: HashMap<u64, i64>,
+    /// (timestamp, nonce) -> when it was seen (unix seconds), for the 5-minute reuse check:
+    /// a nonce is reused only with the same timestamp.
+    nonces: HashMap<(i64, u64), i64>,
     /// Request times (unix ms) in the last minute, for the per-minute limit.
     recent: VecDeque<i64>,
     stats: Stats,
@@ -127,7 +133,7 @@ impl FakeApi {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                store: Store::new(journal),
+                store: Store::new(journal, config.strict_spec),
                 faults: config.faults.clone(),
                 rng: StdRng::seed_from_u64(config.seed),
                 nonces: HashMap::new(),
@@ -274,20 +280,22 @@ fn answer(status: StatusCode, body: &Value, trace: &str) -> Response<Full<Bytes>
 }
 
 fn refuse(r: &Refusal, state: &mut State, trace: &str) -> Response<Full<Bytes>> {
-    *state.stats.errors.entry(r.code).or_default() += 1;
-    let status = match r.code {
-        codes::TIMESTAMP_SKEW
-        | codes::NONCE_REUSED
-        | codes::BAD_CREDENTIALS
-        | codes::SIGNATURE_FAILED => StatusCode::FORBIDDEN,
-        c if codes::INTERNAL.contains(&c) || codes::RATE_LIMITED.contains(&c) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
+    error_answer(r.code, vendor::status_of(r.code), &r.message, state, trace)
+}
+
+/// An error answer as the service gives it: `error_info` with `error_code`, `new_error_code`
+/// and `message`.
+fn error_answer(
+    code: i64,
+    status: StatusCode,
+    message: &str,
+    state: &mut State,
+    trace: &str,
+) -> Response<Full<Bytes>> {
+    *state.stats.errors.entry(code).or_default() += 1;
     answer(
         status,
-        &json!({"error_info": {"error_code": r.code, "new_error_code": r.code, "message": r.message}}),
+        &json!({"error_info": {"error_code": code, "new_error_code": vendor::new_error_code(code), "message": message}}),
         trace,
     )
 }
@@ -328,7 +336,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
             let mut state = shared.lock();
             let trace = trace_id(&mut state.rng);
             return refuse(
-                &Refusal::new(codes::INVALID_PARAMS, "body too large or unreadable"),
+                &Refusal::new(vendor::INVALID_PARAMS, "body too large or unreadable"),
                 &mut state,
                 &trace,
             );
@@ -361,7 +369,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
         }
         if state.faults.internal_error.fire(&mut state.rng) {
             return refuse(
-                &Refusal::new(5108, "internal error (injected)"),
+                &Refusal::new(vendor::INTERNAL_ERROR, "internal error (injected)"),
                 state,
                 &trace,
             );
@@ -369,7 +377,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
         if state.faults.rate_limited.fire(&mut state.rng) || over_limit(&shared.config, state, now)
         {
             return refuse(
-                &Refusal::new(190_310, "requests too frequent, per-minute limit"),
+                &Refusal::new(
+                    vendor::RATE_LIMITED,
+                    "requests too frequent, per-minute limit",
+                ),
                 state,
                 &trace,
             );
@@ -388,14 +399,12 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
             && f.spec.fire(&mut state.rng)
         {
             let (code, status) = (f.code, f.status);
-            *state.stats.errors.entry(code).or_default() += 1;
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = json!({"error_info": {"error_code": code, "new_error_code": code, "message": "error (injected)"}});
-            return answer(status, &body, &trace);
+            return error_answer(code, status, "error (injected)", state, &trace);
         }
         let json_body = || -> Result<Value, Refusal> {
             serde_json::from_slice(&body)
-                .map_err(|e| Refusal::new(codes::INVALID_PARAMS, format!("body is not JSON: {e}")))
+                .map_err(|e| Refusal::new(vendor::INVALID_PARAMS, format!("body is not JSON: {e}")))
         };
         let userid = query_param(&query, "userid").unwrap_or_default();
         let result: Result<(Value, After), Refusal> = match route {
@@ -417,15 +426,20 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                     query_param(&query, key).and_then(|p| p.parse::<i64>().ok()).unwrap_or(0)
                 };
                 if userid.is_empty() {
-                    Err(Refusal::new(codes::INVALID_PARAMS, "userid is required"))
+                    Err(Refusal::new(vendor::INVALID_PARAMS, "userid is required"))
                 } else {
                     let page = state.store.list(&userid, number("pos"), number("cursory"), now / 1000);
                     Ok((page, After::Answer))
                 }
             }
+            // The current Python SDK asks by `operator_id` (with `operator_id_type=1`).
             Route::Get(id) => state
                 .store
-                .get(&id, &userid)
+                .get(&id, &if userid.is_empty() {
+                    query_param(&query, "operator_id").unwrap_or_default()
+                } else {
+                    userid.clone()
+                })
                 .map(|m| (json!({"meeting_number": 1, "meeting_info_list": [m.info()]}), After::Answer)),
             Route::Modify(id) => json_body().and_then(|b| {
                 let m = state.store.modify(&id, &b, now)?;
@@ -481,7 +495,7 @@ fn check_headers(
     };
     let bad_creds = |what: &str| {
         Refusal::new(
-            codes::BAD_CREDENTIALS,
+            vendor::BAD_CREDENTIALS,
             format!("{what} is wrong or missing"),
         )
     };
@@ -492,12 +506,13 @@ fn check_headers(
     if key != config.secret_id {
         return Err(bad_creds("X-TC-Key (SecretId)"));
     }
-    if get(header::SDK_ID) != config.sdk_id {
+    // The vendor's SDKs send an empty SdkId when none was assigned: the same as none.
+    if get(header::SDK_ID).filter(|s| !s.is_empty()) != config.sdk_id {
         return Err(bad_creds("SdkId"));
     }
     let sig_failed = |what: &str| {
         Refusal::new(
-            codes::SIGNATURE_FAILED,
+            vendor::SIGNATURE_FAILED,
             format!("signature check failed: {what}"),
         )
     };
@@ -526,7 +541,7 @@ fn check_headers(
     let now_s = now_ms / 1000;
     if (now_s - timestamp).abs() > 300 {
         return Err(Refusal::new(
-            codes::TIMESTAMP_SKEW,
+            vendor::TIMESTAMP_SKEW,
             format!("timestamp {timestamp} is more than 5 minutes from server time {now_s}"),
         ));
     }
@@ -534,15 +549,15 @@ fn check_headers(
         if state.nonces.len() > 100_000 {
             state.nonces.retain(|_, seen| now_s - *seen <= 300);
         }
-        match state.nonces.get(&nonce) {
+        match state.nonces.get(&(timestamp, nonce)) {
             Some(seen) if now_s - *seen <= 300 => {
                 return Err(Refusal::new(
-                    codes::NONCE_REUSED,
+                    vendor::NONCE_REUSED,
                     "nonce reused within 5 minutes",
                 ));
             }
             _ => {
-                state.nonces.insert(nonce, now_s);
+                state.nonces.insert((timestamp, nonce), now_s);
             }
         }
     }
@@ -550,7 +565,7 @@ fn check_headers(
         && !get("content-type").is_some_and(|c| c.starts_with("application/json"))
     {
         return Err(Refusal::new(
-            codes::INVALID_PARAMS,
+            vendor::INVALID_PARAMS,
             "Content-Type must be application/json",
         ));
     }

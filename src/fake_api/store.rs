@@ -8,8 +8,7 @@ use rand::{Rng, RngExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::api::error::codes;
-use crate::meeting::REQUIRED_SETTINGS;
+use super::vendor;
 
 /// An error answer: vendor code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ impl Refusal {
     }
 
     fn invalid(message: impl Into<String>) -> Self {
-        Refusal::new(codes::INVALID_PARAMS, message)
+        Refusal::new(vendor::INVALID_PARAMS, message)
     }
 }
 
@@ -104,6 +103,7 @@ pub struct Store {
     next_id: u64,
     /// The last modification time handed out.
     last_stamp: i64,
+    strict_spec: bool,
     pub journal: Vec<JournalEntry>,
     journal_file: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -111,10 +111,12 @@ pub struct Store {
 const PAGE: usize = 20;
 
 impl Store {
-    pub fn new(journal_file: Option<std::fs::File>) -> Store {
+    /// `strict_spec`: a create must carry the seed spec's required settings.
+    pub fn new(journal_file: Option<std::fs::File>, strict_spec: bool) -> Store {
         Store {
             journal_file: journal_file.map(std::io::BufWriter::new),
             next_id: 0,
+            strict_spec,
             ..Store::default()
         }
     }
@@ -174,7 +176,10 @@ impl Store {
             return Err(Refusal::invalid("end_time must be after start_time"));
         }
         let password = password(obj.get("password"))?;
-        let settings = settings(obj.get("settings"), true)?;
+        let settings = match obj.get("settings") {
+            None if !self.strict_spec => Map::new(),
+            given => settings(given, self.strict_spec)?,
+        };
         let hosts = users(obj.get("hosts"), "hosts")?;
         let invitees = users(obj.get("invitees"), "invitees")?;
         if invitees.len() > 300 {
@@ -226,10 +231,10 @@ impl Store {
         let m = self
             .meetings
             .get_mut(id)
-            .ok_or_else(|| Refusal::new(codes::NOT_FOUND, format!("meeting {id} not found")))?;
+            .ok_or_else(|| Refusal::new(vendor::NOT_FOUND, format!("meeting {id} not found")))?;
         if m.userid != userid {
             return Err(Refusal::new(
-                codes::NO_PERMISSION[0],
+                vendor::NO_PERMISSION,
                 "no permission for this meeting",
             ));
         }
@@ -290,7 +295,7 @@ impl Store {
         let m = self.owned(id, &userid)?;
         if m.cancelled {
             return Err(Refusal::new(
-                codes::ALREADY_CANCELLED,
+                vendor::ALREADY_CANCELLED,
                 "meeting was cancelled",
             ));
         }
@@ -342,7 +347,7 @@ impl Store {
         let m = self.owned(id, &userid)?;
         if m.cancelled {
             return Err(Refusal::new(
-                codes::ALREADY_CANCELLED,
+                vendor::ALREADY_CANCELLED,
                 "meeting already cancelled",
             ));
         }
@@ -405,7 +410,8 @@ fn password(v: Option<&Value>) -> Result<Option<String>, Refusal> {
     }
 }
 
-fn settings(v: Option<&Value>, create: bool) -> Result<Map<String, Value>, Refusal> {
+/// A `settings` object; with `seed_keys`, the seed spec's required keys must be in it.
+fn settings(v: Option<&Value>, seed_keys: bool) -> Result<Map<String, Value>, Refusal> {
     let Some(Value::Object(s)) = v else {
         return Err(Refusal::invalid("settings must be an object"));
     };
@@ -427,7 +433,11 @@ fn settings(v: Option<&Value>, create: bool) -> Result<Map<String, Value>, Refus
             )));
         }
     }
-    if create && let Some(missing) = REQUIRED_SETTINGS.iter().find(|k| !s.contains_key(**k)) {
+    if seed_keys
+        && let Some(missing) = vendor::SEED_REQUIRED_SETTINGS
+            .iter()
+            .find(|k| !s.contains_key(**k))
+    {
         return Err(Refusal::invalid(format!("settings.{missing} is required")));
     }
     Ok(s.clone())
@@ -478,13 +488,13 @@ mod tests {
         let mut b = body();
         mutate(&mut b);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        Store::new(None).create(&b, 0, &mut rng).unwrap_err()
+        Store::new(None, true).create(&b, 0, &mut rng).unwrap_err()
     }
 
     #[test]
     fn create_checks_the_body_like_the_real_service() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let m = Store::new(None).create(&body(), 0, &mut rng).unwrap();
+        let m = Store::new(None, true).create(&body(), 0, &mut rng).unwrap();
         assert_eq!(m.meeting_code.len(), 9);
         assert_eq!(m.extra["location"], "Room 1");
         for (why, r) in [
@@ -515,7 +525,7 @@ mod tests {
             ),
             ("hosts", refused(|b| b["hosts"] = json!([3]))),
         ] {
-            assert_eq!(r.code, codes::INVALID_PARAMS, "{why}");
+            assert_eq!(r.code, vendor::INVALID_PARAMS, "{why}");
             assert!(r.message.contains(why), "{why}: {}", r.message);
         }
     }
@@ -523,7 +533,7 @@ mod tests {
     #[test]
     fn list_pages_by_start_floor_and_cursor_and_skips_cancelled_and_past() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None);
+        let mut s = Store::new(None, true);
         let mut ids = Vec::new();
         for i in 0..45 {
             let mut b = body();
@@ -581,7 +591,7 @@ mod tests {
     #[test]
     fn modify_and_cancel_follow_the_rules() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None);
+        let mut s = Store::new(None, true);
         let id = s.create(&body(), 0, &mut rng).unwrap().meeting_id;
         let m = s
             .modify(
@@ -599,11 +609,11 @@ mod tests {
         s.cancel(&id, &cancel, 0).unwrap();
         assert_eq!(
             s.cancel(&id, &cancel, 0).unwrap_err().code,
-            codes::ALREADY_CANCELLED
+            vendor::ALREADY_CANCELLED
         );
         assert_eq!(
             s.cancel("nope", &cancel, 0).unwrap_err().code,
-            codes::NOT_FOUND
+            vendor::NOT_FOUND
         );
         let ops: Vec<&str> = s.journal.iter().map(|e| e.op).collect();
         assert_eq!(ops, ["create", "modify", "cancel"]);

@@ -23,6 +23,11 @@ impl Setup {
 
     /// A client that signs with `key` (the fake expects its own configured key).
     pub async fn start_with_key(fake: FakeConfig, key: &str) -> Setup {
+        // The project's tests hold the client to the seed spec too (settings with its keys).
+        let fake = FakeConfig {
+            strict_spec: true,
+            ..fake
+        };
         let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
             .await
             .expect("fake API starts");
@@ -65,39 +70,46 @@ pub fn create_request(subject: &str, i: i64) -> CreateMeeting {
     }
 }
 
-/// Sends one correctly signed GET twice with the same nonce; returns both HTTP statuses.
-pub async fn replay_same_nonce_twice(base_url: &str) -> (u16, u16) {
-    let uri = "/v1/meetings?userid=tester&instanceid=1";
-    let timestamp = SystemTime::now()
+/// Unix seconds now.
+pub fn now_s() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
-        .as_secs() as i64;
+        .as_secs() as i64
+}
+
+/// Sends one GET of `uri`, correctly signed with this `nonce` and `timestamp`, with the usual
+/// headers plus `extra`; returns the HTTP status and the body.
+pub async fn signed_get(
+    base_url: &str,
+    uri: &str,
+    nonce: u64,
+    timestamp: i64,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
     let sig = signature(
         &SecretKey::new(DEMO_SECRET_KEY),
         &Signed {
             method: "GET",
             secret_id: DEMO_SECRET_ID,
-            nonce: 4242,
+            nonce,
             timestamp,
             uri,
             body: b"",
         },
     );
-    let http = reqwest::Client::new();
-    let mut statuses = Vec::new();
-    for _ in 0..2 {
-        let resp = http
-            .get(format!("{base_url}{uri}"))
-            .header(header::KEY, DEMO_SECRET_ID)
-            .header(header::TIMESTAMP, timestamp.to_string())
-            .header(header::NONCE, "4242")
-            .header(header::SIGNATURE, &sig)
-            .header(header::APP_ID, DEMO_APP_ID)
-            .header(header::REGISTERED, "1")
-            .send()
-            .await
-            .expect("request");
-        statuses.push(resp.status().as_u16());
+    let mut req = reqwest::Client::new()
+        .get(format!("{base_url}{uri}"))
+        .header(header::KEY, DEMO_SECRET_ID)
+        .header(header::TIMESTAMP, timestamp.to_string())
+        .header(header::NONCE, nonce.to_string())
+        .header(header::SIGNATURE, &sig)
+        .header(header::APP_ID, DEMO_APP_ID)
+        .header(header::REGISTERED, "1");
+    for (name, value) in extra {
+        req = req.header(*name, *value);
     }
-    (statuses[0], statuses[1])
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
 }

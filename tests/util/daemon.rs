@@ -44,6 +44,11 @@ impl Env {
     /// Like [`Env::new`], with the config text edited by `edit` first.
     pub async fn with_config(fake: FakeConfig, edit: impl FnOnce(String) -> String) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
+        // The project's tests hold the client to the seed spec too (settings with its keys).
+        let fake = FakeConfig {
+            strict_spec: true,
+            ..fake
+        };
         let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
             .await
             .expect("fake API starts");
