@@ -403,6 +403,14 @@ fn user_tables_need_a_userid() {
 }
 
 #[test]
+fn instanceids_the_vendor_documents_today_are_accepted() {
+    for id in [0, 9, 10, 20, 33] {
+        let d = ok(&format!("{ONE_OFF}instanceid = {id}\n"));
+        assert_eq!(d.instanceid.id(), id, "{id}");
+    }
+}
+
+#[test]
 fn unknown_instanceid_and_type() {
     let found = errors(&format!("{ONE_OFF}instanceid = 11\ntype = 2\n"));
     assert_eq!(found.len(), 2);
