@@ -47,6 +47,10 @@ pub struct ApiConfig {
     pub timeout: Duration,
     /// Client-side pacing; `0` turns pacing off (for the fake API and benchmarks only).
     pub requests_per_minute: u32,
+    /// The vendor's 2,000 creates an hour per user, kept before sending (`0`: not kept).
+    pub creates_per_hour_per_user: u32,
+    /// The vendor's 200,000 requests a day per app, kept before sending (`0`: not kept).
+    pub requests_per_day: u32,
     pub concurrency: usize,
     pub user_format: UserFormat,
 }
@@ -274,6 +278,8 @@ impl Default for Config {
                 sdk_id: None,
                 timeout: Duration::from_secs(10),
                 requests_per_minute: 300,
+                creates_per_hour_per_user: 2000,
+                requests_per_day: 200_000,
                 concurrency: 4,
                 user_format: UserFormat::Object,
             },
@@ -440,6 +446,8 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
             "sdk_id",
             "timeout",
             "requests_per_minute",
+            "creates_per_hour_per_user",
+            "requests_per_day",
             "concurrency",
             "user_format",
         ],
@@ -508,6 +516,26 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
                 n.span(),
                 "`api.requests_per_minute` must be from 0 (no pacing) to 100000",
                 "the vendor allows 300 calls a minute per app",
+            ),
+        }
+    }
+    if let Some(n) = api.integer("creates_per_hour_per_user", c) {
+        match u32::try_from(*n.get_ref()) {
+            Ok(k) if k <= 1_000_000 => out.creates_per_hour_per_user = k,
+            _ => c.error_hint(
+                n.span(),
+                "`api.creates_per_hour_per_user` must be from 0 (not kept) to 1000000",
+                "the vendor allows 2000 creates an hour per user",
+            ),
+        }
+    }
+    if let Some(n) = api.integer("requests_per_day", c) {
+        match u32::try_from(*n.get_ref()) {
+            Ok(k) if k <= 100_000_000 => out.requests_per_day = k,
+            _ => c.error_hint(
+                n.span(),
+                "`api.requests_per_day` must be from 0 (not kept) to 100000000",
+                "the vendor allows 200000 calls a day per app",
             ),
         }
     }

@@ -41,6 +41,7 @@ use crate::booking::{BookingKey, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::plan::{self, Action, Tracked, Wanted};
+use crate::quota::{self, Quotas};
 use crate::state::{self, Change, Record, StateError, StateFile, StateView};
 use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
 
@@ -219,6 +220,11 @@ struct Daemon {
     recovering: bool,
     /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
     not_found: HashSet<BookingKey>,
+    /// The vendor's hourly create quota per user, kept before sending; shared with the create
+    /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
+    quotas: Arc<std::sync::Mutex<Quotas>>,
+    /// Creates held back by a quota at the last pass, per user: why, until when, how many.
+    waiting: BTreeMap<String, (quota::Wait, usize)>,
     /// Lookup tasks: at shutdown they are aborted rather than waited for (one may be sleeping
     /// before it lists; it has sent nothing, and its bookings are looked up at the next start).
     lookups: HashMap<tokio::task::Id, tokio::task::AbortHandle>,
@@ -243,6 +249,7 @@ pub async fn run(
     let fresh = !config.state.file.exists();
     let (state_file, state) = StateFile::open(&config.state.file)?;
     let recovering = fresh || matches!(options.mode, Mode::Recover { .. });
+    let creates_per_hour = config.api.creates_per_hour_per_user;
     if fresh && options.mode != (Mode::Recover { dry_run: true }) {
         tracing::warn!(
             state = %config.state.file.display(),
@@ -312,6 +319,8 @@ pub async fn run(
         recovering,
         not_found: HashSet::new(),
         lookups: HashMap::new(),
+        quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
+        waiting: BTreeMap::new(),
     };
 
     d.emit(Event::Ready {
@@ -517,6 +526,8 @@ impl Daemon {
                         );
                     }
                     let dir_changed = config.watch.dir != self.config.watch.dir;
+                    self.quotas()
+                        .set_limit(config.api.creates_per_hour_per_user);
                     self.config.api = config.api;
                     self.config.retry = config.retry;
                     self.config.watch = config.watch;
@@ -588,10 +599,17 @@ impl Daemon {
 
     /// Whether a pass now would do something (for `once`).
     fn has_work_now(&self) -> bool {
-        self.reconciled(self.options.clock.now())
+        let now = self.options.clock.now();
+        let quotas = self.quotas();
+        // A create held back by a quota waits for the quota's wake-up, not a pass now.
+        let held = |a: &Action| match a {
+            Action::Create(w) => quotas.check(&w.request.userid, now).is_err(),
+            _ => false,
+        };
+        self.reconciled(now)
             .actions
             .iter()
-            .any(|a| self.allowed(a))
+            .any(|a| self.allowed(a) && !held(a))
     }
 
     /// Whether this run carries out `action`: [`Mode::Recover`] only looks up and records,
@@ -717,6 +735,25 @@ impl Daemon {
         if !matches!(self.options.mode, Mode::Recover { .. }) {
             self.recovering = false;
         }
+        // Quotas: in start order, so the soonest meetings go first; a user at the limit waits
+        // without holding back the others.
+        let mut waiting: BTreeMap<String, (quota::Wait, usize)> = BTreeMap::new();
+        let mut quotas = self.quotas();
+        creates.retain(|w| match quotas.admit(&w.request.userid, now) {
+            Ok(()) => true,
+            Err(wait) => {
+                waiting
+                    .entry(w.request.userid.clone())
+                    .or_insert((wait, 0))
+                    .1 += 1;
+                false
+            }
+        });
+        drop(quotas);
+        if let Some(until) = waiting.values().map(|(wait, _)| wait.until).min() {
+            self.wake = self.wake.min(until);
+        }
+        self.note_waiting(waiting);
         if !creates.is_empty() {
             for w in &creates {
                 self.record_intent(w, now);
@@ -808,8 +845,16 @@ impl Daemon {
         }
         let client = self.client.clone();
         let key = w.key.clone();
+        let (quotas, clock) = (self.quotas.clone(), self.options.clock.clone());
         let handle = self.tasks.spawn(async move {
-            let result = client.create(&w.request).await;
+            let user = w.request.userid.clone();
+            let gate = move || {
+                let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
+                quotas
+                    .paused(&user, clock.now())
+                    .map_err(|wait| format!("waiting for {}", wait.reason.describe(&user)))
+            };
+            let result = client.create_gated(&w.request, Some(&gate)).await;
             Outcome::Created { key: w.key, result }
         });
         self.task_keys.insert(handle.id(), vec![key]);
@@ -1014,6 +1059,18 @@ impl Daemon {
                 self.record_booked(&key, &m, false, now);
                 false
             }
+            Err(ApiError::HeldBack { reason, .. }) => {
+                // Not sent: it waits with the user's other creates until the quota frees.
+                tracing::debug!(booking = %key, "create held back: {reason}");
+                let rt = self.runtime.entry(key.clone()).or_default();
+                rt.busy = false;
+                rt.retry_at = None;
+                if let Some(r) = self.records.get_mut(&key) {
+                    r.attempts = r.attempts.saturating_sub(1);
+                }
+                // Once the last one is back, a pass records who waits, and for what.
+                self.tasks.is_empty()
+            }
             Err(e) => {
                 let message = e.to_string();
                 let rt = self.runtime.entry(key.clone()).or_default();
@@ -1040,9 +1097,21 @@ impl Daemon {
                         );
                     }
                     Treatment::Quota => {
-                        rt.retry_at = Some(now + TimeDelta::hours(1));
-                        self.wake = self.wake.min(now + TimeDelta::hours(1));
-                        tracing::warn!(booking = %key, "API quota used up ({message}); trying again in 1h");
+                        // A signal for the user's (or the app's) whole queue, not a timer for
+                        // this booking: its create waits with the others until the window
+                        // frees, and is not sent again on its own.
+                        rt.retry_at = None;
+                        let user = self.records.get(&key).map(|r| r.userid.clone());
+                        let until = match (e.code(), user) {
+                            (Some(crate::api::error::codes::HOURLY_CREATES), Some(user)) => {
+                                self.quotas().refused_user(&user, now)
+                            }
+                            _ => self.quotas().refused_app(now),
+                        };
+                        self.wake = self.wake.min(until);
+                        tracing::warn!(booking = %key, "API quota used up ({message}); creates wait until {}", until.format("%F %T UTC"));
+                        // A pass records who waits, and for what.
+                        return true;
                     }
                     Treatment::Retry | Treatment::Resign => {
                         let wait = TimeDelta::from_std(self.config.retry.max_delay)
@@ -1351,12 +1420,39 @@ impl Daemon {
             .min();
         // Times already past were handled by the last pass (or are not actionable): waking
         // for them again would spin.
-        [due, pending]
+        let quota = self.waiting.values().map(|(wait, _)| wait.until).min();
+        [due, pending, quota]
             .into_iter()
             .flatten()
             .filter(|t| *t > now)
             .min()
             .unwrap_or(now + TimeDelta::days(1))
+    }
+
+    fn quotas(&self) -> std::sync::MutexGuard<'_, Quotas> {
+        // A panic while holding it cannot leave the counts half-written: each change is one
+        // push or insert.
+        self.quotas.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records which creates wait for a quota, saying so when that changes.
+    fn note_waiting(&mut self, waiting: BTreeMap<String, (quota::Wait, usize)>) {
+        for (user, (wait, count)) in &waiting {
+            let before = self.waiting.get(user);
+            if before.is_none_or(|(w, _)| w != wait) {
+                tracing::warn!(
+                    userid = %user,
+                    bookings = count,
+                    "{count} booking(s) wait for {} until {}",
+                    wait.reason.describe(user),
+                    wait.until.format("%F %T UTC")
+                );
+            }
+        }
+        if waiting != self.waiting {
+            self.dirty = true;
+        }
+        self.waiting = waiting;
     }
 
     fn flush(&mut self) -> Result<(), DaemonError> {
@@ -1370,6 +1466,16 @@ impl Daemon {
             bookings: self.records.values().collect(),
             invalid: &invalid,
             held_removals: &self.held,
+            waiting: &self
+                .waiting
+                .iter()
+                .map(|(user, (wait, count))| state::QuotaWait {
+                    userid: user.clone(),
+                    bookings: *count,
+                    until: wait.until.timestamp(),
+                    reason: wait.reason.describe(user),
+                })
+                .collect::<Vec<_>>(),
         })?;
         self.dirty = false;
         self.last_flush = Instant::now();

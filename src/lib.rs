@@ -25,6 +25,7 @@
 //!   take. Pure.
 //! - [`state`]: the durable record of bookings: atomic, locked, versioned.
 //! - [`clock`]: wall-clock time, injectable for tests.
+//! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
 //! - [`watch`]: the watch directory kept current from file events and rescans.
 //! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals,
 //!   systemd.
@@ -46,6 +47,7 @@ pub mod fake_api;
 pub mod logging;
 pub mod meeting;
 pub mod plan;
+pub mod quota;
 pub mod scan;
 pub mod schedule;
 pub mod state;

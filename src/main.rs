@@ -111,6 +111,14 @@ struct FakeApiArgs {
     /// Answer 190310 past this many requests in any 60 s, like the real service (0: no limit)
     #[arg(long, default_value_t = 0)]
     requests_per_minute: u32,
+    /// Answer 500029 to a user's creates past this many in any hour (the real service: 2000;
+    /// 0: no limit)
+    #[arg(long, default_value_t = 0)]
+    creates_per_hour_per_user: u32,
+    /// Answer 190311 past this many requests in any 24 h (the real service: 200000 per app;
+    /// 0: no limit)
+    #[arg(long, default_value_t = 0)]
+    requests_per_day: u32,
     /// Accept reused nonces (for load tools replaying one signed request)
     #[arg(long)]
     allow_replay: bool,
@@ -159,6 +167,9 @@ impl FakeApiArgs {
             secret_key: SecretKey::new(self.secret_key),
             sdk_id: self.sdk_id,
             requests_per_minute: self.requests_per_minute,
+            creates_per_hour_per_user: self.creates_per_hour_per_user,
+            requests_per_day: self.requests_per_day,
+            quota_clock: None,
             allow_replay: self.allow_replay,
             strict_spec: self.strict_spec,
             faults: Faults {

@@ -156,6 +156,20 @@ pub struct State {
     /// meetings are not cancelled until an operator approves (`approve-removals`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_removals: Vec<String>,
+    /// Creates held back by a quota at the last pass, per user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<QuotaWait>,
+}
+
+/// Creates of one user that wait for a quota.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaWait {
+    pub userid: String,
+    pub bookings: usize,
+    /// Unix seconds: when the first of them can go.
+    pub until: i64,
+    /// "ops-bot's hourly create quota".
+    pub reason: String,
 }
 
 /// The state file's content, borrowed: what [`StateFile::save_view`] writes.
@@ -167,6 +181,8 @@ pub struct StateView<'a> {
     pub invalid: &'a [InvalidFile],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub held_removals: &'a [String],
+    #[serde(skip_serializing_if = "<[QuotaWait]>::is_empty")]
+    pub waiting: &'a [QuotaWait],
 }
 
 /// Why the state could not be used.
@@ -322,6 +338,7 @@ impl StateFile {
             bookings: state.bookings.iter().collect(),
             invalid: &state.invalid,
             held_removals: &state.held_removals,
+            waiting: &state.waiting,
         })
     }
 
@@ -472,6 +489,12 @@ mod tests {
             ],
             invalid: vec![],
             held_removals: vec!["gone".into()],
+            waiting: vec![QuotaWait {
+                userid: "ops-bot".into(),
+                bookings: 3000,
+                until: 7,
+                reason: "ops-bot's hourly create quota".into(),
+            }],
         };
         file.save(&state).unwrap();
         drop(file);

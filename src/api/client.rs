@@ -57,6 +57,9 @@ pub struct Client {
     backoff: Backoff,
 }
 
+/// Asked before a gated request is sent: `Err(reason)` holds it back.
+pub type Gate<'a> = dyn Fn() -> Result<(), String> + Send + Sync + 'a;
+
 /// The largest answer read: a page of 20 meetings is a few KiB; anything this large is not an
 /// answer from the service, and must not grow the daemon.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -111,7 +114,11 @@ impl Client {
                 secret_key,
                 sdk_id: api.sdk_id.clone(),
             }),
-            pacer: Arc::new(Pacer::new(api.requests_per_minute, api.concurrency)),
+            pacer: Arc::new(Pacer::new(
+                api.requests_per_minute,
+                api.concurrency,
+                api.requests_per_day,
+            )),
             backoff: Backoff::from(retry),
         })
     }
@@ -125,14 +132,15 @@ impl Client {
         secret_key: SecretKey,
     ) -> Result<Client, BuildError> {
         let mut client = Client::new(api, retry, secret_key)?;
-        client.pacer = if self.pacer.limits() == (api.requests_per_minute, api.concurrency) {
+        let limits = (
+            api.requests_per_minute,
+            api.concurrency,
+            api.requests_per_day,
+        );
+        client.pacer = if self.pacer.limits() == limits {
             self.pacer.clone()
         } else {
-            Arc::new(Pacer::continuing(
-                &self.pacer,
-                api.requests_per_minute,
-                api.concurrency,
-            ))
+            Arc::new(Pacer::continuing(&self.pacer, limits.0, limits.1, limits.2))
         };
         Ok(client)
     }
@@ -140,9 +148,26 @@ impl Client {
     /// Books a meeting. Retries only failures after which the meeting certainly does not
     /// exist; an ambiguous failure is returned for the caller to resolve with [`Client::find`].
     pub async fn create(&self, req: &CreateMeeting) -> Result<MeetingInfo, ApiError> {
+        self.create_gated(req, None).await
+    }
+
+    /// [`Client::create`], asking `gate` once the request's turn has come (after pacing)
+    /// whether it may still go: a quota may have paused the user's queue while it waited.
+    /// When the gate says no, nothing is sent and the answer is [`ApiError::HeldBack`].
+    pub async fn create_gated(
+        &self,
+        req: &CreateMeeting,
+        gate: Option<&Gate<'_>>,
+    ) -> Result<MeetingInfo, ApiError> {
         let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", "/v1/meetings", e))?;
         let list: MeetingList = self
-            .call(Method::POST, "/v1/meetings", Some(body), Idempotent::No)
+            .call_gated(
+                Method::POST,
+                "/v1/meetings",
+                Some(body),
+                Idempotent::No,
+                gate,
+            )
             .await?;
         first_meeting(list, "POST", "/v1/meetings")
     }
@@ -265,9 +290,24 @@ impl Client {
         body: Option<Vec<u8>>,
         idempotent: Idempotent,
     ) -> Result<T, ApiError> {
+        self.call_gated(method, path_and_query, body, idempotent, None)
+            .await
+    }
+
+    async fn call_gated<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        idempotent: Idempotent,
+        gate: Option<&Gate<'_>>,
+    ) -> Result<T, ApiError> {
         let mut attempt = 0;
         loop {
-            let err = match self.attempt(&method, path_and_query, body.as_deref()).await {
+            let err = match self
+                .attempt(&method, path_and_query, body.as_deref(), gate)
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
@@ -308,6 +348,7 @@ impl Client {
         method: &Method,
         path_and_query: &str,
         body: Option<&[u8]>,
+        gate: Option<&Gate<'_>>,
     ) -> Result<T, ApiError> {
         let url = self.url(path_and_query);
         let path = url.path().to_string();
@@ -317,6 +358,13 @@ impl Client {
         };
         let body = body.unwrap_or_default();
         let _slot = self.pacer.acquire().await;
+        if let Some(Err(reason)) = gate.map(|g| g()) {
+            return Err(ApiError::HeldBack {
+                method: method.to_string(),
+                path,
+                reason,
+            });
+        }
         let nonce = rand::rng().random_range(1..=i64::MAX as u64);
         let timestamp = unix_now();
         let sig = signature(
@@ -544,6 +592,9 @@ mod tests {
         let mut faster = config.api.clone();
         faster.requests_per_minute = 600;
         let changed = client.reload(&faster, &config.retry, key()).unwrap();
-        assert_eq!(changed.pacer.limits(), (600, config.api.concurrency));
+        assert_eq!(
+            changed.pacer.limits(),
+            (600, config.api.concurrency, config.api.requests_per_day)
+        );
     }
 }

@@ -43,6 +43,14 @@ pub enum ApiError {
     /// The server answered with an error (boxed: it is the largest variant by far).
     #[error("{}", .0)]
     Status(Box<StatusError>),
+    /// Not sent: the caller's gate closed while the request waited for its turn (a quota
+    /// paused the queue).
+    #[error("{method} {path}: not sent: {reason}")]
+    HeldBack {
+        method: String,
+        path: String,
+        reason: String,
+    },
     #[error("{method} {path}: HTTP {status}: cannot read the answer: {message}{}", trace_part(.trace))]
     Decode {
         method: String,
@@ -130,6 +138,8 @@ pub mod codes {
     /// The meeting has started (13602) or ended (13603): it can no longer be changed.
     pub const STARTED_OR_ENDED: [i64; 2] = [13_602, 13_603];
     pub const QUOTA: [i64; 4] = [190_311, 500_029, 500_168, 9008];
+    /// 2,000 creates an hour per user.
+    pub const HOURLY_CREATES: i64 = 500_029;
 }
 
 /// Every error code with a known treatment: the vendor's table (`shared/api/NOTES.md`), in
@@ -186,7 +196,7 @@ impl ApiError {
         match self {
             ApiError::Status(s) => s.trace.as_deref(),
             ApiError::Decode { trace, .. } => trace.as_deref(),
-            ApiError::Transport { .. } => None,
+            ApiError::Transport { .. } | ApiError::HeldBack { .. } => None,
         }
     }
 
@@ -201,6 +211,7 @@ impl ApiError {
     pub fn treatment(&self) -> Treatment {
         match self {
             ApiError::Transport { .. } => Treatment::Retry,
+            ApiError::HeldBack { .. } => Treatment::Quota,
             ApiError::Decode { status, .. } => by_status(*status),
             ApiError::Status(s) => match s.error_code {
                 Some(code) => by_code(code).unwrap_or_else(|| by_status(s.status)),
@@ -215,6 +226,7 @@ impl ApiError {
     pub fn is_ambiguous(&self) -> bool {
         match self {
             ApiError::Transport { kind, .. } => *kind != TransportKind::Connect,
+            ApiError::HeldBack { .. } => false,
             ApiError::Decode { status, .. } => *status < 400 || *status >= 500,
             // A code that says the request was refused before anything happened is clear;
             // any other server-side failure may have come after the meeting was written.

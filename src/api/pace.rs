@@ -1,26 +1,37 @@
 //! Client-side limits shared by every request of the process: request starts evenly spaced
-//! so that no 60-second window holds more than `requests_per_minute` of them, and at most
-//! `concurrency` requests in flight.
+//! so that no 60-second window holds more than `requests_per_minute` of them, no 24-hour
+//! window more than `requests_per_day`, and at most `concurrency` requests in flight.
 //!
 //! Even spacing (a token bucket of depth one) rather than a deep bucket: a deep bucket lets a
 //! burst of a full minute's quota through at once and then the next minute's too, twice the
 //! limit inside one window. The pacer runs on tokio's clock, so tests drive it with
 //! `tokio::time::pause()` instead of waiting.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 pub struct Pacer {
-    /// The limits it was made with.
-    limits: (u32, usize),
+    /// The limits it was made with: per minute, in flight, per day.
+    limits: (u32, usize, u32),
     /// Time between two request starts; `None` when pacing is off.
     interval: Option<Duration>,
-    /// The earliest start the next request may have.
-    next: Mutex<Option<Instant>>,
+    starts: Mutex<Starts>,
     in_flight: Semaphore,
 }
+
+/// When requests may start.
+#[derive(Default)]
+struct Starts {
+    /// The earliest start the next request may have.
+    next: Option<Instant>,
+    /// The starts of the last 24 hours, oldest first (at most `requests_per_day`).
+    day: VecDeque<Instant>,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 /// Held while a request is in flight.
 pub struct Slot<'a> {
@@ -28,34 +39,47 @@ pub struct Slot<'a> {
 }
 
 impl Pacer {
-    /// `requests_per_minute == 0` turns pacing off; `concurrency` is at least 1.
-    pub fn new(requests_per_minute: u32, concurrency: usize) -> Pacer {
+    /// `requests_per_minute == 0` turns pacing off, `requests_per_day == 0` the daily limit;
+    /// `concurrency` is at least 1.
+    pub fn new(requests_per_minute: u32, concurrency: usize, requests_per_day: u32) -> Pacer {
         let interval = (requests_per_minute > 0)
             .then(|| Duration::from_secs(60).div_f64(f64::from(requests_per_minute)));
         Pacer {
-            limits: (requests_per_minute, concurrency),
+            limits: (requests_per_minute, concurrency, requests_per_day),
             interval,
-            next: Mutex::new(None),
+            starts: Mutex::new(Starts::default()),
             in_flight: Semaphore::new(concurrency.max(1)),
         }
     }
 
-    /// `(requests_per_minute, concurrency)`.
-    pub fn limits(&self) -> (u32, usize) {
+    /// `(requests_per_minute, concurrency, requests_per_day)`.
+    pub fn limits(&self) -> (u32, usize, u32) {
         self.limits
     }
 
     /// A pacer with new limits that goes on from where `old` is: its next start is no
-    /// earlier than `old`'s, so a reload never lets a burst through.
-    pub fn continuing(old: &Pacer, requests_per_minute: u32, concurrency: usize) -> Pacer {
-        let new = Pacer::new(requests_per_minute, concurrency);
-        let next = match old.next.try_lock() {
-            Ok(next) => *next,
+    /// earlier than `old`'s and the day's starts are kept, so a reload never lets a burst
+    /// through.
+    pub fn continuing(
+        old: &Pacer,
+        requests_per_minute: u32,
+        concurrency: usize,
+        requests_per_day: u32,
+    ) -> Pacer {
+        let new = Pacer::new(requests_per_minute, concurrency, requests_per_day);
+        let starts = match old.starts.try_lock() {
+            Ok(starts) => Starts {
+                next: starts.next,
+                day: starts.day.clone(),
+            },
             // A request is taking its start time right now: assume it took the latest.
-            Err(_) => new.interval.map(|i| Instant::now() + i),
+            Err(_) => Starts {
+                next: new.interval.map(|i| Instant::now() + i),
+                day: VecDeque::new(),
+            },
         };
-        if let Ok(mut slot) = new.next.try_lock() {
-            *slot = next;
+        if let Ok(mut slot) = new.starts.try_lock() {
+            *slot = starts;
         }
         new
     }
@@ -69,12 +93,27 @@ impl Pacer {
             .acquire()
             .await
             .expect("pacer semaphore is never closed");
-        if let Some(interval) = self.interval {
+        let per_day = self.limits.2 as usize;
+        if self.interval.is_some() || per_day > 0 {
             let start = {
-                let mut next = self.next.lock().await;
+                let mut starts = self.starts.lock().await;
                 let now = Instant::now();
-                let start = next.map_or(now, |n| n.max(now));
-                *next = Some(start + interval);
+                let mut start = starts.next.map_or(now, |n| n.max(now));
+                if per_day > 0 {
+                    let day = &mut starts.day;
+                    while day.front().is_some_and(|t| *t + DAY <= start) {
+                        day.pop_front();
+                    }
+                    if day.len() >= per_day {
+                        // The oldest of the day's last `per_day` starts leaves the window.
+                        start = start.max(day[day.len() - per_day] + DAY);
+                    }
+                    day.push_back(start);
+                    while day.len() > per_day {
+                        day.pop_front();
+                    }
+                }
+                starts.next = self.interval.map(|i| start + i);
                 start
             };
             tokio::time::sleep_until(start).await;
@@ -90,7 +129,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_sixty_second_window_holds_more_than_the_limit() {
-        let pacer = Arc::new(Pacer::new(300, 8));
+        let pacer = Arc::new(Pacer::new(300, 8, 0));
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..1000 {
@@ -126,7 +165,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_capped() {
-        let pacer = Arc::new(Pacer::new(0, 3));
+        let pacer = Arc::new(Pacer::new(0, 3, 0));
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -148,13 +187,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_continuing_pacer_keeps_the_spacing() {
-        let old = Pacer::new(60, 4);
+        let old = Pacer::new(60, 4, 0);
         let t0 = Instant::now();
         drop(old.acquire().await);
         drop(old.acquire().await);
         assert_eq!(Instant::now() - t0, Duration::from_secs(1));
         // Reloaded with a new limit: the next start is still a second after the last one.
-        let new = Pacer::continuing(&old, 120, 4);
+        let new = Pacer::continuing(&old, 120, 4, 0);
         drop(new.acquire().await);
         assert_eq!(Instant::now() - t0, Duration::from_secs(2));
         drop(new.acquire().await);
@@ -162,8 +201,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn no_day_holds_more_than_the_daily_limit() {
+        let pacer = Pacer::new(0, 4, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            drop(pacer.acquire().await);
+        }
+        assert_eq!(Instant::now(), t0, "the first three go at once");
+        drop(pacer.acquire().await);
+        assert_eq!(Instant::now() - t0, DAY, "the fourth waits a day");
+        // A reload keeps the day's count.
+        let again = Pacer::continuing(&pacer, 0, 4, 3);
+        drop(again.acquire().await);
+        assert_eq!(Instant::now() - t0, DAY);
+        drop(again.acquire().await);
+        assert_eq!(
+            Instant::now() - t0,
+            DAY,
+            "three starts at DAY: the window is full"
+        );
+        drop(again.acquire().await);
+        assert_eq!(Instant::now() - t0, DAY * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn pacing_off_does_not_wait() {
-        let pacer = Pacer::new(0, 4);
+        let pacer = Pacer::new(0, 4, 0);
         let t0 = Instant::now();
         for _ in 0..100 {
             drop(pacer.acquire().await);

@@ -33,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::api::sign::{Signed, header, signature, signatures_match};
+use crate::clock::Clock;
 use crate::config::SecretKey;
 pub use faults::{ErrorFault, FaultSpec, Faults};
 use store::{JournalEntry, Refusal, Store};
@@ -43,7 +44,7 @@ pub const DEMO_SECRET_ID: &str = "demo-secret-id";
 pub const DEMO_SECRET_KEY: &str = "demo-secret-key";
 
 /// How the fake behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FakeConfig {
     pub app_id: String,
     pub secret_id: String,
@@ -52,6 +53,15 @@ pub struct FakeConfig {
     pub sdk_id: Option<String>,
     /// Answer 190310 past this many requests in any 60 s (0: no limit), like the real one.
     pub requests_per_minute: u32,
+    /// Answer 500029 to a user's creates past this many in any hour (0: no limit); the real
+    /// service allows 2,000.
+    pub creates_per_hour_per_user: u32,
+    /// Answer 190311 past this many requests in any 24 h (0: no limit); the real service
+    /// allows 200,000 per app.
+    pub requests_per_day: u32,
+    /// The clock of the hourly and daily quotas (the system clock when `None`), so tests can
+    /// move time on for the fake and the daemon alike.
+    pub quota_clock: Option<Arc<dyn Clock>>,
     /// Accept a reused nonce (for load tools that replay one signed request).
     pub allow_replay: bool,
     /// Require what the seed spec requires of a create (`settings` with its six keys); today's
@@ -73,6 +83,9 @@ impl Default for FakeConfig {
             secret_key: SecretKey::new(DEMO_SECRET_KEY),
             sdk_id: None,
             requests_per_minute: 0,
+            creates_per_hour_per_user: 0,
+            requests_per_day: 0,
+            quota_clock: None,
             allow_replay: false,
             strict_spec: false,
             faults: Faults::default(),
@@ -106,6 +119,10 @@ struct State {
     nonces: HashMap<(i64, u64), i64>,
     /// Request times (unix ms) in the last minute, for the per-minute limit.
     recent: VecDeque<i64>,
+    /// Each user's create times (quota clock, unix ms) in the last hour.
+    user_creates: HashMap<String, VecDeque<i64>>,
+    /// Request times (quota clock, unix ms) in the last day.
+    day_requests: VecDeque<i64>,
     stats: Stats,
 }
 
@@ -138,6 +155,8 @@ impl FakeApi {
                 rng: StdRng::seed_from_u64(config.seed),
                 nonces: HashMap::new(),
                 recent: VecDeque::new(),
+                user_creates: HashMap::new(),
+                day_requests: VecDeque::new(),
                 stats: Stats::default(),
             }),
             config,
@@ -385,6 +404,21 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                 &trace,
             );
         }
+        let quota_now = shared
+            .config
+            .quota_clock
+            .as_ref()
+            .map_or(now, |c| c.now().timestamp_millis());
+        if over_daily(&shared.config, state, quota_now) {
+            return refuse(
+                &Refusal::new(
+                    vendor::DAILY_QUOTA,
+                    "the app's daily request quota is used up",
+                ),
+                state,
+                &trace,
+            );
+        }
         let Some(route) = route(&parts.method, &path) else {
             let body = json!({"error_info": {"error_code": 404, "message": "no such endpoint"}});
             return answer(StatusCode::NOT_FOUND, &body, &trace);
@@ -409,7 +443,17 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
         let userid = query_param(&query, "userid").unwrap_or_default();
         let result: Result<(Value, After), Refusal> = match route {
             Route::Create => json_body().and_then(|b| {
+                let user = b.get("userid").and_then(Value::as_str).unwrap_or_default().to_string();
+                if over_hourly(&shared.config, state, &user, quota_now) {
+                    return Err(Refusal::new(
+                        vendor::HOURLY_CREATE_QUOTA,
+                        "more than the hourly create quota for this user",
+                    ));
+                }
                 let m = state.store.create(&b, now, &mut state.rng)?;
+                if shared.config.creates_per_hour_per_user > 0 {
+                    state.user_creates.entry(user).or_default().push_back(quota_now);
+                }
                 let after = if state.faults.create_then_reset.fire(&mut state.rng) {
                     state.stats.resets += 1;
                     After::Reset
@@ -570,6 +614,39 @@ fn check_headers(
         ));
     }
     Ok(())
+}
+
+/// The daily request quota, when configured: counts this request if it is under.
+fn over_daily(config: &FakeConfig, state: &mut State, now_ms: i64) -> bool {
+    if config.requests_per_day == 0 {
+        return false;
+    }
+    while state
+        .day_requests
+        .front()
+        .is_some_and(|t| now_ms - *t >= 86_400_000)
+    {
+        state.day_requests.pop_front();
+    }
+    if state.day_requests.len() >= config.requests_per_day as usize {
+        return true;
+    }
+    state.day_requests.push_back(now_ms);
+    false
+}
+
+/// The hourly create quota of `user`, when configured (the create is counted once made).
+fn over_hourly(config: &FakeConfig, state: &mut State, user: &str, now_ms: i64) -> bool {
+    if config.creates_per_hour_per_user == 0 {
+        return false;
+    }
+    let Some(creates) = state.user_creates.get_mut(user) else {
+        return false;
+    };
+    while creates.front().is_some_and(|t| now_ms - *t >= 3_600_000) {
+        creates.pop_front();
+    }
+    creates.len() >= config.creates_per_hour_per_user as usize
 }
 
 /// The real service's per-minute limit, when configured.

@@ -44,9 +44,12 @@ impl Env {
     /// Like [`Env::new`], with the config text edited by `edit` first.
     pub async fn with_config(fake: FakeConfig, edit: impl FnOnce(String) -> String) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        // The project's tests hold the client to the seed spec too (settings with its keys).
+        // The project's tests hold the client to the seed spec too (settings with its keys),
+        // and the fake's quotas run on the test's clock.
+        let clock = Arc::new(ManualClock::new(t0()));
         let fake = FakeConfig {
             strict_spec: true,
+            quota_clock: Some(clock.clone()),
             ..fake
         };
         let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
@@ -79,7 +82,7 @@ impl Env {
         Env {
             dir,
             fake,
-            clock: Arc::new(ManualClock::new(t0())),
+            clock,
             config,
             config_path,
         }

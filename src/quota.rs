@@ -1,0 +1,246 @@
+//! The vendor's creation quota, kept before sending: at most `api.creates_per_hour_per_user`
+//! creates in any rolling hour for each user. Pure bookkeeping on the daemon's clock, so it
+//! is tested without waiting.
+//!
+//! The daemon asks [`Quotas::admit`] before each create, in order of meeting start (soonest
+//! first). A user at the limit waits until the oldest of their last hour's creates leaves the
+//! window; other users go on. When the server refuses for a quota anyway (error 500029 or
+//! 190311: another program books as the same user, or the daemon restarted and forgot its
+//! count), the user's (or the whole app's) queue is paused once, until the window frees,
+//! instead of each booking finding out on its own.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// How long a server-side quota refusal pauses a queue when our own count cannot say when
+/// the server's window frees.
+pub const REFUSAL_PAUSE: TimeDelta = TimeDelta::hours(1);
+
+/// Creates per user in a rolling hour.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    /// 0: not kept.
+    per_hour: usize,
+    /// The starts of each user's creates in the last hour, oldest first (at most `per_hour`).
+    recent: HashMap<String, VecDeque<DateTime<Utc>>>,
+    /// Users whose creates the server refused for quota, until when.
+    paused: HashMap<String, DateTime<Utc>>,
+    /// The whole app (190311, the daily total), until when.
+    app_paused: Option<DateTime<Utc>>,
+}
+
+/// Why a create must wait, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub until: DateTime<Utc>,
+    pub reason: WaitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Our count of the user's creates in the last hour is at the limit.
+    HourlyCreates,
+    /// The server refused the user's creates for quota.
+    UserRefused,
+    /// The server refused the app's requests for the daily quota.
+    AppRefused,
+}
+
+impl WaitReason {
+    /// "ops-bot's hourly create quota", for logs, `plan` and `status`.
+    pub fn describe(self, user: &str) -> String {
+        match self {
+            WaitReason::HourlyCreates => format!("{user}'s hourly create quota"),
+            WaitReason::UserRefused => {
+                format!("{user}'s create quota (the service refused; it counts more than we do)")
+            }
+            WaitReason::AppRefused => "the app's daily request quota (the service refused)".into(),
+        }
+    }
+}
+
+impl Quotas {
+    pub fn new(creates_per_hour_per_user: u32) -> Quotas {
+        Quotas {
+            per_hour: creates_per_hour_per_user as usize,
+            ..Quotas::default()
+        }
+    }
+
+    /// A new limit (after a reload), keeping what was counted.
+    pub fn set_limit(&mut self, creates_per_hour_per_user: u32) {
+        self.per_hour = creates_per_hour_per_user as usize;
+    }
+
+    /// Whether `user` may send a create at `now`; if so, it is counted.
+    pub fn admit(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
+        self.forget(now);
+        self.check(user, now)?;
+        if self.per_hour > 0 {
+            let recent = self.recent.entry(user.to_string()).or_default();
+            recent.push_back(now);
+            while recent.len() > self.per_hour {
+                recent.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a server refusal pauses `user`'s creates at `now`: asked again by a create
+    /// that was admitted but still waits for its turn to be sent.
+    pub fn paused(&self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
+        if let Some(until) = self.app_paused.filter(|until| *until > now) {
+            return Err(Wait {
+                until,
+                reason: WaitReason::AppRefused,
+            });
+        }
+        if let Some(until) = self.paused.get(user).filter(|until| **until > now) {
+            return Err(Wait {
+                until: *until,
+                reason: WaitReason::UserRefused,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `user` may send a create at `now`, without counting it.
+    pub fn check(&self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
+        self.paused(user, now)?;
+        if self.per_hour == 0 {
+            return Ok(());
+        }
+        let Some(recent) = self.recent.get(user) else {
+            return Ok(());
+        };
+        // Oldest first: those older than an hour are at the front.
+        let hour_ago = now - TimeDelta::hours(1);
+        let in_window = recent.len() - recent.partition_point(|t| *t <= hour_ago);
+        if in_window >= self.per_hour {
+            // The oldest of the last `per_hour` creates leaves the window first.
+            let oldest = recent[recent.len() - self.per_hour];
+            return Err(Wait {
+                until: oldest + TimeDelta::hours(1),
+                reason: WaitReason::HourlyCreates,
+            });
+        }
+        Ok(())
+    }
+
+    /// The server refused a create of `user` for the hourly quota: pause the user's queue
+    /// until our window frees, or for [`REFUSAL_PAUSE`] when our count is not at the limit
+    /// (someone else books as this user).
+    pub fn refused_user(&mut self, user: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let ours = self
+            .recent
+            .get(user)
+            .and_then(|r| r.front())
+            .map(|oldest| *oldest + TimeDelta::hours(1))
+            .filter(|t| {
+                *t > now
+                    && self
+                        .recent
+                        .get(user)
+                        .is_some_and(|r| r.len() >= self.per_hour)
+            });
+        let until = ours.unwrap_or(now + REFUSAL_PAUSE);
+        self.paused.insert(user.to_string(), until);
+        until
+    }
+
+    /// The server refused a request for the app's daily quota: pause every create.
+    pub fn refused_app(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let until = now + REFUSAL_PAUSE;
+        self.app_paused = Some(until);
+        until
+    }
+
+    /// Drops what left the window, and pauses that ended.
+    fn forget(&mut self, now: DateTime<Utc>) {
+        let hour_ago = now - TimeDelta::hours(1);
+        self.recent.retain(|_, r| {
+            while r.front().is_some_and(|t| *t <= hour_ago) {
+                r.pop_front();
+            }
+            !r.is_empty()
+        });
+        self.paused.retain(|_, until| *until > now);
+        if self.app_paused.is_some_and(|until| until <= now) {
+            self.app_paused = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+    }
+
+    #[test]
+    fn a_user_at_the_limit_waits_for_the_oldest_to_leave_the_window() {
+        let mut q = Quotas::new(3);
+        q.admit("alice", t(0)).unwrap();
+        q.admit("alice", t(10)).unwrap();
+        q.admit("alice", t(20)).unwrap();
+        assert_eq!(
+            q.admit("alice", t(30)),
+            Err(Wait {
+                until: t(60),
+                reason: WaitReason::HourlyCreates
+            })
+        );
+        // Others are not held back.
+        q.admit("bob", t(30)).unwrap();
+        // An hour after the first, one slot frees; the next frees ten minutes later.
+        q.admit("alice", t(60)).unwrap();
+        assert_eq!(q.admit("alice", t(61)).unwrap_err().until, t(70));
+    }
+
+    #[test]
+    fn a_server_refusal_pauses_the_queue_once() {
+        let mut q = Quotas::new(2000);
+        q.admit("alice", t(0)).unwrap();
+        // Our count is far from the limit: someone else books as alice. Pause an hour.
+        assert_eq!(q.refused_user("alice", t(5)), t(65));
+        assert_eq!(
+            q.check("alice", t(30)).unwrap_err().reason,
+            WaitReason::UserRefused
+        );
+        q.admit("bob", t(30)).unwrap();
+        q.admit("alice", t(65)).unwrap();
+        // The daily total stops everyone.
+        assert_eq!(q.refused_app(t(70)), t(130));
+        assert_eq!(
+            q.check("bob", t(71)).unwrap_err().reason,
+            WaitReason::AppRefused
+        );
+        q.admit("bob", t(130)).unwrap();
+    }
+
+    #[test]
+    fn a_refusal_at_our_own_limit_waits_for_our_window() {
+        let mut q = Quotas::new(2);
+        q.admit("alice", t(0)).unwrap();
+        q.admit("alice", t(40)).unwrap();
+        assert_eq!(q.refused_user("alice", t(41)), t(60));
+    }
+
+    #[test]
+    fn zero_keeps_no_count_and_memory_stays_bounded() {
+        let mut q = Quotas::new(0);
+        for i in 0..10_000 {
+            q.admit("alice", t(0) + TimeDelta::seconds(i)).unwrap();
+        }
+        assert!(q.recent.is_empty());
+        let mut q = Quotas::new(5);
+        for i in 0..100 {
+            let _ = q.admit("alice", t(i));
+        }
+        assert!(q.recent["alice"].len() <= 5);
+    }
+}

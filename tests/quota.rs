@@ -1,0 +1,185 @@
+//! The vendor's quotas kept before sending: a backlog of one user's creates against a fake
+//! that enforces 2,000 creates an hour per user goes out soonest first, an hour's worth at a
+//! time, with no quota refusal, while another user's bookings do not wait behind it. Time is
+//! the test's clock (the daemon's and the fake's quota windows alike): hours pass at once.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use util::daemon::{Env, t0};
+use wemeet_scheduler::daemon::{Event, Mode};
+use wemeet_scheduler::fake_api::FakeConfig;
+
+/// Bookings of the busy user; `WEMEET_QUOTA_BOOKINGS` changes it.
+fn bookings() -> usize {
+    std::env::var("WEMEET_QUOTA_BOOKINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
+}
+
+/// Starts of the busy user's one-offs, by definition id: a minute apart from 4 January 2030,
+/// in an order that has nothing to do with the file names.
+fn starts(n: usize) -> BTreeMap<String, i64> {
+    let base = t0().timestamp() + 3 * 86_400;
+    (0..n)
+        .map(|i| {
+            let slot = (i * 7919) % n;
+            (format!("bot/m{i:05}"), base + slot as i64 * 60)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_goes_out_soonest_first_within_the_hourly_quota() {
+    let n = bookings();
+    let env = Env::with_config(
+        FakeConfig {
+            creates_per_hour_per_user: 2000,
+            ..FakeConfig::default()
+        },
+        |text| {
+            text.replace("concurrency = 4", "concurrency = 16").replace(
+                "requests_per_minute = 0",
+                "requests_per_minute = 0\ncreates_per_hour_per_user = 2000",
+            )
+        },
+    )
+    .await;
+    let starts = starts(n);
+    for (id, start) in &starts {
+        env.write(
+            &format!("{id}.toml"),
+            &format!("subject = \"{id}\"\nstart_time = {start}\nduration = \"30m\"\n"),
+        );
+    }
+    for i in 0..10 {
+        env.write(
+            &format!("other/m{i}.toml"),
+            &format!(
+                "subject = \"other {i}\"\nuserid = \"other\"\nstart_time = {}\nduration = \"30m\"\n",
+                t0().timestamp() + 5 * 86_400 + i * 60
+            ),
+        );
+    }
+    let mut by_start: Vec<(&i64, &String)> = starts.iter().map(|(id, s)| (s, id)).collect();
+    by_start.sort();
+    let mut d = env.start(Mode::Run);
+    let mut hours = 0;
+    let mut booked_so_far = 0;
+    loop {
+        // What one hour of quota allows: the next 2,000 of the busy user (and, in the first
+        // hour, all of the other user's).
+        let expect = (n - booked_so_far).min(2000);
+        let mut got = Vec::new();
+        let other = if hours == 0 { 10 } else { 0 };
+        while got.len() < expect + other {
+            got.push(
+                d.wait_for("a booking", |e| match e {
+                    Event::Booked { key, .. } => Some(key.definition.clone()),
+                    _ => None,
+                })
+                .await,
+            );
+        }
+        let mut mine: Vec<&String> = got.iter().filter(|id| id.starts_with("bot/")).collect();
+        mine.sort();
+        let mut soonest: Vec<&String> = by_start[booked_so_far..booked_so_far + expect]
+            .iter()
+            .map(|(_, id)| *id)
+            .collect();
+        soonest.sort();
+        assert_eq!(
+            mine, soonest,
+            "hour {hours}: the soonest meetings went first"
+        );
+        assert_eq!(
+            got.iter().filter(|id| id.starts_with("other/")).count(),
+            other,
+            "the other user did not wait behind the busy one"
+        );
+        booked_so_far += expect;
+        // Nothing more goes out within the hour.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(env.creates(), booked_so_far + 10, "hour {hours}");
+        if booked_so_far == n {
+            break;
+        }
+        let state = env.state();
+        let waiting = state.waiting.iter().find(|w| w.userid == "ops-bot");
+        let waiting = waiting.expect("the state says who waits");
+        assert_eq!(waiting.bookings, n - booked_so_far);
+        assert_eq!(
+            waiting.until,
+            (t0() + TimeDelta::hours(hours + 1)).timestamp()
+        );
+        assert_eq!(waiting.reason, "ops-bot's hourly create quota");
+        hours += 1;
+        env.clock.advance(TimeDelta::hours(1));
+    }
+    d.stop().await;
+    assert!(hours <= 2, "{n} bookings took {hours} simulated hours");
+    let refusals = env.fake.stats().errors.get(&500_029).copied().unwrap_or(0);
+    assert!(refusals <= 1, "{refusals} quota refusals");
+}
+
+#[tokio::test]
+async fn a_quota_refusal_pauses_the_users_queue_once() {
+    // The fake counts creates the daemon does not know of (another program booking as the
+    // same user): the first refusals pause that user's queue for an hour instead of each
+    // booking trying on its own.
+    let env = Env::with_config(
+        FakeConfig {
+            creates_per_hour_per_user: 3,
+            ..FakeConfig::default()
+        },
+        |text| text,
+    )
+    .await;
+    for i in 0..8 {
+        env.write(
+            &format!("m{i}.toml"),
+            &format!(
+                "subject = \"m{i}\"\nstart_time = {}\nduration = \"30m\"\n",
+                t0().timestamp() + 3 * 86_400 + i * 60
+            ),
+        );
+    }
+    let mut d = env.start(Mode::Run);
+    d.booked(3).await;
+    // The state says who waits (results are written at most once a second).
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    let waiting = loop {
+        // Once every create of the first batch has come back, the five left all wait.
+        if let Some(w) = env.state().waiting.first().filter(|w| w.bookings == 5) {
+            break w.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not five waiting: {:?}",
+            env.state().waiting
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(waiting.reason.contains("refused"), "{waiting:?}");
+    assert_eq!(waiting.until, (t0() + TimeDelta::hours(1)).timestamp());
+    // Creates already in flight when the first refusal came back may be refused too (at most
+    // `api.concurrency` of them, 4 here); the rest are held back, not sent one by one.
+    let refusals = || env.fake.stats().errors.get(&500_029).copied().unwrap_or(0);
+    let first = refusals();
+    assert!((1..=4).contains(&first), "{first} refusals");
+    // Passes within the hour send nothing more.
+    env.write(
+        "late.toml",
+        "subject = \"late\"\nstart_time = 1893888000\nduration = \"30m\"\n",
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((refusals(), env.creates()), (first, 3));
+    // An hour on, the next three go (the fake's window freed too).
+    env.clock.advance(TimeDelta::hours(1));
+    d.booked(3).await;
+    d.stop().await;
+}
