@@ -331,3 +331,65 @@ fn the_systemd_unit_verifies() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
 }
+
+#[test]
+fn plan_shows_which_bookings_wait_for_the_hourly_quota_and_until_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    for (i, day) in [3, 1, 2].iter().enumerate() {
+        write(
+            &meetings,
+            &format!("m{i}.toml"),
+            &format!(
+                "subject = \"M{i}\"\nuserid = \"alice\"\nstart_time = 2026-12-0{day}T10:00:00Z\nduration = \"1h\"\n"
+            ),
+        );
+    }
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[api]\ncreates_per_hour_per_user = 2\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
+            meetings.display(),
+            dir.path().join("state.json").display()
+        ),
+    );
+    let run = Run::new(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let order: Vec<(&str, Option<&str>)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["definition"].as_str().unwrap(),
+                r["waits"]["until"].as_str(),
+            )
+        })
+        .collect();
+    // Soonest first; the third waits an hour for alice's quota.
+    assert_eq!(
+        order,
+        [
+            ("m1", None),
+            ("m2", None),
+            ("m0", Some("2026-11-25T13:00:00Z"))
+        ]
+    );
+    assert_eq!(rows[2]["waits"]["quota"], "alice's hourly create quota");
+    let table = Run::new(&["plan", "--config", config.to_str().unwrap(), "--now", NOW]);
+    assert!(
+        table
+            .stdout
+            .contains("2026-11-25 13:00 (waiting for alice's hourly create quota)"),
+        "{table}"
+    );
+}

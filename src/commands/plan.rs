@@ -17,6 +17,7 @@ use crate::commands::{Outcome, load_config, table};
 use crate::config::Config;
 use crate::plan::{Action, Context, Tracked, reconcile};
 use crate::plan::{Wanted, upcoming};
+use crate::quota::Quotas;
 use crate::state;
 use crate::watch::Catalog;
 
@@ -41,7 +42,16 @@ struct Row<'a> {
     end_utc: String,
     /// When the booking is made; `null` for one-off meetings (as soon as the daemon sees them).
     book_at: Option<String>,
+    /// When a quota holds it back: until when, and which quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waits: Option<QuotaWait>,
     request: &'a CreateMeeting,
+}
+
+#[derive(Serialize, Clone)]
+struct QuotaWait {
+    until: String,
+    quota: String,
 }
 
 /// Runs `plan`. Bookings go to `out`; problems with definitions go to `err`.
@@ -68,12 +78,17 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             write_changes(&config, dir, opts.now, out)?;
         }
     }
+    let waits = quota_waits(&next, &config, opts.now)?;
     if opts.json {
-        let rows: Vec<Row<'_>> = next.iter().map(row).collect();
+        let rows: Vec<Row<'_>> = next
+            .iter()
+            .zip(&waits)
+            .map(|(w, wait)| row(w, wait.clone()))
+            .collect();
         serde_json::to_writer_pretty(&mut *out, &rows)?;
         writeln!(out)?;
     } else {
-        write_table(&next, opts.now, out)?;
+        write_table(&next, &waits, opts.now, out)?;
     }
     Ok(if scan.invalid.is_empty() {
         Outcome::Clean
@@ -223,7 +238,7 @@ where
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn row(w: &Wanted) -> Row<'_> {
+fn row(w: &Wanted, waits: Option<QuotaWait>) -> Row<'_> {
     Row {
         definition: &w.key.definition,
         occurrence_start: w.key.start,
@@ -233,11 +248,59 @@ fn row(w: &Wanted) -> Row<'_> {
         start_utc: rfc3339(&w.start),
         end_utc: rfc3339(&w.end),
         book_at: w.book_at.map(|t| rfc3339(&t)),
+        waits,
         request: &w.request,
     }
 }
 
-fn write_table(next: &[Wanted], now: DateTime<Utc>, out: &mut dyn Write) -> std::io::Result<()> {
+/// Which of `next` a quota holds back, as the daemon would: its creates of the last hour (the
+/// booked records, by when they were recorded) count, then each booking in order takes a
+/// slot at its booking time or, when there is none, when the window frees.
+fn quota_waits(
+    next: &[Wanted],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Option<QuotaWait>>> {
+    let mut quotas = Quotas::new(config.api.creates_per_hour_per_user);
+    let st = state::read(&config.state.file)?;
+    let hour_ago = (now - chrono::TimeDelta::hours(1)).timestamp();
+    let mut recent: Vec<(i64, &str)> = st
+        .bookings
+        .iter()
+        .filter(|r| r.status == Status::Booked && r.updated_at > hour_ago)
+        .map(|r| (r.updated_at, r.userid.as_str()))
+        .collect();
+    recent.sort_unstable();
+    for (at, user) in recent {
+        if let Some(at) = DateTime::from_timestamp(at, 0) {
+            let _ = quotas.admit(user, at);
+        }
+    }
+    Ok(next
+        .iter()
+        .map(|w| {
+            let at = w.book_at.map_or(now, |t| t.max(now));
+            match quotas.admit(&w.request.userid, at) {
+                Ok(()) => None,
+                Err(wait) => {
+                    // Its turn comes when the window frees (one slot at a time).
+                    let _ = quotas.admit(&w.request.userid, wait.until);
+                    Some(QuotaWait {
+                        until: wait.until.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        quota: wait.reason.describe(&w.request.userid),
+                    })
+                }
+            }
+        })
+        .collect())
+}
+
+fn write_table(
+    next: &[Wanted],
+    waits: &[Option<QuotaWait>],
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if next.is_empty() {
         return writeln!(out, "nothing to book");
     }
@@ -251,7 +314,8 @@ fn write_table(next: &[Wanted], now: DateTime<Utc>, out: &mut dyn Write) -> std:
     ];
     let rows: Vec<[String; 6]> = next
         .iter()
-        .map(|w| {
+        .zip(waits)
+        .map(|(w, wait)| {
             let start = w.start.with_timezone(&w.timezone);
             let end = w.end.with_timezone(&w.timezone);
             let end_fmt = if end.date_naive() == start.date_naive() {
@@ -264,9 +328,16 @@ fn write_table(next: &[Wanted], now: DateTime<Utc>, out: &mut dyn Write) -> std:
                 format!("{} {}", start.format("%a %F %H:%M %Z"), w.timezone.name()),
                 end.format(end_fmt).to_string(),
                 w.start.format("%F %H:%M").to_string(),
-                match w.book_at {
-                    Some(t) if t > now => t.format("%F %H:%M").to_string(),
-                    _ => "now".to_string(),
+                match (wait, w.book_at) {
+                    (Some(wait), _) => format!(
+                        "{} (waiting for {})",
+                        DateTime::parse_from_rfc3339(&wait.until)
+                            .map(|t| t.format("%F %H:%M").to_string())
+                            .unwrap_or_else(|_| wait.until.clone()),
+                        wait.quota
+                    ),
+                    (None, Some(t)) if t > now => t.format("%F %H:%M").to_string(),
+                    (None, _) => "now".to_string(),
                 },
                 w.request.subject.clone(),
             ]

@@ -77,6 +77,19 @@ pub fn run(
                 "({hidden} booking(s) of meetings that have ended not shown; --all shows them)"
             )?;
         }
+        if !state.waiting.is_empty() {
+            writeln!(out, "\nwaiting for a quota:")?;
+            for w in &state.waiting {
+                let until = chrono::DateTime::from_timestamp(w.until, 0)
+                    .map(|t| t.format("%F %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "  {}: {} booking(s) until {until} ({})",
+                    w.userid, w.bookings, w.reason
+                )?;
+            }
+        }
         if !state.held_removals.is_empty() {
             writeln!(
                 out,
