@@ -294,6 +294,7 @@ impl Client {
             .await
     }
 
+    /// [`Client::call`], asking `gate` before each attempt is sent (after its pacing turn).
     async fn call_gated<T: DeserializeOwned>(
         &self,
         method: Method,
