@@ -1201,7 +1201,14 @@ impl Daemon {
     /// Records the intent of a modify or cancel; it is written before it is sent.
     fn record_change(&mut self, key: &BookingKey, change: Change, now: DateTime<Utc>) {
         if let Some(r) = self.records.get_mut(key) {
-            tracing::info!(booking = %key, change = ?std::mem::discriminant(&change), "changing a booked meeting");
+            tracing::info!(
+                booking = %key,
+                change = match &change {
+                    Change::Modify { .. } => "modify",
+                    Change::Cancel { .. } => "cancel",
+                },
+                "changing a booked meeting"
+            );
             r.change = Some(change);
             r.updated_at = now.timestamp();
             self.dirty = true;
@@ -1268,7 +1275,7 @@ impl Daemon {
                 r.refused = None;
                 r.last_error = Some(format!("cancelled: {reason}"));
                 r.updated_at = now.timestamp();
-                tracing::info!(booking = %key, meeting_id = ?r.meeting_id, "cancelled: {reason}");
+                tracing::info!(booking = %key, meeting_id = %r.meeting_id.as_deref().unwrap_or("-"), "cancelled: {reason}");
                 self.emit(Event::Changed {
                     key,
                     what: format!("cancelled: {reason}"),
@@ -1302,7 +1309,7 @@ impl Daemon {
                     "modified: {}",
                     fields.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
-                tracing::info!(booking = %key, meeting_id = ?record.meeting_id, "{what}");
+                tracing::info!(booking = %key, meeting_id = %record.meeting_id.as_deref().unwrap_or("-"), "{what}");
                 self.records.remove(&key);
                 let new_key = record.key();
                 self.records.insert(new_key.clone(), record);
@@ -1369,14 +1376,19 @@ impl Daemon {
         r.updated_at = now.timestamp();
         let subject = r.subject.clone();
         let timezone = r.timezone.clone();
+        let start = crate::booking::show_start(
+            key.start,
+            timezone.as_deref(),
+            self.config.defaults.timezone,
+            "%a %F %H:%M %Z",
+        );
         tracing::info!(
             booking = %key,
-            definition = %key.definition,
-            occurrence = %DateTime::from_timestamp(key.start, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
             meeting_id = %m.meeting_id,
             meeting_code = %m.meeting_code,
             adopted,
-            "booked"
+            "booked {subject:?} {start} {}",
+            m.join_url
         );
         self.emit(Event::Booked {
             key: key.clone(),

@@ -30,6 +30,14 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// Log errors only (RUST_LOG directives still apply on top)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Log more: -v debug, -vv trace (RUST_LOG directives still apply on top)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -227,6 +235,20 @@ fn sighup_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     rx
 }
 
+/// An error and its causes, each once: a cause whose text the message before it already
+/// carries (`cannot read x: No such file or directory`) is not repeated.
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The first Ctrl-C or SIGTERM completes the future (shutdown: drain, flush, exit); each
 /// later one is a message on the receiver (stop now). Must be called inside the runtime.
 fn stop_signals() -> (
@@ -293,7 +315,10 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    logging::init(cli.log_format, level);
+    logging::init(
+        cli.log_format,
+        logging::level(level, cli.quiet, cli.verbose),
+    );
     let config = cli.config.as_deref();
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
@@ -371,7 +396,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_text(&e));
             ExitCode::from(2)
         }
     }

@@ -177,21 +177,53 @@ impl Field {
         }
     }
 
-    /// The number a value of this field stands for (names included), if it is a plain one.
-    fn value(self, text: &str) -> Option<u32> {
+    /// The values the field takes, for messages.
+    fn range(self) -> (u32, u32) {
+        match self {
+            Field::Second | Field::Minute => (0, 59),
+            Field::Hour => (0, 23),
+            Field::DayOfMonth => (1, 31),
+            Field::Month => (1, 12),
+            Field::DayOfWeek => (0, 7),
+        }
+    }
+
+    /// The names the field takes, if any.
+    fn names(self) -> &'static [&'static str] {
         const MONTHS: [&str; 12] = [
             "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
         ];
         const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        match self {
+            Field::Month => &MONTHS,
+            Field::DayOfWeek => &DAYS,
+            _ => &[],
+        }
+    }
+
+    /// What the field takes, for hints: `0 to 59`, `1 to 12 or JAN to DEC`.
+    fn allowed(self) -> String {
+        let (low, high) = self.range();
+        match self.names() {
+            [] => format!("{low} to {high}"),
+            names => format!(
+                "{low} to {high} or {} to {}",
+                names[0],
+                names[names.len() - 1]
+            ),
+        }
+    }
+
+    /// The number a value of this field stands for (names included), if it is a plain one.
+    fn value(self, text: &str) -> Option<u32> {
         if let Ok(n) = text.parse() {
             return Some(n);
         }
         let upper = text.to_ascii_uppercase();
-        let names: &[&str] = match self {
-            Field::Month => &MONTHS,
-            Field::DayOfWeek => &DAYS,
-            _ => return None,
-        };
+        let names = self.names();
+        if names.is_empty() {
+            return None;
+        }
         let index = names.iter().position(|n| *n == upper)?;
         // Months count from 1, weekdays from 0 (Sunday).
         let index = u32::try_from(index).ok()?;
@@ -201,6 +233,84 @@ impl Field {
             index
         })
     }
+}
+
+/// Checks every value of a field: numbers in the field's range, names the field knows (with a
+/// did-you-mean), steps of at least 1; the message names the field, the value and what the
+/// field takes.
+fn check_values(field: Field, text: &str) -> Result<(), RuleError> {
+    let bad = |message: String, hint: String| Err(RuleError::new(message, hint));
+    for item in text.split(',') {
+        let (base, step) = match item.split_once('/') {
+            Some((base, step)) => (base, Some(step)),
+            None => (item, None),
+        };
+        if let Some(step) = step
+            && !step.parse::<u32>().is_ok_and(|n| n >= 1)
+        {
+            return bad(
+                format!(
+                    "the step `/{step}` in the {} field is not a whole number from 1",
+                    field.name()
+                ),
+                format!("e.g. `*/15` for every 15th value of {}", field.allowed()),
+            );
+        }
+        if matches!(base, "*" | "?") {
+            continue;
+        }
+        // Special forms: `L`, `LW`, `15W` (days of the month), `FRI#1`, `5L` (weekdays).
+        let upper = base.to_ascii_uppercase();
+        let value_part = match field {
+            Field::DayOfMonth if upper == "L" || upper == "LW" => continue,
+            Field::DayOfMonth => upper.strip_suffix('W').unwrap_or(&upper),
+            Field::DayOfWeek => match upper.split_once('#') {
+                Some((day, _)) => day,
+                None => upper
+                    .strip_suffix('L')
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or(&upper),
+            },
+            _ => &upper,
+        };
+        for value in value_part.split('-') {
+            let (low, high) = field.range();
+            match value.parse::<u32>() {
+                Ok(n) if (low..=high).contains(&n) => {}
+                Ok(n) => {
+                    return bad(
+                        format!(
+                            "{n} in the {} field is out of range ({})",
+                            field.name(),
+                            field.allowed()
+                        ),
+                        "e.g. \"30 9 * * MON-FRI\" for 09:30 on weekdays".into(),
+                    );
+                }
+                Err(_) if field.value(value).is_some() => {}
+                Err(_) => {
+                    let hint =
+                        match crate::diagnostic::did_you_mean(value, field.names().iter().copied())
+                        {
+                            Some(name) => format!(
+                                "did you mean `{name}`? The {} field takes {}",
+                                field.name(),
+                                field.allowed()
+                            ),
+                            None => format!("the {} field takes {}", field.name(), field.allowed()),
+                        };
+                    return bad(
+                        format!(
+                            "`{value}` in the {} field is not a value it takes",
+                            field.name()
+                        ),
+                        hint,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses ranges that run backwards (`30-20`, `MON-SUN`): cron would read them as empty or
@@ -288,6 +398,7 @@ pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
         }
     };
     for (&field, text) in kinds.iter().zip(&fields) {
+        check_values(field, text)?;
         check_ranges(field, text)?;
     }
     // `fields` has 5 or 6 entries: the last five are minute, hour, day-of-month, month and

@@ -121,11 +121,54 @@ fn validate_with_a_broken_config_lists_its_problems() {
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);
     assert_eq!(run.code, 2, "{run}");
-    assert!(
-        run.stderr
-            .contains("cannot read config /nonexistent/config.toml"),
-        "{run}"
+    // The OS error once, not once in the message and again as its cause.
+    assert_eq!(
+        run.stderr,
+        "error: cannot read config /nonexistent/config.toml: No such file or directory (os error 2)\n"
     );
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_and_quiet_keeps_only_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    write(
+        &meetings,
+        "m.toml",
+        "subject = \"M\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n",
+    );
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\n[retry]\nmax_attempts = 1\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
+            meetings.display(),
+            dir.path().join("state.json").display()
+        ),
+    );
+    let once = |extra: &[&str]| {
+        let out = util::binary()
+            .args(["once", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .env("WEMEET_SECRET_KEY", "k")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let normal = once(&[]);
+    assert!(normal.contains("WARN"), "{normal}");
+    assert!(
+        !normal.contains('\u{1b}'),
+        "no ANSI escapes in a pipe: {normal:?}"
+    );
+    let quiet = once(&["-q"]);
+    assert!(
+        !quiet.contains("WARN") && !quiet.contains("INFO"),
+        "{quiet}"
+    );
+    let verbose = once(&["-v"]);
+    assert!(verbose.contains("DEBUG"), "{verbose}");
 }
 
 #[test]
