@@ -203,6 +203,8 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// A booking pending longer than this needs a person: `status` and `once` exit 1.
+    pub alert_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +289,7 @@ impl Default for Config {
                 max_attempts: 8,
                 base_delay: Duration::from_secs(1),
                 max_delay: Duration::from_secs(300),
+                alert_after: Duration::from_secs(15 * 60),
             },
             watch: WatchConfig {
                 dir: PathBuf::from("/etc/wemeet-scheduler/meetings.d"),
@@ -579,6 +582,13 @@ pub const RETRY_DELAY: DurationBounds = DurationBounds {
     max_text: "1d",
     hint: "a failed request is retried within the day or not at all; e.g. \"5m\"",
 };
+/// `retry.alert_after`.
+pub const ALERT_AFTER: DurationBounds = DurationBounds {
+    allow_zero: false,
+    max: Duration::from_secs(7 * DAY),
+    max_text: "7d",
+    hint: "how long a booking may stay pending before `status` and `once` say so; e.g. \"15m\"",
+};
 /// `api.timeout`.
 pub const TIMEOUT: DurationBounds = DurationBounds {
     allow_zero: false,
@@ -596,7 +606,13 @@ pub const RESCAN_INTERVAL: DurationBounds = DurationBounds {
 const DAY: u64 = 86_400;
 
 fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_>) {
-    retry.deny_unknown(&["max_attempts", "base_delay", "max_delay"], c);
+    retry.deny_unknown(
+        &["max_attempts", "base_delay", "max_delay", "alert_after"],
+        c,
+    );
+    if let Some(d) = retry.bounded_duration("alert_after", &ALERT_AFTER, c) {
+        out.alert_after = *d.get_ref();
+    }
     if let Some(n) = retry.integer("max_attempts", c) {
         match u32::try_from(*n.get_ref()) {
             Ok(k) if (1..=100).contains(&k) => out.max_attempts = k,

@@ -65,6 +65,9 @@ enum Command {
         /// Plan as if it were this time (RFC 3339)
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
+        /// Exit 0 when the next run changes nothing, 2 when it would, 1 on problems (for CI)
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Run the daemon: watch the definitions, book each meeting once, record it
     Run,
@@ -330,6 +333,7 @@ fn main() -> ExitCode {
             count,
             json,
             now,
+            detailed_exitcode,
         } => commands::plan::run(
             commands::plan::Options {
                 config,
@@ -337,6 +341,7 @@ fn main() -> ExitCode {
                 count,
                 json,
                 now: now.unwrap_or_else(Utc::now),
+                detailed_exitcode,
             },
             &mut out,
             &mut std::io::stderr(),
@@ -383,6 +388,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        Ok(Outcome::Changes) => ExitCode::from(2),
         // The reader went away (`status --json | head`): nothing more to say.
         Err(e)
             if e.chain().any(|c| {

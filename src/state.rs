@@ -172,6 +172,46 @@ pub struct QuotaWait {
     pub reason: String,
 }
 
+/// What in a state needs a person: the reasons `status` and `once` exit 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attention {
+    pub failed: usize,
+    pub missed: usize,
+    /// Pending for longer than `retry.alert_after`.
+    pub stuck: usize,
+    pub held_removals: usize,
+    pub invalid_files: usize,
+}
+
+impl Attention {
+    /// Counts what needs a person in `state` at `now`. Records live until `state.retention`
+    /// prunes them, so a failure or a miss counts for that long.
+    pub fn of(
+        state: &State,
+        now: chrono::DateTime<chrono::Utc>,
+        alert_after: std::time::Duration,
+    ) -> Attention {
+        let stuck_before =
+            now.timestamp() - i64::try_from(alert_after.as_secs()).unwrap_or(i64::MAX);
+        let count = |status: Status| state.bookings.iter().filter(|r| r.status == status).count();
+        Attention {
+            failed: count(Status::Failed),
+            missed: count(Status::Missed),
+            stuck: state
+                .bookings
+                .iter()
+                .filter(|r| r.status == Status::Pending && r.updated_at < stuck_before)
+                .count(),
+            held_removals: state.held_removals.len(),
+            invalid_files: state.invalid.len(),
+        }
+    }
+
+    pub fn needs_a_person(&self) -> bool {
+        *self != Attention::default()
+    }
+}
+
 /// The state file's content, borrowed: what [`StateFile::save_view`] writes.
 #[derive(Debug, Serialize)]
 pub struct StateView<'a> {

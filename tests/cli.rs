@@ -67,7 +67,10 @@ fn validate_reports_every_problem_of_every_file_and_keeps_going() {
     let path = |f: &str| d.join(f).display().to_string();
     assert_eq!(lines.len(), 5, "{run}");
     assert!(
-        lines[0].starts_with(&format!("{}:5:8: invalid cron rule", path("cron.toml"))),
+        lines[0].starts_with(&format!(
+            "{}:5:8: 25 in the hour field is out of range (0 to 23)",
+            path("cron.toml")
+        )),
         "{run}"
     );
     assert!(
@@ -435,4 +438,46 @@ fn plan_shows_which_bookings_wait_for_the_hourly_quota_and_until_when() {
             .contains("2026-11-25 13:00 (waiting for alice's hourly create quota)"),
         "{table}"
     );
+}
+
+#[test]
+fn plan_detailed_exitcode_says_whether_the_next_run_changes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
+            meetings.display(),
+            dir.path().join("state.json").display()
+        ),
+    );
+    let plan = || {
+        Run::new(&[
+            "plan",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--detailed-exitcode",
+        ])
+    };
+    let run = plan();
+    assert_eq!(run.code, 0, "nothing to do: {run}");
+    write(
+        &meetings,
+        "m.toml",
+        "subject = \"M\"\nstart_time = 2026-12-03T10:00:00Z\nduration = \"1h\"\n",
+    );
+    let run = plan();
+    assert_eq!(run.code, 2, "a create at the next run: {run}");
+    assert!(
+        run.stdout
+            .contains("  + create  m  Thu 2026-12-03 10:00 UTC  M\n"),
+        "{run}"
+    );
+    write(&meetings, "bad.toml", "subject = 1\n");
+    assert_eq!(plan().code, 1, "problems win");
 }

@@ -381,6 +381,7 @@ async fn plan_shows_the_changes_of_the_next_run() {
             count: 5,
             json: false,
             now: t0(),
+            detailed_exitcode: false,
         },
         &mut out,
         &mut err,

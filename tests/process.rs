@@ -426,3 +426,47 @@ async fn shutdown_does_not_wait_for_a_lookup_that_is_still_sleeping() {
     assert_eq!(env.state().bookings[0].status, Status::Pending);
     assert_eq!(env.creates(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_and_status_exit_1_while_a_person_is_needed() {
+    // Every create refused for good: the booking fails at the first run.
+    let env = Env::new(FakeConfig {
+        secret_key: wemeet_scheduler::config::SecretKey::new("another-key"),
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let run = |cmd: &str| {
+        let status = env.command(cmd).stderr(Stdio::null()).status().unwrap();
+        status.code()
+    };
+    assert_eq!(run("once"), Some(1));
+    // Nothing new failed this time, but the failure is still there: a timer stays red.
+    assert_eq!(run("once"), Some(1));
+    assert_eq!(run("status"), Some(1));
+    // A booking pending for longer than retry.alert_after needs a person too.
+    let mut state = env.state();
+    state.bookings[0].status = Status::Pending;
+    state.bookings[0].updated_at = chrono::Utc::now().timestamp() - 16 * 60;
+    std::fs::write(
+        &env.config.state.file,
+        serde_json::to_string(&state).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run("status"), Some(1));
+    state.bookings[0].updated_at = chrono::Utc::now().timestamp();
+    std::fs::write(
+        &env.config.state.file,
+        serde_json::to_string(&state).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run("status"), Some(0), "pending for a moment is normal");
+    // Missed (within the retention window) needs a person.
+    state.bookings[0].status = Status::Missed;
+    std::fs::write(
+        &env.config.state.file,
+        serde_json::to_string(&state).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run("status"), Some(1));
+}

@@ -24,6 +24,8 @@ pub enum Outcome {
     Clean,
     /// The command ran but found problems (invalid files, failed bookings): exit 1.
     Problems,
+    /// `plan --detailed-exitcode`: no problems, but the next run would change things: exit 2.
+    Changes,
 }
 
 /// The config to use: the file given with `--config`, else the default path, else (when the

@@ -27,6 +27,8 @@ pub struct Options<'a> {
     pub count: usize,
     pub json: bool,
     pub now: DateTime<Utc>,
+    /// Exit 2 when the next run would change something (like `terraform plan`).
+    pub detailed_exitcode: bool,
 }
 
 /// One line of `plan --json`.
@@ -67,17 +69,17 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         opts.now,
         opts.count,
     );
-    if !opts.json {
-        // The changes only make sense against a directory, as the daemon sees one.
-        let dir = match opts.paths {
-            [] => Some(config.watch.dir.as_path()),
-            [one] if one.is_dir() => Some(one.as_path()),
-            _ => None,
-        };
-        if let Some(dir) = dir {
-            write_changes(&config, dir, opts.now, out)?;
-        }
-    }
+    // The changes only make sense against a directory, as the daemon sees one.
+    let dir = match opts.paths {
+        [] => Some(config.watch.dir.as_path()),
+        [one] if one.is_dir() => Some(one.as_path()),
+        _ => None,
+    };
+    let changes = match dir {
+        Some(dir) if !opts.json => write_changes(&config, dir, opts.now, Some(&mut *out))?,
+        Some(dir) if opts.detailed_exitcode => write_changes(&config, dir, opts.now, None)?,
+        _ => 0,
+    };
     let waits = quota_waits(&next, &config, opts.now)?;
     if opts.json {
         let rows: Vec<Row<'_>> = next
@@ -90,21 +92,24 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
     } else {
         write_table(&next, &waits, opts.now, out)?;
     }
-    Ok(if scan.invalid.is_empty() {
-        Outcome::Clean
-    } else {
+    Ok(if !scan.invalid.is_empty() {
         Outcome::Problems
+    } else if opts.detailed_exitcode && changes > 0 {
+        Outcome::Changes
+    } else {
+        Outcome::Clean
     })
 }
 
 /// What the daemon would do at its next pass, given the state file, like `terraform plan`:
-/// `+ create`, `~ modify` (with the fields), `- cancel`.
+/// `+ create`, `~ modify` (with the fields), `- cancel`; written to `out` when given. Returns
+/// how many changes there are (held removals count: they wait for a person).
 fn write_changes(
     config: &Config,
     dir: &Path,
     now: DateTime<Utc>,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+    out: Option<&mut dyn Write>,
+) -> anyhow::Result<usize> {
     let st = state::read(&config.state.file)?;
     let mut catalog = Catalog::new(dir).with_retention(config.state.retention);
     catalog.rescan(&config.defaults, now)?;
@@ -208,6 +213,10 @@ fn write_changes(
             Action::Forget(_) | Action::Rehash(_) | Action::DropChange { .. } => {}
         }
     }
+    let changes = lines.len() + reconciled.held.len();
+    let Some(out) = out else {
+        return Ok(changes);
+    };
     writeln!(
         out,
         "Changes at the next run (compared with {}):",
@@ -228,7 +237,7 @@ fn write_changes(
         )?;
     }
     writeln!(out)?;
-    Ok(())
+    Ok(changes)
 }
 
 fn rfc3339<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String

@@ -35,9 +35,22 @@ pub async fn run(
         drain_timeout: DRAIN_TIMEOUT,
         stop_now: Some(stop_now),
     };
+    let (state_file, alert_after) = (config.state.file.clone(), config.retry.alert_after);
     let summary = daemon::run(config, options, shutdown).await?;
-    Ok(match mode {
-        Mode::Once if summary.new_problems > 0 || summary.pending > 0 => Outcome::Problems,
-        _ => Outcome::Clean,
-    })
+    if mode != Mode::Once {
+        return Ok(Outcome::Clean);
+    }
+    // Whenever a person is needed, as `status` says: not just what failed in this run.
+    let attention = crate::state::Attention::of(
+        &crate::state::read(&state_file)?,
+        chrono::Utc::now(),
+        alert_after,
+    );
+    Ok(
+        if summary.pending > 0 || summary.new_problems > 0 || attention.needs_a_person() {
+            Outcome::Problems
+        } else {
+            Outcome::Clean
+        },
+    )
 }

@@ -38,8 +38,9 @@ fn row(r: &Record) -> Row<'_> {
 }
 
 /// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
-/// meetings that have ended and need nothing more are left out. Exit 1 when any booking
-/// failed, any file is invalid, or removals are held.
+/// meetings that have ended and need nothing more are left out. Exit 1 whenever a person is
+/// needed ([`state::Attention`]): a booking failed or missed, one pending for longer than
+/// `retry.alert_after`, a file invalid, removals held.
 pub fn run(
     config_path: Option<&Path>,
     json: bool,
@@ -109,17 +110,12 @@ pub fn run(
             }
         }
     }
-    let failed = state
-        .bookings
-        .iter()
-        .any(|r| r.status == state::Status::Failed);
-    Ok(
-        if failed || !state.invalid.is_empty() || !state.held_removals.is_empty() {
-            Outcome::Problems
-        } else {
-            Outcome::Clean
-        },
-    )
+    let attention = state::Attention::of(&state, now, config.retry.alert_after);
+    Ok(if attention.needs_a_person() {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }
 
 fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
