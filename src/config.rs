@@ -264,6 +264,8 @@ pub struct Defaults {
     pub timezone: Tz,
     pub book_ahead: Duration,
     pub settings: Settings,
+    /// Dates with no occurrence of any series, from `skip_file` (holidays).
+    pub skip: std::collections::BTreeSet<chrono::NaiveDate>,
 }
 
 impl Default for Config {
@@ -310,6 +312,7 @@ impl Default for Config {
                 timezone: Tz::UTC,
                 book_ahead: Duration::from_secs(14 * 24 * 3600),
                 settings: Settings::new(),
+                skip: std::collections::BTreeSet::new(),
             },
         }
     }
@@ -433,7 +436,7 @@ fn read_config(
         read_lifecycle(&lifecycle, &mut config.lifecycle, c);
     }
     if let Some(defaults) = root.table("defaults", c) {
-        read_defaults(&defaults, &mut config.defaults, c);
+        read_defaults(&defaults, base, &mut config.defaults, c);
     }
     Some(config)
 }
@@ -670,11 +673,30 @@ fn read_lifecycle(table: &Table<'_, '_>, out: &mut LifecycleConfig, c: &mut Coll
     }
 }
 
-fn read_defaults(defaults: &Table<'_, '_>, out: &mut Defaults, c: &mut Collector<'_>) {
+fn read_defaults(defaults: &Table<'_, '_>, base: &Path, out: &mut Defaults, c: &mut Collector<'_>) {
     defaults.deny_unknown(
-        &["userid", "instanceid", "timezone", "book_ahead", "settings"],
+        &[
+            "userid",
+            "instanceid",
+            "timezone",
+            "book_ahead",
+            "settings",
+            "skip_file",
+        ],
         c,
     );
+    if let Some(file) = non_empty(defaults, "skip_file", c) {
+        let path = base.join(file.get_ref());
+        match read_skip_file(&path) {
+            Ok(dates) => out.skip = dates,
+            Err(problems) => {
+                // Each problem carries the holiday file's own position and hint.
+                for p in problems {
+                    c.error(file.span(), format!("`defaults.skip_file`: {p}"));
+                }
+            }
+        }
+    }
     if let Some(u) = non_empty(defaults, "userid", c) {
         out.userid = Some(u.into_inner());
     }
@@ -703,6 +725,38 @@ fn read_defaults(defaults: &Table<'_, '_>, out: &mut Defaults, c: &mut Collector
     }
     if let Some(settings) = defaults.table("settings", c) {
         out.settings = read_settings(&settings, c);
+    }
+}
+
+/// The shared holiday list: a small TOML file holding `skip = [dates]`. Its own problems come
+/// back as text with the file's name, line and column.
+fn read_skip_file(
+    path: &Path,
+) -> Result<std::collections::BTreeSet<chrono::NaiveDate>, Vec<String>> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
+    let mut text = String::new();
+    // A year of holidays is a few hundred bytes; a megabyte is not a holiday list.
+    file.take(1024 * 1024 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
+    if text.len() > 1024 * 1024 {
+        return Err(vec![format!("{shown} is larger than 1 MiB")]);
+    }
+    let mut c = Collector::new(path, &text);
+    let dates = toml_reader::parse(&text, &mut c).and_then(|doc| {
+        let root = Table::root(&doc);
+        root.deny_unknown(&["skip"], &mut c);
+        root.dates("skip", crate::definition::MAX_SKIP_DATES, &mut c)
+    });
+    let found = c.finish();
+    match dates {
+        Some(dates) if found.is_empty() => Ok(dates),
+        _ if found.is_empty() => Err(vec![format!(
+            "{shown} has no `skip` list; hint: write skip = [2026-12-25, 2027-01-01]"
+        )]),
+        _ => Err(found.iter().map(ToString::to_string).collect()),
     }
 }
 

@@ -1488,6 +1488,12 @@ impl Daemon {
                     reason: wait.reason.describe(user),
                 })
                 .collect::<Vec<_>>(),
+            paused: &self
+                .catalog
+                .definitions()
+                .filter(|d| d.paused)
+                .map(|d| d.id.clone())
+                .collect::<Vec<_>>(),
         })?;
         self.dirty = false;
         self.last_flush = Instant::now();

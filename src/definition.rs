@@ -28,7 +28,9 @@ pub const MAX_INVITEES: usize = 300;
 /// The longest meeting a definition may describe.
 pub const MAX_DURATION: TimeDelta = TimeDelta::hours(24);
 
-const TOP_KEYS: [&str; 14] = [
+const TOP_KEYS: [&str; 16] = [
+    "paused",
+    "skip",
     "subject",
     "userid",
     "instanceid",
@@ -80,7 +82,12 @@ pub struct Definition {
     pub settings: Settings,
     /// Further request fields, copied into the body unchanged.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// `paused = true`: nothing new is booked; what is booked stays as it is.
+    pub paused: bool,
 }
+
+/// The most dates a `skip` list (or a shared holiday file) may hold.
+pub const MAX_SKIP_DATES: usize = 1000;
 
 /// When a definition's meeting happens.
 #[derive(Debug, Clone)]
@@ -277,7 +284,22 @@ impl Reader<'_, '_, '_> {
         let timezone = self
             .timezone(root, "timezone", c)
             .unwrap_or(self.defaults.timezone);
-        let when = self.when(timezone, meeting_type, c);
+        let mut when = self.when(timezone, meeting_type, c);
+        let paused = root.bool("paused", c).is_some_and(|p| *p.get_ref());
+        if let Some(skip) = root.dates("skip", MAX_SKIP_DATES, c) {
+            match &mut when {
+                Some(When::Recurring(s)) => s.skip.extend(skip),
+                Some(When::Once { .. }) => c.error_hint(
+                    root.key_span("skip").unwrap_or(0..0),
+                    "`skip` is for a series: a one-off meeting has a single date",
+                    "remove `skip`, or move the meeting",
+                ),
+                None => {}
+            }
+        }
+        if let Some(When::Recurring(s)) = &mut when {
+            s.skip.extend(self.defaults.skip.iter().copied());
+        }
         let own_settings = root
             .table("settings", c)
             .map(|t| read_settings(&t, c))
@@ -298,6 +320,7 @@ impl Reader<'_, '_, '_> {
             when: when?,
             settings: resolve_settings(&own_settings, &self.defaults.settings),
             extra,
+            paused,
         })
     }
 

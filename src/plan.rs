@@ -95,6 +95,8 @@ pub fn wanted<'d>(
 ) -> Vec<Wanted> {
     let mut out: Vec<Wanted> = defs
         .into_iter()
+        // A paused definition books nothing new.
+        .filter(|def| !def.paused)
         .flat_map(|def| {
             occurrences(def, now)
                 .take_while(move |o| o.book_at.is_none_or(|t| t <= horizon))
@@ -115,6 +117,7 @@ pub fn upcoming<'d>(
 ) -> Vec<Wanted> {
     let mut out: Vec<Wanted> = defs
         .into_iter()
+        .filter(|def| !def.paused)
         .flat_map(|def| {
             // A definition's booking times rise with its starts, so its first `count` are the
             // only ones that can make the cut.
@@ -136,6 +139,7 @@ pub fn next_due<'d>(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     defs.into_iter()
+        .filter(|def| !def.paused)
         .filter_map(|def| {
             occurrences(def, now)
                 .filter_map(|o| o.book_at)
@@ -367,7 +371,8 @@ pub fn reconcile(
         }
     }
 
-    for def in defs {
+    // A paused definition's occurrences are not missed: nobody wanted them booked.
+    for def in defs.iter().filter(|d| !d.paused) {
         for w in started_since(def, cx.last_pass, now, format) {
             if w.end >= cx.forget_before
                 && !tracked.contains_key(&w.key)

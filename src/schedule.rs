@@ -455,6 +455,8 @@ pub struct Schedule {
     pub from: Option<DateTime<Utc>>,
     /// No occurrence starts after this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Local dates (in `timezone`) with no occurrence: holidays.
+    pub skip: std::collections::BTreeSet<NaiveDate>,
 }
 
 impl Schedule {
@@ -473,6 +475,7 @@ impl Schedule {
             book_ahead,
             from: None,
             until: None,
+            skip: std::collections::BTreeSet::new(),
         }
     }
 
@@ -639,6 +642,10 @@ impl Iterator for Occurrences<'_> {
                     return None;
                 }
                 self.after = t;
+                if !s.skip.is_empty() && s.skip.contains(&t.with_timezone(&s.timezone).date_naive())
+                {
+                    continue;
+                }
                 return Some(t);
             }
             let day = self.day?;
@@ -959,6 +966,26 @@ mod tests {
                 .format("%F %R %Z")
                 .to_string(),
             "2027-09-05 01:00 -03"
+        );
+    }
+
+    #[test]
+    fn skipped_dates_have_no_occurrence() {
+        let mut s = schedule("0 10 * * *", Asia::Shanghai);
+        s.skip
+            .insert(NaiveDate::from_ymd_opt(2026, 12, 25).unwrap());
+        let got: Vec<String> = s
+            .starts_after(utc(2026, 12, 23, 12, 0))
+            .take(3)
+            .map(|t| local(&s, t))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2026-12-24 10:00 CST",
+                "2026-12-26 10:00 CST",
+                "2026-12-27 10:00 CST"
+            ]
         );
     }
 

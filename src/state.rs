@@ -159,6 +159,9 @@ pub struct State {
     /// Creates held back by a quota at the last pass, per user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<QuotaWait>,
+    /// Definitions with `paused = true`: nothing new is booked for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<String>,
 }
 
 /// Creates of one user that wait for a quota.
@@ -223,6 +226,8 @@ pub struct StateView<'a> {
     pub held_removals: &'a [String],
     #[serde(skip_serializing_if = "<[QuotaWait]>::is_empty")]
     pub waiting: &'a [QuotaWait],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub paused: &'a [String],
 }
 
 /// Why the state could not be used.
@@ -379,6 +384,7 @@ impl StateFile {
             invalid: &state.invalid,
             held_removals: &state.held_removals,
             waiting: &state.waiting,
+            paused: &state.paused,
         })
     }
 
@@ -535,6 +541,7 @@ mod tests {
                 until: 7,
                 reason: "ops-bot's hourly create quota".into(),
             }],
+            paused: vec!["team/standup".into()],
         };
         file.save(&state).unwrap();
         drop(file);

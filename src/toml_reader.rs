@@ -229,6 +229,55 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    /// An array of TOML dates (`[2026-12-25, 2027-01-01]`), at most `max` of them; each
+    /// problem is reported at its item.
+    pub fn dates(
+        &self,
+        key: &str,
+        max: usize,
+        c: &mut Collector<'_>,
+    ) -> Option<std::collections::BTreeSet<chrono::NaiveDate>> {
+        let (items, span) = self.array(key, c)?;
+        if items.len() > max {
+            c.error(
+                span,
+                format!(
+                    "`{}` lists {} dates; at most {max}",
+                    self.path_of(key),
+                    items.len()
+                ),
+            );
+            return None;
+        }
+        let mut out = std::collections::BTreeSet::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let date = match item.get_ref() {
+                DeValue::Datetime(dt) => match (dt.date, dt.time, dt.offset) {
+                    (Some(d), None, None) => {
+                        chrono::NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            match date {
+                Some(d) => {
+                    out.insert(d);
+                }
+                None => {
+                    ok = false;
+                    c.error_hint(
+                        item.span(),
+                        format!("`{}[{i}]` must be a date", self.path_of(key)),
+                        "write dates without quotes or times: [2026-12-25, 2027-01-01]",
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// A duration string within `bounds`: every duration the program reads has an upper
     /// bound, so no value can overflow time arithmetic or make work without end.
     pub fn bounded_duration(

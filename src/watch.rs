@@ -87,6 +87,7 @@ fn defaults_text(defaults: &Defaults) -> String {
         timezone,
         book_ahead,
         settings,
+        skip,
     } = defaults;
     let stable = serde_json::json!({
         "userid": userid,
@@ -94,6 +95,7 @@ fn defaults_text(defaults: &Defaults) -> String {
         "timezone": timezone.name(),
         "book_ahead_s": book_ahead.as_secs(),
         "settings": settings,
+        "skip": skip.iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     // Object keys come out sorted (serde_json's map is ordered by key).
     stable.to_string()
@@ -445,7 +447,7 @@ mod tests {
             .insert("mute_all".into(), serde_json::Value::Bool(true));
         assert_eq!(
             defaults_text(&d),
-            r#"{"book_ahead_s":1209600,"instanceid":1,"settings":{"mute_all":true},"timezone":"UTC","userid":"ops-bot"}"#
+            r#"{"book_ahead_s":1209600,"instanceid":1,"settings":{"mute_all":true},"skip":[],"timezone":"UTC","userid":"ops-bot"}"#
         );
     }
 

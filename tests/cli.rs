@@ -481,3 +481,88 @@ fn plan_detailed_exitcode_says_whether_the_next_run_changes_anything() {
     write(&meetings, "bad.toml", "subject = 1\n");
     assert_eq!(plan().code, 1, "problems win");
 }
+
+#[test]
+fn a_shared_holiday_file_skips_dates_for_every_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    write(
+        &meetings,
+        "daily.toml",
+        "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"7d\"\n",
+    );
+    write(
+        &meetings,
+        "weekly.toml",
+        "subject = \"Weekly\"\nduration = \"1h\"\nskip = [2026-12-02]\n[schedule]\ncron = \"0 14 * * WED\"\n",
+    );
+    write(
+        dir.path(),
+        "holidays.toml",
+        "skip = [2026-11-27, 2026-11-28]\n",
+    );
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\ntimezone = \"UTC\"\nskip_file = \"holidays.toml\"\n",
+            meetings.display(),
+            dir.path().join("state.json").display()
+        ),
+    );
+    let run = Run::new(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+        "--count",
+        "8",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let starts: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["start_utc"].as_str().unwrap())
+        .collect();
+    // NOW is Wednesday 25 November, 12:00; in booking order (due now by start, then by
+    // booking time). No 27 or 28 November (the holidays) for either series, and no weekly
+    // meeting on its own skipped 2 December: its next is 9 December, booked 14 days ahead
+    // (25 November 14:00), before the daily 3 December (booked 7 days ahead).
+    assert_eq!(
+        starts,
+        [
+            "2026-11-25T14:00:00Z",
+            "2026-11-26T09:00:00Z",
+            "2026-11-29T09:00:00Z",
+            "2026-11-30T09:00:00Z",
+            "2026-12-01T09:00:00Z",
+            "2026-12-02T09:00:00Z",
+            "2026-12-09T14:00:00Z",
+            "2026-12-03T09:00:00Z"
+        ]
+    );
+    // A broken holiday file is the config's problem, with the file's own position.
+    write(
+        dir.path(),
+        "holidays.toml",
+        "skip = [2026-11-27, \"soon\"]\n",
+    );
+    let run = Run::new(&[
+        "validate",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains(
+            "holidays.toml:1:21: `skip[1]` must be a date; hint: write dates without quotes"
+        ),
+        "{run}"
+    );
+}

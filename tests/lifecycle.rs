@@ -464,3 +464,52 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     assert_eq!(env.fake.stats().errors.get(&9100), Some(&2));
     assert_eq!(env.fake.stats().errors.get(&13602), Some(&1));
 }
+
+#[tokio::test]
+async fn a_paused_series_books_nothing_new_and_keeps_what_is_booked() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("daily.toml", DAILY);
+    let mut d = env.start(Mode::Run);
+    // At t0, 1 and 2 January are due.
+    d.booked(2).await;
+    env.write("daily.toml", &format!("paused = true\n{DAILY}"));
+    // Wait for the edit to be read: the state then lists the definition as paused.
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    while !env.state().paused.contains(&"daily".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "not paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A day on, 3 January enters the window: not booked while paused.
+    env.clock.advance(TimeDelta::days(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ops(&env).len(), 2, "{:?}", ops(&env));
+    // Unpaused: booked at once.
+    env.write("daily.toml", DAILY);
+    assert_eq!(d.booked(1).await, ["daily@1893661200"]);
+    d.stop().await;
+    assert!(
+        ops(&env).iter().all(|o| o.starts_with("create")),
+        "{:?}",
+        ops(&env)
+    );
+    let status = env
+        .command("status")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&status.stdout).contains("paused"));
+}
+
+#[tokio::test]
+async fn skipped_dates_cancel_what_was_booked_on_them() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("daily.toml", DAILY);
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    env.write("daily.toml", &format!("skip = [2030-01-02]\n{DAILY}"));
+    assert_eq!(
+        changed(&mut d, 1).await,
+        ["daily@1893574800 cancelled: it is no longer an occurrence of its schedule"]
+    );
+    d.stop().await;
+}

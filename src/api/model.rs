@@ -260,6 +260,7 @@ mod tests {
             when: When::Once { start, end },
             settings: serde_json::from_value(spec["settings"].clone()).unwrap(),
             extra: serde_json::Map::new(),
+            paused: false,
         };
         let ours = CreateMeeting::for_occurrence(&def, start, end, UserFormat::String);
         assert_eq!(serde_json::to_value(&ours).unwrap(), spec);

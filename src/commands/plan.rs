@@ -91,6 +91,19 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         writeln!(out)?;
     } else {
         write_table(&next, &waits, opts.now, out)?;
+        let paused: Vec<&str> = scan
+            .definitions
+            .iter()
+            .filter(|d| d.paused)
+            .map(|d| d.id.as_str())
+            .collect();
+        if !paused.is_empty() {
+            writeln!(
+                out,
+                "paused (nothing new is booked; booked meetings stay): {}",
+                paused.join(", ")
+            )?;
+        }
     }
     Ok(if !scan.invalid.is_empty() {
         Outcome::Problems

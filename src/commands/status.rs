@@ -78,6 +78,13 @@ pub fn run(
                 "({hidden} booking(s) of meetings that have ended not shown; --all shows them)"
             )?;
         }
+        if !state.paused.is_empty() {
+            writeln!(
+                out,
+                "\npaused (nothing new is booked; booked meetings stay): {}",
+                state.paused.join(", ")
+            )?;
+        }
         if !state.waiting.is_empty() {
             writeln!(out, "\nwaiting for a quota:")?;
             for w in &state.waiting {
