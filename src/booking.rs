@@ -24,6 +24,18 @@ pub struct BookingKey {
     pub start: i64,
 }
 
+impl BookingKey {
+    /// The `definition@start` text [`fmt::Display`] writes, read back.
+    pub fn parse(text: &str) -> Option<BookingKey> {
+        let (definition, start) = text.trim().rsplit_once('@')?;
+        Some(BookingKey {
+            definition: definition.to_string(),
+            start: start.parse().ok()?,
+        })
+        .filter(|k| !k.definition.is_empty())
+    }
+}
+
 impl fmt::Display for BookingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.definition, self.start)

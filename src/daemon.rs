@@ -220,6 +220,9 @@ struct Daemon {
     recovering: bool,
     /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
     not_found: HashSet<BookingKey>,
+    /// A hash of the API credentials: a reload that changes them retries the bookings that
+    /// failed because of them.
+    credentials: String,
     /// The vendor's hourly create quota per user, kept before sending; shared with the create
     /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
     quotas: Arc<std::sync::Mutex<Quotas>>,
@@ -243,6 +246,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, DaemonError> {
     let secret = config.api.secret_key.load()?;
+    let credentials = fingerprint(&config.api, &secret);
     let client = Client::new(&config.api, &config.retry, secret)?;
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
@@ -320,6 +324,7 @@ pub async fn run(
         not_found: HashSet::new(),
         lookups: HashMap::new(),
         quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
+        credentials,
         waiting: BTreeMap::new(),
     };
 
@@ -516,10 +521,27 @@ impl Daemon {
                 .map_err(DaemonError::from)
                 .and_then(|c| {
                     let key = c.api.secret_key.load()?;
+                    let credentials = fingerprint(&c.api, &key);
                     let client = self.client.reload(&c.api, &c.retry, key)?;
-                    Ok((c, client))
+                    Ok((c, client, credentials))
                 }) {
-                Ok((config, client)) => {
+                Ok((config, client, credentials)) => {
+                    if credentials != self.credentials {
+                        // Failures the old credentials caused are worth another try now.
+                        let keys: Vec<BookingKey> = self
+                            .records
+                            .values()
+                            .filter(|r| {
+                                r.status == Status::Failed
+                                    && r.error_code.is_some_and(|c| {
+                                        crate::api::error::codes::CREDENTIALS.contains(&c)
+                                    })
+                            })
+                            .map(Record::key)
+                            .collect();
+                        self.retry(&keys, "the API credentials changed");
+                        self.credentials = credentials;
+                    }
                     if config.state.file != self.config.state.file {
                         tracing::warn!(
                             "state.file changed in the config; it takes effect at the next restart"
@@ -625,10 +647,38 @@ impl Daemon {
         }
     }
 
+    /// Failed bookings back to pending, to be looked up and booked again.
+    fn retry(&mut self, keys: &[BookingKey], why: &str) {
+        let now = self.options.clock.now();
+        let done = state::retry(&mut self.records, keys, now.timestamp());
+        for key in &done {
+            // An earlier create may have happened (a failed lookup, say): look first.
+            let rt = self.runtime.entry(key.clone()).or_default();
+            rt.unsure = true;
+            rt.retry_at = None;
+            rt.lookups = 0;
+            tracing::info!(booking = %key, "retrying a failed booking: {why}");
+        }
+        if !done.is_empty() {
+            self.dirty = true;
+        }
+    }
+
     /// One reconcile pass: carry out what the plan says.
     fn pass(&mut self) -> Result<(), DaemonError> {
         self.passes += 1;
         let now = self.options.clock.now();
+        let request = state::retry_path(self.state_file.path());
+        match state::read_retry(self.state_file.path()) {
+            Ok(keys) if !keys.is_empty() => {
+                self.retry(&keys, "asked for with `wemeet-scheduler retry`");
+                if let Err(e) = std::fs::remove_file(&request) {
+                    tracing::warn!("cannot remove the retry request {}: {e}", request.display());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot read the retry request {}: {e}", request.display()),
+        }
         self.prune(now);
         let plan::Reconciled { actions, held } = self.reconciled(now);
         if !matches!(self.options.mode, Mode::Recover { .. }) {
@@ -1088,13 +1138,15 @@ impl Daemon {
                 }
                 match e.treatment() {
                     Treatment::Permanent => {
-                        self.fail(
-                            key,
-                            message,
-                            "fix the definition: it is retried when the file changes",
-                            e.code(),
-                            now,
-                        );
+                        let hint = if e
+                            .code()
+                            .is_some_and(|c| crate::api::error::codes::CREDENTIALS.contains(&c))
+                        {
+                            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
+                        } else {
+                            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
+                        };
+                        self.fail(key, message, hint, e.code(), now);
                     }
                     Treatment::Quota => {
                         // A signal for the user's (or the app's) whole queue, not a timer for
@@ -1585,6 +1637,17 @@ impl Daemon {
             passes: self.passes,
         }
     }
+}
+
+/// A hash of the credentials a client signs with (never the key itself).
+fn fingerprint(api: &crate::config::ApiConfig, key: &crate::config::SecretKey) -> String {
+    crate::watch::content_hash(&format!(
+        "{}\n{}\n{}\n{}",
+        api.app_id,
+        api.secret_id,
+        api.sdk_id.as_deref().unwrap_or(""),
+        key.expose()
+    ))
 }
 
 /// The systemd notify protocol without ever blocking: `sd_notify::notify` sends on a

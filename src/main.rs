@@ -75,16 +75,35 @@ enum Command {
     Once,
     /// Show what the state file records (safe while the daemon runs)
     Status {
-        /// Print a JSON array: definition, occurrence_start, status, meeting_id,
-        /// meeting_code, join_url, attempts, last_error
+        /// Only these definitions: ids or globs (`team/*`)
+        definitions: Vec<String>,
+        /// Print a JSON array (see the README for its keys)
         #[arg(long)]
         json: bool,
         /// Also show meetings that have ended (everything the state file keeps)
         #[arg(long)]
         all: bool,
+        /// Only failed bookings (with --pending: failed or pending)
+        #[arg(long)]
+        failed: bool,
+        /// Only pending bookings
+        #[arg(long)]
+        pending: bool,
+        /// Only bookings that changed within this long (e.g. 1h, 2d)
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
     },
     /// Let the daemon cancel the meetings of definitions that vanished all at once
     ApproveRemovals,
+    /// Send failed bookings back to pending, to be looked up and booked again (without
+    /// editing their files): by definition id, by DEFINITION@START, or all
+    Retry {
+        /// Definition ids, or booking keys as `status --json` shows them (definition@start)
+        bookings: Vec<String>,
+        /// Every failed booking
+        #[arg(long)]
+        all_failed: bool,
+    },
     /// After a lost or new state file: find the meetings already booked for what is due now
     /// (in each user's meeting list) and record them; creates nothing. The daemon must be
     /// stopped
@@ -358,10 +377,27 @@ fn main() -> ExitCode {
                 commands::run::run(config, mode, reloads, shutdown, stop_now).await
             })
         }
-        Command::Status { json, all } => {
-            commands::status::run(config, json, all, Utc::now(), &mut out)
+        Command::Status {
+            definitions,
+            json,
+            all,
+            failed,
+            pending,
+            since,
+        } => {
+            let filter = commands::status::Filter {
+                definitions,
+                failed,
+                pending,
+                since,
+            };
+            commands::status::run(config, json, all, &filter, Utc::now(), &mut out)
         }
         Command::ApproveRemovals => commands::approve::run(config, &mut out),
+        Command::Retry {
+            bookings,
+            all_failed,
+        } => commands::retry::run(config, &bookings, all_failed, &mut out),
         Command::Recover { dry_run } => {
             run_async(commands::recover::run(config, dry_run, &mut out, ctrl_c()))
         }

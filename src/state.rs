@@ -425,6 +425,48 @@ pub fn approval_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The file `retry` writes beside the state: one booking key (`definition@start`) a line;
+/// the daemon acts on it at its next pass and removes it.
+pub fn retry_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".retry");
+    path.with_file_name(name)
+}
+
+/// Sends failed bookings back to `pending`, attempts reset, to be looked up (in case an
+/// earlier create did happen) and booked again. Returns the keys it changed.
+pub fn retry(
+    records: &mut BTreeMap<BookingKey, Record>,
+    keys: &[BookingKey],
+    now: i64,
+) -> Vec<BookingKey> {
+    let mut done = Vec::new();
+    for key in keys {
+        if let Some(r) = records.get_mut(key).filter(|r| r.status == Status::Failed) {
+            r.status = Status::Pending;
+            r.attempts = 0;
+            r.error_code = None;
+            r.updated_at = now;
+            done.push(key.clone());
+        }
+    }
+    done
+}
+
+/// The bookings asked for in a retry file (none when there is none). Lines that are not
+/// `definition@start` are left out.
+pub fn read_retry(path: &Path) -> std::io::Result<Vec<BookingKey>> {
+    use std::io::Read as _;
+    let file = match File::open(retry_path(path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    file.take(16 * 1024 * 1024).read_to_string(&mut text)?;
+    Ok(text.lines().filter_map(BookingKey::parse).collect())
+}
+
 /// The definitions an operator approved the removal of: none when there is no approval file.
 /// A file that is there but cannot be read is an error, not "nothing approved".
 pub fn read_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {

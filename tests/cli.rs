@@ -566,3 +566,62 @@ fn a_shared_holiday_file_skips_dates_for_every_series() {
         "{run}"
     );
 }
+
+#[test]
+fn status_filters_by_definition_status_and_age_and_json_carries_the_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let record = |def: &str, status: &str, updated_at: i64, error: Option<&str>| {
+        serde_json::json!({
+            "definition": def, "occurrence_start": 1_893_664_800, "occurrence_end": 1_893_668_400,
+            "status": status, "userid": "u", "instanceid": 1, "subject": format!("{def} meeting"),
+            "timezone": "Asia/Shanghai", "definition_hash": "h", "attempts": 2,
+            "last_error": error, "error_code": error.map(|_| 9100), "updated_at": updated_at
+        })
+    };
+    let state = serde_json::json!({"version": 1, "bookings": [
+        record("team/a", "failed", now, Some("POST /v1/meetings: HTTP 500, error 9100: no permission (trace t-42)")),
+        record("team/b", "pending", now - 7200, None),
+        record("other/c", "booked", now, None),
+    ]});
+    write(dir.path(), "state.json", &state.to_string());
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[state]\nfile = \"{}\"\n",
+            dir.path().join("state.json").display()
+        ),
+    );
+    let status = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["status", "--config", config.to_str().unwrap(), "--json"];
+        all.extend(args);
+        let run = Run::new(&all);
+        serde_json::from_str::<serde_json::Value>(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {run}"))
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let defs = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["definition"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(defs(status(&["team/*"])), ["team/a", "team/b"]);
+    assert_eq!(defs(status(&["--failed"])), ["team/a"]);
+    assert_eq!(
+        defs(status(&["--failed", "--pending"])),
+        ["team/a", "team/b"]
+    );
+    assert_eq!(defs(status(&["--since", "1h"])), ["other/c", "team/a"]);
+    let failed = &status(&["team/a"])[0];
+    assert_eq!(failed["subject"], "team/a meeting");
+    assert_eq!(failed["start"], "2030-01-03T18:00:00+08:00");
+    assert_eq!(failed["end"], "2030-01-03T19:00:00+08:00");
+    assert_eq!(failed["timezone"], "Asia/Shanghai");
+    assert_eq!(failed["error_code"], 9100);
+    assert_eq!(failed["trace"], "t-42");
+    assert_eq!(failed["attempts"], 2);
+    assert_eq!(failed["updated_at"], now);
+}

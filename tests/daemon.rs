@@ -109,6 +109,7 @@ async fn an_invalid_file_shows_in_status_while_the_others_book() {
         Some(&env.config_path),
         false,
         false,
+        &wemeet_scheduler::commands::status::Filter::default(),
         t0(),
         &mut out,
     )
@@ -563,4 +564,111 @@ async fn an_unknown_error_code_on_create_is_bounded_and_fails_with_its_trace() {
     let requests = env.fake.stats().requests;
     env.start(Mode::Once).finish().await;
     assert_eq!(env.fake.stats().requests, requests);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_sends_a_failed_booking_again_to_a_running_or_stopped_daemon() {
+    // Refused for good once (no permission), then accepted.
+    let refused_once = || Faults {
+        create_error: Some(wemeet_scheduler::fake_api::ErrorFault {
+            code: 9100,
+            status: 500,
+            spec: FaultSpec::Count(1),
+        }),
+        ..Faults::default()
+    };
+    let env = Env::new(FakeConfig {
+        faults: refused_once(),
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let retry = |args: &[&str]| {
+        let out = env
+            .command("retry")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The daemon runs: the request waits for its next pass (a reload here).
+    let mut d = env.start(Mode::Run);
+    d.wait_for("the failure", |e| {
+        matches!(e, Event::Failed { .. }).then_some(())
+    })
+    .await;
+    // Results reach the state file within a second.
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    while env.state().bookings.first().map(|r| r.status) != Some(Status::Failed) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure is not on record"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let said = retry(&["planning"]);
+    assert!(
+        said.starts_with("asked the running daemon to retry 1 booking(s)"),
+        "{said}"
+    );
+    d.reload.send(()).unwrap();
+    d.booked(1).await;
+    d.stop().await;
+    assert_eq!(env.creates(), 1);
+    // The daemon is stopped: the state changes at once, and `once` books it.
+    env.write(
+        "review.toml",
+        &ONE_OFF
+            .replace("Planning", "Review")
+            .replace("10:00", "15:00"),
+    );
+    env.fake.set_faults(refused_once());
+    assert_eq!(env.start(Mode::Once).finish().await.failed, 1);
+    let said = retry(&["--all-failed"]);
+    assert_eq!(
+        said,
+        "1 booking(s) back to pending; the next `run` or `once` looks each up and books it:\n  review@1893682800\n"
+    );
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, summary.failed), (2, 0));
+    assert_eq!(env.creates(), 2);
+}
+
+#[tokio::test]
+async fn fixed_credentials_retry_what_they_failed_after_a_reload() {
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        text.replace(
+            "secret_key = \"demo-secret-key\"",
+            "secret_key = \"a-wrong-key\"",
+        )
+    })
+    .await;
+    let mut env = env;
+    env.config.api.secret_key = wemeet_scheduler::config::SecretSource::Inline(
+        wemeet_scheduler::config::SecretKey::new("a-wrong-key"),
+    );
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    let error = d
+        .wait_for("the failure", |e| match e {
+            Event::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.contains("200003"), "{error}");
+    // The operator fixes the key in the config and reloads.
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        text.replace(
+            "secret_key = \"a-wrong-key\"",
+            "secret_key = \"demo-secret-key\"",
+        ),
+    )
+    .unwrap();
+    d.reload.send(()).unwrap();
+    d.booked(1).await;
+    d.stop().await;
 }

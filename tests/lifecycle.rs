@@ -223,6 +223,7 @@ async fn a_mass_vanish_cancels_nothing_until_approved() {
         Some(&env.config_path),
         false,
         false,
+        &wemeet_scheduler::commands::status::Filter::default(),
         t0(),
         &mut out,
     )
@@ -343,6 +344,7 @@ async fn status_hides_ended_meetings_unless_all_and_retention_prunes_them() {
             Some(&env.config_path),
             false,
             all,
+            &wemeet_scheduler::commands::status::Filter::default(),
             after,
             &mut out,
         )

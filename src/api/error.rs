@@ -140,6 +140,8 @@ pub mod codes {
     pub const QUOTA: [i64; 4] = [190_311, 500_029, 500_168, 9008];
     /// 2,000 creates an hour per user.
     pub const HOURLY_CREATES: i64 = 500_029;
+    /// Wrong AppId, SecretId or SdkId; a signature the key does not make.
+    pub const CREDENTIALS: [i64; 2] = [BAD_CREDENTIALS, SIGNATURE_FAILED];
 }
 
 /// Every error code with a known treatment: the vendor's table (`shared/api/NOTES.md`), in

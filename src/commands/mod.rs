@@ -6,6 +6,7 @@ pub mod demo;
 pub mod fake_api;
 pub mod plan;
 pub mod recover;
+pub mod retry;
 pub mod run;
 pub mod status;
 mod table;

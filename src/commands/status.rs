@@ -17,24 +17,114 @@ struct Row<'a> {
     definition: &'a str,
     occurrence_start: i64,
     status: &'a str,
+    subject: &'a str,
+    /// Start and end in the meeting's time zone (RFC 3339), and the zone.
+    start: String,
+    end: String,
+    timezone: &'a str,
     meeting_id: Option<&'a str>,
     meeting_code: Option<&'a str>,
     join_url: Option<&'a str>,
+    /// Create calls made.
     attempts: u32,
     last_error: Option<&'a str>,
+    error_code: Option<i64>,
+    /// The `X-TC-Trace` id of the last error, for a support ticket.
+    trace: Option<&'a str>,
+    /// Unix seconds of the record's last change.
+    updated_at: i64,
 }
 
-fn row(r: &Record) -> Row<'_> {
+fn row(r: &Record, fallback: Tz) -> Row<'_> {
+    let zone: Tz = r
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(fallback);
+    let at = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|t| {
+                t.with_timezone(&zone)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+            .unwrap_or_default()
+    };
     Row {
         definition: &r.definition,
         occurrence_start: r.occurrence_start,
         status: r.status.as_str(),
+        subject: &r.subject,
+        start: at(r.occurrence_start),
+        end: at(r.occurrence_end),
+        timezone: r.timezone.as_deref().unwrap_or(zone.name()),
         meeting_id: r.meeting_id.as_deref(),
         meeting_code: r.meeting_code.as_deref(),
         join_url: r.join_url.as_deref(),
         attempts: r.attempts,
         last_error: r.last_error.as_deref(),
+        error_code: r.error_code,
+        trace: r.last_error.as_deref().and_then(trace_of),
+        updated_at: r.updated_at,
     }
+}
+
+/// The trace id an API error carries: `... (trace abc-123)`.
+fn trace_of(error: &str) -> Option<&str> {
+    let start = error.rfind("(trace ")? + "(trace ".len();
+    error[start..].split(')').next().filter(|t| !t.is_empty())
+}
+
+/// Which bookings `status` shows.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Definition ids or globs (`team/*`); none: all.
+    pub definitions: Vec<String>,
+    pub failed: bool,
+    pub pending: bool,
+    /// Changed within this long.
+    pub since: Option<std::time::Duration>,
+}
+
+impl Filter {
+    fn keeps(&self, r: &Record, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let statuses = self.failed || self.pending;
+        (self.definitions.is_empty()
+            || self
+                .definitions
+                .iter()
+                .any(|p| glob_match(p, &r.definition)))
+            && (!statuses
+                || (self.failed && r.status == state::Status::Failed)
+                || (self.pending && r.status == state::Status::Pending))
+            && self.since.is_none_or(|since| {
+                let since = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+                r.updated_at >= now.timestamp().saturating_sub(since)
+            })
+    }
+}
+
+/// `*` matches any run of characters (slashes included), `?` any one.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer match with backtracking to the last `*`.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
@@ -45,6 +135,7 @@ pub fn run(
     config_path: Option<&Path>,
     json: bool,
     all: bool,
+    filter: &Filter,
     now: chrono::DateTime<chrono::Utc>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
@@ -61,12 +152,14 @@ pub fn run(
         .bookings
         .iter()
         .filter(|r| all || !finished(r))
+        .filter(|r| filter.keeps(r, now))
         .collect();
     records.sort_by(|a, b| {
         (a.occurrence_start, &a.definition).cmp(&(b.occurrence_start, &b.definition))
     });
     if json {
-        let rows: Vec<Row<'_>> = records.iter().map(|r| row(r)).collect();
+        let tz = config.defaults.timezone;
+        let rows: Vec<Row<'_>> = records.iter().map(|r| row(r, tz)).collect();
         serde_json::to_writer_pretty(&mut *out, &rows)?;
         writeln!(out)?;
     } else {
@@ -155,4 +248,24 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
         })
         .collect();
     table::write(out, header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_traces() {
+        assert!(glob_match("team/*", "team/standup"));
+        assert!(glob_match("*standup", "team/standup"));
+        assert!(glob_match("team/stand?p", "team/standup"));
+        assert!(!glob_match("team/*", "other/standup"));
+        assert!(glob_match("planning", "planning"));
+        assert!(!glob_match("plan", "planning"));
+        assert_eq!(
+            trace_of("POST /v1/meetings: HTTP 500, error 9100: no (trace abc-1)"),
+            Some("abc-1")
+        );
+        assert_eq!(trace_of("connect failed"), None);
+    }
 }
