@@ -1560,10 +1560,17 @@ impl Daemon {
             return;
         }
         let s = self.summary();
-        let status = format!(
+        let mut status = format!(
             "booked {}, pending {}, failed {}, missed {}, invalid files {}",
             s.booked, s.pending, s.failed, s.missed, s.invalid_files
         );
+        if !self.held.is_empty() {
+            status.push_str(&format!(", REMOVALS HELD {}", self.held.len()));
+        }
+        let waiting: usize = self.waiting.values().map(|(_, n)| n).sum();
+        if waiting > 0 {
+            status.push_str(&format!(", waiting for a quota {waiting}"));
+        }
         if status == self.status.text {
             self.status.waiting = false;
             return;
