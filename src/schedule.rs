@@ -531,21 +531,55 @@ impl Schedule {
         if rule.seconds_per_minute > 1 {
             return Err(Density::TooFrequent);
         }
+        let duration = self.duration.num_seconds();
+        let per_day = rule.times.len() as u64;
+        let window_days = usize::try_from(self.book_ahead.num_days()).unwrap_or(366) + 1;
+        // The shortest gap between two starts on one day, and across midnight when two days
+        // in a row match, by the clock.
+        let seconds = |&(h, m, s): &(u32, u32, u32)| i64::from(h * 3600 + m * 60 + s);
+        let within = rule
+            .times
+            .windows(2)
+            .map(|pair| seconds(&pair[1]) - seconds(&pair[0]))
+            .min()
+            .unwrap_or(i64::MAX);
+        let across = match (rule.times.first(), rule.times.last()) {
+            (Some(first), Some(last)) => 86_400 - seconds(last) + seconds(first),
+            _ => i64::MAX,
+        };
+        // Most rules are far from every limit: then no day needs looking at. A daylight-saving
+        // change shortens a gap by at most two hours.
+        const MAX_SHIFT: i64 = 2 * 3600;
+        let need_count = per_day.saturating_mul(window_days as u64) > MAX_OCCURRENCES_PER_WINDOW;
+        let need_days = across < duration;
+        let need_dst = within.min(across) < duration.saturating_add(MAX_SHIFT);
+        if within < duration {
+            return Err(Density::Overlaps {
+                gap: TimeDelta::seconds(within),
+            });
+        }
+        if !(need_count || need_days || need_dst) {
+            return Ok(());
+        }
         let tz = self.timezone;
         let start = self.from.map_or(now, |f| f.max(now));
         let Some(first_day) = start.with_timezone(&tz).date_naive().pred_opt() else {
             return Ok(());
         };
         let last_day = self.until.map(|u| u.with_timezone(&tz).date_naive());
-        let window_days = usize::try_from(self.book_ahead.num_days()).unwrap_or(366) + 1;
-        // Which days of the coming year (and one window more) the rule fires on.
+        // Which days of the coming year (and one window more) the rule fires on, and the
+        // offset each starts with.
+        let offset = |day: NaiveDate| {
+            start_of_day(tz, day).map(|t| tz.offset_from_utc_datetime(&t.naive_utc()))
+        };
         let mut matches = Vec::with_capacity(367 + window_days);
         let mut day = first_day;
         for _ in 0..367 + window_days {
             if last_day.is_some_and(|last| day > last) {
                 break;
             }
-            matches.push((day, rule.day_matches(day)));
+            let offset = if need_dst { offset(day) } else { None };
+            matches.push((day, rule.day_matches(day), offset));
             match day.succ_opt() {
                 Some(next) => day = next,
                 None => break,
@@ -554,38 +588,25 @@ impl Schedule {
         // The most matching days in any window, times the occurrences of a day.
         let mut in_window = 0usize;
         let mut most = 0usize;
-        for (i, (_, hit)) in matches.iter().enumerate() {
+        for (i, (_, hit, _)) in matches.iter().enumerate() {
             in_window += usize::from(*hit);
             if i >= window_days {
                 in_window -= usize::from(matches[i - window_days].1);
             }
             most = most.max(in_window);
         }
-        let count = (most as u64).saturating_mul(rule.times.len() as u64);
-        // The shortest gap between two starts: within a day, across midnight, and on the days
-        // around each daylight-saving change, where the clock's gaps are not the real ones.
-        let seconds = |&(h, m, s): &(u32, u32, u32)| i64::from(h * 3600 + m * 60 + s);
-        let mut shortest = i64::MAX;
-        for pair in rule.times.windows(2) {
-            shortest = shortest.min(seconds(&pair[1]) - seconds(&pair[0]));
+        let count = (most as u64).saturating_mul(per_day);
+        let mut shortest = within;
+        if matches.windows(2).any(|w| w[0].1 && w[1].1) {
+            shortest = shortest.min(across);
         }
-        if let (Some(first), Some(last)) = (rule.times.first(), rule.times.last())
-            && matches.windows(2).any(|w| w[0].1 && w[1].1)
-        {
-            shortest = shortest.min(86_400 - seconds(last) + seconds(first));
-        }
-        let offset = |day: NaiveDate| {
-            start_of_day(tz, day).map(|t| tz.offset_from_utc_datetime(&t.naive_utc()))
-        };
+        // Around each daylight-saving change the clock's gaps are not the real ones: look at
+        // the instants themselves.
         let mut around = Vec::new();
         let mut scratch = Vec::new();
-        for w in matches.windows(2) {
-            let (day, next) = (w[0].0, w[1].0);
-            if offset(day) == offset(next) {
-                continue;
-            }
+        for w in matches.windows(2).filter(|w| need_dst && w[0].2 != w[1].2) {
             around.clear();
-            let mut d = day.pred_opt();
+            let mut d = w[0].0.pred_opt();
             for _ in 0..3 {
                 let Some(this) = d else { break };
                 rule.instants_on(tz, this, &mut scratch);
@@ -598,7 +619,7 @@ impl Schedule {
                 shortest = shortest.min((pair[1] - pair[0]).num_seconds());
             }
         }
-        if shortest < self.duration.num_seconds() {
+        if shortest < duration {
             return Err(Density::Overlaps {
                 gap: TimeDelta::seconds(shortest),
             });
