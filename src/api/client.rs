@@ -68,18 +68,22 @@ const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 async fn read_capped(
     mut resp: reqwest::Response,
     cap: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if body.len() + chunk.len() > cap {
-            return Ok(None);
+) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+    match resp.content_length() {
+        Some(n) if n > cap as u64 => Ok(None),
+        // The length is announced and within the cap; the HTTP layer holds the body to it.
+        Some(_) => resp.bytes().await.map(Some),
+        None => {
+            let mut body = bytes::BytesMut::new();
+            while let Some(chunk) = resp.chunk().await? {
+                if body.len() + chunk.len() > cap {
+                    return Ok(None);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(body.freeze()))
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(Some(body))
 }
 
 /// The most list pages `find` reads (20 meetings each): a guard against a server whose

@@ -10,7 +10,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
+use std::sync::Mutex;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 pub struct Pacer {
@@ -67,21 +69,21 @@ impl Pacer {
         requests_per_day: u32,
     ) -> Pacer {
         let new = Pacer::new(requests_per_minute, concurrency, requests_per_day);
-        let starts = match old.starts.try_lock() {
-            Ok(starts) => Starts {
-                next: starts.next,
-                day: starts.day.clone(),
-            },
-            // A request is taking its start time right now: assume it took the latest.
-            Err(_) => Starts {
-                next: new.interval.map(|i| Instant::now() + i),
-                day: VecDeque::new(),
-            },
+        let starts = {
+            let old = old.lock();
+            Starts {
+                next: old.next,
+                day: old.day.clone(),
+            }
         };
-        if let Ok(mut slot) = new.starts.try_lock() {
-            *slot = starts;
-        }
+        *new.lock() = starts;
         new
+    }
+
+    /// The start times. Held only to read and reserve a start, never across an await; a
+    /// panic while holding it cannot leave half a reservation, so a poisoned lock is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Starts> {
+        self.starts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until a request may start: a free place among the `concurrency`, then the next
@@ -96,7 +98,7 @@ impl Pacer {
         let per_day = self.limits.2 as usize;
         if self.interval.is_some() || per_day > 0 {
             let start = {
-                let mut starts = self.starts.lock().await;
+                let mut starts = self.lock();
                 let now = Instant::now();
                 let mut start = starts.next.map_or(now, |n| n.max(now));
                 if per_day > 0 {
@@ -116,7 +118,11 @@ impl Pacer {
                 starts.next = self.interval.map(|i| start + i);
                 start
             };
-            tokio::time::sleep_until(start).await;
+            // A timer, even one already due, waits for the timer driver's next tick: skip it
+            // when the start is now (the common case below the limits).
+            if start > Instant::now() {
+                tokio::time::sleep_until(start).await;
+            }
         }
         Slot { _permit: permit }
     }
