@@ -985,6 +985,27 @@ mod tests {
     }
 
     #[test]
+    fn an_unsure_booking_is_looked_up_until_its_start_then_missed() {
+        let r = review();
+        let key = BookingKey {
+            definition: "review".into(),
+            start: 1796090400,
+        };
+        let t = BTreeMap::from([(key.clone(), tracked(Status::Pending, true))]);
+        // Before its start: look up whether the earlier create happened.
+        assert_eq!(
+            kinds(&run(&[&r], &t, now(), Some(now()))),
+            ["resolve review@1796090400"]
+        );
+        // Its lookups kept failing past its start: missed, not looked up for ever.
+        let after = Utc.with_ymd_and_hms(2026, 12, 1, 2, 30, 0).unwrap();
+        assert_eq!(
+            kinds(&run(&[&r], &t, after, Some(now()))),
+            ["missed review@1796090400"]
+        );
+    }
+
+    #[test]
     fn occurrences_that_started_while_down_are_missed() {
         let s = standup();
         let two_days_later = now() + chrono::TimeDelta::days(2);
