@@ -28,6 +28,8 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub struct Config {
     /// The file this was read from, `None` for the built-in defaults.
     pub path: Option<PathBuf>,
+    /// `[metrics] listen`: where to serve `/metrics`, `/healthz` and `/readyz` (off: `None`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub api: ApiConfig,
     pub retry: RetryConfig,
     pub watch: WatchConfig,
@@ -273,6 +275,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             path: None,
+            metrics_listen: None,
             api: ApiConfig {
                 // Safe: a constant, valid URL.
                 base_url: Url::parse("https://api.meeting.qq.com").expect("constant URL parses"),
@@ -400,7 +403,15 @@ fn read_config(
     c: &mut Collector<'_>,
 ) -> Option<Config> {
     root.deny_unknown(
-        &["api", "retry", "watch", "state", "lifecycle", "defaults"],
+        &[
+            "api",
+            "retry",
+            "watch",
+            "state",
+            "lifecycle",
+            "metrics",
+            "defaults",
+        ],
         c,
     );
     let base = path.parent().unwrap_or(Path::new("."));
@@ -434,6 +445,19 @@ fn read_config(
     }
     if let Some(lifecycle) = root.table("lifecycle", c) {
         read_lifecycle(&lifecycle, &mut config.lifecycle, c);
+    }
+    if let Some(metrics) = root.table("metrics", c) {
+        metrics.deny_unknown(&["listen"], c);
+        if let Some(listen) = metrics.string("listen", c) {
+            match listen.get_ref().parse() {
+                Ok(addr) => config.metrics_listen = Some(addr),
+                Err(_) => c.error_hint(
+                    listen.span(),
+                    "`metrics.listen` is not an address",
+                    "give an IP address and a port, e.g. \"127.0.0.1:9464\"",
+                ),
+            }
+        }
     }
     if let Some(defaults) = root.table("defaults", c) {
         read_defaults(&defaults, base, &mut config.defaults, c);

@@ -40,6 +40,7 @@ use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
+use crate::metrics::Metrics;
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
 use crate::state::{self, Change, Record, StateError, StateFile, StateView};
@@ -148,6 +149,11 @@ pub enum DaemonError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot serve metrics on {addr}: {source}; fix metrics.listen in the config")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// The outcome of a request made for the loop.
@@ -223,6 +229,8 @@ struct Daemon {
     /// A hash of the API credentials: a reload that changes them retries the bookings that
     /// failed because of them.
     credentials: String,
+    /// Prometheus metrics, when `[metrics] listen` is set.
+    metrics: Option<Arc<Metrics>>,
     /// The vendor's hourly create quota per user, kept before sending; shared with the create
     /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
     quotas: Arc<std::sync::Mutex<Quotas>>,
@@ -247,7 +255,21 @@ pub async fn run(
 ) -> Result<Summary, DaemonError> {
     let secret = config.api.secret_key.load()?;
     let credentials = fingerprint(&config.api, &secret);
-    let client = Client::new(&config.api, &config.retry, secret)?;
+    let mut client = Client::new(&config.api, &config.retry, secret)?;
+    // Metrics, when configured: the server runs beside the loop and ends with it.
+    let (metrics, metrics_server) = match config.metrics_listen {
+        Some(addr) => {
+            let listener = crate::metrics::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
+            let metrics = Arc::new(Metrics::new());
+            client = client.with_metrics(metrics.clone());
+            let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+            tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+            (Some(metrics), Some(AbortOnDrop(server)))
+        }
+        None => (None, None),
+    };
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
     let fresh = !config.state.file.exists();
@@ -325,6 +347,7 @@ pub async fn run(
         lookups: HashMap::new(),
         quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
         credentials,
+        metrics,
         waiting: BTreeMap::new(),
     };
 
@@ -335,6 +358,12 @@ pub async fn run(
     d.pass()?;
     d.flush()?;
     d.notify_systemd(&[sd_notify::NotifyState::Ready]);
+    let _metrics_server = metrics_server;
+    let mut heartbeat = tokio::time::interval(crate::metrics::HEARTBEAT);
+    if let Some(m) = &d.metrics {
+        m.heartbeat(d.options.clock.now().timestamp());
+        m.set_ready();
+    }
 
     let mut rescan = tokio::time::interval(d.config.watch.rescan_interval);
     rescan.reset(); // The first tick would fire at once; the first scan is done.
@@ -430,6 +459,11 @@ pub async fn run(
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 d.notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+            _ = heartbeat.tick(), if d.metrics.is_some() => {
+                if let Some(m) = &d.metrics {
+                    m.heartbeat(Utc::now().timestamp());
+                }
             }
         }
     }
@@ -759,6 +793,9 @@ impl Daemon {
             }
         }
         self.last_pass = Some(now);
+        if let Some(m) = &self.metrics {
+            m.last_pass.set(now.timestamp());
+        }
         self.wake = self.next_wake();
         if !changes.is_empty() {
             // The intent of each modify and cancel is on disk before it is sent.
@@ -1524,6 +1561,7 @@ impl Daemon {
             return Ok(());
         }
         let invalid = self.catalog.invalid();
+        let started = Instant::now();
         self.state_file.save_view(&StateView {
             version: state::VERSION,
             last_pass: self.last_pass.map(|t| t.timestamp()),
@@ -1549,6 +1587,29 @@ impl Daemon {
         })?;
         self.dirty = false;
         self.last_flush = Instant::now();
+        if let Some(m) = &self.metrics {
+            m.store_write_seconds
+                .observe(started.elapsed().as_secs_f64());
+            for status in [
+                Status::Pending,
+                Status::Booked,
+                Status::Failed,
+                Status::Missed,
+                Status::Cancelled,
+            ] {
+                let n = self.records.values().filter(|r| r.status == status).count();
+                m.bookings
+                    .get_or_create(&crate::metrics::StatusLabel {
+                        status: status.as_str().to_string(),
+                    })
+                    .set(n as i64);
+            }
+            m.held_removals.set(self.held.len() as i64);
+            m.invalid_definitions.set(invalid.len() as i64);
+            m.waiting_for_quota
+                .set(self.waiting.values().map(|(_, n)| *n as i64).sum());
+            m.requests_waiting.set(self.tasks.len() as i64);
+        }
         self.update_status();
         Ok(())
     }
@@ -1643,6 +1704,15 @@ impl Daemon {
             state_writes: self.state_file.writes(),
             passes: self.passes,
         }
+    }
+}
+
+/// Aborts a task when dropped: the metrics server ends with the loop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -14,6 +14,7 @@
 //!
 //! - [`diagnostic`]: problems in a file as `path:line:column: message; hint`.
 //! - [`toml_reader`]: typed reads from a spanned TOML tree that collect every problem.
+//! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
 //! - [`meeting`]: the API's vocabulary: device types, meeting types, users, settings.
 //! - [`config`]: the daemon config; its `[defaults]` feed every definition.
 //! - [`schedule`]: a cron rule in a time zone -> occurrence start times.
@@ -46,6 +47,7 @@ pub mod diagnostic;
 pub mod fake_api;
 pub mod logging;
 pub mod meeting;
+pub mod metrics;
 pub mod plan;
 pub mod quota;
 pub mod scan;

@@ -672,3 +672,55 @@ async fn fixed_credentials_retry_what_they_failed_after_a_reload() {
     d.booked(1).await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_health_and_readiness_are_served_when_configured() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n")
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("bad.toml", "subject = 1\n");
+    let mut d = env.start(Mode::Run);
+    d.booked(1).await;
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        async move {
+            let resp = reqwest::get(url).await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    // Results are written (and the gauges set) within a second.
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    let text = loop {
+        let (status, text) = get("/metrics").await;
+        assert_eq!(status, 200);
+        if text.contains("wemeet_bookings{status=\"booked\"} 1") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for line in [
+        "wemeet_api_requests_total{endpoint=\"create\",code=\"ok\"} 1",
+        "wemeet_invalid_definitions 1",
+        "wemeet_held_removals 0",
+        "# TYPE wemeet_api_request_seconds histogram",
+        "# TYPE wemeet_state_write_seconds histogram",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(
+        text.contains("wemeet_last_pass_timestamp_seconds "),
+        "{text}"
+    );
+    assert_eq!(get("/nothing").await.0, 404);
+    d.stop().await;
+}

@@ -23,6 +23,7 @@ use super::model::{CancelMeeting, CreateMeeting, MeetingInfo, MeetingList, Modif
 use super::pace::Pacer;
 use super::sign::{Signed, header, signature};
 use crate::config::{ApiConfig, RetryConfig, SecretKey};
+use crate::metrics::Metrics;
 
 /// The credentials every request carries. `Debug` does not show the key.
 #[derive(Debug, Clone)]
@@ -55,6 +56,41 @@ pub struct Client {
     creds: Arc<Credentials>,
     pacer: Arc<Pacer>,
     backoff: Backoff,
+    /// Counts each request by endpoint and outcome, when metrics are on.
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// The endpoint a request is for, as metrics name it.
+fn endpoint(method: &Method, path_and_query: &str) -> &'static str {
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let parts = path
+        .trim_start_matches("/v1/meetings")
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .count();
+    match (method.as_str(), parts) {
+        ("POST", 0) => "create",
+        ("GET", 0) => "list",
+        ("GET", _) => "get",
+        ("PUT", _) => "modify",
+        ("POST", _) => "cancel",
+        _ => "other",
+    }
+}
+
+/// A request's outcome, as metrics count it: `ok`, the error code, `http_STATUS`,
+/// `transport` or `held_back`.
+fn outcome<T>(result: &Result<T, ApiError>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(ApiError::Status(s)) => match s.error_code {
+            Some(code) => code.to_string(),
+            None => format!("http_{}", s.status),
+        },
+        Err(ApiError::Decode { status, .. }) => format!("http_{status}"),
+        Err(ApiError::Transport { .. }) => "transport".into(),
+        Err(ApiError::HeldBack { .. }) => "held_back".into(),
+    }
 }
 
 /// Asked before a gated request is sent: `Err(reason)` holds it back.
@@ -124,6 +160,7 @@ impl Client {
                 api.requests_per_day,
             )),
             backoff: Backoff::from(retry),
+            metrics: None,
         })
     }
 
@@ -136,6 +173,7 @@ impl Client {
         secret_key: SecretKey,
     ) -> Result<Client, BuildError> {
         let mut client = Client::new(api, retry, secret_key)?;
+        client.metrics = self.metrics.clone();
         let limits = (
             api.requests_per_minute,
             api.concurrency,
@@ -147,6 +185,12 @@ impl Client {
             Arc::new(Pacer::continuing(&self.pacer, limits.0, limits.1, limits.2))
         };
         Ok(client)
+    }
+
+    /// The client that counts its requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Client {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Books a meeting. Retries only failures after which the meeting certainly does not
@@ -309,10 +353,18 @@ impl Client {
     ) -> Result<T, ApiError> {
         let mut attempt = 0;
         loop {
-            let err = match self
+            let started = std::time::Instant::now();
+            let result = self
                 .attempt(&method, path_and_query, body.as_deref(), gate)
-                .await
-            {
+                .await;
+            if let Some(m) = &self.metrics {
+                m.request(
+                    endpoint(&method, path_and_query),
+                    outcome(&result),
+                    started.elapsed(),
+                );
+            }
+            let err = match result {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
