@@ -42,6 +42,8 @@ pub struct Catalog {
     walk_problems: Vec<Diagnostic>,
     /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
     retention: Duration,
+    /// Log each problem of a file as it is read (the daemon); `plan` prints them itself.
+    log_problems: bool,
 }
 
 /// What a refresh changed.
@@ -108,7 +110,15 @@ impl Catalog {
             files: BTreeMap::new(),
             walk_problems: Vec::new(),
             retention: crate::config::DEFAULT_RETENTION,
+            log_problems: true,
         }
+    }
+
+    /// A catalog that does not log the problems it reads: for a command that reports them
+    /// itself, so each is shown once.
+    pub fn quiet(mut self) -> Catalog {
+        self.log_problems = false;
+        self
     }
 
     /// Sets `state.retention` (see [`Past::Allow`]); takes effect as files are read.
@@ -183,6 +193,7 @@ impl Catalog {
         now: DateTime<Utc>,
     ) -> std::io::Result<Changes> {
         let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
+        fresh.log_problems = self.log_problems;
         let changes = fresh.rescan(defaults, now)?;
         *self = fresh;
         Ok(changes)
@@ -255,7 +266,9 @@ impl Catalog {
             }
             Err(problems) => (String::new(), Err(problems)),
         };
-        if let Err(problems) = &parsed {
+        if self.log_problems
+            && let Err(problems) = &parsed
+        {
             for p in problems {
                 tracing::warn!(definition = id, "{p}");
             }

@@ -622,6 +622,39 @@ fn status_filters_by_definition_status_and_age_and_json_carries_the_details() {
     assert_eq!(failed["timezone"], "Asia/Shanghai");
     assert_eq!(failed["error_code"], 9100);
     assert_eq!(failed["trace"], "t-42");
+    // 9100 (no permission) is a permanent refusal of this meeting.
+    assert_eq!(failed["cause"], "definition");
+    assert_eq!(status(&["team/b"])[0]["cause"], serde_json::Value::Null);
     assert_eq!(failed["attempts"], 2);
     assert_eq!(failed["updated_at"], now);
+}
+
+#[test]
+fn plan_prints_each_problem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    let bad = write(
+        &meetings,
+        "bad.toml",
+        "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\npassword = \"12\"\n",
+    );
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
+            meetings.display(),
+            dir.path().join("state.json").display()
+        ),
+    );
+    let run = Run::new(&["plan", "--config", config.to_str().unwrap(), "--now", NOW]);
+    assert_eq!(run.code, 1, "{run}");
+    // The problem and the summary, once each: no second copy as a log line.
+    assert_eq!(
+        run.stderr,
+        format!(
+            "{}:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password\n1 file(s) checked: 0 valid, 1 invalid (1 problem(s))\n",
+            bad.display()
+        )
+    );
 }

@@ -400,7 +400,7 @@ async fn plan_shows_the_changes_of_the_next_run() {
         [
             "  - cancel  daily  Tue 2030-01-01 09:00 UTC  (it is no longer an occurrence of its schedule)",
             "  - cancel  daily  Wed 2030-01-02 09:00 UTC  (it is no longer an occurrence of its schedule)",
-            "  ~ modify  planning  Thu 2030-01-03 10:00 UTC -> Thu 2030-01-03 14:30 UTC  (end_time, start_time)",
+            "  ~ modify  planning  Thu 2030-01-03 10:00 UTC -> Thu 2030-01-03 14:30 UTC  (end_time: 2030-01-03 11:00 UTC -> 2030-01-03 15:30 UTC, start_time: 2030-01-03 10:00 UTC -> 2030-01-03 14:30 UTC)",
             "  - cancel  gone  Thu 2030-01-03 10:00 UTC  (its definition was removed)",
             "  + create  daily  Tue 2030-01-01 10:30 UTC  Daily",
             "  + create  daily  Wed 2030-01-02 10:30 UTC  Daily",

@@ -243,6 +243,11 @@ impl ApiError {
     }
 }
 
+/// The treatment the vendor's table gives `code`, if it lists it.
+pub fn treatment_of(code: i64) -> Option<Treatment> {
+    by_code(code)
+}
+
 fn by_code(code: i64) -> Option<Treatment> {
     TREATMENTS
         .iter()

@@ -124,7 +124,10 @@ fn write_changes(
     out: Option<&mut dyn Write>,
 ) -> anyhow::Result<usize> {
     let st = state::read(&config.state.file)?;
-    let mut catalog = Catalog::new(dir).with_retention(config.state.retention);
+    // `plan` reports the definitions' problems itself (once).
+    let mut catalog = Catalog::new(dir)
+        .with_retention(config.state.retention)
+        .quiet();
     catalog.rescan(&config.defaults, now)?;
     let records = state::index(&st);
     let tracked: BTreeMap<BookingKey, Tracked<'_>> = records
@@ -192,12 +195,33 @@ fn write_changes(
                 } else {
                     String::new()
                 };
-                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                // Each changed field, old -> new, from the request on record.
+                let old: serde_json::Value = records
+                    .get(key)
+                    .and_then(|r| r.request.as_ref())
+                    .and_then(|q| serde_json::from_str(q.0.get()).ok())
+                    .unwrap_or_default();
+                let zone = records.get(key).and_then(|r| r.timezone.as_deref());
+                // Times as the meeting's local time, other values as JSON.
+                let shown = |name: &str, v: &serde_json::Value| match (name, v.as_str()) {
+                    ("start_time" | "end_time", Some(secs)) => secs
+                        .parse::<i64>()
+                        .map(|t| show_start(t, zone, tz, "%F %H:%M %Z"))
+                        .unwrap_or_else(|_| short(v)),
+                    _ => short(v),
+                };
+                let changes: Vec<String> = fields
+                    .iter()
+                    .map(|(name, new)| {
+                        let before = old.get(name).unwrap_or(&serde_json::Value::Null);
+                        format!("{name}: {} -> {}", shown(name, before), shown(name, new))
+                    })
+                    .collect();
                 lines.push(format!(
                     "  ~ modify  {}  {}{moved}  ({})",
                     key.definition,
                     when(key),
-                    names.join(", ")
+                    changes.join(", ")
                 ));
             }
             Action::Cancel { key, reason } => lines.push(format!(
@@ -251,6 +275,16 @@ fn write_changes(
     }
     writeln!(out)?;
     Ok(changes)
+}
+
+/// A request value, short enough for one line of `plan`.
+fn short(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 40 {
+        text
+    } else {
+        format!("{}...", text.chars().take(37).collect::<String>())
+    }
 }
 
 fn rfc3339<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String

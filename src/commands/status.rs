@@ -29,6 +29,8 @@ struct Row<'a> {
     attempts: u32,
     last_error: Option<&'a str>,
     error_code: Option<i64>,
+    /// For a failed booking, what to fix: `credentials`, `quota`, `definition` or `service`.
+    cause: Option<&'static str>,
     /// The `X-TC-Trace` id of the last error, for a support ticket.
     trace: Option<&'a str>,
     /// Unix seconds of the record's last change.
@@ -63,8 +65,22 @@ fn row(r: &Record, fallback: Tz) -> Row<'_> {
         attempts: r.attempts,
         last_error: r.last_error.as_deref(),
         error_code: r.error_code,
+        cause: (r.status == state::Status::Failed).then(|| cause(r.error_code)),
         trace: r.last_error.as_deref().and_then(trace_of),
         updated_at: r.updated_at,
+    }
+}
+
+/// What a failure's code says to fix: the credentials (config), a quota (wait), the definition
+/// (the service refuses this meeting), or the service (anything else: unclear answers,
+/// unknown codes, no permission...).
+fn cause(code: Option<i64>) -> &'static str {
+    use crate::api::error::{Treatment, codes};
+    match code {
+        Some(c) if codes::CREDENTIALS.contains(&c) => "credentials",
+        Some(c) if codes::QUOTA.contains(&c) => "quota",
+        Some(c) if crate::api::error::treatment_of(c) == Some(Treatment::Permanent) => "definition",
+        _ => "service",
     }
 }
 
