@@ -221,8 +221,17 @@ fn plan_json_has_the_exact_request_body() {
         "--json",
     ]);
     assert_eq!(run.code, 0, "{run}");
-    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // Nothing booked yet: the next run creates what is due now.
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["action"] == "create"),
+        "{plan}"
+    );
+    let rows = plan["bookings"].as_array().unwrap();
     let launch = rows
         .iter()
         .find(|r| r["definition"] == "product-launch")
@@ -409,7 +418,8 @@ fn plan_shows_which_bookings_wait_for_the_hourly_quota_and_until_when() {
         "--json",
     ]);
     assert_eq!(run.code, 0, "{run}");
-    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = &plan["bookings"];
     let order: Vec<(&str, Option<&str>)> = rows
         .as_array()
         .unwrap()
@@ -521,8 +531,8 @@ fn a_shared_holiday_file_skips_dates_for_every_series() {
         "--json",
     ]);
     assert_eq!(run.code, 0, "{run}");
-    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let starts: Vec<&str> = rows
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let starts: Vec<&str> = plan["bookings"]
         .as_array()
         .unwrap()
         .iter()

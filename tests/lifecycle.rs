@@ -407,6 +407,39 @@ async fn plan_shows_the_changes_of_the_next_run() {
         ],
         "{shown}"
     );
+    // The same changes as JSON, for CI, with old and new values.
+    let mut out = Vec::new();
+    wemeet_scheduler::commands::plan::run(
+        wemeet_scheduler::commands::plan::Options {
+            config: Some(&env.config_path),
+            paths: &[],
+            count: 5,
+            json: true,
+            now: t0(),
+            detailed_exitcode: false,
+        },
+        &mut out,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["cancel", "cancel", "modify", "cancel", "create", "create"]
+    );
+    let modify = &changes[2];
+    assert_eq!(modify["definition"], "planning");
+    assert_eq!(modify["moved_to"], "2030-01-03T14:30:00Z");
+    assert_eq!(
+        modify["fields"]["start_time"],
+        serde_json::json!({"old": "1893664800", "new": "1893681000"})
+    );
+    assert_eq!(changes[3]["reason"], "its definition was removed");
     // Nothing was sent: plan only reads.
     assert!(env.fake.journal().iter().all(|e| e.op == "create"));
 }

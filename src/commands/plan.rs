@@ -75,10 +75,10 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         [one] if one.is_dir() => Some(one.as_path()),
         _ => None,
     };
-    let changes = match dir {
+    let (changes, diff) = match dir {
         Some(dir) if !opts.json => write_changes(&config, dir, opts.now, Some(&mut *out))?,
-        Some(dir) if opts.detailed_exitcode => write_changes(&config, dir, opts.now, None)?,
-        _ => 0,
+        Some(dir) => write_changes(&config, dir, opts.now, None)?,
+        None => (0, Vec::new()),
     };
     let waits = quota_waits(&next, &config, opts.now)?;
     if opts.json {
@@ -87,7 +87,10 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             .zip(&waits)
             .map(|(w, wait)| row(w, wait.clone()))
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &serde_json::json!({"changes": diff, "bookings": rows}),
+        )?;
         writeln!(out)?;
     } else {
         write_table(&next, &waits, opts.now, out)?;
@@ -122,7 +125,7 @@ fn write_changes(
     dir: &Path,
     now: DateTime<Utc>,
     out: Option<&mut dyn Write>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Vec<serde_json::Value>)> {
     let st = state::read(&config.state.file)?;
     // `plan` reports the definitions' problems itself (once).
     let mut catalog = Catalog::new(dir)
@@ -171,14 +174,29 @@ fn write_changes(
         show_start(key.start, zone, tz, "%a %F %H:%M %Z")
     };
     let mut lines = Vec::new();
+    // The same changes for `--json`, with old and new values.
+    let mut diff: Vec<serde_json::Value> = Vec::new();
+    let entry = |action: &str, key: &BookingKey| {
+        serde_json::json!({
+            "action": action,
+            "definition": key.definition,
+            "occurrence_start": key.start,
+        })
+    };
     for action in &reconciled.actions {
         match action {
-            Action::Create(w) => lines.push(format!(
-                "  + create  {}  {}  {}",
-                w.key.definition,
-                w.start.with_timezone(&w.timezone).format("%a %F %H:%M %Z"),
-                w.request.subject
-            )),
+            Action::Create(w) => {
+                let mut e = entry("create", &w.key);
+                e["start"] = rfc3339(&w.start.with_timezone(&w.timezone)).into();
+                e["subject"] = w.request.subject.clone().into();
+                diff.push(e);
+                lines.push(format!(
+                    "  + create  {}  {}  {}",
+                    w.key.definition,
+                    w.start.with_timezone(&w.timezone).format("%a %F %H:%M %Z"),
+                    w.request.subject
+                ));
+            }
             Action::Modify {
                 key,
                 wanted,
@@ -217,6 +235,19 @@ fn write_changes(
                         format!("{name}: {} -> {}", shown(name, before), shown(name, new))
                     })
                     .collect();
+                let mut e = entry("modify", key);
+                if wanted.key.start != key.start {
+                    e["moved_to"] = rfc3339(&wanted.start.with_timezone(&wanted.timezone)).into();
+                }
+                e["fields"] = fields
+                    .iter()
+                    .map(|(name, new)| {
+                        let before = old.get(name).cloned().unwrap_or_default();
+                        (name.clone(), serde_json::json!({"old": before, "new": new}))
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+                diff.push(e);
                 lines.push(format!(
                     "  ~ modify  {}  {}{moved}  ({})",
                     key.definition,
@@ -224,35 +255,54 @@ fn write_changes(
                     changes.join(", ")
                 ));
             }
-            Action::Cancel { key, reason } => lines.push(format!(
-                "  - cancel  {}  {}  ({reason})",
-                key.definition,
-                when(key)
-            )),
-            Action::Resume(key) => lines.push(format!(
-                "  ~ resume  {}  {}  (a change recorded earlier)",
-                key.definition,
-                when(key)
-            )),
-            Action::Resolve(key) => lines.push(format!(
-                "  ? look up {}  {}  (a create whose outcome is not known)",
-                key.definition,
-                when(key)
-            )),
-            Action::Missed { wanted, reason } => lines.push(format!(
-                "  ! missed  {}  {}  ({reason})",
-                wanted.key.definition,
-                wanted
-                    .start
-                    .with_timezone(&wanted.timezone)
-                    .format("%a %F %H:%M %Z")
-            )),
+            Action::Cancel { key, reason } => {
+                let mut e = entry("cancel", key);
+                e["reason"] = reason.clone().into();
+                diff.push(e);
+                lines.push(format!(
+                    "  - cancel  {}  {}  ({reason})",
+                    key.definition,
+                    when(key)
+                ));
+            }
+            Action::Resume(key) => {
+                diff.push(entry("resume", key));
+                lines.push(format!(
+                    "  ~ resume  {}  {}  (a change recorded earlier)",
+                    key.definition,
+                    when(key)
+                ));
+            }
+            Action::Resolve(key) => {
+                diff.push(entry("look_up", key));
+                lines.push(format!(
+                    "  ? look up {}  {}  (a create whose outcome is not known)",
+                    key.definition,
+                    when(key)
+                ));
+            }
+            Action::Missed { wanted, reason } => {
+                let mut e = entry("missed", &wanted.key);
+                e["reason"] = reason.clone().into();
+                diff.push(e);
+                lines.push(format!(
+                    "  ! missed  {}  {}  ({reason})",
+                    wanted.key.definition,
+                    wanted
+                        .start
+                        .with_timezone(&wanted.timezone)
+                        .format("%a %F %H:%M %Z")
+                ));
+            }
             Action::Forget(_) | Action::Rehash(_) | Action::DropChange { .. } => {}
         }
     }
     let changes = lines.len() + reconciled.held.len();
+    if !reconciled.held.is_empty() {
+        diff.push(serde_json::json!({"action": "held", "definitions": reconciled.held}));
+    }
     let Some(out) = out else {
-        return Ok(changes);
+        return Ok((changes, diff));
     };
     writeln!(
         out,
@@ -274,7 +324,7 @@ fn write_changes(
         )?;
     }
     writeln!(out)?;
-    Ok(changes)
+    Ok((changes, diff))
 }
 
 /// A request value, short enough for one line of `plan`.
