@@ -9,6 +9,20 @@ use util::{Run, write};
 /// A fixed "now" so the examples' dates and the plan stay the same whenever the tests run.
 const NOW: &str = "2026-11-25T12:00:00Z";
 
+/// A config in `dir` that watches `meetings` and keeps its state in `dir`, plus `extra` TOML
+/// (more sections, or keys that come before them).
+fn config_in(dir: &std::path::Path, meetings: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    write(
+        dir,
+        "config.toml",
+        &format!(
+            "{extra}\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
+            meetings.display(),
+            dir.join("state.json").display()
+        ),
+    )
+}
+
 #[test]
 fn the_shipped_examples_validate() {
     let run = Run::new(&["validate", "--config", "config/demo.toml", "--now", NOW]);
@@ -140,14 +154,10 @@ fn logs_to_a_pipe_carry_no_colour_and_quiet_keeps_only_errors() {
         "m.toml",
         "subject = \"M\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n",
     );
-    let config = write(
+    let config = config_in(
         dir.path(),
-        "config.toml",
-        &format!(
-            "[api]\nbase_url = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\n[retry]\nmax_attempts = 1\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
-            meetings.display(),
-            dir.path().join("state.json").display()
-        ),
+        &meetings,
+        "[api]\nbase_url = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\n[retry]\nmax_attempts = 1\n[defaults]\nuserid = \"u\"\n",
     );
     let once = |extra: &[&str]| {
         let out = util::binary()
@@ -400,14 +410,10 @@ fn plan_shows_which_bookings_wait_for_the_hourly_quota_and_until_when() {
             ),
         );
     }
-    let config = write(
+    let config = config_in(
         dir.path(),
-        "config.toml",
-        &format!(
-            "[api]\ncreates_per_hour_per_user = 2\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
-            meetings.display(),
-            dir.path().join("state.json").display()
-        ),
+        &meetings,
+        "[api]\ncreates_per_hour_per_user = 2\n",
     );
     let run = Run::new(&[
         "plan",
@@ -455,15 +461,7 @@ fn plan_detailed_exitcode_says_whether_the_next_run_changes_anything() {
     let dir = tempfile::tempdir().unwrap();
     let meetings = dir.path().join("meetings");
     std::fs::create_dir_all(&meetings).unwrap();
-    let config = write(
-        dir.path(),
-        "config.toml",
-        &format!(
-            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
-            meetings.display(),
-            dir.path().join("state.json").display()
-        ),
-    );
+    let config = config_in(dir.path(), &meetings, "[defaults]\nuserid = \"u\"\n");
     let plan = || {
         Run::new(&[
             "plan",
@@ -511,14 +509,10 @@ fn a_shared_holiday_file_skips_dates_for_every_series() {
         "holidays.toml",
         "skip = [2026-11-27, 2026-11-28]\n",
     );
-    let config = write(
+    let config = config_in(
         dir.path(),
-        "config.toml",
-        &format!(
-            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\ntimezone = \"UTC\"\nskip_file = \"holidays.toml\"\n",
-            meetings.display(),
-            dir.path().join("state.json").display()
-        ),
+        &meetings,
+        "[defaults]\nuserid = \"u\"\ntimezone = \"UTC\"\nskip_file = \"holidays.toml\"\n",
     );
     let run = Run::new(&[
         "plan",
@@ -648,15 +642,7 @@ fn plan_prints_each_problem_once() {
         "bad.toml",
         "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\npassword = \"12\"\n",
     );
-    let config = write(
-        dir.path(),
-        "config.toml",
-        &format!(
-            "[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"u\"\n",
-            meetings.display(),
-            dir.path().join("state.json").display()
-        ),
-    );
+    let config = config_in(dir.path(), &meetings, "[defaults]\nuserid = \"u\"\n");
     let run = Run::new(&["plan", "--config", config.to_str().unwrap(), "--now", NOW]);
     assert_eq!(run.code, 1, "{run}");
     // The problem and the summary, once each: no second copy as a log line.
