@@ -551,20 +551,22 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
     }
     if let Some(n) = api.integer("creates_per_hour_per_user", c) {
         match u32::try_from(*n.get_ref()) {
-            Ok(k) if k <= 1_000_000 => out.creates_per_hour_per_user = k,
+            // Each user's last hour of creates is kept: the bound keeps that small.
+            Ok(k) if k <= 100_000 => out.creates_per_hour_per_user = k,
             _ => c.error_hint(
                 n.span(),
-                "`api.creates_per_hour_per_user` must be from 0 (not kept) to 1000000",
+                "`api.creates_per_hour_per_user` must be from 0 (not kept) to 100000",
                 "the vendor allows 2000 creates an hour per user",
             ),
         }
     }
     if let Some(n) = api.integer("requests_per_day", c) {
         match u32::try_from(*n.get_ref()) {
-            Ok(k) if k <= 100_000_000 => out.requests_per_day = k,
+            // The day's request starts are kept (16 bytes each): at most 16 MB.
+            Ok(k) if k <= 1_000_000 => out.requests_per_day = k,
             _ => c.error_hint(
                 n.span(),
-                "`api.requests_per_day` must be from 0 (not kept) to 100000000",
+                "`api.requests_per_day` must be from 0 (not kept) to 1000000",
                 "the vendor allows 200000 calls a day per app",
             ),
         }
