@@ -118,6 +118,13 @@ enum Command {
     /// Run the fake WeMeet API: checks signatures, answers like the real service, injects
     /// faults. A fault is a rate ("20%") or a count of requests ("3")
     FakeApi(Box<FakeApiArgs>),
+    /// Print a shell completion script (install it where your shell looks for one)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `wemeet-scheduler man > wemeet-scheduler.1`
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -409,6 +416,19 @@ fn main() -> ExitCode {
                 ctrl_c(),
             ))
         }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            cmd.set_bin_name("wemeet-scheduler");
+            cmd.build();
+            // `try_generate`, not `generate`: a closed pipe is an error to return, not a panic.
+            clap_complete::Generator::try_generate(&shell, &cmd, &mut out)
+                .map(|()| Outcome::Clean)
+                .map_err(anyhow::Error::from)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .map(|()| Outcome::Clean)
+            .map_err(anyhow::Error::from),
         Command::FakeApi(args) => {
             let (fake, listen) = (*args).into_config();
             drop(out);

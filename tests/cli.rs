@@ -654,3 +654,25 @@ fn plan_prints_each_problem_once() {
         )
     );
 }
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_cli() {
+    for (shell, marker) in [
+        ("bash", "complete -F _wemeet__scheduler"),
+        ("zsh", "#compdef wemeet-scheduler"),
+        ("fish", "complete -c wemeet-scheduler"),
+    ] {
+        let run = Run::new(&["completions", shell]);
+        assert_eq!(run.code, 0, "{run}");
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("recover"),
+            "{shell} knows the subcommands"
+        );
+    }
+    let man = Run::new(&["man"]);
+    assert_eq!(man.code, 0, "{man}");
+    assert!(man.stdout.starts_with(".ie \\n(.g .ds Aq \\(aq"), "{man}");
+    assert!(man.stdout.contains(".TH wemeet-scheduler 1"), "{man}");
+    assert!(man.stdout.contains("approve\\-removals"), "{man}");
+}

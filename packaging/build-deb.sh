@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds target/debian/wemeet-scheduler_*.deb: the release binary, the systemd unit, the
+# example config (not started until configured), completions for bash, zsh and fish, and the
+# man page. Needs cargo-deb (`cargo install cargo-deb --locked`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked
+bin=target/release/wemeet-scheduler
+mkdir -p target/assets
+"$bin" man > target/assets/wemeet-scheduler.1
+"$bin" completions bash > target/assets/wemeet-scheduler.bash
+"$bin" completions zsh > target/assets/_wemeet-scheduler
+"$bin" completions fish > target/assets/wemeet-scheduler.fish
+cargo deb --no-build --locked
