@@ -11,4 +11,8 @@ mkdir -p target/assets
 "$bin" completions bash > target/assets/wemeet-scheduler.bash
 "$bin" completions zsh > target/assets/_wemeet-scheduler
 "$bin" completions fish > target/assets/wemeet-scheduler.fish
+# The package installs the binary in /usr/bin (the unit in the repository, for a hand install,
+# points at /usr/local/bin).
+sed 's|/usr/local/bin/wemeet-scheduler|/usr/bin/wemeet-scheduler|' systemd/wemeet-scheduler.service \
+    > target/assets/wemeet-scheduler.service
 cargo deb --no-build --locked
