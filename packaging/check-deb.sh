@@ -21,9 +21,12 @@ for path in \
     ./usr/share/doc/wemeet-scheduler/examples/meetings/team/standup.toml; do
     grep -q " $path\$" <<<"$contents" || { echo "the package lacks $path" >&2; exit 1; }
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/wemeet-scheduler/config.toml \
+# Read whole before grepping: `grep -q` stops early, and under pipefail tar's SIGPIPE would
+# read as a failure.
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+grep -qx /etc/wemeet-scheduler/config.toml <<<"$conffiles" \
     || { echo "the config is not a conffile" >&2; exit 1; }
-dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/wemeet-scheduler.service \
-    | grep -q '^ExecStart=/usr/bin/wemeet-scheduler run' \
+unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/wemeet-scheduler.service)
+grep -q '^ExecStart=/usr/bin/wemeet-scheduler run' <<<"$unit" \
     || { echo "the unit does not run /usr/bin/wemeet-scheduler" >&2; exit 1; }
 echo "package ok: $deb ($(du -h "$deb" | cut -f1))"
