@@ -906,6 +906,7 @@ impl Daemon {
             updated_at: now.timestamp(),
             change: None,
             refused: None,
+            sequence: 0,
         }
     }
 
@@ -1393,6 +1394,7 @@ impl Daemon {
                 record.definition_hash = definition_hash;
                 record.last_error = None;
                 record.refused = None;
+                record.sequence += 1;
                 record.updated_at = now.timestamp();
                 let what = format!(
                     "modified: {}",
@@ -1609,6 +1611,10 @@ impl Daemon {
             m.waiting_for_quota
                 .set(self.waiting.values().map(|(_, n)| *n as i64).sum());
             m.requests_waiting.set(self.tasks.len() as i64);
+            m.set_calendar(crate::calendar::ics(
+                self.records.values(),
+                self.options.clock.now(),
+            ));
         }
         self.update_status();
         Ok(())

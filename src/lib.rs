@@ -25,6 +25,7 @@
 //! - [`plan`]: definitions + recorded bookings + now -> wanted bookings and the actions to
 //!   take. Pure.
 //! - [`state`]: the durable record of bookings: atomic, locked, versioned.
+//! - [`calendar`]: booked meetings as an RFC 5545 calendar (`export ics`, `/calendar.ics`).
 //! - [`clock`]: wall-clock time, injectable for tests.
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
 //! - [`watch`]: the watch directory kept current from file events and rescans.
@@ -38,6 +39,7 @@
 
 pub mod api;
 pub mod booking;
+pub mod calendar;
 pub mod clock;
 pub mod commands;
 pub mod config;

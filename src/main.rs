@@ -118,6 +118,11 @@ enum Command {
     /// Run the fake WeMeet API: checks signatures, answers like the real service, injects
     /// faults. A fault is a rate ("20%") or a count of requests ("3")
     FakeApi(Box<FakeApiArgs>),
+    /// Write the booked meetings elsewhere
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
     /// Print a shell completion script (install it where your shell looks for one)
     Completions {
         #[arg(value_enum)]
@@ -125,6 +130,15 @@ enum Command {
     },
     /// Print the man page (roff), e.g. `wemeet-scheduler man > wemeet-scheduler.1`
     Man,
+}
+
+#[derive(Subcommand)]
+enum Export {
+    /// The booked meetings that have not ended, as an iCalendar (RFC 5545) file on stdout
+    Ics {
+        /// Only these definitions: ids or globs (`team/*`)
+        definitions: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -416,6 +430,9 @@ fn main() -> ExitCode {
                 ctrl_c(),
             ))
         }
+        Command::Export {
+            what: Export::Ics { definitions },
+        } => commands::export::ics(config, &definitions, Utc::now(), &mut out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             cmd.set_bin_name("wemeet-scheduler");

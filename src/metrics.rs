@@ -1,7 +1,7 @@
 //! What the daemon exposes for monitoring, through `prometheus-client`: the metrics, and a
 //! small HTTP server for them (`[metrics] listen`), with `/metrics` (Prometheus text),
-//! `/healthz` (the main loop is alive) and `/readyz` (the first pass is done and the state was
-//! written). Off unless configured.
+//! `/healthz` (the main loop is alive), `/readyz` (the first pass is done and the state was
+//! written) and `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -52,6 +52,8 @@ pub struct Metrics {
     /// Unix seconds of the main loop's last heartbeat.
     alive: AtomicI64,
     ready: AtomicBool,
+    /// The booked meetings as an RFC 5545 calendar, kept current by the daemon.
+    calendar: std::sync::Mutex<String>,
 }
 
 impl Default for Metrics {
@@ -130,6 +132,7 @@ impl Metrics {
             store_write_seconds,
             alive: AtomicI64::new(0),
             ready: AtomicBool::new(false),
+            calendar: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -148,6 +151,11 @@ impl Metrics {
         self.alive.store(now_unix, Ordering::Relaxed);
     }
 
+    /// The calendar `/calendar.ics` serves.
+    pub fn set_calendar(&self, ics: String) {
+        *self.calendar.lock().unwrap_or_else(|e| e.into_inner()) = ics;
+    }
+
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }
@@ -163,6 +171,13 @@ impl Metrics {
     fn answer(&self, path: &str, now_unix: i64) -> (StatusCode, String) {
         match path {
             "/metrics" => (StatusCode::OK, self.text()),
+            "/calendar.ics" => (
+                StatusCode::OK,
+                self.calendar
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
             "/healthz" => {
                 let since = now_unix - self.alive.load(Ordering::Relaxed);
                 if since <= 3 * HEARTBEAT.as_secs() as i64 {
@@ -204,14 +219,15 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
                     let (status, body) = metrics.answer(req.uri().path(), now);
                     let mut resp = Response::new(Full::new(Bytes::from(body)));
                     *resp.status_mut() = status;
-                    if req.uri().path() == "/metrics" {
-                        resp.headers_mut().insert(
-                            hyper::header::CONTENT_TYPE,
-                            hyper::header::HeaderValue::from_static(
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            ),
-                        );
-                    }
+                    let content_type = match req.uri().path() {
+                        "/metrics" => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        "/calendar.ics" => "text/calendar; charset=utf-8",
+                        _ => "text/plain; charset=utf-8",
+                    };
+                    resp.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static(content_type),
+                    );
                     Ok::<_, Infallible>(resp)
                 }
             });

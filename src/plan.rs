@@ -788,6 +788,7 @@ mod tests {
             updated_at: 0,
             change: None,
             refused: None,
+            sequence: 0,
         }
     }
 

@@ -64,6 +64,13 @@ pub struct Record {
     /// changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refused>,
+    /// Modifications made to the meeting (the calendar's `SEQUENCE`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequence: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A modify or cancel the API refused for good (meeting started, no permission, ...).
@@ -538,6 +545,7 @@ mod tests {
             updated_at: 0,
             change: None,
             refused: None,
+            sequence: 0,
         }
     }
 
@@ -562,6 +570,7 @@ mod tests {
                         definition_hash: "h2".into(),
                     }),
                     refused: None,
+                    sequence: 0,
                     request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
                         .ok()
                         .map(RecordedRequest),
@@ -572,6 +581,7 @@ mod tests {
                         reason: "gone".into(),
                     }),
                     refused: None,
+                    sequence: 0,
                     ..record("d", 4, Status::Booked)
                 },
             ],

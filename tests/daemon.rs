@@ -721,6 +721,11 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         text.contains("wemeet_last_pass_timestamp_seconds "),
         "{text}"
     );
+    // The same bookings as a calendar to subscribe to.
+    let (status, ics) = get("/calendar.ics").await;
+    assert_eq!(status, 200);
+    assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+    assert!(ics.contains("SUMMARY:Planning"), "{ics}");
     assert_eq!(get("/nothing").await.0, 404);
     d.stop().await;
 }

@@ -548,3 +548,68 @@ async fn skipped_dates_cancel_what_was_booked_on_them() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_ics_is_a_calendar_of_what_is_booked_with_changes_and_cancellations() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    env.write("third.toml", &ONE_OFF.replace("Planning", "Third"));
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 3);
+    env.write("planning.toml", &ONE_OFF.replace("10:00:00", "14:30:00"));
+    std::fs::remove_file(env.watch_dir().join("other.toml")).unwrap();
+    env.start(Mode::Once).finish().await;
+    let out = env
+        .command("export")
+        .arg("ics")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Parsed back by an RFC 5545 parser.
+    let calendar: icalendar::Calendar = text.parse().unwrap_or_else(|e| panic!("{e}: {text}"));
+    use icalendar::Component as _;
+    let events: Vec<&icalendar::Event> = calendar
+        .components
+        .iter()
+        .filter_map(|c| c.as_event())
+        .collect();
+    assert_eq!(events.len(), 3, "{text}");
+    let state = env.state();
+    let by_subject = |subject: &str| {
+        let e = events
+            .iter()
+            .find(|e| e.property_value("SUMMARY") == Some(subject))
+            .unwrap_or_else(|| panic!("no {subject} in {text}"));
+        let r = state
+            .bookings
+            .iter()
+            .find(|r| r.subject == subject)
+            .unwrap();
+        (e, r)
+    };
+    let (planning, record) = by_subject("Planning");
+    assert_eq!(
+        planning.property_value("UID"),
+        Some(format!("{}@wemeet-scheduler", record.meeting_id.as_deref().unwrap()).as_str())
+    );
+    assert_eq!(planning.property_value("URL"), record.join_url.as_deref());
+    assert!(
+        planning
+            .property_value("DESCRIPTION")
+            .is_some_and(|d| d.contains(record.join_url.as_deref().unwrap())),
+        "{text}"
+    );
+    assert_eq!(
+        planning.property_value("SEQUENCE"),
+        Some("1"),
+        "modified once"
+    );
+    assert_eq!(planning.property_value("DTSTART"), Some("20300103T143000Z"));
+    assert_eq!(planning.property_value("STATUS"), Some("CONFIRMED"));
+    let (other, _) = by_subject("Other");
+    assert_eq!(other.property_value("STATUS"), Some("CANCELLED"));
+    let (third, _) = by_subject("Third");
+    assert_eq!(third.property_value("SEQUENCE"), Some("0"));
+}

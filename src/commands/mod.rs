@@ -3,6 +3,7 @@
 
 pub mod approve;
 pub mod demo;
+pub mod export;
 pub mod fake_api;
 pub mod plan;
 pub mod recover;
