@@ -33,8 +33,9 @@
 //!   systemd.
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
 //!   demo, the tests and the benchmarks.
-//! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `approve-removals`, `demo`,
-//!   `fake-api`.
+//! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `retry`, `recover`,
+//!   `approve-removals`, `export ics`, `demo`, `fake-api` (`completions` and `man` are in
+//!   `main.rs`: they only print the CLI's own description).
 //! - [`logging`]: the `tracing` subscriber.
 
 pub mod api;
