@@ -231,11 +231,19 @@ impl StateConfig {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> chrono::DateTime<chrono::Utc> {
-        chrono::TimeDelta::from_std(self.retention)
-            .ok()
-            .and_then(|r| now.checked_sub_signed(r))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        retention_cutoff(now, self.retention)
     }
+}
+
+/// `now - retention`, checked: what ended before it is forgotten.
+pub fn retention_cutoff(
+    now: chrono::DateTime<chrono::Utc>,
+    retention: Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(retention)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
 /// What happens to booked meetings when their definitions change or go.

@@ -256,10 +256,7 @@ impl Catalog {
                 {
                     return Changes::default();
                 }
-                let ended_before = chrono::TimeDelta::from_std(self.retention)
-                    .ok()
-                    .and_then(|r| now.checked_sub_signed(r))
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                let ended_before = crate::config::retention_cutoff(now, self.retention);
                 let parsed =
                     definition::parse(path, id, &text, defaults, now, Past::Allow { ended_before });
                 (hash, parsed)

@@ -265,18 +265,18 @@ fn write_changes(
                     when(key)
                 ));
             }
-            Action::Resume(key) => {
-                diff.push(entry("resume", key));
+            Action::Resume(key) | Action::Resolve(key) => {
+                let (name, shown, why) = match action {
+                    Action::Resume(_) => ("resume", "~ resume ", "a change recorded earlier"),
+                    _ => (
+                        "look_up",
+                        "? look up",
+                        "a create whose outcome is not known",
+                    ),
+                };
+                diff.push(entry(name, key));
                 lines.push(format!(
-                    "  ~ resume  {}  {}  (a change recorded earlier)",
-                    key.definition,
-                    when(key)
-                ));
-            }
-            Action::Resolve(key) => {
-                diff.push(entry("look_up", key));
-                lines.push(format!(
-                    "  ? look up {}  {}  (a create whose outcome is not known)",
+                    "  {shown} {}  {}  ({why})",
                     key.definition,
                     when(key)
                 ));
