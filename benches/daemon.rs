@@ -57,14 +57,14 @@ impl Setup {
             format!(
                 "[api]\nbase_url = \"{url}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nrequests_per_minute = 0\nconcurrency = {concurrency}\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"bench\"\ntimezone = \"UTC\"\n",
                 watch.display(),
-                dir.path().join("state.json").display()
+                dir.path().join("state.db").display()
             ),
         )
         .expect("config");
         // A state as an earlier start leaves it: with none, the daemon would first look up
         // what a lost state may have booked (twice the request timeout before the first
         // create), which is not what the backlog figures measure.
-        std::fs::write(dir.path().join("state.json"), "{\"version\":1}").expect("state");
+        wemeet_scheduler::store::create_empty(&dir.path().join("state.db")).expect("state");
         Setup { dir, config, watch }
     }
 
@@ -255,7 +255,7 @@ fn main() {
         at.sort_unstable();
         let sending = (at[at.len() - 1] - at[0]) as f64 / 1e3;
         stop(child);
-        let state = wemeet_scheduler::state::read(&s.dir.path().join("state.json")).expect("state");
+        let state = wemeet_scheduler::store::read(&s.dir.path().join("state.db")).expect("state");
         let booked = state
             .bookings
             .iter()

@@ -51,11 +51,11 @@ fn main() {
             "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nrequests_per_minute = 0\nconcurrency = 16\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n[state]\nfile = \"{}\"\n[defaults]\nuserid = \"bot\"\ntimezone = \"UTC\"\n",
             fake.url,
             watch.display(),
-            dir.path().join("state.json").display()
+            dir.path().join("state.db").display()
         ),
     )
     .expect("config");
-    std::fs::write(dir.path().join("state.json"), "{\"version\":1}").expect("state");
+    wemeet_scheduler::store::create_empty(&dir.path().join("state.db")).expect("state");
     let started = Instant::now();
     let mut daemon = Command::new(&bin)
         .args(["run", "--config"])

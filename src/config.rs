@@ -220,7 +220,10 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateConfig {
+    /// The SQLite store.
     pub file: PathBuf,
+    /// A version 1 JSON state file to import when the store does not exist yet.
+    pub import: Option<PathBuf>,
     /// Records of meetings that ended longer ago than this are pruned.
     pub retention: Duration,
 }
@@ -309,7 +312,8 @@ impl Default for Config {
                 rescan_interval: Duration::from_secs(60),
             },
             state: StateConfig {
-                file: PathBuf::from("/var/lib/wemeet-scheduler/state.json"),
+                file: PathBuf::from("/var/lib/wemeet-scheduler/state.db"),
+                import: None,
                 retention: DEFAULT_RETENTION,
             },
             lifecycle: LifecycleConfig {
@@ -443,9 +447,12 @@ fn read_config(
         }
     }
     if let Some(state) = root.table("state", c) {
-        state.deny_unknown(&["file", "retention"], c);
+        state.deny_unknown(&["file", "import", "retention"], c);
         if let Some(file) = non_empty(&state, "file", c) {
             config.state.file = base.join(file.get_ref());
+        }
+        if let Some(file) = non_empty(&state, "import", c) {
+            config.state.import = Some(base.join(file.get_ref()));
         }
         if let Some(r) = state.bounded_duration("retention", &RETENTION, c) {
             config.state.retention = *r.get_ref();
@@ -859,7 +866,8 @@ dir = "meetings.d"
 rescan_interval = "60s"
 
 [state]
-file = "/var/lib/wemeet-scheduler/state.json"
+file = "/var/lib/wemeet-scheduler/state.db"
+import = "/var/lib/wemeet-scheduler/state.json"
 
 [defaults]
 userid = "ops-bot"
@@ -884,7 +892,11 @@ mute_enable_join = true
         assert_eq!(config.watch.dir, PathBuf::from("/etc/ws/meetings.d"));
         assert_eq!(
             config.state.file,
-            PathBuf::from("/var/lib/wemeet-scheduler/state.json")
+            PathBuf::from("/var/lib/wemeet-scheduler/state.db")
+        );
+        assert_eq!(
+            config.state.import,
+            Some(PathBuf::from("/var/lib/wemeet-scheduler/state.json"))
         );
         assert_eq!(config.defaults.userid.as_deref(), Some("ops-bot"));
         assert_eq!(config.defaults.timezone, chrono_tz::Asia::Shanghai);

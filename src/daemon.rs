@@ -40,10 +40,12 @@ use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
-use crate::state::{self, Change, Record, StateError, StateFile, StateView};
+use crate::state::{self, Change, Record, StateError};
+use crate::store::{self, Store};
 use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
 
 /// Whether the daemon keeps running or makes one pass.
@@ -203,8 +205,10 @@ struct Daemon {
     options: Options,
     client: Client,
     catalog: Catalog,
-    state_file: StateFile,
-    records: BTreeMap<BookingKey, Record>,
+    store: Store,
+    /// The daemon's values as last written: written again only when they change.
+    meta: store::Meta,
+    records: Ledger,
     runtime: HashMap<BookingKey, Runtime>,
     last_pass: Option<DateTime<Utc>>,
     tasks: JoinSet<Outcome>,
@@ -272,8 +276,12 @@ pub async fn run(
     };
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
-    let fresh = !config.state.file.exists();
-    let (state_file, state) = StateFile::open(&config.state.file)?;
+    let (store, state) = if options.mode == (Mode::Recover { dry_run: true }) {
+        Store::open_in_memory(&config.state.file, config.state.import.as_deref())?
+    } else {
+        Store::open(&config.state.file, config.state.import.as_deref())?
+    };
+    let fresh = store.fresh();
     let recovering = fresh || matches!(options.mode, Mode::Recover { .. });
     let creates_per_hour = config.api.creates_per_hour_per_user;
     if fresh && options.mode != (Mode::Recover { dry_run: true }) {
@@ -299,7 +307,14 @@ pub async fn run(
         catalog.len(),
         state.bookings.len()
     );
-    let records = state::index(&state);
+    let meta = store::Meta {
+        last_pass: state.last_pass,
+        invalid: state.invalid,
+        held_removals: state.held_removals.clone(),
+        waiting: state.waiting,
+        paused: state.paused,
+    };
+    let records = Ledger::new(state.bookings);
     // A pending record from an earlier run may have been sent: look before creating it again.
     let runtime = records
         .iter()
@@ -329,7 +344,8 @@ pub async fn run(
         options,
         client,
         catalog,
-        state_file,
+        store,
+        meta,
         records,
         runtime,
         tasks: JoinSet::new(),
@@ -639,15 +655,13 @@ impl Daemon {
                 last_pass: self.last_pass,
                 lifecycle: &self.config.lifecycle,
                 hash_of: &hash_of,
-                removals_approved: &state::read_approval(self.state_file.path()).unwrap_or_else(
-                    |e| {
-                        tracing::error!(
-                            "cannot read the approval {}: {e}; removals stay held",
-                            state::approval_path(self.state_file.path()).display()
-                        );
-                        Default::default()
-                    },
-                ),
+                removals_approved: &state::read_approval(self.store.path()).unwrap_or_else(|e| {
+                    tracing::error!(
+                        "cannot read the approval {}: {e}; removals stay held",
+                        state::approval_path(self.store.path()).display()
+                    );
+                    Default::default()
+                }),
                 forget_before: self.config.state.forget_before(now),
             },
         )
@@ -684,7 +698,7 @@ impl Daemon {
     /// Failed bookings back to pending, to be looked up and booked again.
     fn retry(&mut self, keys: &[BookingKey], why: &str) {
         let now = self.options.clock.now();
-        let done = state::retry(&mut self.records, keys, now.timestamp());
+        let done = self.records.retry(keys, now.timestamp());
         for key in &done {
             // An earlier create may have happened (a failed lookup, say): look first.
             let rt = self.runtime.entry(key.clone()).or_default();
@@ -702,8 +716,8 @@ impl Daemon {
     fn pass(&mut self) -> Result<(), DaemonError> {
         self.passes += 1;
         let now = self.options.clock.now();
-        let request = state::retry_path(self.state_file.path());
-        match state::read_retry(self.state_file.path()) {
+        let request = state::retry_path(self.store.path());
+        match state::read_retry(self.store.path()) {
             Ok(keys) if !keys.is_empty() => {
                 self.retry(&keys, "asked for with `wemeet-scheduler retry`");
                 if let Err(e) = std::fs::remove_file(&request) {
@@ -1279,7 +1293,7 @@ impl Daemon {
             self.held = held;
             self.dirty = true;
         }
-        let approval = state::approval_path(self.state_file.path());
+        let approval = state::approval_path(self.store.path());
         if self.held.is_empty()
             && approval.exists()
             && let Err(e) = std::fs::remove_file(&approval)
@@ -1558,19 +1572,19 @@ impl Daemon {
         self.waiting = waiting;
     }
 
+    /// Writes what changed since the last flush: the changed records and, when they changed,
+    /// the daemon's values, in one transaction.
     fn flush(&mut self) -> Result<(), DaemonError> {
         if !self.dirty || self.options.mode == (Mode::Recover { dry_run: true }) {
             return Ok(());
         }
         let invalid = self.catalog.invalid();
         let started = Instant::now();
-        self.state_file.save_view(&StateView {
-            version: state::VERSION,
+        let meta = store::Meta {
             last_pass: self.last_pass.map(|t| t.timestamp()),
-            bookings: self.records.values().collect(),
-            invalid: &invalid,
-            held_removals: &self.held,
-            waiting: &self
+            invalid: invalid.clone(),
+            held_removals: self.held.clone(),
+            waiting: self
                 .waiting
                 .iter()
                 .map(|(user, (wait, count))| state::QuotaWait {
@@ -1579,14 +1593,43 @@ impl Daemon {
                     until: wait.until.timestamp(),
                     reason: wait.reason.describe(user),
                 })
-                .collect::<Vec<_>>(),
-            paused: &self
+                .collect(),
+            paused: self
                 .catalog
                 .definitions()
                 .filter(|d| d.paused)
                 .map(|d| d.id.clone())
-                .collect::<Vec<_>>(),
-        })?;
+                .collect(),
+        };
+        // `last_pass` moves at every pass: alone, it is written at most once a minute (an
+        // older one only widens the window in which unbooked starts count as missed, and each
+        // start in it has a record already).
+        let (rows, keys) = self.records.take_changes();
+        let only_last_pass = meta
+            == store::Meta {
+                last_pass: meta.last_pass,
+                ..self.meta.clone()
+            };
+        let last_pass_fresh = matches!(
+            (meta.last_pass, self.meta.last_pass),
+            (Some(new), Some(old)) if new - old < 60
+        );
+        let write_meta = meta != self.meta && !(only_last_pass && last_pass_fresh);
+        let batch = store::Batch {
+            rows,
+            meta: write_meta.then_some(&meta),
+            looked_up: !self.recovering,
+        };
+        let result = self.store.commit(&batch);
+        let wrote_meta = batch.meta.is_some();
+        drop(batch);
+        if let Err(e) = result {
+            self.records.restore_changes(keys);
+            return Err(e.into());
+        }
+        if wrote_meta {
+            self.meta = meta;
+        }
         self.dirty = false;
         self.last_flush = Instant::now();
         if let Some(m) = &self.metrics {
@@ -1707,7 +1750,7 @@ impl Daemon {
             missed: count(Status::Missed),
             invalid_files: self.catalog.invalid().len(),
             new_problems: self.new_problems,
-            state_writes: self.state_file.writes(),
+            state_writes: self.store.writes(),
             passes: self.passes,
         }
     }

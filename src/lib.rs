@@ -24,7 +24,12 @@
 //! - [`api`]: the REST API: wire models, signing, errors, the paced and retried client.
 //! - [`plan`]: definitions + recorded bookings + now -> wanted bookings and the actions to
 //!   take. Pure.
-//! - [`state`]: the durable record of bookings: atomic, locked, versioned.
+//! - [`state`]: what is on record about bookings (records, the daemon's values), and the
+//!   version 1 JSON state file format that the store imports.
+//! - [`ledger`]: the records the daemon works with, and which of them changed since the
+//!   store last wrote them.
+//! - [`store`]: where the records live between runs: a locked SQLite database written in
+//!   batches of changed rows; import, backup, restore.
 //! - [`calendar`]: booked meetings as an RFC 5545 calendar (`export ics`, `/calendar.ics`).
 //! - [`clock`]: wall-clock time, injectable for tests.
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
@@ -48,6 +53,7 @@ pub mod daemon;
 pub mod definition;
 pub mod diagnostic;
 pub mod fake_api;
+pub mod ledger;
 pub mod logging;
 pub mod meeting;
 pub mod metrics;
@@ -56,5 +62,6 @@ pub mod quota;
 pub mod scan;
 pub mod schedule;
 pub mod state;
+pub mod store;
 pub mod toml_reader;
 pub mod watch;

@@ -118,6 +118,11 @@ enum Command {
     /// Run the fake WeMeet API: checks signatures, answers like the real service, injects
     /// faults. A fault is a rate ("20%") or a count of requests ("3")
     FakeApi(Box<FakeApiArgs>),
+    /// Back up or restore the state store
+    State {
+        #[command(subcommand)]
+        what: StateCommand,
+    },
     /// Write the booked meetings elsewhere
     Export {
         #[command(subcommand)]
@@ -130,6 +135,15 @@ enum Command {
     },
     /// Print the man page (roff), e.g. `wemeet-scheduler man > wemeet-scheduler.1`
     Man,
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Copy the store to a new FILE while the daemon runs (a consistent snapshot)
+    Backup { file: PathBuf },
+    /// Put the backup FILE in place of the store; the daemon must be stopped. The next start
+    /// looks up what is due before creating it
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -430,6 +444,12 @@ fn main() -> ExitCode {
                 ctrl_c(),
             ))
         }
+        Command::State {
+            what: StateCommand::Backup { file },
+        } => commands::state::backup(config, &file, &mut out),
+        Command::State {
+            what: StateCommand::Restore { file },
+        } => commands::state::restore(config, &file, &mut out),
         Command::Export {
             what: Export::Ics { definitions },
         } => commands::export::ics(config, &definitions, Utc::now(), &mut out),

@@ -1,18 +1,16 @@
-//! The durable record of what the daemon booked: one JSON file (`"version": 1`), written
-//! atomically (temp file in the same directory, fsync, rename, fsync of the directory) with
-//! mode 0600, and guarded by exclusive locks on a `.lock` file beside it and on the directory
-//! that holds it, so that a second daemon on the same state refuses to start even when the
-//! lock file was deleted. (One state file per directory: two daemons with their states in one
-//! directory are refused too.)
+//! What is on record about bookings: one [`Record`] per occurrence, and the daemon's values
+//! beside them ([`State`]), in the shape `status --json` and the version 1 JSON state file
+//! share. The [`crate::store`] keeps them; this module reads the JSON state file that earlier
+//! versions wrote (the store imports it once), and the request files beside the store
+//! (`retry`, `approve-removals`).
 //!
 //! A booking is recorded as `pending` (the intent) durably before its create is sent, and as
 //! `booked` with the meeting's id after. A `pending` record found at start-up may or may not
-//! have been sent: the daemon looks it up before it creates anything. A state file that does
-//! not parse, or has a newer version, stops the daemon and is never overwritten.
+//! have been sent: the daemon looks it up before it creates anything. A state that does not
+//! parse, or has a newer version, stops the daemon and is never overwritten.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -222,21 +220,6 @@ impl Attention {
     }
 }
 
-/// The state file's content, borrowed: what [`StateFile::save_view`] writes.
-#[derive(Debug, Serialize)]
-pub struct StateView<'a> {
-    pub version: u32,
-    pub last_pass: Option<i64>,
-    pub bookings: Vec<&'a Record>,
-    pub invalid: &'a [InvalidFile],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub held_removals: &'a [String],
-    #[serde(skip_serializing_if = "<[QuotaWait]>::is_empty")]
-    pub waiting: &'a [QuotaWait],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub paused: &'a [String],
-}
-
 /// Why the state could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -259,6 +242,11 @@ pub enum StateError {
     Write {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("state store {path}: {source}")]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
     },
 }
 
@@ -306,125 +294,6 @@ fn parse(path: &Path, text: &str) -> Result<State, StateError> {
     serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
 }
 
-/// The state file of a running daemon: locked, loaded, and rewritten atomically.
-pub struct StateFile {
-    path: PathBuf,
-    /// Held for the life of the daemon; the OS releases the lock when the process dies.
-    _lock: File,
-    /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
-    /// second daemon then makes and locks a new one), a directory holding the state cannot.
-    /// `None` where the filesystem cannot lock directories (NFS).
-    _dir_lock: Option<File>,
-    writes: u64,
-}
-
-impl StateFile {
-    /// Takes the lock and reads the state. Fails when another process holds the lock, or the
-    /// file is corrupt or newer.
-    pub fn open(path: &Path) -> Result<(StateFile, State), StateError> {
-        let write_err = |source| StateError::Write {
-            path: path.into(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-        let locked = || StateError::Locked {
-            path: path.into(),
-            lock: lock_path(path),
-        };
-        let dir_lock = File::open(dir).map_err(write_err)?;
-        let dir_lock = match dir_lock.try_lock() {
-            Ok(()) => Some(dir_lock),
-            Err(std::fs::TryLockError::WouldBlock) => return Err(locked()),
-            // The filesystem cannot lock a directory: the lock file alone guards the state.
-            Err(std::fs::TryLockError::Error(_)) => None,
-        };
-        let lock_path = lock_path(path);
-        let lock = restricted_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(write_err)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StateError::Locked {
-                    path: path.into(),
-                    lock: lock_path,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(write_err(e)),
-        }
-        let state = read(path)?;
-        Ok((
-            StateFile {
-                path: path.into(),
-                _lock: lock,
-                _dir_lock: dir_lock,
-                writes: 0,
-            },
-            state,
-        ))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How many times the file was written, for tests and logs.
-    pub fn writes(&self) -> u64 {
-        self.writes
-    }
-
-    /// Replaces the file with `state`: write a temp file beside it, fsync, rename over, fsync
-    /// the directory. A crash at any point leaves the old or the new file, whole.
-    pub fn save(&mut self, state: &State) -> Result<(), StateError> {
-        self.save_view(&StateView {
-            version: state.version,
-            last_pass: state.last_pass,
-            bookings: state.bookings.iter().collect(),
-            invalid: &state.invalid,
-            held_removals: &state.held_removals,
-            waiting: &state.waiting,
-            paused: &state.paused,
-        })
-    }
-
-    /// [`StateFile::save`] from borrowed parts, so the daemon need not copy its records.
-    pub fn save_view(&mut self, state: &StateView<'_>) -> Result<(), StateError> {
-        let write_err = |source| StateError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        // Compact: a backlog's state is rewritten often; `status` is the way to read it.
-        let bytes = serde_json::to_vec(state).map_err(|e| write_err(std::io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = restricted_options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(write_err)?;
-            f.write_all(&bytes).map_err(write_err)?;
-            f.sync_all().map_err(write_err)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(write_err)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(write_err)?;
-        }
-        self.writes += 1;
-        Ok(())
-    }
-}
-
 /// The file `approve-removals` writes beside the state; the daemon acts on it and removes it.
 pub fn approval_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -438,26 +307,6 @@ pub fn retry_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".retry");
     path.with_file_name(name)
-}
-
-/// Sends failed bookings back to `pending`, attempts reset, to be looked up (in case an
-/// earlier create did happen) and booked again. Returns the keys it changed.
-pub fn retry(
-    records: &mut BTreeMap<BookingKey, Record>,
-    keys: &[BookingKey],
-    now: i64,
-) -> Vec<BookingKey> {
-    let mut done = Vec::new();
-    for key in keys {
-        if let Some(r) = records.get_mut(key).filter(|r| r.status == Status::Failed) {
-            r.status = Status::Pending;
-            r.attempts = 0;
-            r.error_code = None;
-            r.updated_at = now;
-            done.push(key.clone());
-        }
-    }
-    done
 }
 
 /// The bookings asked for in a retry file (none when there is none). Lines that are not
@@ -494,24 +343,7 @@ pub fn read_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<
         .collect())
 }
 
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    path.with_file_name(name)
-}
-
-/// Files readable and writable by their owner only.
-fn restricted_options() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o
-}
-
-/// The records by key, as the daemon works with them.
+/// The records by key (`plan` works with them so).
 pub fn index(state: &State) -> BTreeMap<BookingKey, Record> {
     state
         .bookings
@@ -524,119 +356,15 @@ pub fn index(state: &State) -> BTreeMap<BookingKey, Record> {
 mod tests {
     use super::*;
 
-    fn record(def: &str, start: i64, status: Status) -> Record {
-        Record {
-            definition: def.into(),
-            occurrence_start: start,
-            occurrence_end: start + 60,
-            status,
-            userid: "u".into(),
-            instanceid: 1,
-            subject: "s".into(),
-            timezone: None,
-            definition_hash: "h".into(),
-            request: None,
-            meeting_id: Some("m1".into()),
-            meeting_code: None,
-            join_url: None,
-            attempts: 1,
-            last_error: None,
-            error_code: None,
-            updated_at: 0,
-            change: None,
-            refused: None,
-            sequence: 0,
-        }
-    }
-
     #[test]
-    fn save_then_open_round_trips_with_mode_0600() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/state.json");
-        let (mut file, state) = StateFile::open(&path).unwrap();
-        assert!(state.bookings.is_empty());
-        let state = State {
-            version: VERSION,
-            last_pass: Some(5),
-            bookings: vec![
-                record("a", 1, Status::Booked),
-                record("b", 2, Status::Pending),
-                Record {
-                    change: Some(Change::Modify {
-                        fields: serde_json::Map::from_iter([("subject".into(), "x".into())]),
-                        start: 3,
-                        end: 4,
-                        request: serde_json::json!({"subject": "x"}),
-                        definition_hash: "h2".into(),
-                    }),
-                    refused: None,
-                    sequence: 0,
-                    request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
-                        .ok()
-                        .map(RecordedRequest),
-                    ..record("c", 3, Status::Booked)
-                },
-                Record {
-                    change: Some(Change::Cancel {
-                        reason: "gone".into(),
-                    }),
-                    refused: None,
-                    sequence: 0,
-                    ..record("d", 4, Status::Booked)
-                },
-            ],
-            invalid: vec![],
-            held_removals: vec!["gone".into()],
-            waiting: vec![QuotaWait {
-                userid: "ops-bot".into(),
-                bookings: 3000,
-                until: 7,
-                reason: "ops-bot's hourly create quota".into(),
-            }],
-            paused: vec!["team/standup".into()],
-        };
-        file.save(&state).unwrap();
-        drop(file);
-        let (_file, again) = StateFile::open(&path).unwrap();
-        assert_eq!(again, state);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"version\":1"), "{text}");
-        assert!(text.contains("\"status\":\"booked\""), "{text}");
-    }
-
-    #[test]
-    fn a_second_opener_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let (_held, _) = StateFile::open(&path).unwrap();
-        let err = StateFile::open(&path).err().unwrap();
-        assert!(matches!(err, StateError::Locked { .. }), "{err}");
-        assert!(
-            err.to_string()
-                .contains("another wemeet-scheduler is running"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn corrupt_and_newer_files_are_refused_and_left_alone() {
+    fn corrupt_and_newer_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         std::fs::write(&path, "{\"version\": 1, \"bookings\": [").unwrap();
-        let err = StateFile::open(&path).err().unwrap();
+        let err = read(&path).err().unwrap();
         assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "{\"version\": 1, \"bookings\": ["
-        );
         std::fs::write(&path, "{\"version\": 2, \"bookings\": []}").unwrap();
-        let err = StateFile::open(&path).err().unwrap();
+        let err = read(&path).err().unwrap();
         assert!(matches!(err, StateError::Newer { found: 2, .. }), "{err}");
         assert!(err.to_string().contains("run a newer wemeet-scheduler"));
     }

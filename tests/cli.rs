@@ -18,7 +18,7 @@ fn config_in(dir: &std::path::Path, meetings: &std::path::Path, extra: &str) -> 
         &format!(
             "{extra}\n[watch]\ndir = \"{}\"\n[state]\nfile = \"{}\"\n",
             meetings.display(),
-            dir.join("state.json").display()
+            dir.join("state.db").display()
         ),
     )
 }

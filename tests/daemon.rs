@@ -259,11 +259,7 @@ async fn a_wrong_secret_fails_each_booking_once_and_the_daemon_stays_up() {
             .iter()
             .all(|r| r.status == Status::Failed && r.error_code == Some(200_003))
     );
-    assert!(
-        !std::fs::read_to_string(&env.config.state.file)
-            .unwrap()
-            .contains("the-real-key")
-    );
+    assert!(!env.state_holds(b"the-real-key"));
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// The daemon has made its first pass (so it holds the state's lock).
 fn first_pass_done(env: &Env) -> bool {
-    wemeet_scheduler::state::read(&env.config.state.file).is_ok_and(|s| s.last_pass.is_some())
+    wemeet_scheduler::store::read(&env.config.state.file).is_ok_and(|s| s.last_pass.is_some())
 }
 
 async fn wait(mut child: Child) -> (ExitStatus, String) {
@@ -112,7 +112,7 @@ async fn sigterm_exits_zero_with_the_state_flushed() {
     let child = daemon(&env, "run");
     until("a booking on the fake", || env.creates() == 1).await;
     until("the booking in the state file", || {
-        wemeet_scheduler::state::read(&env.config.state.file)
+        wemeet_scheduler::store::read(&env.config.state.file)
             .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Booked))
     })
     .await;
@@ -140,7 +140,7 @@ async fn sigterm_drains_a_create_in_flight_and_records_it() {
     env.write("planning.toml", ONE_OFF);
     let child = daemon(&env, "run");
     until("the intent in the state file", || {
-        wemeet_scheduler::state::read(&env.config.state.file)
+        wemeet_scheduler::store::read(&env.config.state.file)
             .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Pending))
     })
     .await;
@@ -298,8 +298,8 @@ async fn deleting_the_lock_file_does_not_let_a_second_daemon_run() {
 
 /// A production-like config and its state file, in a temp dir.
 fn production(dir: &std::path::Path, base_url: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let state = dir.join("state.json");
-    std::fs::write(&state, "{\"version\":1,\"bookings\":[]}").unwrap();
+    let state = dir.join("state.db");
+    wemeet_scheduler::store::create_empty(&state).unwrap();
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -369,7 +369,7 @@ async fn a_second_sigterm_during_the_drain_stops_at_once() {
     env.write("planning.toml", ONE_OFF);
     let child = daemon(&env, "run");
     until("the intent in the state file", || {
-        wemeet_scheduler::state::read(&env.config.state.file)
+        wemeet_scheduler::store::read(&env.config.state.file)
             .is_ok_and(|s| s.bookings.iter().any(|r| r.status == Status::Pending))
     })
     .await;

@@ -144,3 +144,96 @@ async fn recover_records_what_it_finds_and_creates_nothing() {
     env.start(Mode::Once).finish().await;
     assert_eq!(env.creates(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_restored_after_later_bookings_books_nothing_twice() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", PLANNING);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 1);
+    // The backup is taken while a daemon runs on the store.
+    let mut daemon = env.start(Mode::Run);
+    daemon.ready().await;
+    let copy = env.dir.path().join("backup.db");
+    let out = env
+        .command("state")
+        .args(["backup", copy.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "backed up {} to {} (1 booking(s) on record)\n",
+            env.config.state.file.display(),
+            copy.display()
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+    // Booked after the backup: not in it.
+    env.write("review.toml", REVIEW);
+    daemon
+        .wait_for("the review booked", |e| match e {
+            wemeet_scheduler::daemon::Event::Booked { subject, .. } if subject == "Review" => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    // Restoring while the daemon holds the store is refused.
+    let out = env
+        .command("state")
+        .args(["restore", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another wemeet-scheduler is running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.stop().await;
+    let before = meetings(&env);
+    assert_eq!(before.len(), 2);
+    let out = env
+        .command("state")
+        .args(["restore", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.state().bookings.len(), 1, "the backup's one booking");
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.creates(), 2, "the review is found, not booked again");
+    assert_eq!(meetings(&env), before);
+}
+
+#[tokio::test]
+async fn a_json_state_of_an_earlier_version_is_imported_and_trusted() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", PLANNING);
+    env.write("daily.toml", DAILY);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 3);
+    let before = meetings(&env);
+    // What an earlier version left: the same records as a JSON state file at `state.file`.
+    let json = serde_json::to_string(&env.state()).unwrap();
+    let path = &env.config.state.file;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::write(path, &json).unwrap();
+    let requests = env.fake.stats().requests;
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        env.fake.stats().requests,
+        requests,
+        "nothing created and nothing looked up: the imported records are the state"
+    );
+    assert_eq!(meetings(&env), before);
+    let kept = std::fs::read_to_string(format!("{}.imported", path.display())).unwrap();
+    assert_eq!(kept, json, "the JSON is kept as it was");
+}

@@ -17,6 +17,7 @@ use crate::config::{Config, SecretKey, SecretSource};
 use crate::daemon::{self, Event, Mode, Options};
 use crate::fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
 use crate::state;
+use crate::store;
 
 /// The demo's config when `--config` is not given.
 pub const DEMO_CONFIG: &str = "config/demo.toml";
@@ -38,23 +39,18 @@ fn fresh_state(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(&marker, "wemeet-scheduler demo state; safe to delete\n")?;
-    let state = dir.join("state.json");
+    let state = dir.join("state.db");
     // Taking the lock refuses while another demo runs on this state; it is let go before the
     // daemon takes it again.
-    let (mut lock, _) = state::StateFile::open(&state).or_else(|e| match e {
+    // An empty store, not a new one: with a new one, the daemon would first look up what a
+    // lost state may have booked, and the fresh fake holds nothing.
+    store::create_empty(&state).or_else(|e| match e {
         state::StateError::Corrupt { .. } | state::StateError::Newer { .. } => {
             std::fs::remove_file(&state)?;
-            Ok(state::StateFile::open(&state)?)
+            Ok(store::create_empty(&state)?)
         }
         other => Err(anyhow::Error::from(other)),
     })?;
-    // An empty state, not none: with none, the daemon would first look up what a lost state
-    // may have booked, and the fresh fake holds nothing.
-    lock.save(&state::State {
-        version: state::VERSION,
-        ..state::State::default()
-    })?;
-    drop(lock);
     Ok(state)
 }
 

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 
 use crate::commands::status::glob_match;
 use crate::commands::{Outcome, load_config};
-use crate::state;
 
 pub fn ics(
     config_path: Option<&Path>,
@@ -17,7 +16,7 @@ pub fn ics(
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
-    let st = state::read(&config.state.file)?;
+    let st = crate::store::read(&config.state.file)?;
     let records = st.bookings.iter().filter(|r| {
         definitions.is_empty() || definitions.iter().any(|d| glob_match(d, &r.definition))
     });

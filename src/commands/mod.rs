@@ -9,6 +9,7 @@ pub mod plan;
 pub mod recover;
 pub mod retry;
 pub mod run;
+pub mod state;
 pub mod status;
 mod table;
 pub mod validate;

@@ -11,7 +11,9 @@ use chrono::Utc;
 
 use crate::booking::BookingKey;
 use crate::commands::{Outcome, load_config};
-use crate::state::{self, StateError, StateFile, Status};
+use crate::ledger::Ledger;
+use crate::state::{self, StateError, Status};
+use crate::store::{self, Store};
 
 pub fn run(
     config_path: Option<&Path>,
@@ -25,7 +27,7 @@ pub fn run(
         );
     }
     let config = load_config(config_path)?;
-    let st = state::read(&config.state.file)?;
+    let st = crate::store::read(&config.state.file)?;
     let keys: Vec<BookingKey> = st
         .bookings
         .iter()
@@ -42,13 +44,18 @@ pub fn run(
         writeln!(out, "no failed booking matches; nothing to retry")?;
         return Ok(Outcome::Clean);
     }
-    match StateFile::open(&config.state.file) {
+    match Store::open(&config.state.file, config.state.import.as_deref()) {
         // The daemon is stopped: change the state here.
-        Ok((mut file, st)) => {
-            let mut records = state::index(&st);
-            let done = state::retry(&mut records, &keys, Utc::now().timestamp());
-            let bookings: Vec<_> = records.into_values().collect();
-            file.save(&state::State { bookings, ..st })?;
+        Ok((mut store, st)) => {
+            let mut ledger = Ledger::new(st.bookings);
+            let done = ledger.retry(&keys, Utc::now().timestamp());
+            let (rows, _) = ledger.take_changes();
+            store.commit(&store::Batch {
+                rows,
+                meta: None,
+                // Writing these does not make a fresh store whole.
+                looked_up: !store.fresh(),
+            })?;
             writeln!(
                 out,
                 "{} booking(s) back to pending; the next `run` or `once` looks each up and books it:",

@@ -42,7 +42,7 @@ pub async fn run(
     }
     // Whenever a person is needed, as `status` says: not just what failed in this run.
     let attention = crate::state::Attention::of(
-        &crate::state::read(&state_file)?,
+        &crate::store::read(&state_file)?,
         chrono::Utc::now(),
         alert_after,
     );

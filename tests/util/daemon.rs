@@ -13,7 +13,7 @@ use wemeet_scheduler::daemon::{self, DaemonError, Event, Mode, Options, Summary}
 use wemeet_scheduler::fake_api::{
     DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig,
 };
-use wemeet_scheduler::state::{self, State};
+use wemeet_scheduler::state::State;
 
 /// Tuesday 1 January 2030, 00:00 UTC: the tests' "now" (in the future for the fake, which
 /// lists only upcoming meetings by the real clock).
@@ -57,11 +57,10 @@ impl Env {
             .expect("fake API starts");
         let watch = dir.path().join("meetings.d");
         std::fs::create_dir_all(&watch).expect("watch dir");
-        let state = dir.path().join("state/state.json");
+        let state = dir.path().join("state/state.db");
         // A state as an earlier start leaves it: without one, the daemon first looks up what
         // a lost state may have booked (the recovery tests remove it).
-        std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
-        std::fs::write(&state, "{\"version\":1}").expect("write state");
+        wemeet_scheduler::store::create_empty(&state).expect("empty store");
         let config_text = format!(
             "[api]\nbase_url = \"{}\"\napp_id = \"{DEMO_APP_ID}\"\nsecret_id = \"{DEMO_SECRET_ID}\"\nsecret_key = \"{DEMO_SECRET_KEY}\"\ntimeout = \"1s\"\nrequests_per_minute = 0\nconcurrency = 4\n\n[retry]\nmax_attempts = 4\nbase_delay = \"5ms\"\nmax_delay = \"50ms\"\n\n[watch]\ndir = \"{}\"\nrescan_interval = \"1h\"\n\n[state]\nfile = \"{}\"\n\n[defaults]\nuserid = \"ops-bot\"\ntimezone = \"UTC\"\nbook_ahead = \"2d\"\n",
             fake.base_url(),
@@ -98,7 +97,16 @@ impl Env {
     }
 
     pub fn state(&self) -> State {
-        state::read(&self.config.state.file).expect("state file reads")
+        wemeet_scheduler::store::read(&self.config.state.file).expect("state reads")
+    }
+
+    /// Whether the store's files (the database and its write-ahead log) hold `needle`.
+    pub fn state_holds(&self, needle: &[u8]) -> bool {
+        let path = &self.config.state.file;
+        [path.clone(), path.with_extension("db-wal")]
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
     }
 
     pub fn creates(&self) -> usize {

@@ -1,0 +1,245 @@
+//! The daemon's bookkeeping of bookings: every [`Record`] by key, and which of them changed
+//! since the store last saved them. The store writes only those (one row each), not the whole
+//! ledger, so the cost of recording a booking does not grow with the bookings on record.
+//!
+//! Every change goes through a method that marks the key, so a change can never be missed by
+//! the next save. The transitions that are the same wherever they happen (retry) are here,
+//! pure, with their tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::booking::{BookingKey, Status};
+use crate::state::Record;
+
+/// The records and what changed in them.
+#[derive(Debug, Default, Clone)]
+pub struct Ledger {
+    records: BTreeMap<BookingKey, Record>,
+    /// Keys inserted, changed or removed since [`Ledger::take_changes`].
+    changed: BTreeSet<BookingKey>,
+}
+
+/// One row to write: the record as it stands now, or its removal.
+#[derive(Debug, PartialEq)]
+pub enum Write<'a> {
+    Put(&'a Record),
+    Delete(BookingKey),
+}
+
+impl Ledger {
+    /// A ledger of records as loaded: nothing in it is a change.
+    pub fn new(records: impl IntoIterator<Item = Record>) -> Ledger {
+        Ledger {
+            records: records.into_iter().map(|r| (r.key(), r)).collect(),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    pub fn get(&self, key: &BookingKey) -> Option<&Record> {
+        self.records.get(key)
+    }
+
+    /// The record to change; the key is marked changed whether or not it is.
+    pub fn get_mut(&mut self, key: &BookingKey) -> Option<&mut Record> {
+        let r = self.records.get_mut(key)?;
+        self.changed.insert(key.clone());
+        Some(r)
+    }
+
+    pub fn contains(&self, key: &BookingKey) -> bool {
+        self.records.contains_key(key)
+    }
+
+    /// Puts `record` under `key` (which may differ from the record's own key only in a
+    /// caller's bug: the store keys rows by the record).
+    pub fn insert(&mut self, key: BookingKey, record: Record) -> Option<Record> {
+        debug_assert_eq!(key, record.key());
+        self.changed.insert(key.clone());
+        self.records.insert(key, record)
+    }
+
+    pub fn remove(&mut self, key: &BookingKey) -> Option<Record> {
+        let r = self.records.remove(key)?;
+        self.changed.insert(key.clone());
+        Some(r)
+    }
+
+    /// Keeps the records `keep` says yes to; the others are removed (and marked).
+    pub fn retain(&mut self, mut keep: impl FnMut(&BookingKey, &Record) -> bool) {
+        let changed = &mut self.changed;
+        self.records.retain(|k, r| {
+            let kept = keep(k, r);
+            if !kept {
+                changed.insert(k.clone());
+            }
+            kept
+        });
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&BookingKey, &Record)> {
+        self.records.iter()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Record> {
+        self.records.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether anything changed since the last [`Ledger::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    /// What to write for the changes since the last call, and forgets them. Call again with
+    /// [`Ledger::restore_changes`] if the write fails.
+    pub fn take_changes(&mut self) -> (Vec<Write<'_>>, BTreeSet<BookingKey>) {
+        let keys = std::mem::take(&mut self.changed);
+        let writes = keys
+            .iter()
+            .map(|k| match self.records.get(k) {
+                Some(r) => Write::Put(r),
+                None => Write::Delete(k.clone()),
+            })
+            .collect();
+        (writes, keys)
+    }
+
+    /// Marks `keys` changed again: their write did not happen.
+    pub fn restore_changes(&mut self, keys: BTreeSet<BookingKey>) {
+        self.changed.extend(keys);
+    }
+
+    /// Sends failed bookings back to `pending`, attempts reset, to be looked up (in case an
+    /// earlier create did happen) and booked again. Returns the keys it changed; keys that are
+    /// not failed are left alone.
+    pub fn retry(&mut self, keys: &[BookingKey], now: i64) -> Vec<BookingKey> {
+        let mut done = Vec::new();
+        for key in keys {
+            if self.get(key).is_some_and(|r| r.status == Status::Failed)
+                && let Some(r) = self.get_mut(key)
+            {
+                r.status = Status::Pending;
+                r.attempts = 0;
+                r.error_code = None;
+                r.updated_at = now;
+                done.push(key.clone());
+            }
+        }
+        done
+    }
+
+    /// How many records have `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.records.values().filter(|r| r.status == status).count()
+    }
+
+    pub fn into_records(self) -> impl Iterator<Item = Record> {
+        self.records.into_values()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn record(def: &str, start: i64, status: Status) -> Record {
+        Record {
+            definition: def.into(),
+            occurrence_start: start,
+            occurrence_end: start + 60,
+            status,
+            userid: "u".into(),
+            instanceid: 1,
+            subject: "s".into(),
+            timezone: None,
+            definition_hash: "h".into(),
+            request: None,
+            meeting_id: Some(format!("m-{def}-{start}")),
+            meeting_code: None,
+            join_url: None,
+            attempts: 1,
+            last_error: None,
+            error_code: None,
+            updated_at: 0,
+            change: None,
+            refused: None,
+            sequence: 0,
+        }
+    }
+
+    fn key(def: &str, start: i64) -> BookingKey {
+        BookingKey {
+            definition: def.into(),
+            start,
+        }
+    }
+
+    #[test]
+    fn loaded_records_are_not_changes_and_every_change_is_marked_once() {
+        let mut l = Ledger::new([
+            record("a", 1, Status::Booked),
+            record("b", 2, Status::Booked),
+            record("c", 3, Status::Failed),
+        ]);
+        assert!(!l.has_changes());
+        l.get_mut(&key("a", 1)).unwrap().subject = "new".into();
+        l.get_mut(&key("a", 1)).unwrap().attempts = 4;
+        l.remove(&key("b", 2));
+        l.insert(key("d", 4), record("d", 4, Status::Pending));
+        // Removing what is not there changes nothing.
+        assert!(l.remove(&key("zz", 9)).is_none());
+        let (writes, _) = l.take_changes();
+        let mut a = record("a", 1, Status::Booked);
+        a.subject = "new".into();
+        a.attempts = 4;
+        let d = record("d", 4, Status::Pending);
+        assert_eq!(
+            writes,
+            vec![Write::Put(&a), Write::Delete(key("b", 2)), Write::Put(&d),]
+        );
+        assert!(!l.has_changes(), "taken changes are forgotten");
+    }
+
+    #[test]
+    fn retain_marks_what_it_drops_and_a_failed_write_can_be_restored() {
+        let mut l = Ledger::new((0..5).map(|i| record("a", i, Status::Booked)));
+        l.retain(|k, _| k.start % 2 == 0);
+        assert_eq!(l.len(), 3);
+        let (writes, keys) = l.take_changes();
+        assert_eq!(
+            writes,
+            vec![Write::Delete(key("a", 1)), Write::Delete(key("a", 3))]
+        );
+        l.restore_changes(keys);
+        assert!(l.has_changes());
+        assert_eq!(l.take_changes().0.len(), 2);
+    }
+
+    #[test]
+    fn retry_sends_only_failed_bookings_back_to_pending() {
+        let mut failed = record("a", 1, Status::Failed);
+        failed.attempts = 7;
+        failed.error_code = Some(190303);
+        failed.last_error = Some("bad credentials".into());
+        let mut l = Ledger::new([failed, record("b", 2, Status::Booked)]);
+        let done = l.retry(&[key("a", 1), key("b", 2), key("none", 3)], 99);
+        assert_eq!(done, vec![key("a", 1)]);
+        let r = l.get(&key("a", 1)).unwrap();
+        assert_eq!(
+            (r.status, r.attempts, r.error_code, r.updated_at),
+            (Status::Pending, 0, None, 99)
+        );
+        // The last error stays for `status` until the lookup or create says otherwise.
+        assert_eq!(r.last_error.as_deref(), Some("bad credentials"));
+        assert_eq!(l.get(&key("b", 2)).unwrap().status, Status::Booked);
+        let (writes, _) = l.take_changes();
+        assert_eq!(writes.len(), 1, "only the retried booking is written");
+    }
+}

@@ -1,0 +1,464 @@
+//! Where the records live between runs: a SQLite database (`state.file`) owned by one daemon.
+//!
+//! The store keeps one row per booking, keyed by (definition, occurrence start), and a few
+//! small values for the daemon (last pass, invalid files, held removals, quota waits, paused
+//! definitions). The daemon writes only what changed since its last write ([`Batch`]), in one
+//! transaction, synced before the transaction returns: an intent is on disk before its request
+//! is sent, and recording a booking costs the same with 10 or 100,000 bookings on record.
+//!
+//! Opening takes the same two locks the JSON state had (a `.lock` file beside the database and
+//! the directory that holds it), so a second daemon on the same state refuses to start.
+//! A version 1 JSON state file found at `state.file` (or named by `state.import`) is imported
+//! once, in a crash-safe order, and kept as `*.imported`.
+//!
+//! Readers (`status`, `plan`, `export`) open the database read-only and see the last committed
+//! transaction (SQLite's WAL mode), never half of one.
+
+mod sqlite;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+pub use crate::ledger::Write;
+use crate::state::{self, State, StateError};
+
+/// The small values beside the records: everything in [`State`] but the bookings.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    #[serde(default)]
+    pub last_pass: Option<i64>,
+    #[serde(default)]
+    pub invalid: Vec<state::InvalidFile>,
+    #[serde(default)]
+    pub held_removals: Vec<String>,
+    #[serde(default)]
+    pub waiting: Vec<state::QuotaWait>,
+    #[serde(default)]
+    pub paused: Vec<String>,
+}
+
+impl Meta {
+    fn of(state: &State) -> Meta {
+        Meta {
+            last_pass: state.last_pass,
+            invalid: state.invalid.clone(),
+            held_removals: state.held_removals.clone(),
+            waiting: state.waiting.clone(),
+            paused: state.paused.clone(),
+        }
+    }
+}
+
+/// One write: rows to put or delete, and the meta values when they changed.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    pub rows: Vec<Write<'a>>,
+    pub meta: Option<&'a Meta>,
+    /// Everything due that a fresh store made the daemon look up is on record as an intent
+    /// (or found): the store need not be looked up first again.
+    pub looked_up: bool,
+}
+
+impl Batch<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.meta.is_none()
+    }
+}
+
+/// The daemon's store: locked, open, written in batches.
+pub struct Store {
+    path: PathBuf,
+    db: sqlite::Db,
+    /// Held for the life of the store; the OS releases the lock when the process dies.
+    _lock: File,
+    /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
+    /// second daemon then makes and locks a new one), a directory holding the state cannot.
+    /// `None` where the filesystem cannot lock directories (NFS).
+    _dir_lock: Option<File>,
+    /// The store may not hold everything booked (it is new, or restored from a backup, and the
+    /// daemon has not written to it since): whatever is due may have been booked by a state
+    /// that is gone, and is looked up before it is created.
+    fresh: bool,
+    writes: u64,
+}
+
+impl Store {
+    /// Takes the locks, imports a JSON state if one is there, and loads everything. Fails
+    /// when another process holds the lock, or the store is corrupt or newer than this build.
+    pub fn open(path: &Path, import: Option<&Path>) -> Result<(Store, State), StateError> {
+        let write_err = |source| StateError::Write {
+            path: path.into(),
+            source,
+        };
+        let dir = parent(path);
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let (lock, dir_lock) = lock(path)?;
+        finish_import(path, import).map_err(write_err)?;
+        let mut new = false;
+        match sniff(path)? {
+            Kind::Missing => {
+                if let Some(from) = import.filter(|f| f.exists()) {
+                    import_json(from, path)?;
+                } else {
+                    new = true;
+                    // Created 0600: SQLite gives its -wal and -shm files the same mode.
+                    restricted_options()
+                        .write(true)
+                        .create_new(true)
+                        .open(path)
+                        .map_err(write_err)?;
+                }
+            }
+            Kind::Json => import_json(path, path)?,
+            Kind::Sqlite => {}
+        }
+        let mut db = sqlite::Db::open(path)?;
+        if new {
+            db.mark_look_up_first()?;
+        }
+        let (state, fresh) = db.load()?;
+        Ok((
+            Store {
+                path: path.into(),
+                db,
+                _lock: lock,
+                _dir_lock: dir_lock,
+                fresh,
+                writes: 0,
+            },
+            state,
+        ))
+    }
+
+    /// For a run that writes nothing (`recover --dry-run`): the locks, and what is on record
+    /// in a database in memory; nothing is created or imported on disk.
+    pub fn open_in_memory(
+        path: &Path,
+        import: Option<&Path>,
+    ) -> Result<(Store, State), StateError> {
+        std::fs::create_dir_all(parent(path)).map_err(|source| StateError::Write {
+            path: path.into(),
+            source,
+        })?;
+        let (lock, dir_lock) = lock(path)?;
+        let from = match import.filter(|f| !path.exists() && f.exists()) {
+            Some(from) => from,
+            None => path,
+        };
+        let state = read(from)?;
+        let mut db = sqlite::Db::open_in_memory()?;
+        db.replace(&state, &Meta::of(&state))?;
+        let fresh = !from.exists()
+            || (sniff(from)? == Kind::Sqlite && sqlite::Db::open_read_only(from)?.load()?.1);
+        Ok((
+            Store {
+                path: path.into(),
+                db,
+                _lock: lock,
+                _dir_lock: dir_lock,
+                fresh,
+                writes: 0,
+            },
+            state,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store may not hold everything booked (see the field).
+    pub fn fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// How many batches were written, for tests and logs.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// Writes `batch` in one transaction, synced to disk before it returns.
+    pub fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db.commit(batch)?;
+        self.writes += 1;
+        Ok(())
+    }
+
+    /// Replaces everything in the store with `state` (for the demo and the tests: a state
+    /// known to be whole, so the look-up-first mark goes too).
+    pub fn replace(&mut self, state: &State) -> Result<(), StateError> {
+        self.db.replace(state, &Meta::of(state))?;
+        self.writes += 1;
+        Ok(())
+    }
+}
+
+/// Makes an empty store at `path`, known to be whole (nothing was booked before it): the
+/// demo's, the tests' and the benchmarks' starting point. A daemon on a store that is merely
+/// new would first look up what a lost state may have booked.
+pub fn create_empty(path: &Path) -> Result<(), StateError> {
+    let (mut store, _) = Store::open(path, None)?;
+    store.replace(&State {
+        version: state::VERSION,
+        ..State::default()
+    })
+}
+
+/// Reads a store without taking its lock: what `status`, `plan` and `export` show. A missing
+/// file is an empty state; a version 1 JSON state file (not imported yet) is read as it is.
+pub fn read(path: &Path) -> Result<State, StateError> {
+    match sniff(path)? {
+        Kind::Missing => Ok(State {
+            version: state::VERSION,
+            ..State::default()
+        }),
+        Kind::Json => state::read(path),
+        Kind::Sqlite => Ok(sqlite::Db::open_read_only(path)?.load()?.0),
+    }
+}
+
+/// Copies the store at `path` to `to` while the daemon may be writing it: a consistent
+/// snapshot of the last committed transaction (SQLite's online backup), mode 0600.
+pub fn backup(path: &Path, to: &Path) -> Result<u64, StateError> {
+    match sniff(path)? {
+        Kind::Sqlite => {}
+        Kind::Missing => {
+            return Err(StateError::Read {
+                path: path.into(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        Kind::Json => {
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                reason: "it is a JSON state file not imported yet; copy it as it is".into(),
+            });
+        }
+    }
+    if to.exists() {
+        return Err(StateError::Write {
+            path: to.into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the backup file exists; choose a new name",
+            ),
+        });
+    }
+    restricted_options()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|source| StateError::Write {
+            path: to.into(),
+            source,
+        })?;
+    let db = sqlite::Db::open_read_only(path)?;
+    db.backup_to(to)
+}
+
+/// Puts the backup `from` in place of the store at `path`, which no daemon may hold. The
+/// restored store is marked so that the next start looks up everything due before creating
+/// anything: meetings booked after the backup was made are found, not booked twice.
+pub fn restore(from: &Path, path: &Path) -> Result<u64, StateError> {
+    if sniff(from)? != Kind::Sqlite {
+        return Err(StateError::Corrupt {
+            path: from.into(),
+            reason: "not a wemeet-scheduler SQLite store".into(),
+        });
+    }
+    let write_err = |source| StateError::Write {
+        path: path.into(),
+        source,
+    };
+    std::fs::create_dir_all(parent(path)).map_err(write_err)?;
+    let (_lock, _dir_lock) = lock(path)?;
+    // Check the backup whole before anything is replaced.
+    let (state, _) = sqlite::Db::open_read_only(from)?.load()?;
+    let tmp = with_suffix(path, ".restoring");
+    let _ = std::fs::remove_file(&tmp);
+    restricted_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(write_err)?;
+    {
+        let mut db = sqlite::Db::open(&tmp)?;
+        db.replace(&state, &Meta::of(&state))?;
+        db.mark_look_up_first()?;
+        db.close()?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(with_suffix(path, suffix)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    sync_dir(path).map_err(write_err)?;
+    Ok(state.bookings.len() as u64)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Missing,
+    Json,
+    Sqlite,
+}
+
+/// What the file at `path` holds, by its first bytes.
+fn sniff(path: &Path) -> Result<Kind, StateError> {
+    use std::io::Read as _;
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Kind::Missing),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
+    }
+    let head = &head[..n];
+    if head.is_empty() || head == b"SQLite format 3\0" {
+        // An empty file is a database SQLite has not written its header to yet.
+        Ok(Kind::Sqlite)
+    } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        Ok(Kind::Json)
+    } else {
+        Err(StateError::Corrupt {
+            path: path.into(),
+            reason: "neither a SQLite database nor a JSON state file".into(),
+        })
+    }
+}
+
+/// Imports the JSON state at `from` into a new database at `path`, then keeps the JSON as
+/// `from.imported`. In this order, so a crash at any point leaves something whole: the
+/// database is built as `path.importing`; the JSON is moved aside; the database is moved in.
+/// [`finish_import`] completes the last step after a crash between the two moves.
+fn import_json(from: &Path, path: &Path) -> Result<(), StateError> {
+    let write_err = |source| StateError::Write {
+        path: path.into(),
+        source,
+    };
+    let state = state::read(from)?;
+    let tmp = with_suffix(path, ".importing");
+    let _ = std::fs::remove_file(&tmp);
+    restricted_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(write_err)?;
+    {
+        let mut db = sqlite::Db::open(&tmp)?;
+        db.replace(&state, &Meta::of(&state))?;
+        db.close()?;
+    }
+    let kept = with_suffix(from, ".imported");
+    std::fs::rename(from, &kept).map_err(write_err)?;
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    sync_dir(path).map_err(write_err)?;
+    tracing::info!(
+        from = %from.display(),
+        to = %path.display(),
+        bookings = state.bookings.len(),
+        "imported the JSON state into the SQLite store; the JSON file is kept as {}",
+        kept.display()
+    );
+    Ok(())
+}
+
+/// Completes an import a crash interrupted after the JSON was moved aside.
+fn finish_import(path: &Path, import: Option<&Path>) -> std::io::Result<()> {
+    let tmp = with_suffix(path, ".importing");
+    let moved_aside = std::iter::once(path)
+        .chain(import)
+        .any(|from| with_suffix(from, ".imported").exists());
+    if !path.exists() && tmp.exists() && moved_aside {
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path)?;
+    } else if tmp.exists() {
+        // An import that had not moved the JSON aside: it is done again from the start.
+        std::fs::remove_file(&tmp)?;
+    }
+    Ok(())
+}
+
+fn lock(path: &Path) -> Result<(File, Option<File>), StateError> {
+    let write_err = |source| StateError::Write {
+        path: path.into(),
+        source,
+    };
+    let locked = || StateError::Locked {
+        path: path.into(),
+        lock: with_suffix(path, ".lock"),
+    };
+    let dir_lock = File::open(parent(path)).map_err(write_err)?;
+    let dir_lock = match dir_lock.try_lock() {
+        Ok(()) => Some(dir_lock),
+        Err(std::fs::TryLockError::WouldBlock) => return Err(locked()),
+        // The filesystem cannot lock a directory: the lock file alone guards the state.
+        Err(std::fs::TryLockError::Error(_)) => None,
+    };
+    let lock = restricted_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(with_suffix(path, ".lock"))
+        .map_err(write_err)?;
+    match lock.try_lock() {
+        Ok(()) => Ok((lock, dir_lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(locked()),
+        Err(std::fs::TryLockError::Error(e)) => Err(write_err(e)),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `path` with `suffix` appended to its file name.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    File::open(parent(path))?.sync_all()
+}
+
+/// Files readable and writable by their owner only.
+fn restricted_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests;

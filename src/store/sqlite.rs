@@ -1,0 +1,349 @@
+//! The SQLite side of the store: schema, load, batched writes, backup.
+//!
+//! rusqlite with SQLite bundled (built from source into the binary): the store behaves the
+//! same on every machine whatever SQLite the system has, and the package needs no libsqlite3.
+//! WAL mode with `synchronous = FULL`: a committed transaction is on disk when `COMMIT`
+//! returns, readers never block the writer, and a crash loses nothing committed.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{Batch, Meta, Write};
+use crate::state::{self, Record, State, StateError};
+
+/// The schema this build reads and writes (`PRAGMA user_version`).
+pub const SCHEMA: i64 = 1;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS bookings (
+    definition TEXT NOT NULL,
+    start      INTEGER NOT NULL,
+    end_at     INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    -- The record as the JSON state's `bookings` element (request body included).
+    record     TEXT NOT NULL,
+    PRIMARY KEY (definition, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The meta row holding [`Meta`].
+const DAEMON: &str = "daemon";
+/// The meta row of a store that may not hold everything booked (new, or restored from a
+/// backup): the daemon looks up whatever is due before creating it, until its first write.
+const LOOK_UP_FIRST: &str = "look_up_first";
+
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating the schema if needed) for reading and writing.
+    pub fn open(path: &Path) -> Result<Db, StateError> {
+        let db = Db {
+            conn: Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| err(path, e))?,
+            path: path.into(),
+        };
+        db.check_version()?;
+        db.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(|e| db.err(e))?;
+        db.conn.execute_batch(CREATE).map_err(|e| db.err(e))?;
+        db.conn
+            .pragma_update(None, "user_version", SCHEMA)
+            .map_err(|e| db.err(e))?;
+        Ok(db)
+    }
+
+    /// A database in memory with the schema (for dry runs).
+    pub fn open_in_memory() -> Result<Db, StateError> {
+        let path = PathBuf::from(":memory:");
+        let db = Db {
+            conn: Connection::open_in_memory().map_err(|e| err(&path, e))?,
+            path,
+        };
+        db.conn.execute_batch(CREATE).map_err(|e| db.err(e))?;
+        Ok(db)
+    }
+
+    /// Opens for reading only (`status` and the other readers; `state backup`).
+    pub fn open_read_only(path: &Path) -> Result<Db, StateError> {
+        let db = Db {
+            conn: Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| err(path, e))?,
+            path: path.into(),
+        };
+        db.conn
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|e| db.err(e))?;
+        db.check_version()?;
+        Ok(db)
+    }
+
+    fn check_version(&self) -> Result<(), StateError> {
+        let found: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.err(e))?;
+        if found > SCHEMA {
+            return Err(StateError::Newer {
+                path: self.path.clone(),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
+    }
+
+    /// Everything on record, and whether it may not be everything booked (see
+    /// [`Db::mark_look_up_first`]).
+    pub fn load(&mut self) -> Result<(State, bool), StateError> {
+        // One read transaction: the records and the meta of one commit.
+        let tx = self.conn.transaction().map_err(|e| err(&self.path, e))?;
+        let corrupt = |reason: String| StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        let has_tables: bool = tx
+            .query_row(
+                "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('bookings', 'meta')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| err(&self.path, e))?;
+        if !has_tables {
+            // A database the daemon has not written its schema to yet: nothing on record.
+            return Ok((
+                State {
+                    version: state::VERSION,
+                    ..State::default()
+                },
+                false,
+            ));
+        }
+        let mut bookings = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT definition, start, record FROM bookings ORDER BY definition, start",
+                )
+                .map_err(|e| err(&self.path, e))?;
+            let mut rows = stmt.query([]).map_err(|e| err(&self.path, e))?;
+            while let Some(row) = rows.next().map_err(|e| err(&self.path, e))? {
+                let text: String = row.get(2).map_err(|e| err(&self.path, e))?;
+                let record: Record = serde_json::from_str(&text).map_err(|e| {
+                    let definition: String = row.get(0).unwrap_or_default();
+                    let start: i64 = row.get(1).unwrap_or_default();
+                    corrupt(format!("the record of {definition}@{start}: {e}"))
+                })?;
+                bookings.push(record);
+            }
+        }
+        let meta: Meta = match tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [DAEMON], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|e| err(&self.path, e))?
+        {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("the daemon's values: {e}")))?,
+            None => Meta::default(),
+        };
+        let restored = tx
+            .query_row("SELECT 1 FROM meta WHERE key = ?1", [LOOK_UP_FIRST], |_| {
+                Ok(())
+            })
+            .optional()
+            .map_err(|e| err(&self.path, e))?
+            .is_some();
+        Ok((
+            State {
+                version: state::VERSION,
+                last_pass: meta.last_pass,
+                bookings,
+                invalid: meta.invalid,
+                held_removals: meta.held_removals,
+                waiting: meta.waiting,
+                paused: meta.paused,
+            },
+            restored,
+        ))
+    }
+
+    /// Writes `batch` in one transaction, clearing the look-up-first mark when the batch
+    /// says the lookups are on record.
+    pub fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let e = |e| err(&path, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(e)?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM bookings WHERE definition = ?1 AND start = ?2")
+                .map_err(e)?;
+            for row in &batch.rows {
+                match row {
+                    Write::Put(r) => {
+                        let text =
+                            serde_json::to_string(r).map_err(|source| StateError::Write {
+                                path: path.clone(),
+                                source: std::io::Error::other(source),
+                            })?;
+                        put.execute(params![
+                            r.definition,
+                            r.occurrence_start,
+                            r.occurrence_end,
+                            r.status.as_str(),
+                            text
+                        ])
+                        .map_err(e)?;
+                    }
+                    Write::Delete(k) => {
+                        delete.execute(params![k.definition, k.start]).map_err(e)?;
+                    }
+                }
+            }
+            if let Some(meta) = batch.meta {
+                put_meta(&tx, meta, &path)?;
+            }
+            if batch.looked_up {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [LOOK_UP_FIRST])
+                    .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Replaces every row with `state`'s, in one transaction.
+    pub fn replace(&mut self, state: &State, meta: &Meta) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let e = |e| err(&path, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM bookings", []).map_err(e)?;
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(e)?;
+            for r in &state.bookings {
+                let text = serde_json::to_string(r).map_err(|source| StateError::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other(source),
+                })?;
+                put.execute(params![
+                    r.definition,
+                    r.occurrence_start,
+                    r.occurrence_end,
+                    r.status.as_str(),
+                    text
+                ])
+                .map_err(e)?;
+            }
+        }
+        put_meta(&tx, meta, &path)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [LOOK_UP_FIRST])
+            .map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// Marks the store as maybe not holding everything booked: the next daemon to open it
+    /// looks up what is due before creating it.
+    pub fn mark_look_up_first(&mut self) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, 'true')",
+                [LOOK_UP_FIRST],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Checkpoints the WAL into the database and closes it, so the file alone is the store.
+    pub fn close(self) -> Result<(), StateError> {
+        let path = self.path.clone();
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| err(&path, e))?;
+        self.conn.close().map_err(|(_, e)| err(&path, e))
+    }
+
+    /// Copies the database to `to` with SQLite's online backup API, in one step: one read
+    /// transaction, so the copy is one committed state. Returns the pages copied.
+    pub fn backup_to(&self, to: &Path) -> Result<u64, StateError> {
+        let mut dst = Connection::open(to).map_err(|e| err(to, e))?;
+        {
+            let backup =
+                rusqlite::backup::Backup::new(&self.conn, &mut dst).map_err(|e| err(to, e))?;
+            loop {
+                match backup.step(-1).map_err(|e| err(to, e))? {
+                    rusqlite::backup::StepResult::Done => break,
+                    rusqlite::backup::StepResult::More => {}
+                    // Another connection holds a lock for a moment: go on.
+                    _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            }
+            let pages = backup.progress().pagecount;
+            drop(backup);
+            // The copy is a standalone file: not WAL (no -wal beside it to lose).
+            dst.execute_batch("PRAGMA journal_mode = DELETE;")
+                .map_err(|e| err(to, e))?;
+            Ok(u64::try_from(pages).unwrap_or_default())
+        }
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        err(&self.path, e)
+    }
+}
+
+fn put_meta(tx: &rusqlite::Transaction<'_>, meta: &Meta, path: &Path) -> Result<(), StateError> {
+    let text = serde_json::to_string(meta).map_err(|source| StateError::Write {
+        path: path.into(),
+        source: std::io::Error::other(source),
+    })?;
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![DAEMON, text],
+    )
+    .map(drop)
+    .map_err(|e| err(path, e))
+}
+
+fn err(path: &Path, source: rusqlite::Error) -> StateError {
+    match source {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            StateError::Corrupt {
+                path: path.into(),
+                reason: source.to_string(),
+            }
+        }
+        _ => StateError::Db {
+            path: path.into(),
+            source,
+        },
+    }
+}

@@ -1,0 +1,288 @@
+use super::*;
+use crate::booking::{BookingKey, Status};
+use crate::ledger::{Ledger, tests::record};
+use crate::state::{Change, QuotaWait, RecordedRequest};
+
+fn sample() -> State {
+    State {
+        version: state::VERSION,
+        last_pass: Some(5),
+        bookings: vec![
+            record("a", 1, Status::Booked),
+            record("b", 2, Status::Pending),
+            Record {
+                change: Some(Change::Modify {
+                    fields: serde_json::Map::from_iter([("subject".into(), "x".into())]),
+                    start: 3,
+                    end: 4,
+                    request: serde_json::json!({"subject": "x"}),
+                    definition_hash: "h2".into(),
+                }),
+                request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
+                    .ok()
+                    .map(RecordedRequest),
+                ..record("c", 3, Status::Booked)
+            },
+            Record {
+                change: Some(Change::Cancel {
+                    reason: "gone".into(),
+                }),
+                ..record("d", 4, Status::Booked)
+            },
+        ],
+        invalid: vec![],
+        held_removals: vec!["gone".into()],
+        waiting: vec![QuotaWait {
+            userid: "ops-bot".into(),
+            bookings: 3000,
+            until: 7,
+            reason: "ops-bot's hourly create quota".into(),
+        }],
+        paused: vec!["team/standup".into()],
+    }
+}
+
+use crate::state::Record;
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_new_store_is_fresh_empty_0600_and_round_trips_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/state.db");
+    let (mut store, state) = Store::open(&path, None).unwrap();
+    assert!(store.fresh());
+    assert!(state.bookings.is_empty());
+    assert_eq!(mode(&path), 0o600);
+    store.replace(&sample()).unwrap();
+    drop(store);
+    let (store, again) = Store::open(&path, None).unwrap();
+    assert!(!store.fresh(), "a store written to is not fresh");
+    assert_eq!(again, sample());
+    assert_eq!(read(&path).unwrap(), sample(), "readers see the same");
+}
+
+#[test]
+fn a_batch_writes_only_its_rows_and_the_rest_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    store.replace(&sample()).unwrap();
+    let mut ledger = Ledger::new(sample().bookings);
+    let a = BookingKey {
+        definition: "a".into(),
+        start: 1,
+    };
+    ledger.get_mut(&a).unwrap().status = Status::Cancelled;
+    ledger.remove(&BookingKey {
+        definition: "b".into(),
+        start: 2,
+    });
+    ledger.insert(
+        BookingKey {
+            definition: "e".into(),
+            start: 5,
+        },
+        record("e", 5, Status::Pending),
+    );
+    let meta = Meta {
+        last_pass: Some(9),
+        ..Meta::default()
+    };
+    let (rows, _) = ledger.take_changes();
+    assert_eq!(rows.len(), 3);
+    store
+        .commit(&Batch {
+            rows,
+            meta: Some(&meta),
+            looked_up: false,
+        })
+        .unwrap();
+    let back = read(&path).unwrap();
+    let want: Vec<Record> = ledger.values().cloned().collect();
+    assert_eq!(back.bookings, want);
+    assert_eq!(back.last_pass, Some(9));
+    assert!(back.held_removals.is_empty());
+    // An empty batch is not a write.
+    let writes = store.writes();
+    store.commit(&Batch::default()).unwrap();
+    assert_eq!(store.writes(), writes);
+}
+
+#[test]
+fn a_new_store_stays_fresh_until_the_daemon_writes_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, _) = Store::open(&path, None).unwrap();
+    assert!(store.fresh());
+    drop(store);
+    // Killed before its first write: the next start must still look up first.
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    assert!(store.fresh());
+    // Writes before the lookups are recorded leave it fresh.
+    store
+        .commit(&Batch {
+            rows: vec![],
+            meta: Some(&Meta {
+                last_pass: Some(1),
+                ..Meta::default()
+            }),
+            looked_up: false,
+        })
+        .unwrap();
+    drop(store);
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    assert!(store.fresh());
+    store
+        .commit(&Batch {
+            rows: vec![],
+            meta: Some(&Meta::default()),
+            looked_up: true,
+        })
+        .unwrap();
+    drop(store);
+    assert!(!Store::open(&path, None).unwrap().0.fresh());
+}
+
+#[test]
+fn a_second_opener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (_held, _) = Store::open(&path, None).unwrap();
+    let err = Store::open(&path, None).err().unwrap();
+    assert!(matches!(err, StateError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn a_json_state_at_the_path_is_imported_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, serde_json::to_string(&sample()).unwrap()).unwrap();
+    let (_store, state) = Store::open(&path, None).unwrap();
+    assert_eq!(state, sample());
+    let kept = dir.path().join("state.json.imported");
+    let json: State = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert_eq!(json, sample(), "the JSON is kept as it was");
+    assert_eq!(sniff(&path).unwrap(), Kind::Sqlite);
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn state_import_names_a_json_file_for_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, serde_json::to_string(&sample()).unwrap()).unwrap();
+    let path = dir.path().join("state.db");
+    let (store, state) = Store::open(&path, Some(&old)).unwrap();
+    assert!(
+        !store.fresh(),
+        "an imported state is a record of what was booked"
+    );
+    assert_eq!(state, sample());
+    assert!(!old.exists());
+    assert!(dir.path().join("old.json.imported").exists());
+    drop(store);
+    // Once the store exists, the import is not looked at again.
+    std::fs::write(&old, "{\"version\":1}").unwrap();
+    let (_store, state) = Store::open(&path, Some(&old)).unwrap();
+    assert_eq!(state, sample());
+}
+
+#[test]
+fn an_import_cut_between_its_two_moves_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, serde_json::to_string(&sample()).unwrap()).unwrap();
+    // Do the import up to the crash: the database built, the JSON moved aside.
+    let tmp = with_suffix(&path, ".importing");
+    std::fs::File::create(&tmp).unwrap();
+    let mut db = sqlite::Db::open(&tmp).unwrap();
+    db.replace(&sample(), &Meta::of(&sample())).unwrap();
+    db.close().unwrap();
+    std::fs::rename(&path, with_suffix(&path, ".imported")).unwrap();
+    let (store, state) = Store::open(&path, None).unwrap();
+    assert!(!store.fresh());
+    assert_eq!(state, sample());
+}
+
+#[test]
+fn corrupt_and_newer_stores_are_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(&path, "{\"version\": 1, \"bookings\": [").unwrap();
+    let err = Store::open(&path, None).err().unwrap();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"version\": 1, \"bookings\": ["
+    );
+    std::fs::write(&path, "garbage that is no database").unwrap();
+    let err = Store::open(&path, None).err().unwrap();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+
+    std::fs::remove_file(&path).unwrap();
+    drop(Store::open(&path, None).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 9)
+        .unwrap();
+    let err = Store::open(&path, None).err().unwrap();
+    assert!(matches!(err, StateError::Newer { found: 9, .. }), "{err}");
+    assert!(err.to_string().contains("run a newer wemeet-scheduler"));
+}
+
+#[test]
+fn backup_copies_while_the_store_is_open_and_restore_marks_it_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    store.replace(&sample()).unwrap();
+    let copy = dir.path().join("backup.db");
+    backup(&path, &copy).unwrap();
+    assert_eq!(mode(&copy), 0o600);
+    assert_eq!(read(&copy).unwrap(), sample());
+    // A second backup to the same name is refused, not overwritten.
+    assert!(backup(&path, &copy).is_err());
+    // Restore needs the daemon gone.
+    assert!(matches!(
+        restore(&copy, &path),
+        Err(StateError::Locked { .. })
+    ));
+    // Later bookings, then the restore of the older copy.
+    store
+        .replace(&State {
+            bookings: vec![record("z", 9, Status::Booked)],
+            ..sample()
+        })
+        .unwrap();
+    drop(store);
+    assert_eq!(restore(&copy, &path).unwrap(), 4);
+    let (mut store, state) = Store::open(&path, None).unwrap();
+    assert_eq!(state, sample());
+    assert!(store.fresh(), "a restored store looks everything up first");
+    store
+        .commit(&Batch {
+            rows: vec![],
+            meta: Some(&Meta::default()),
+            looked_up: true,
+        })
+        .unwrap();
+    drop(store);
+    let (store, _) = Store::open(&path, None).unwrap();
+    assert!(!store.fresh(), "the first write clears the mark");
+}
+
+#[test]
+fn reading_a_missing_store_is_an_empty_state_and_a_json_one_is_read_as_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = read(&dir.path().join("none.db")).unwrap();
+    assert_eq!(s.version, state::VERSION);
+    assert!(s.bookings.is_empty());
+    let json = dir.path().join("state.json");
+    std::fs::write(&json, serde_json::to_string(&sample()).unwrap()).unwrap();
+    assert_eq!(read(&json).unwrap(), sample());
+    assert!(json.exists(), "a reader does not import");
+}
