@@ -224,6 +224,11 @@ pub struct StateConfig {
     pub file: PathBuf,
     /// A version 1 JSON state file to import when the store does not exist yet.
     pub import: Option<PathBuf>,
+    /// A PostgreSQL database instead of the file (`postgres://...`; holds a password, so
+    /// shown only through [`crate::store::postgres::redact`]).
+    pub url: Option<String>,
+    /// How soon a standby takes over from a leader that died or was cut off.
+    pub takeover: Duration,
     /// Records of meetings that ended longer ago than this are pruned.
     pub retention: Duration,
 }
@@ -314,6 +319,8 @@ impl Default for Config {
             state: StateConfig {
                 file: PathBuf::from("/var/lib/wemeet-scheduler/state.db"),
                 import: None,
+                url: None,
+                takeover: Duration::from_secs(30),
                 retention: DEFAULT_RETENTION,
             },
             lifecycle: LifecycleConfig {
@@ -447,12 +454,29 @@ fn read_config(
         }
     }
     if let Some(state) = root.table("state", c) {
-        state.deny_unknown(&["file", "import", "retention"], c);
+        state.deny_unknown(&["file", "import", "url", "takeover", "retention"], c);
         if let Some(file) = non_empty(&state, "file", c) {
             config.state.file = base.join(file.get_ref());
         }
         if let Some(file) = non_empty(&state, "import", c) {
             config.state.import = Some(base.join(file.get_ref()));
+        }
+        if let Some(url) = non_empty(&state, "url", c) {
+            if url.get_ref().starts_with("postgres://")
+                || url.get_ref().starts_with("postgresql://")
+            {
+                config.state.url = Some(url.into_inner());
+            } else {
+                // The value is not quoted: it may hold a password.
+                c.error_hint(
+                    url.span(),
+                    "`state.url` is not a PostgreSQL URL",
+                    "write postgres://USER:PASSWORD@HOST/DATABASE, or leave it out for the SQLite file",
+                );
+            }
+        }
+        if let Some(t) = state.bounded_duration("takeover", &TAKEOVER, c) {
+            config.state.takeover = *t.get_ref();
         }
         if let Some(r) = state.bounded_duration("retention", &RETENTION, c) {
             config.state.retention = *r.get_ref();
@@ -641,6 +665,13 @@ pub const TIMEOUT: DurationBounds = DurationBounds {
     hint: "the service answers in seconds; e.g. \"10s\"",
 };
 /// `watch.rescan_interval`.
+/// `state.takeover`.
+pub const TAKEOVER: DurationBounds = DurationBounds {
+    allow_zero: false,
+    max: Duration::from_secs(3600),
+    max_text: "1h",
+    hint: "how soon a standby takes over from a dead leader; e.g. \"30s\"",
+};
 pub const RESCAN_INTERVAL: DurationBounds = DurationBounds {
     allow_zero: false,
     max: Duration::from_secs(DAY),

@@ -97,6 +97,10 @@ pub enum Event {
     RemovalsHeld { definitions: Vec<String> },
     /// A pass found the definitions changed (files read, removed).
     Scanned { changed: usize, removed: usize },
+    /// PostgreSQL store: another daemon leads; this one waits to take over.
+    Standby { leader: Option<String> },
+    /// PostgreSQL store: this daemon took the leader lock and books.
+    Leading,
 }
 
 pub struct Options {
@@ -156,6 +160,10 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "this daemon no longer holds the leader lock on {store}: it stopped sending, and a standby may lead now; restart it to stand by"
+    )]
+    LostLead { store: PathBuf },
 }
 
 /// The outcome of a request made for the loop.
@@ -276,7 +284,13 @@ pub async fn run(
     };
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
-    let (store, state) = if options.mode == (Mode::Recover { dry_run: true }) {
+    tokio::pin!(shutdown);
+    let (store, state) = if let Some(url) = &config.state.url {
+        match wait_for_lead(url, config.state.takeover, &options, shutdown.as_mut()).await? {
+            Some(pg) => Store::leading(pg)?,
+            None => return Ok(Summary::default()),
+        }
+    } else if options.mode == (Mode::Recover { dry_run: true }) {
         Store::open_in_memory(&config.state.file, config.state.import.as_deref())?
     } else {
         Store::open(&config.state.file, config.state.import.as_deref())?
@@ -390,7 +404,9 @@ pub async fn run(
     };
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
-    tokio::pin!(shutdown);
+    // PostgreSQL: the leader's heartbeat, three times per takeover time (the server ends a
+    // session silent for that long, and with it the lock).
+    let mut lead_tick = tokio::time::interval(d.config.state.takeover / 3);
 
     loop {
         if d.options.mode.is_one_shot() && d.tasks.is_empty() && !d.has_work_now() {
@@ -472,6 +488,9 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(d.status.sent_at.unwrap_or_else(Instant::now) + STATUS_EVERY), if d.status.waiting => {
                 d.update_status();
+            }
+            _ = lead_tick.tick(), if d.store.is_shared() => {
+                d.check_lead()?;
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 d.notify_systemd(&[sd_notify::NotifyState::Watchdog]);
@@ -811,6 +830,10 @@ impl Daemon {
             m.last_pass.set(now.timestamp());
         }
         self.wake = self.next_wake();
+        if !changes.is_empty() || !creates.is_empty() || !resolves.is_empty() {
+            // Fencing: a daemon that no longer leads sends nothing.
+            self.check_lead()?;
+        }
         if !changes.is_empty() {
             // The intent of each modify and cancel is on disk before it is sent.
             self.flush()?;
@@ -1302,6 +1325,26 @@ impl Daemon {
         }
     }
 
+    /// PostgreSQL: stops the daemon unless the server says its session still holds the
+    /// leader lock (or cannot be asked).
+    fn check_lead(&self) -> Result<(), DaemonError> {
+        if !self.store.is_shared() {
+            return Ok(());
+        }
+        match self.store.still_leading() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DaemonError::LostLead {
+                store: self.store.path().into(),
+            }),
+            Err(e) => {
+                tracing::error!("cannot tell whether this daemon still leads: {e}");
+                Err(DaemonError::LostLead {
+                    store: self.store.path().into(),
+                })
+            }
+        }
+    }
+
     /// Records the intent of a modify or cancel; it is written before it is sent.
     fn record_change(&mut self, key: &BookingKey, change: Change, now: DateTime<Utc>) {
         if let Some(r) = self.records.get_mut(key) {
@@ -1752,6 +1795,58 @@ impl Daemon {
             new_problems: self.new_problems,
             state_writes: self.store.writes(),
             passes: self.passes,
+        }
+    }
+}
+
+/// PostgreSQL: connects and waits as a standby until this daemon takes the leader lock.
+/// `None` when shutdown came first.
+async fn wait_for_lead(
+    url: &str,
+    takeover: Duration,
+    options: &Options,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<crate::store::postgres::Pg>, DaemonError> {
+    let pg = crate::store::postgres::Pg::connect(url, takeover)?;
+    let mut announced = false;
+    loop {
+        if pg.try_lead(takeover)? {
+            tracing::info!(store = %pg.shown().display(), "leading: this daemon books");
+            if let Some(tx) = &options.events {
+                let _ = tx.send(Event::Leading);
+            }
+            return Ok(Some(pg));
+        }
+        if !announced {
+            let leader = pg
+                .leader()
+                .ok()
+                .flatten()
+                .map(|l| format!("{} (pid {})", l.host, l.pid));
+            tracing::info!(
+                store = %pg.shown().display(),
+                "standby: {} leads; this daemon takes over within {} of it stopping",
+                leader.as_deref().unwrap_or("another daemon"),
+                humantime::format_duration(takeover)
+            );
+            if options.systemd {
+                let status = format!(
+                    "standby: {} leads",
+                    leader.as_deref().unwrap_or("another daemon")
+                );
+                let _ = notify_nonblocking(&[
+                    sd_notify::NotifyState::Ready,
+                    sd_notify::NotifyState::Status(&status),
+                ]);
+            }
+            if let Some(tx) = &options.events {
+                let _ = tx.send(Event::Standby { leader });
+            }
+            announced = true;
+        }
+        tokio::select! {
+            _ = shutdown.as_mut() => return Ok(None),
+            _ = tokio::time::sleep(takeover / 10) => {}
         }
     }
 }

@@ -494,6 +494,24 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        // Lost the lead, or the database went away: worth a restart (as a standby), unlike
+        // the errors a person must fix (the unit's RestartPreventExitStatus=2).
+        Err(e)
+            if e.chain().any(|c| {
+                use wemeet_scheduler::daemon::DaemonError;
+                use wemeet_scheduler::state::StateError;
+                matches!(
+                    c.downcast_ref::<DaemonError>(),
+                    Some(DaemonError::LostLead { .. } | DaemonError::State(StateError::Db { .. }))
+                ) || matches!(
+                    c.downcast_ref::<wemeet_scheduler::state::StateError>(),
+                    Some(wemeet_scheduler::state::StateError::Db { .. })
+                )
+            }) =>
+        {
+            eprintln!("error: {}", chain_text(&e));
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("error: {}", chain_text(&e));
             ExitCode::from(2)

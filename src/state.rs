@@ -246,7 +246,7 @@ pub enum StateError {
     #[error("state store {path}: {source}")]
     Db {
         path: PathBuf,
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

@@ -10,7 +10,7 @@ use crate::state;
 
 pub fn run(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
-    let st = crate::store::read(&config.state.file)?;
+    let st = crate::store::read_for(&config.state)?;
     if st.held_removals.is_empty() {
         writeln!(out, "no removals are held back; nothing to approve")?;
         return Ok(Outcome::Clean);

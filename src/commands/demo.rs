@@ -139,6 +139,8 @@ pub async fn run(
                     Event::RemovalsHeld { definitions } => format!("HELD    {} definition(s) vanished at once; nothing cancelled until `approve-removals`", definitions.len()),
                     Event::NotFound { key, subject } => format!("looked up {:<20} {}  {subject}: not booked yet", key.definition, when(key.start)),
                     Event::Scanned { changed, removed } => format!("definitions changed: {changed} read, {removed} removed"),
+                    Event::Standby { leader } => format!("standby: {} leads", leader.as_deref().unwrap_or("another daemon")),
+                    Event::Leading => "leading".to_string(),
                 };
                 writeln!(out, "{line}")?;
                 out.flush()?;

@@ -16,7 +16,7 @@ pub fn ics(
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
-    let st = crate::store::read(&config.state.file)?;
+    let st = crate::store::read_for(&config.state)?;
     let records = st.bookings.iter().filter(|r| {
         definitions.is_empty() || definitions.iter().any(|d| glob_match(d, &r.definition))
     });

@@ -126,7 +126,7 @@ fn write_changes(
     now: DateTime<Utc>,
     out: Option<&mut dyn Write>,
 ) -> anyhow::Result<(usize, Vec<serde_json::Value>)> {
-    let st = crate::store::read(&config.state.file)?;
+    let st = crate::store::read_for(&config.state)?;
     // `plan` reports the definitions' problems itself (once).
     let mut catalog = Catalog::new(dir)
         .with_retention(config.state.retention)
@@ -368,7 +368,7 @@ fn quota_waits(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Option<QuotaWait>>> {
     let mut quotas = Quotas::new(config.api.creates_per_hour_per_user);
-    let st = crate::store::read(&config.state.file)?;
+    let st = crate::store::read_for(&config.state)?;
     let hour_ago = (now - chrono::TimeDelta::hours(1)).timestamp();
     let mut recent: Vec<(i64, &str)> = st
         .bookings

@@ -27,7 +27,7 @@ pub fn run(
         );
     }
     let config = load_config(config_path)?;
-    let st = crate::store::read(&config.state.file)?;
+    let st = crate::store::read_for(&config.state)?;
     let keys: Vec<BookingKey> = st
         .bookings
         .iter()

@@ -35,14 +35,14 @@ pub async fn run(
         drain_timeout: DRAIN_TIMEOUT,
         stop_now: Some(stop_now),
     };
-    let (state_file, alert_after) = (config.state.file.clone(), config.retry.alert_after);
+    let (state_config, alert_after) = (config.state.clone(), config.retry.alert_after);
     let summary = daemon::run(config, options, shutdown).await?;
     if mode != Mode::Once {
         return Ok(Outcome::Clean);
     }
     // Whenever a person is needed, as `status` says: not just what failed in this run.
     let attention = crate::state::Attention::of(
-        &crate::store::read(&state_file)?,
+        &crate::store::read_for(&state_config)?,
         chrono::Utc::now(),
         alert_after,
     );

@@ -156,7 +156,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
-    let state = crate::store::read(&config.state.file)?;
+    let state = crate::store::read_for(&config.state)?;
     let finished = |r: &Record| {
         r.occurrence_end < now.timestamp()
             && matches!(

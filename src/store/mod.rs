@@ -14,6 +14,7 @@
 //! Readers (`status`, `plan`, `export`) open the database read-only and see the last committed
 //! transaction (SQLite's WAL mode), never half of one.
 
+pub mod postgres;
 mod sqlite;
 
 use std::fs::{File, OpenOptions};
@@ -67,19 +68,29 @@ impl Batch<'_> {
 
 /// The daemon's store: locked, open, written in batches.
 pub struct Store {
+    /// The file, or the database URL with its password removed.
     path: PathBuf,
-    db: sqlite::Db,
-    /// Held for the life of the store; the OS releases the lock when the process dies.
-    _lock: File,
-    /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
-    /// second daemon then makes and locks a new one), a directory holding the state cannot.
-    /// `None` where the filesystem cannot lock directories (NFS).
-    _dir_lock: Option<File>,
+    backend: Backend,
     /// The store may not hold everything booked (it is new, or restored from a backup, and the
     /// daemon has not written to it since): whatever is due may have been booked by a state
     /// that is gone, and is looked up before it is created.
     fresh: bool,
     writes: u64,
+}
+
+/// Where the rows go.
+enum Backend {
+    Sqlite {
+        db: sqlite::Db,
+        /// Held for the life of the store; the OS releases the lock when the process dies.
+        _lock: File,
+        /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
+        /// second daemon then makes and locks a new one), a directory holding the state
+        /// cannot. `None` where the filesystem cannot lock directories (NFS).
+        _dir_lock: Option<File>,
+    },
+    /// One writer at a time by the leader lock (see [`postgres`]).
+    Postgres(postgres::Pg),
 }
 
 impl Store {
@@ -120,9 +131,11 @@ impl Store {
         Ok((
             Store {
                 path: path.into(),
-                db,
-                _lock: lock,
-                _dir_lock: dir_lock,
+                backend: Backend::Sqlite {
+                    db,
+                    _lock: lock,
+                    _dir_lock: dir_lock,
+                },
                 fresh,
                 writes: 0,
             },
@@ -153,14 +166,45 @@ impl Store {
         Ok((
             Store {
                 path: path.into(),
-                db,
-                _lock: lock,
-                _dir_lock: dir_lock,
+                backend: Backend::Sqlite {
+                    db,
+                    _lock: lock,
+                    _dir_lock: dir_lock,
+                },
                 fresh,
                 writes: 0,
             },
             state,
         ))
+    }
+
+    /// The store on a PostgreSQL database whose leader lock `pg` holds: loads everything.
+    pub fn leading(pg: postgres::Pg) -> Result<(Store, State), StateError> {
+        let (state, fresh) = pg.load()?;
+        Ok((
+            Store {
+                path: pg.shown().into(),
+                backend: Backend::Postgres(pg),
+                fresh,
+                writes: 0,
+            },
+            state,
+        ))
+    }
+
+    /// Whether this store may still be written: always for SQLite (the file lock is held for
+    /// the life of the process); for PostgreSQL, whether the server says this session holds
+    /// the leader lock. Asked before each batch of requests (fencing).
+    pub fn still_leading(&self) -> Result<bool, StateError> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(true),
+            Backend::Postgres(pg) => pg.still_leading(),
+        }
+    }
+
+    /// Whether the store is a PostgreSQL database (and so needs a heartbeat).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     pub fn path(&self) -> &Path {
@@ -182,7 +226,10 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db.commit(batch)?;
+        match &mut self.backend {
+            Backend::Sqlite { db, .. } => db.commit(batch)?,
+            Backend::Postgres(pg) => pg.commit(batch)?,
+        }
         self.writes += 1;
         Ok(())
     }
@@ -190,7 +237,10 @@ impl Store {
     /// Replaces everything in the store with `state` (for the demo and the tests: a state
     /// known to be whole, so the look-up-first mark goes too).
     pub fn replace(&mut self, state: &State) -> Result<(), StateError> {
-        self.db.replace(state, &Meta::of(state))?;
+        match &mut self.backend {
+            Backend::Sqlite { db, .. } => db.replace(state, &Meta::of(state))?,
+            Backend::Postgres(pg) => pg.replace(state, &Meta::of(state))?,
+        }
         self.writes += 1;
         Ok(())
     }
@@ -205,6 +255,15 @@ pub fn create_empty(path: &Path) -> Result<(), StateError> {
         version: state::VERSION,
         ..State::default()
     })
+}
+
+/// Reads the store the config names (the SQLite file, or the PostgreSQL database) without
+/// taking its lock: what `status`, `plan` and `export` show.
+pub fn read_for(config: &crate::config::StateConfig) -> Result<State, StateError> {
+    match &config.url {
+        Some(url) => Ok(postgres::Pg::connect(url, config.takeover)?.load()?.0),
+        None => read(&config.file),
+    }
 }
 
 /// Reads a store without taking its lock: what `status`, `plan` and `export` show. A missing

@@ -343,7 +343,7 @@ fn err(path: &Path, source: rusqlite::Error) -> StateError {
         }
         _ => StateError::Db {
             path: path.into(),
-            source,
+            source: Box::new(source),
         },
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod postgres;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

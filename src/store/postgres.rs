@@ -1,0 +1,470 @@
+//! The PostgreSQL side of the store (`state.url = "postgres://..."`): the same two tables as
+//! SQLite, and leader election for running the daemon on more than one machine.
+//!
+//! **Leading.** A daemon leads while its database session holds a session-level advisory lock
+//! (`pg_try_advisory_lock`). Only the leader loads the records and books; the others wait as
+//! standbys, trying for the lock every `state.takeover / 10`. The lock goes with the session:
+//! when the leader dies its connection closes and the server lets go at once; when it is cut
+//! off, the server ends its session after `idle_session_timeout` (set to `state.takeover` on
+//! the leader's session, which sends a heartbeat three times as often) and TCP keepalives.
+//!
+//! **Fencing.** Before each batch of requests the leader checks, on the server, that its
+//! session still holds the lock ([`Pg::still_leading`]); a leader that cannot say so stops
+//! sending and exits, so a standby that took over is the only one booking.
+//!
+//! tokio-postgres is async; the store's interface is not (SQLite's writes block briefly, and
+//! the daemon's intent-before-send rule wants the write done before the send). So the client
+//! lives on its own thread with its own small runtime, and each call is a message to it and a
+//! blocking wait for the answer: the same from the daemon's runtime, a test's, or a command
+//! that has none.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+
+use super::{Batch, Meta, Write};
+use crate::state::{self, Record, State, StateError};
+
+/// The advisory lock key all daemons on one database contend for ("wemeet" in ASCII).
+const LEADER_LOCK: i64 = 0x7765_6d65_6574;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS bookings (
+    definition TEXT NOT NULL,
+    start      BIGINT NOT NULL,
+    end_at     BIGINT NOT NULL,
+    status     TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    PRIMARY KEY (definition, start)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+const DAEMON: &str = "daemon";
+const LOOK_UP_FIRST: &str = "look_up_first";
+const LEADER: &str = "leader";
+/// The schema this build reads and writes (the `schema` meta row).
+const SCHEMA: i64 = 1;
+
+type Job = Box<dyn FnOnce(&mut tokio_postgres::Client) -> BoxFuture<'_> + Send>;
+type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+/// What a call runs on the connection's thread.
+type Query<'c, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'c>,
+>;
+
+/// A connection to the database, on its own thread.
+pub struct Pg {
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// The server closed the session, or the connection broke: nothing more can be trusted.
+    lost: Arc<AtomicBool>,
+    /// What the config said, with any password replaced, for messages.
+    shown: PathBuf,
+    /// Each query's bound: a cut-off server must not hang the daemon.
+    timeout: Duration,
+}
+
+/// Who leads, as the leader records it (for `status`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Leader {
+    pub host: String,
+    pub pid: u32,
+    /// Unix seconds when it took the lead.
+    pub since: i64,
+}
+
+impl Pg {
+    /// Connects to `url`; `takeover` bounds each query and sets how soon the server ends a
+    /// leader's session that went silent.
+    pub fn connect(url: &str, takeover: Duration) -> Result<Pg, StateError> {
+        let shown = PathBuf::from(redact(url));
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StateError::Db {
+            path: shown.clone(),
+            source: Box::new(e),
+        })?;
+        let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_in = lost.clone();
+        let timeout = (takeover / 3).max(Duration::from_secs(1));
+        let connect_timeout = timeout;
+        std::thread::Builder::new()
+            .name("postgres".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Box::new(e) as DynError));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let connected =
+                        tokio::time::timeout(connect_timeout, config.connect(NoTls)).await;
+                    let (mut client, connection) = match connected {
+                        Ok(Ok(pair)) => pair,
+                        Ok(Err(e)) => {
+                            let _ = ready_tx.send(Err(Box::new(e) as DynError));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(Box::new(e) as DynError));
+                            return;
+                        }
+                    };
+                    let lost_conn = lost_in.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::error!("the PostgreSQL connection broke: {e}");
+                        }
+                        lost_conn.store(true, Ordering::SeqCst);
+                    });
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = rx.recv().await {
+                        job(&mut client).await;
+                    }
+                });
+            })
+            .map_err(|e| StateError::Db {
+                path: shown.clone(),
+                source: Box::new(e),
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                return Err(StateError::Db {
+                    path: shown,
+                    source,
+                });
+            }
+            Err(e) => {
+                return Err(StateError::Db {
+                    path: shown,
+                    source: Box::new(e),
+                });
+            }
+        }
+        let pg = Pg {
+            jobs,
+            lost,
+            shown,
+            timeout,
+        };
+        pg.batch(CREATE)?;
+        let found: Option<String> = pg.call(|c| {
+            Box::pin(async move {
+                c.query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
+                    .await
+                    .map(|row| row.map(|r| r.get(0)))
+            })
+        })?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(found) if found > SCHEMA => {
+                return Err(StateError::Newer {
+                    path: pg.shown.clone(),
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                });
+            }
+            Some(_) => {}
+            None => {
+                // A new database: mark it, and mark it as one to look up first.
+                pg.batch(&format!(
+                    "INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA}') ON CONFLICT DO NOTHING;
+                     INSERT INTO meta (key, value) VALUES ('{LOOK_UP_FIRST}', 'true') ON CONFLICT DO NOTHING;"
+                ))?;
+            }
+        }
+        Ok(pg)
+    }
+
+    /// The database as messages name it (password removed).
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    /// Runs `f` with the client on the connection's thread and waits for its answer, at most
+    /// `timeout`.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(&'c mut tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
+    ) -> Result<T, StateError> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(self.err_text("the connection to the server is lost"));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let timeout = self.timeout;
+        let job: Job = Box::new(move |client| {
+            Box::pin(async move {
+                let answer = tokio::time::timeout(timeout, f(client)).await;
+                let _ = tx.send(answer);
+            })
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(self.err_text("the connection's thread has ended"));
+        }
+        match rx.recv() {
+            Ok(Ok(Ok(t))) => Ok(t),
+            Ok(Ok(Err(e))) => Err(StateError::Db {
+                path: self.shown.clone(),
+                source: Box::new(e),
+            }),
+            Ok(Err(_)) => {
+                // A query that did not answer in time: the session cannot be trusted any more.
+                self.lost.store(true, Ordering::SeqCst);
+                Err(self.err_text(&format!("no answer within {timeout:?}")))
+            }
+            Err(_) => Err(self.err_text("the connection's thread has ended")),
+        }
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StateError> {
+        let sql = sql.to_string();
+        self.call(move |c| Box::pin(async move { c.batch_execute(&sql).await }))
+    }
+
+    fn err_text(&self, text: &str) -> StateError {
+        StateError::Db {
+            path: self.shown.clone(),
+            source: text.to_string().into(),
+        }
+    }
+
+    /// Tries to take the lead; true when this session holds the lock. The leader's session
+    /// is then ended by the server if it goes silent for `takeover`.
+    pub fn try_lead(&self, takeover: Duration) -> Result<bool, StateError> {
+        let got: bool = self.call(|c| {
+            Box::pin(async move {
+                c.query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                    .await
+                    .map(|r| r.get(0))
+            })
+        })?;
+        if got {
+            let ms = takeover.as_millis().max(1000);
+            self.batch(&format!(
+                "SET idle_session_timeout = {ms}; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
+            ))?;
+            let me = Leader {
+                host: hostname(),
+                pid: std::process::id(),
+                since: chrono::Utc::now().timestamp(),
+            };
+            let text = serde_json::to_string(&me).unwrap_or_default();
+            self.call(move |c| {
+                Box::pin(async move {
+                    c.execute(
+                        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        &[&LEADER, &text],
+                    )
+                    .await
+                    .map(drop)
+                })
+            })?;
+        }
+        Ok(got)
+    }
+
+    /// Whether this session still holds the leader lock, asked of the server (fencing: called
+    /// before each batch of requests, and as the leader's heartbeat).
+    pub fn still_leading(&self) -> Result<bool, StateError> {
+        self.call(|c| {
+            Box::pin(async move {
+                c.query_one(
+                    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
+                    &[&LEADER_LOCK],
+                )
+                .await
+                .map(|r| r.get(0))
+            })
+        })
+    }
+
+    /// Who leads, as recorded.
+    pub fn leader(&self) -> Result<Option<Leader>, StateError> {
+        let text: Option<String> = self.call(|c| {
+            Box::pin(async move {
+                c.query_opt("SELECT value FROM meta WHERE key = $1", &[&LEADER])
+                    .await
+                    .map(|row| row.map(|r| r.get(0)))
+            })
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Everything on record, and whether the store may not hold everything booked.
+    pub fn load(&self) -> Result<(State, bool), StateError> {
+        let rows: Vec<(String, i64, String)> = self.call(|c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT definition, start, record FROM bookings ORDER BY definition, start",
+                    &[],
+                )
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .collect()
+                })
+            })
+        })?;
+        let corrupt = |reason: String| StateError::Corrupt {
+            path: self.shown.clone(),
+            reason,
+        };
+        let mut bookings = Vec::with_capacity(rows.len());
+        for (definition, start, text) in rows {
+            let record: Record = serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("the record of {definition}@{start}: {e}")))?;
+            bookings.push(record);
+        }
+        let metas: Vec<(String, String)> = self.call(|c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT key, value FROM meta WHERE key = ANY($1)",
+                    &[&vec![DAEMON, LOOK_UP_FIRST]],
+                )
+                .await
+                .map(|rows| rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })?;
+        let mut meta = Meta::default();
+        let mut fresh = false;
+        for (key, value) in metas {
+            if key == DAEMON {
+                meta = serde_json::from_str(&value)
+                    .map_err(|e| corrupt(format!("the daemon's values: {e}")))?;
+            } else {
+                fresh = true;
+            }
+        }
+        Ok((
+            State {
+                version: state::VERSION,
+                last_pass: meta.last_pass,
+                bookings,
+                invalid: meta.invalid,
+                held_removals: meta.held_removals,
+                waiting: meta.waiting,
+                paused: meta.paused,
+            },
+            fresh,
+        ))
+    }
+
+    /// Writes `batch` in one transaction (committed, so synced by the server, when it
+    /// returns).
+    pub fn commit(&self, batch: &Batch<'_>) -> Result<(), StateError> {
+        self.write(batch, false)
+    }
+
+    /// Replaces every row with `state`'s, in one transaction.
+    pub fn replace(&self, state: &State, meta: &Meta) -> Result<(), StateError> {
+        let rows: Vec<Write<'_>> = state.bookings.iter().map(Write::Put).collect();
+        self.write(
+            &Batch {
+                rows,
+                meta: Some(meta),
+                looked_up: true,
+            },
+            true,
+        )
+    }
+
+    /// Marks the store as maybe not holding everything booked (see the SQLite store's).
+    pub fn mark_look_up_first(&self) -> Result<(), StateError> {
+        self.batch(&format!(
+            "INSERT INTO meta (key, value) VALUES ('{LOOK_UP_FIRST}', 'true') ON CONFLICT DO NOTHING"
+        ))
+    }
+
+    fn write(&self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
+        let mut puts: Vec<(String, i64, i64, String, String)> = Vec::new();
+        let mut deletes: Vec<(String, i64)> = Vec::new();
+        for row in &batch.rows {
+            match row {
+                Write::Put(r) => puts.push((
+                    r.definition.clone(),
+                    r.occurrence_start,
+                    r.occurrence_end,
+                    r.status.as_str().to_string(),
+                    serde_json::to_string(r).map_err(|e| self.err_text(&e.to_string()))?,
+                )),
+                Write::Delete(k) => deletes.push((k.definition.clone(), k.start)),
+            }
+        }
+        let meta = match batch.meta {
+            Some(m) => Some(serde_json::to_string(m).map_err(|e| self.err_text(&e.to_string()))?),
+            None => None,
+        };
+        let looked_up = batch.looked_up;
+        self.call(move |c| {
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                if delete_all {
+                    tx.batch_execute("DELETE FROM bookings").await?;
+                }
+                if !puts.is_empty() {
+                    let put = tx
+                        .prepare(
+                            "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status, record = EXCLUDED.record",
+                        )
+                        .await?;
+                    for (d, s, e, st, rec) in &puts {
+                        tx.execute(&put, &[d, s, e, st, rec]).await?;
+                    }
+                }
+                if !deletes.is_empty() {
+                    let delete = tx
+                        .prepare("DELETE FROM bookings WHERE definition = $1 AND start = $2")
+                        .await?;
+                    for (d, s) in &deletes {
+                        tx.execute(&delete, &[d, s]).await?;
+                    }
+                }
+                if let Some(text) = &meta {
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        &[&DAEMON, text],
+                    )
+                    .await?;
+                }
+                if looked_up {
+                    tx.execute("DELETE FROM meta WHERE key = $1", &[&LOOK_UP_FIRST])
+                        .await?;
+                }
+                tx.commit().await
+            })
+        })
+    }
+}
+
+type DynError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The hostname, for `status`' "who leads".
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "postgres://(unparsable url)".into(),
+    }
+}

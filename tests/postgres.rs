@@ -1,0 +1,328 @@
+//! The PostgreSQL store: the same records as SQLite, one leader among daemons sharing a
+//! database, and a standby that takes over from a killed leader without booking anything
+//! twice. Each test starts its own throwaway server (`util::postgres`).
+
+mod util;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use util::daemon::Env;
+use util::postgres::Postgres;
+use wemeet_scheduler::booking::{BookingKey, Status};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::ledger::Ledger;
+use wemeet_scheduler::state::{self, Record, State};
+use wemeet_scheduler::store::postgres::Pg;
+use wemeet_scheduler::store::{Batch, Meta, Store};
+
+fn record(def: &str, start: i64, status: Status) -> Record {
+    Record {
+        definition: def.into(),
+        occurrence_start: start,
+        occurrence_end: start + 60,
+        status,
+        userid: "u".into(),
+        instanceid: 1,
+        subject: "s".into(),
+        timezone: None,
+        definition_hash: "h".into(),
+        request: None,
+        meeting_id: Some(format!("m-{def}")),
+        meeting_code: None,
+        join_url: None,
+        attempts: 1,
+        last_error: None,
+        error_code: None,
+        updated_at: 0,
+        change: None,
+        refused: None,
+        sequence: 0,
+    }
+}
+
+#[test]
+fn records_round_trip_and_one_session_leads_at_a_time() {
+    let pg = Postgres::start();
+    let url = pg.database("roundtrip");
+    let takeover = Duration::from_secs(3);
+    let first = Pg::connect(&url, takeover).unwrap();
+    assert!(first.try_lead(takeover).unwrap());
+    assert!(first.still_leading().unwrap());
+    let second = Pg::connect(&url, takeover).unwrap();
+    assert!(!second.try_lead(takeover).unwrap(), "one leader at a time");
+    assert!(!second.still_leading().unwrap());
+    let leader = second.leader().unwrap().expect("the leader is recorded");
+    assert_eq!(leader.pid, std::process::id());
+
+    let (mut store, state) = Store::leading(first).unwrap();
+    assert!(store.fresh(), "a new database looks up first");
+    assert!(state.bookings.is_empty());
+    let mut ledger = Ledger::new([]);
+    for i in 0..3 {
+        ledger.insert(
+            BookingKey {
+                definition: "a".into(),
+                start: i,
+            },
+            record("a", i, Status::Booked),
+        );
+    }
+    let meta = Meta {
+        last_pass: Some(7),
+        held_removals: vec!["gone".into()],
+        ..Meta::default()
+    };
+    let (rows, _) = ledger.take_changes();
+    store
+        .commit(&Batch {
+            rows,
+            meta: Some(&meta),
+            looked_up: true,
+        })
+        .unwrap();
+    ledger.remove(&BookingKey {
+        definition: "a".into(),
+        start: 1,
+    });
+    ledger
+        .get_mut(&BookingKey {
+            definition: "a".into(),
+            start: 2,
+        })
+        .unwrap()
+        .status = Status::Cancelled;
+    let (rows, _) = ledger.take_changes();
+    store
+        .commit(&Batch {
+            rows,
+            meta: None,
+            looked_up: true,
+        })
+        .unwrap();
+    let back = wemeet_scheduler::store::read_for(&wemeet_scheduler::config::StateConfig {
+        file: "unused".into(),
+        import: None,
+        url: Some(url.clone()),
+        takeover,
+        retention: Duration::from_secs(86400),
+    })
+    .unwrap();
+    assert_eq!(
+        back,
+        State {
+            version: state::VERSION,
+            last_pass: Some(7),
+            bookings: ledger.values().cloned().collect(),
+            held_removals: vec!["gone".into()],
+            ..State::default()
+        }
+    );
+    // The leader goes: its session ends and the lock with it.
+    drop(store);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !second.try_lead(takeover).unwrap() {
+        assert!(Instant::now() < deadline, "the lock was not let go");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (store, state) = Store::leading(second).unwrap();
+    assert!(!store.fresh(), "written to: trusted");
+    assert_eq!(state.bookings.len(), 2);
+}
+
+/// Each live meeting's subject, counted.
+fn live_by_subject(env: &Env) -> HashMap<String, usize> {
+    let mut by = HashMap::new();
+    for m in env.fake.live_meetings() {
+        *by.entry(m.subject.clone()).or_insert(0) += 1;
+    }
+    by
+}
+
+/// A fake with unclear-create faults, `defs` one-offs next year, and a config on the
+/// database `url` with a 3 s takeover, paced so that a backlog takes a few seconds.
+async fn failover_env(url: &str, defs: usize) -> Env {
+    let env = Env::with_config(
+        FakeConfig {
+            faults: Faults {
+                create_then_hang: FaultSpec::Rate(0.05),
+                hang_for: Duration::from_secs(30),
+                create_then_reset: FaultSpec::Rate(0.05),
+                ..Faults::default()
+            },
+            seed: 11,
+            ..FakeConfig::default()
+        },
+        |text| {
+            text.replace(
+                "[state]\n",
+                &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
+            )
+            .replace("requests_per_minute = 0", "requests_per_minute = 3000")
+            .replace("max_attempts = 4", "max_attempts = 30")
+        },
+    )
+    .await;
+    let base = Utc::now().timestamp() / 3600 * 3600 + 365 * 86400;
+    for i in 0..defs {
+        env.write(
+            &format!("m{i:04}.toml"),
+            &format!(
+                "subject = \"Meeting {i}\"\nuserid = \"user{:02}\"\nstart_time = {}\nduration = \"30m\"\n",
+                i % 10,
+                base + (i as i64) * 3600
+            ),
+        );
+    }
+    env
+}
+
+fn spawn(env: &Env) -> std::process::Child {
+    env.command("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a daemon")
+}
+
+async fn wait_for_creates(env: &Env, n: usize) {
+    let started = Instant::now();
+    while env.creates() < n {
+        assert!(started.elapsed() < Duration::from_secs(30), "no booking");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `pid` leads; returns how long that took.
+async fn wait_for_leader(url: &str, pid: u32, since: Instant) -> Duration {
+    let watcher = Pg::connect(url, Duration::from_secs(3)).unwrap();
+    loop {
+        if watcher.leader().unwrap().is_some_and(|l| l.pid == pid) {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the standby did not take over"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for every booking, stops `daemon`, and checks the fake: each definition has exactly
+/// one live meeting, and the records name exactly those.
+async fn check_exactly_once(env: &Env, defs: usize, mut daemon: std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
+        let booked = st
+            .bookings
+            .iter()
+            .filter(|r| r.status == Status::Booked)
+            .count();
+        if booked == defs {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {booked} of {defs} booked: {:?}",
+            st.bookings
+                .iter()
+                .filter(|r| r.status != Status::Booked)
+                .map(|r| (&r.definition, r.status, &r.last_error))
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let _ = daemon.wait();
+    let live = live_by_subject(env);
+    let twice: Vec<_> = live.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "booked twice: {twice:?}");
+    assert_eq!(live.len(), defs, "every definition booked");
+    let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
+    let mut ids: Vec<String> = st
+        .bookings
+        .iter()
+        .filter_map(|r| r.meeting_id.clone())
+        .collect();
+    ids.sort();
+    let mut live_ids: Vec<String> = env
+        .fake
+        .live_meetings()
+        .into_iter()
+        .map(|m| m.meeting_id)
+        .collect();
+    live_ids.sort();
+    assert_eq!(ids, live_ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_by_the_standby_and_nothing_is_booked_twice() {
+    let defs: usize = std::env::var("WEMEET_PG_DEFS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let pg = Postgres::start();
+    let url = pg.database("failover");
+    let env = failover_env(&url, defs).await;
+    // The first one leads (it is alone) and starts booking.
+    let mut leader = spawn(&env);
+    wait_for_creates(&env, 20).await;
+    let standby = spawn(&env);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before_kill = env.creates();
+    assert!(
+        before_kill < defs,
+        "the kill lands mid-backlog ({before_kill} of {defs} created)"
+    );
+    let _ = leader.kill(); // SIGKILL
+    let _ = leader.wait();
+    let took_over = wait_for_leader(&url, standby.id(), Instant::now()).await;
+    assert!(
+        took_over < Duration::from_secs(3),
+        "took over in {took_over:?}"
+    );
+    check_exactly_once(&env, defs, standby).await;
+    eprintln!(
+        "{defs} bookings; leader killed after {before_kill} creates; standby led {took_over:?} after the kill"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_session_ends_stops_sending_and_the_standby_takes_over() {
+    let defs = 200;
+    let pg = Postgres::start();
+    let url = pg.database("fencing");
+    let env = failover_env(&url, defs).await;
+    let mut leader = spawn(&env);
+    wait_for_creates(&env, 20).await;
+    let standby = spawn(&env);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server ends the leader's session (as after a network cut): the lock goes with it.
+    let ended = Instant::now();
+    assert_eq!(
+        pg.sql(
+            "fencing",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        ),
+        "t"
+    );
+    // The old leader notices before its next send and exits for a restart (code 3).
+    let status = loop {
+        if let Some(status) = leader.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            ended.elapsed() < Duration::from_secs(5),
+            "the old leader kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(3), "a restartable exit");
+    wait_for_leader(&url, standby.id(), ended).await;
+    check_exactly_once(&env, defs, standby).await;
+}
