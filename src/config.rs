@@ -462,6 +462,17 @@ fn read_config(
             config.state.import = Some(base.join(file.get_ref()));
         }
         if let Some(url) = non_empty(&state, "url", c) {
+            let has_password = url::Url::parse(url.get_ref()).is_ok_and(|u| u.password().is_some());
+            if let Some(mode) = mode.filter(|m| has_password && m & 0o077 != 0) {
+                c.error_hint(
+                    url.span(),
+                    format!(
+                        "`state.url` holds a password but the config file is readable by group or others (mode {:o})",
+                        mode & 0o777
+                    ),
+                    "run `chmod 600` on the config (owned by the daemon's user)",
+                );
+            }
             if url.get_ref().starts_with("postgres://")
                 || url.get_ref().starts_with("postgresql://")
             {

@@ -286,6 +286,17 @@ async fn a_killed_leader_is_replaced_by_the_standby_and_nothing_is_booked_twice(
         took_over < Duration::from_secs(3),
         "took over in {took_over:?}"
     );
+    // `status` says who leads.
+    let out = env
+        .command("status")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("(pid {}) since", standby.id())),
+        "{text}"
+    );
     check_exactly_once(&env, defs, standby).await;
     eprintln!(
         "{defs} bookings; leader killed after {before_kill} creates; standby led {took_over:?} after the kill"

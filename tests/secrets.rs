@@ -228,3 +228,60 @@ fn key_files_are_read_with_a_bound_and_refused_when_others_can_read_them() {
     let (code, out) = with_key_file(d, &d.join("not-yet"), &["validate"]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn the_database_password_never_appears_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("meetings")).unwrap();
+    std::fs::write(
+        dir.path().join("meetings/a.toml"),
+        "subject = \"A\"\nstart_time = 2099-01-03T10:00:00Z\nduration = \"1h\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    // Nothing listens on port 9: every command that reads the store fails to connect.
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9\"\nsecret_key = \"k\"\n[watch]\ndir = \"{}\"\n[state]\nurl = \"postgres://wemeet:{CANARY}@127.0.0.1:9/wemeet\"\ntakeover = \"3s\"\n",
+            dir.path().join("meetings").display()
+        ),
+    )
+    .unwrap();
+    chmod(&config, 0o600);
+    for args in [
+        &["once"][..],
+        &["run"],
+        &["status"],
+        &["status", "--json"],
+        &["plan"],
+        &["validate"],
+        &["export", "ics"],
+    ] {
+        let out = run(args, &config, &[]);
+        assert_clean(&format!("`{}`", args.join(" ")), &out);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_wemeet-scheduler"))
+        .args(["once", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a database that is down is worth a restart"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("postgres://wemeet:***@127.0.0.1:9/wemeet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // In a config others can read, a password in the URL is refused.
+    chmod(&config, 0o644);
+    let out = run(&["validate"], &config, &[]);
+    assert!(
+        out.contains("`state.url` holds a password but the config file is readable by group or others (mode 644)"),
+        "{out}"
+    );
+    assert_clean("the refusal of a readable config", &out);
+}

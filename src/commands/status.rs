@@ -217,6 +217,9 @@ pub fn run(
                 writeln!(out, "  {d}")?;
             }
         }
+        if let Some(url) = &config.state.url {
+            writeln!(out, "\n{}", leader_line(url, config.state.takeover)?)?;
+        }
         if !state.invalid.is_empty() {
             writeln!(out, "\ninvalid definition files ({}):", state.invalid.len())?;
             for f in &state.invalid {
@@ -231,6 +234,32 @@ pub fn run(
         Outcome::Problems
     } else {
         Outcome::Clean
+    })
+}
+
+/// PostgreSQL store: which daemon leads, or that none does.
+fn leader_line(url: &str, takeover: std::time::Duration) -> anyhow::Result<String> {
+    let pg = crate::store::postgres::Pg::connect(url, takeover)?;
+    let since = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|t| t.format("%F %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    };
+    Ok(match (pg.leader()?, pg.someone_leads()?) {
+        (Some(l), true) => format!(
+            "leading: {} (pid {}) since {}; a standby takes over within {} of it stopping",
+            l.host,
+            l.pid,
+            since(l.since),
+            humantime::format_duration(takeover)
+        ),
+        (Some(l), false) => format!(
+            "NO DAEMON LEADS: nothing is booked; the last leader was {} (pid {}), from {}",
+            l.host,
+            l.pid,
+            since(l.since)
+        ),
+        (None, _) => "NO DAEMON LEADS: none has led on this database yet".to_string(),
     })
 }
 

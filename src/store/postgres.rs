@@ -288,6 +288,20 @@ impl Pg {
         })
     }
 
+    /// Whether any session holds the leader lock now (for `status`).
+    pub fn someone_leads(&self) -> Result<bool, StateError> {
+        self.call(|c| {
+            Box::pin(async move {
+                c.query_one(
+                    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
+                    &[&LEADER_LOCK],
+                )
+                .await
+                .map(|r| r.get(0))
+            })
+        })
+    }
+
     /// Who leads, as recorded.
     pub fn leader(&self) -> Result<Option<Leader>, StateError> {
         let text: Option<String> = self.call(|c| {
