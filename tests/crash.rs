@@ -88,7 +88,7 @@ async fn sigkill_at_random_moments_never_loses_or_duplicates_a_booking() {
         tokio::time::sleep(delay).await;
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let st = wemeet_scheduler::store::read(&env.config.state.file)
+        let st = wemeet_scheduler::store::read_for(&env.config.state)
             .unwrap_or_else(|e| panic!("state unreadable after kill {round} at {delay:?}: {e}"));
         let created: std::collections::HashSet<(String, i64)> = env
             .fake

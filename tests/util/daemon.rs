@@ -34,6 +34,8 @@ pub struct Env {
     pub config: Config,
     /// The config, also as a file (for the binary and `status`).
     pub config_path: PathBuf,
+    /// With `WEMEET_TEST_STORE=postgres`, the server holding the store (else the SQLite file).
+    pub postgres: Option<super::postgres::Postgres>,
 }
 
 impl Env {
@@ -67,7 +69,24 @@ impl Env {
             watch.display(),
             state.display()
         );
-        let config_text = edit(config_text);
+        let mut config_text = edit(config_text);
+        // The same tests on the PostgreSQL store, when asked (`.ci/run` runs the crash suite
+        // and the fault matrix so).
+        let postgres = (std::env::var("WEMEET_TEST_STORE").as_deref() == Ok("postgres")
+            && !config_text.contains("url = \"postgres"))
+        .then(super::postgres::Postgres::start);
+        if let Some(pg) = &postgres {
+            let url = pg.database("wemeet");
+            // An empty store known to be whole, as for SQLite above.
+            wemeet_scheduler::store::postgres::Pg::connect(&url, Duration::from_secs(3))
+                .and_then(|db| db.replace(&State::default(), &Default::default()))
+                .expect("empty PostgreSQL store");
+            config_text = config_text.replacen(
+                "[state]\n",
+                &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
+                1,
+            );
+        }
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, &config_text).expect("write config");
         #[cfg(unix)]
@@ -84,6 +103,7 @@ impl Env {
             clock,
             config,
             config_path,
+            postgres,
         }
     }
 
@@ -97,7 +117,7 @@ impl Env {
     }
 
     pub fn state(&self) -> State {
-        wemeet_scheduler::store::read(&self.config.state.file).expect("state reads")
+        wemeet_scheduler::store::read_for(&self.config.state).expect("state reads")
     }
 
     /// Whether the store's files (the database and its write-ahead log) hold `needle`.
