@@ -42,11 +42,13 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
+use crate::notifier::Notifier;
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
 use crate::state::{self, Change, Record, StateError};
 use crate::store::{self, Store};
-use crate::watch::{Catalog, DEBOUNCE, WatchEvent, Watcher};
+use crate::watch::Catalog;
+use crate::watcher::{Due, Watching};
 
 /// Whether the daemon keeps running or makes one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,16 +199,6 @@ struct Runtime {
 /// How often results are written at most; intents are written at once. A result lost to a
 /// crash in between is found again by the lookup of its pending record.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// How often `STATUS=` is sent to systemd at most.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
-
-/// The last `STATUS=` line sent, and whether a newer one waits for its turn.
-#[derive(Default)]
-struct StatusLine {
-    text: String,
-    sent_at: Option<Instant>,
-    waiting: bool,
-}
 
 struct Daemon {
     config: Config,
@@ -227,7 +219,8 @@ struct Daemon {
     progress: Progress,
     new_problems: usize,
     passes: u64,
-    status: StatusLine,
+    /// What systemd is told.
+    notifier: Notifier,
     /// When the loop must wake next: computed by each pass, moved earlier by outcomes that
     /// set a retry time. Waking early is harmless (the pass finds nothing to do).
     wake: DateTime<Utc>,
@@ -343,15 +336,9 @@ pub async fn run(
             )
         })
         .collect();
-    let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
-    let mut watcher = if options.watch {
-        start_watcher(&catalog, watch_tx.clone())
-    } else {
-        None
-    };
-    let mut watched_identity = dir_identity(catalog.dir());
-    let mut settling: HashMap<PathBuf, Instant> = HashMap::new();
+    let mut watching = Watching::start(catalog.dir(), options.watch);
     let mut reloads = options.reloads.take();
+    let systemd = options.systemd;
     let mut d = Daemon {
         last_pass: state.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
         config,
@@ -369,7 +356,7 @@ pub async fn run(
         progress: Progress::default(),
         new_problems: 0,
         passes: 0,
-        status: StatusLine::default(),
+        notifier: Notifier::new(systemd),
         wake: now,
         held: state.held_removals.clone(),
         recovering,
@@ -387,7 +374,7 @@ pub async fn run(
     });
     d.pass()?;
     d.flush()?;
-    d.notify_systemd(&[sd_notify::NotifyState::Ready]);
+    d.notifier.send(&[sd_notify::NotifyState::Ready]);
     let _metrics_server = metrics_server;
     let mut heartbeat = tokio::time::interval(crate::metrics::HEARTBEAT);
     if let Some(m) = &d.metrics {
@@ -412,98 +399,25 @@ pub async fn run(
         if d.options.mode.is_one_shot() && d.tasks.is_empty() && !d.has_work_now() {
             break;
         }
-        let wake = d.wake;
-        let flush_at = d.last_flush + FLUSH_EVERY;
-        let settle_at = settling.values().min().copied();
-        let clock = d.options.clock.clone();
+        let (wake, flush_at, clock) = (d.wake, d.last_flush + FLUSH_EVERY, d.options.clock.clone());
+        let status_at = d.notifier.due();
         tokio::select! {
-            _ = &mut shutdown => {
-                tracing::info!("shutting down: finishing requests in flight");
-                break;
-            }
-            Some(event) = watch_rx.recv() => {
-                // Debounce: a path is read once its writes have settled for DEBOUNCE, so an
-                // editor's rename-save or a `cp` in progress is read once, whole.
-                let settled = Instant::now() + DEBOUNCE;
-                let mut rescan_all = false;
-                for ev in std::iter::once(event).chain(std::iter::from_fn(|| watch_rx.try_recv().ok())) {
-                    match ev {
-                        WatchEvent::Paths(paths) => {
-                            for p in paths {
-                                settling.insert(p, settled);
-                            }
-                        }
-                        WatchEvent::Rescan => rescan_all = true,
-                    }
-                }
-                if rescan_all {
-                    settling.clear();
-                    let now = d.options.clock.now();
-                    let result = d.catalog.rescan(&d.config.defaults, now);
-                    d.after_scan(result);
-                    d.pass()?;
-                }
-            }
-            _ = tokio::time::sleep_until(settle_at.unwrap_or_else(Instant::now)), if settle_at.is_some() => {
-                let due = Instant::now();
-                let paths: Vec<PathBuf> = settling.iter().filter(|(_, t)| **t <= due).map(|(p, _)| p.clone()).collect();
-                for p in &paths {
-                    settling.remove(p);
-                }
-                let now = d.options.clock.now();
-                let result = d.catalog.refresh(&paths, &d.config.defaults, now);
-                d.after_scan(result);
-                d.pass()?;
-            }
-            Some(()) = recv_opt(&mut reloads) => {
-                d.reload(&mut watcher, &watch_tx);
-                rescan = tokio::time::interval(d.config.watch.rescan_interval);
-                rescan.reset();
-                d.pass()?;
-            }
-            Some(joined) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => {
-                if d.joined(joined) {
-                    d.pass()?;
-                }
-            }
-            _ = clock.sleep_until(wake) => {
-                d.pass()?;
-            }
-            _ = rescan.tick() => {
-                // A directory replaced as a whole (rm -r, then a new one) is a new inode: the
-                // old watch sees nothing from it any more.
-                let identity = dir_identity(d.catalog.dir());
-                if d.options.watch && identity != watched_identity {
-                    tracing::info!(dir = %d.catalog.dir().display(), "the watch dir was replaced; watching the new one");
-                    watcher = start_watcher(&d.catalog, watch_tx.clone());
-                    watched_identity = identity;
-                }
-                let now = d.options.clock.now();
-                let result = d.catalog.rescan(&d.config.defaults, now);
-                d.after_scan(result);
-                d.pass()?;
-            }
-            _ = tokio::time::sleep_until(flush_at), if d.dirty => {
-                d.flush()?;
-            }
-            _ = tokio::time::sleep_until(d.status.sent_at.unwrap_or_else(Instant::now) + STATUS_EVERY), if d.status.waiting => {
-                d.update_status();
-            }
-            _ = lead_tick.tick(), if d.store.is_shared() => {
-                d.check_lead()?;
-            }
-            _ = watchdog_tick.tick(), if watchdog.is_some() => {
-                d.notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-            }
-            _ = heartbeat.tick(), if d.metrics.is_some() => {
-                if let Some(m) = &d.metrics {
-                    m.heartbeat(Utc::now().timestamp());
-                }
-            }
+            _ = &mut shutdown => break,
+            due = watching.next() => d.on_watch(due, &mut watching)?,
+            Some(()) = recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan)?,
+            Some(joined) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.on_joined(joined)?,
+            _ = clock.sleep_until(wake) => d.pass()?,
+            _ = rescan.tick() => d.on_rescan(&mut watching)?,
+            _ = tokio::time::sleep_until(flush_at), if d.dirty => d.flush()?,
+            _ = tokio::time::sleep_until(status_at.unwrap_or_else(Instant::now)), if status_at.is_some() => d.notifier.send_waiting(),
+            _ = lead_tick.tick(), if d.store.is_shared() => d.check_lead()?,
+            _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
+            _ = heartbeat.tick(), if d.metrics.is_some() => d.heartbeat(),
         }
     }
+    tracing::info!("shutting down: finishing requests in flight");
 
-    d.notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    d.notifier.send(&[sd_notify::NotifyState::Stopping]);
     d.drain().await;
     d.flush()?;
     let summary = d.summary();
@@ -526,16 +440,6 @@ async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
     }
 }
 
-fn start_watcher(catalog: &Catalog, tx: mpsc::UnboundedSender<WatchEvent>) -> Option<Watcher> {
-    match Watcher::start(catalog.dir(), tx) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!("{e}");
-            None
-        }
-    }
-}
-
 impl Daemon {
     fn emit(&self, event: Event) {
         if let Some(tx) = &self.options.events {
@@ -543,12 +447,56 @@ impl Daemon {
         }
     }
 
-    fn notify_systemd(&self, states: &[sd_notify::NotifyState<'_>]) {
-        if self.options.systemd {
-            // Without NOTIFY_SOCKET this does nothing; a failure to tell systemd is not fatal.
-            if let Err(e) = notify_nonblocking(states) {
-                tracing::debug!("sd_notify: {e}");
+    /// Paths settled, or a rescan asked for by the watcher: read them, then a pass.
+    fn on_watch(&mut self, due: Due, watching: &mut Watching) -> Result<(), DaemonError> {
+        let now = self.options.clock.now();
+        let result = match due {
+            Due::Paths(paths) => self.catalog.refresh(&paths, &self.config.defaults, now),
+            Due::Rescan => {
+                watching.clear();
+                self.catalog.rescan(&self.config.defaults, now)
             }
+        };
+        self.after_scan(result);
+        self.pass()
+    }
+
+    /// The periodic rescan (events are hints; this is the guarantee), then a pass.
+    fn on_rescan(&mut self, watching: &mut Watching) -> Result<(), DaemonError> {
+        watching.check_replaced(self.catalog.dir());
+        let now = self.options.clock.now();
+        let result = self.catalog.rescan(&self.config.defaults, now);
+        self.after_scan(result);
+        self.pass()
+    }
+
+    /// SIGHUP: the config again, a rescan, a pass.
+    fn on_reload(
+        &mut self,
+        watching: &mut Watching,
+        rescan: &mut tokio::time::Interval,
+    ) -> Result<(), DaemonError> {
+        self.reload(watching);
+        *rescan = tokio::time::interval(self.config.watch.rescan_interval);
+        rescan.reset();
+        self.pass()
+    }
+
+    /// A request task finished: its outcome in, and a pass when it asks for one.
+    fn on_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+    ) -> Result<(), DaemonError> {
+        if self.joined(joined) {
+            self.pass()?;
+        }
+        Ok(())
+    }
+
+    /// The metrics' liveness heartbeat.
+    fn heartbeat(&self) {
+        if let Some(m) = &self.metrics {
+            m.heartbeat(Utc::now().timestamp());
         }
     }
 
@@ -575,12 +523,8 @@ impl Daemon {
     }
 
     /// Re-reads the config (SIGHUP). A broken config is reported and the old one kept.
-    fn reload(
-        &mut self,
-        watcher: &mut Option<Watcher>,
-        watch_tx: &mpsc::UnboundedSender<WatchEvent>,
-    ) {
-        self.notify_systemd(&[
+    fn reload(&mut self, watching: &mut Watching) {
+        self.notifier.send(&[
             sd_notify::NotifyState::Reloading,
             sd_notify::NotifyState::monotonic_usec_now()
                 .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
@@ -630,10 +574,7 @@ impl Daemon {
                     if dir_changed {
                         self.catalog = Catalog::new(&self.config.watch.dir)
                             .with_retention(self.config.state.retention);
-                        *watcher = None;
-                        if self.options.watch {
-                            *watcher = start_watcher(&self.catalog, watch_tx.clone());
-                        }
+                        watching.restart(self.catalog.dir());
                     }
                     tracing::info!(config = %path.display(), "config reloaded");
                 }
@@ -643,7 +584,7 @@ impl Daemon {
         let now = self.options.clock.now();
         let result = self.catalog.reparse_all(&self.config.defaults, now);
         self.after_scan(result);
-        self.notify_systemd(&[sd_notify::NotifyState::Ready]);
+        self.notifier.send(&[sd_notify::NotifyState::Ready]);
     }
 
     fn reconciled(&self, now: DateTime<Utc>) -> plan::Reconciled {
@@ -1706,11 +1647,10 @@ impl Daemon {
         Ok(())
     }
 
-    /// Sends `STATUS=` when the counts changed, at most once a second: a notify socket whose
-    /// reader lags has a short queue, and a full queue would block the loop.
+    /// Tells systemd the counts (`STATUS=`), when they changed.
     fn update_status(&mut self) {
         if !self.options.systemd {
-            return;
+            return; // Counting is not free with 100,000 records.
         }
         let s = self.summary();
         let mut status = format!(
@@ -1724,24 +1664,7 @@ impl Daemon {
         if waiting > 0 {
             status.push_str(&format!(", waiting for a quota {waiting}"));
         }
-        if status == self.status.text {
-            self.status.waiting = false;
-            return;
-        }
-        if self
-            .status
-            .sent_at
-            .is_some_and(|t| t.elapsed() < STATUS_EVERY)
-        {
-            self.status.waiting = true;
-            return;
-        }
-        self.notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
-        self.status = StatusLine {
-            text: status,
-            sent_at: Some(Instant::now()),
-            waiting: false,
-        };
+        self.notifier.status(status);
     }
 
     /// Waits (bounded) for requests in flight and records their outcomes.
@@ -1834,7 +1757,7 @@ async fn wait_for_lead(
                     "standby: {} leads",
                     leader.as_deref().unwrap_or("another daemon")
                 );
-                let _ = notify_nonblocking(&[
+                let _ = crate::notifier::notify_nonblocking(&[
                     sd_notify::NotifyState::Ready,
                     sd_notify::NotifyState::Status(&status),
                 ]);
@@ -1871,88 +1794,8 @@ fn fingerprint(api: &crate::config::ApiConfig, key: &crate::config::SecretKey) -
     ))
 }
 
-/// The systemd notify protocol without ever blocking: `sd_notify::notify` sends on a
-/// blocking socket, and a notify socket whose queue is full (a lagging reader; the queue is
-/// ten datagrams by default) would stall the whole loop. A message that does not fit is
-/// dropped; the next one carries the news.
-fn notify_nonblocking(states: &[sd_notify::NotifyState<'_>]) -> std::io::Result<()> {
-    match std::env::var_os("NOTIFY_SOCKET") {
-        Some(path) => notify_to(&path, states),
-        None => Ok(()),
-    }
-}
-
-fn notify_to(path: &std::ffi::OsStr, states: &[sd_notify::NotifyState<'_>]) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::fmt::Write as _;
-        use std::os::unix::net::UnixDatagram;
-        let mut msg = String::new();
-        for s in states {
-            let _ = writeln!(msg, "{s}");
-        }
-        let sock = UnixDatagram::unbound()?;
-        sock.set_nonblocking(true)?;
-        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path);
-        #[cfg(target_os = "linux")]
-        if let Some(name) = bytes.strip_prefix(b"@") {
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-            sock.send_to_addr(msg.as_bytes(), &addr)?;
-            return Ok(());
-        }
-        let _ = bytes;
-        sock.send_to(msg.as_bytes(), path)?;
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, states);
-        Ok(())
-    }
-}
-
-/// Device and inode of a directory, to notice when it is replaced.
-fn dir_identity(dir: &std::path::Path) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
-    }
-}
-
 /// Waits between failed lookups: 10 s, 20 s, 40 s, ... up to `max`.
 fn lookup_backoff(failures: u32, max: Duration) -> TimeDelta {
     let secs = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
     TimeDelta::from_std(Duration::from_secs(secs).min(max)).unwrap_or(TimeDelta::minutes(5))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn notify_never_blocks_on_a_full_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify.sock");
-        let reader = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        // Nobody reads: the queue fills after a few datagrams; every call still returns.
-        let results: Vec<bool> = (0..100)
-            .map(|i| {
-                let status = format!("booked {i}");
-                notify_to(path.as_os_str(), &[sd_notify::NotifyState::Status(&status)]).is_ok()
-            })
-            .collect();
-        assert!(results[0]);
-        assert!(results.iter().any(|ok| !ok), "the queue never filled?");
-        let mut buf = [0u8; 256];
-        let n = reader.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"STATUS=booked 0\n");
-    }
 }

@@ -34,8 +34,9 @@
 //! - [`clock`]: wall-clock time, injectable for tests.
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
 //! - [`watch`]: the watch directory kept current from file events and rescans.
-//! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals,
-//!   systemd.
+//! - [`watcher`]: file events for the watch directory, debounced into what the loop reads.
+//! - [`notifier`]: what the daemon tells systemd (`READY=1`, `STATUS=`, ...), never blocking.
+//! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals.
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
 //!   demo, the tests and the benchmarks.
 //! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `retry`, `recover`,
@@ -57,6 +58,7 @@ pub mod ledger;
 pub mod logging;
 pub mod meeting;
 pub mod metrics;
+pub mod notifier;
 pub mod plan;
 pub mod quota;
 pub mod scan;
@@ -65,3 +67,4 @@ pub mod state;
 pub mod store;
 pub mod toml_reader;
 pub mod watch;
+pub mod watcher;

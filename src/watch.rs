@@ -1,6 +1,6 @@
 //! The watch directory, kept current: a [`Catalog`] of every definition file with its content
-//! hash and parsed form, refreshed from file-system events ([`Watcher`], which debounces them)
-//! and by full rescans.
+//! hash and parsed form, refreshed from file-system events (see [`crate::watcher`]) and by full
+//! rescans.
 //!
 //! Events are hints. A full rescan compares every file by content hash, so nothing is missed
 //! when events are lost (inotify overflow, NFS, a replaced directory); only files whose content
@@ -11,18 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use notify::RecursiveMode;
+
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 use crate::config::Defaults;
 use crate::definition::{self, Definition, Past};
 use crate::diagnostic::Diagnostic;
 use crate::scan::{self, is_definition_file};
 use crate::state::InvalidFile;
-
-/// How long a file must see no events before it is read: writes settled, renames done.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// One definition file as last read.
 #[derive(Debug)]
@@ -333,69 +329,6 @@ enum Target {
     File(String),
     Ignored,
     Other,
-}
-
-/// What the watcher reports.
-#[derive(Debug)]
-pub enum WatchEvent {
-    /// These paths changed (created, written, removed or renamed), after writes settled.
-    Paths(Vec<PathBuf>),
-    /// Events were lost; rescan everything.
-    Rescan,
-}
-
-/// File-system notifications for the watch directory. Dropping it stops them. The events
-/// come from the kernel (inotify) as they happen, with no polling thread; the daemon's loop
-/// debounces them ([`DEBOUNCE`]).
-pub struct Watcher {
-    _watcher: notify::RecommendedWatcher,
-}
-
-/// Why watching could not start; the daemon then relies on periodic rescans.
-#[derive(Debug, thiserror::Error)]
-pub enum WatchError {
-    #[error(
-        "cannot watch {dir}: the inotify watch limit is reached; raise it with `sysctl fs.inotify.max_user_watches=524288` (and in /etc/sysctl.d/ to keep it); until then changes are seen at each rescan"
-    )]
-    Limit { dir: PathBuf },
-    #[error("cannot watch {dir}: {message}; changes are seen at each rescan")]
-    Other { dir: PathBuf, message: String },
-}
-
-impl Watcher {
-    /// Starts watching `dir` recursively; events go to `tx`.
-    pub fn start(dir: &Path, tx: mpsc::UnboundedSender<WatchEvent>) -> Result<Watcher, WatchError> {
-        use notify::Watcher as _;
-        let to_error = |e: notify::Error| match e.kind {
-            notify::ErrorKind::MaxFilesWatch => WatchError::Limit { dir: dir.into() },
-            notify::ErrorKind::Io(ref io) if io.raw_os_error() == Some(28) => {
-                WatchError::Limit { dir: dir.into() }
-            }
-            _ => WatchError::Other {
-                dir: dir.into(),
-                message: e.to_string(),
-            },
-        };
-        let mut watcher =
-            notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
-                let event = match result {
-                    Ok(event) if event.need_rescan() => WatchEvent::Rescan,
-                    Ok(event) if event.kind.is_access() || event.paths.is_empty() => return,
-                    Ok(event) => WatchEvent::Paths(event.paths),
-                    Err(e) => {
-                        tracing::warn!("file watching: {e}");
-                        WatchEvent::Rescan
-                    }
-                };
-                // The daemon may be shutting down; a lost hint is harmless.
-                let _ = tx.send(event);
-            })
-            .map_err(to_error)?;
-        watcher
-            .watch(dir, RecursiveMode::Recursive)
-            .map_err(to_error)?;
-        Ok(Watcher { _watcher: watcher })
-    }
 }
 
 #[cfg(test)]
