@@ -22,7 +22,7 @@
 //!
 //! Shutdown stops new work, lets requests in flight finish (bounded), and flushes the state.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +123,9 @@ pub struct Options {
     /// A message here during the drain (a second Ctrl-C or SIGTERM) stops at once: what is
     /// in flight stays pending and is looked up at the next start.
     pub stop_now: Option<mpsc::UnboundedReceiver<()>>,
+    /// Tests: check that every incremental pass decides what a full pass would (debug
+    /// builds only; it doubles the cost of a pass).
+    pub check_incremental: bool,
 }
 
 /// Counts of the state when the daemon stopped.
@@ -221,6 +224,13 @@ struct Daemon {
     passes: u64,
     /// What systemd is told.
     notifier: Notifier,
+    /// The next pass looks at everything (see [`Daemon::scope`]).
+    full_pass: bool,
+    /// Definitions with creates a quota held back at the last pass.
+    quota_held: BTreeSet<String>,
+    /// When each definition next needs a look, soonest first, and by definition.
+    next_at: BTreeSet<(DateTime<Utc>, String)>,
+    next_at_of: HashMap<String, DateTime<Utc>>,
     /// When the loop must wake next: computed by each pass, moved earlier by outcomes that
     /// set a retry time. Waking early is harmless (the pass finds nothing to do).
     wake: DateTime<Utc>,
@@ -357,6 +367,10 @@ pub async fn run(
         new_problems: 0,
         passes: 0,
         notifier: Notifier::new(systemd),
+        full_pass: true,
+        quota_held: BTreeSet::new(),
+        next_at: BTreeSet::new(),
+        next_at_of: HashMap::new(),
         wake: now,
         held: state.held_removals.clone(),
         recovering,
@@ -464,6 +478,7 @@ impl Daemon {
     /// The periodic rescan (events are hints; this is the guarantee), then a pass.
     fn on_rescan(&mut self, watching: &mut Watching) -> Result<(), DaemonError> {
         watching.check_replaced(self.catalog.dir());
+        self.full_pass = true;
         let now = self.options.clock.now();
         let result = self.catalog.rescan(&self.config.defaults, now);
         self.after_scan(result);
@@ -477,6 +492,7 @@ impl Daemon {
         rescan: &mut tokio::time::Interval,
     ) -> Result<(), DaemonError> {
         self.reload(watching);
+        self.full_pass = true;
         *rescan = tokio::time::interval(self.config.watch.rescan_interval);
         rescan.reset();
         self.pass()
@@ -587,24 +603,47 @@ impl Daemon {
         self.notifier.send(&[sd_notify::NotifyState::Ready]);
     }
 
-    fn reconciled(&self, now: DateTime<Utc>) -> plan::Reconciled {
-        let defs: Vec<_> = self.catalog.definitions().collect();
-        let tracked: BTreeMap<BookingKey, Tracked<'_>> = self
-            .records
-            .iter()
-            .map(|(k, r)| {
-                let rt = self.runtime.get(k);
+    /// The plan for the definitions in `scope` (all of them when `None`) and their records.
+    fn reconciled(&self, now: DateTime<Utc>, scope: Option<&BTreeSet<String>>) -> plan::Reconciled {
+        fn tracked<'a>(
+            runtime: &HashMap<BookingKey, Runtime>,
+            (k, r): (&BookingKey, &'a Record),
+        ) -> (BookingKey, Tracked<'a>) {
+            let rt = runtime.get(k);
+            (
+                k.clone(),
+                Tracked {
+                    record: r,
+                    unsure: rt.is_some_and(|rt| rt.unsure),
+                    busy: rt.is_some_and(|rt| rt.busy),
+                    retry_at: rt.and_then(|rt| rt.retry_at),
+                },
+            )
+        }
+        let tracked_of = |kr| tracked(&self.runtime, kr);
+        let (defs, tracked, at_stake): (Vec<_>, BTreeMap<BookingKey, Tracked<'_>>, _) = match scope
+        {
+            None => (
+                self.catalog.definitions().collect(),
+                self.records.iter().map(tracked_of).collect(),
+                None,
+            ),
+            Some(ids) => {
+                // A removal is judged against every definition with meetings to come.
+                let removal = ids.iter().any(|id| {
+                    self.catalog.hash_of(id).is_none()
+                        && self.records.of_definition(id).next().is_some()
+                });
                 (
-                    k.clone(),
-                    Tracked {
-                        record: r,
-                        unsure: rt.is_some_and(|rt| rt.unsure),
-                        busy: rt.is_some_and(|rt| rt.busy),
-                        retry_at: rt.and_then(|rt| rt.retry_at),
-                    },
+                    ids.iter().filter_map(|id| self.catalog.get(id)).collect(),
+                    ids.iter()
+                        .flat_map(|id| self.records.of_definition(id))
+                        .map(tracked_of)
+                        .collect(),
+                    removal.then(|| self.at_stake(now)),
                 )
-            })
-            .collect();
+            }
+        };
         let hash_of = |id: &str| self.catalog.hash_of(id);
         plan::reconcile(
             &defs,
@@ -623,8 +662,95 @@ impl Daemon {
                     Default::default()
                 }),
                 forget_before: self.config.state.forget_before(now),
+                at_stake,
             },
         )
+    }
+
+    /// How many definitions have booked meetings still to come (records are in definition
+    /// order, so one walk counts them).
+    fn at_stake(&self, now: DateTime<Utc>) -> usize {
+        let mut count = 0;
+        let mut last: Option<&str> = None;
+        for (k, r) in self.records.iter() {
+            if r.status == Status::Booked
+                && k.start > now.timestamp()
+                && last != Some(k.definition.as_str())
+            {
+                count += 1;
+                last = Some(k.definition.as_str());
+            }
+        }
+        count
+    }
+
+    /// What this pass looks at: `None` for everything (the first pass, after a rescan or a
+    /// reload, and always in `once` and `recover`); else the definitions whose files changed,
+    /// whose records changed since the last pass, that have bookings in progress or removals
+    /// held, and whose next booking time or start has come. The rest cannot need anything:
+    /// their files and records are as the last pass left them, and no time of theirs came.
+    fn scope(&mut self, now: DateTime<Utc>) -> Option<BTreeSet<String>> {
+        let mut ids = self.catalog.take_touched();
+        ids.extend(self.records.take_touched());
+        if std::mem::take(&mut self.full_pass) || self.options.mode != Mode::Run {
+            return None;
+        }
+        ids.extend(self.runtime.keys().map(|k| k.definition.clone()));
+        ids.extend(self.held.iter().cloned());
+        // Creates a quota held back: looked at again until they go.
+        ids.append(&mut self.quota_held);
+        while let Some((at, _)) = self.next_at.first()
+            && *at <= now
+        {
+            if let Some((_, id)) = self.next_at.pop_first() {
+                ids.insert(id);
+            }
+        }
+        Some(ids)
+    }
+
+    /// Notes when each definition in `scope` (all when `None`) next needs a look.
+    fn update_next_at(&mut self, scope: Option<&BTreeSet<String>>, now: DateTime<Utc>) {
+        let mut set = |id: &str, at: Option<DateTime<Utc>>| {
+            if let Some(old) = self.next_at_of.remove(id) {
+                self.next_at.remove(&(old, id.to_string()));
+            }
+            if let Some(at) = at {
+                self.next_at_of.insert(id.to_string(), at);
+                self.next_at.insert((at, id.to_string()));
+            }
+        };
+        match scope {
+            None => {
+                let times: Vec<(String, Option<DateTime<Utc>>)> = self
+                    .catalog
+                    .definitions()
+                    .map(|d| (d.id.clone(), plan::next_event(d, now)))
+                    .collect();
+                self.next_at.clear();
+                self.next_at_of.clear();
+                for (id, at) in times {
+                    if let Some(at) = at {
+                        self.next_at_of.insert(id.clone(), at);
+                        self.next_at.insert((at, id));
+                    }
+                }
+            }
+            Some(ids) => {
+                let times: Vec<(&String, Option<DateTime<Utc>>)> = ids
+                    .iter()
+                    .map(|id| {
+                        (
+                            id,
+                            self.catalog.get(id).and_then(|d| plan::next_event(d, now)),
+                        )
+                    })
+                    .collect();
+                for (id, at) in times {
+                    set(id, at);
+                }
+            }
+        }
     }
 
     /// Whether a pass now would do something (for `once`).
@@ -636,7 +762,7 @@ impl Daemon {
             Action::Create(w) => quotas.check(&w.request.userid, now).is_err(),
             _ => false,
         };
-        self.reconciled(now)
+        self.reconciled(now, None)
             .actions
             .iter()
             .any(|a| self.allowed(a) && !held(a))
@@ -687,8 +813,28 @@ impl Daemon {
             Ok(_) => {}
             Err(e) => tracing::error!("cannot read the retry request {}: {e}", request.display()),
         }
-        self.prune(now);
-        let plan::Reconciled { actions, held } = self.reconciled(now);
+        let scope = self.scope(now);
+        if scope.is_none() {
+            self.prune(now);
+        }
+        let plan::Reconciled { actions, held } = self.reconciled(now, scope.as_ref());
+        #[cfg(debug_assertions)]
+        if scope.is_some() && self.options.check_incremental {
+            // Tests: an incremental pass must decide what a full one would.
+            let full = self.reconciled(now, None);
+            let sorted = |a: &[Action]| {
+                let mut v: Vec<String> = a.iter().map(|a| format!("{a:?}")).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(
+                sorted(&actions),
+                sorted(&full.actions),
+                "incremental pass at {now}"
+            );
+            assert_eq!(held, full.held, "incremental pass at {now}");
+        }
+        self.update_next_at(scope.as_ref(), now);
         if !matches!(self.options.mode, Mode::Recover { .. }) {
             self.note_held(held);
         }
@@ -803,10 +949,12 @@ impl Daemon {
         // Quotas: in start order, so the soonest meetings go first; a user at the limit waits
         // without holding back the others.
         let mut waiting: BTreeMap<String, (quota::Wait, usize)> = BTreeMap::new();
+        let mut quota_held = std::mem::take(&mut self.quota_held);
         let mut quotas = self.quotas();
         creates.retain(|w| match quotas.admit(&w.request.userid, now) {
             Ok(()) => true,
             Err(wait) => {
+                quota_held.insert(w.key.definition.clone());
                 waiting
                     .entry(w.request.userid.clone())
                     .or_insert((wait, 0))
@@ -815,6 +963,7 @@ impl Daemon {
             }
         });
         drop(quotas);
+        self.quota_held = quota_held;
         if let Some(until) = waiting.values().map(|(wait, _)| wait.until).min() {
             self.wake = self.wake.min(until);
         }
@@ -1500,13 +1649,16 @@ impl Daemon {
     /// When the loop must wake even if nothing happens.
     fn next_wake(&self) -> DateTime<Utc> {
         let now = self.options.clock.now();
-        let due = plan::next_due(self.catalog.definitions(), now);
+        let due = self.next_at.first().map(|(at, _)| *at);
         let pending = self
-            .records
+            .runtime
             .iter()
-            .filter(|(_, r)| r.status == Status::Pending || r.change.is_some())
-            .filter_map(|(k, _)| {
-                let rt = self.runtime.get(k)?;
+            .filter(|(k, _)| {
+                self.records
+                    .get(k)
+                    .is_some_and(|r| r.status == Status::Pending || r.change.is_some())
+            })
+            .filter_map(|(k, rt)| {
                 if rt.busy {
                     return None;
                 }

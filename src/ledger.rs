@@ -17,6 +17,9 @@ pub struct Ledger {
     records: BTreeMap<BookingKey, Record>,
     /// Keys inserted, changed or removed since [`Ledger::take_changes`].
     changed: BTreeSet<BookingKey>,
+    /// Definitions with a record inserted, changed or removed since
+    /// [`Ledger::take_touched`]: the daemon's next pass looks at them.
+    touched: BTreeSet<String>,
 }
 
 /// One row to write: the record as it stands now, or its removal.
@@ -32,6 +35,7 @@ impl Ledger {
         Ledger {
             records: records.into_iter().map(|r| (r.key(), r)).collect(),
             changed: BTreeSet::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -41,9 +45,11 @@ impl Ledger {
 
     /// The record to change; the key is marked changed whether or not it is.
     pub fn get_mut(&mut self, key: &BookingKey) -> Option<&mut Record> {
-        let r = self.records.get_mut(key)?;
-        self.changed.insert(key.clone());
-        Some(r)
+        if !self.records.contains_key(key) {
+            return None;
+        }
+        self.mark(key);
+        self.records.get_mut(key)
     }
 
     pub fn contains(&self, key: &BookingKey) -> bool {
@@ -54,26 +60,57 @@ impl Ledger {
     /// caller's bug: the store keys rows by the record).
     pub fn insert(&mut self, key: BookingKey, record: Record) -> Option<Record> {
         debug_assert_eq!(key, record.key());
-        self.changed.insert(key.clone());
+        self.mark(&key);
         self.records.insert(key, record)
     }
 
     pub fn remove(&mut self, key: &BookingKey) -> Option<Record> {
         let r = self.records.remove(key)?;
-        self.changed.insert(key.clone());
+        self.mark(key);
         Some(r)
     }
 
     /// Keeps the records `keep` says yes to; the others are removed (and marked).
     pub fn retain(&mut self, mut keep: impl FnMut(&BookingKey, &Record) -> bool) {
-        let changed = &mut self.changed;
+        let (changed, touched) = (&mut self.changed, &mut self.touched);
         self.records.retain(|k, r| {
             let kept = keep(k, r);
             if !kept {
                 changed.insert(k.clone());
+                if !touched.contains(&k.definition) {
+                    touched.insert(k.definition.clone());
+                }
             }
             kept
         });
+    }
+
+    fn mark(&mut self, key: &BookingKey) {
+        self.changed.insert(key.clone());
+        if !self.touched.contains(&key.definition) {
+            self.touched.insert(key.definition.clone());
+        }
+    }
+
+    /// The definitions with records changed since the last call.
+    pub fn take_touched(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// The records of one definition, in start order.
+    pub fn of_definition<'a>(
+        &'a self,
+        definition: &str,
+    ) -> impl Iterator<Item = (&'a BookingKey, &'a Record)> + 'a {
+        let from = BookingKey {
+            definition: definition.to_string(),
+            start: i64::MIN,
+        };
+        let to = BookingKey {
+            definition: definition.to_string(),
+            start: i64::MAX,
+        };
+        self.records.range(from..=to)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&BookingKey, &Record)> {
@@ -205,6 +242,24 @@ pub(crate) mod tests {
             vec![Write::Put(&a), Write::Delete(key("b", 2)), Write::Put(&d),]
         );
         assert!(!l.has_changes(), "taken changes are forgotten");
+        assert_eq!(
+            l.take_touched(),
+            BTreeSet::from(["a".to_string(), "b".to_string(), "d".to_string()])
+        );
+        assert!(l.take_touched().is_empty());
+    }
+
+    #[test]
+    fn a_definitions_records_come_in_start_order_and_no_others() {
+        let l = Ledger::new([
+            record("a", 5, Status::Booked),
+            record("ab", 1, Status::Booked),
+            record("a", -3, Status::Booked),
+            record("b", 0, Status::Booked),
+        ]);
+        let starts: Vec<i64> = l.of_definition("a").map(|(k, _)| k.start).collect();
+        assert_eq!(starts, vec![-3, 5]);
+        assert_eq!(l.of_definition("none").count(), 0);
     }
 
     #[test]

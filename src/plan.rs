@@ -185,6 +185,22 @@ pub fn next_due<'d>(
         .min()
 }
 
+/// When `def` next needs a look after `now`: its next booking time, or its next start (when a
+/// booking not made becomes a miss), whichever comes first. `None` for a paused definition
+/// or one with nothing ahead. An incremental pass looks at a definition whose time has come.
+pub fn next_event(def: &Definition, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if def.paused {
+        return None;
+    }
+    let mut ahead = occurrences(def, now);
+    let first = ahead.next()?;
+    let due = std::iter::once(first)
+        .chain(ahead)
+        .filter_map(|o| o.book_at)
+        .find(|t| *t > now);
+    Some(due.map_or(first.start, |d| d.min(first.start)))
+}
+
 /// What the daemon knows of one booking: its durable record plus what it is doing with it.
 #[derive(Debug, Clone, Copy)]
 pub struct Tracked<'a> {
@@ -252,6 +268,10 @@ pub struct Context<'c> {
     /// Occurrences that ended before this are of no interest any more (`state.retention`):
     /// not recorded as missed, so a pruned record does not come back.
     pub forget_before: DateTime<Utc>,
+    /// How many definitions have booked meetings still to come, when the caller passes only
+    /// some definitions and their records (an incremental pass): the share of them that
+    /// vanished at once is judged against all of them. `None`: count the records given.
+    pub at_stake: Option<usize>,
 }
 
 /// Definitions + what is recorded + now -> what to do. Pure: the daemon carries the actions
@@ -378,7 +398,7 @@ pub fn reconcile(
         .iter()
         .map(|(k, _)| k.definition.as_str())
         .collect();
-    let fraction = vanished.len() as f64 / at_stake.len().max(1) as f64;
+    let fraction = vanished.len() as f64 / cx.at_stake.unwrap_or(at_stake.len()).max(1) as f64;
     let approved = vanished.iter().all(|d| cx.removals_approved.contains(*d));
     if !vanished.is_empty() && fraction > cx.lifecycle.max_cancel_fraction && !approved {
         out.held = vanished.into_iter().map(str::to_string).collect();
@@ -864,6 +884,7 @@ mod tests {
             defs,
             &tracked,
             &Context {
+                at_stake: None,
                 format: UserFormat::String,
                 now: k.at,
                 last_pass: k.last,

@@ -34,6 +34,9 @@ pub struct Catalog {
     dir: PathBuf,
     /// By definition id (the path below the directory, without `.toml`).
     files: BTreeMap<String, Entry>,
+    /// Definitions read anew or removed since [`Catalog::take_touched`]: what an incremental
+    /// pass must look at.
+    touched: std::collections::BTreeSet<String>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
     /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
@@ -104,6 +107,7 @@ impl Catalog {
         Catalog {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
+            touched: Default::default(),
             walk_problems: Vec::new(),
             retention: crate::config::DEFAULT_RETENTION,
             log_problems: true,
@@ -146,6 +150,7 @@ impl Catalog {
         for id in gone {
             self.files.remove(&id);
             changes.removed += 1;
+            self.touched.insert(id);
         }
         let key = defaults_key(defaults);
         for f in &found {
@@ -235,10 +240,13 @@ impl Catalog {
     ) -> Changes {
         if std::fs::symlink_metadata(path).is_err() {
             return match self.files.remove(id) {
-                Some(_) => Changes {
-                    changed: 0,
-                    removed: 1,
-                },
+                Some(_) => {
+                    self.touched.insert(id.to_string());
+                    Changes {
+                        changed: 0,
+                        removed: 1,
+                    }
+                }
                 None => Changes::default(),
             };
         }
@@ -274,10 +282,21 @@ impl Catalog {
                 parsed,
             },
         );
+        self.touched.insert(id.to_string());
         Changes {
             changed: 1,
             removed: 0,
         }
+    }
+
+    /// The definitions read anew or removed since the last call.
+    pub fn take_touched(&mut self) -> std::collections::BTreeSet<String> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// The valid definition with this id.
+    pub fn get(&self, id: &str) -> Option<&Definition> {
+        self.files.get(id).and_then(|e| e.parsed.as_ref().ok())
     }
 
     /// The valid definitions, by path.

@@ -113,6 +113,7 @@ pub async fn run(
         watch: true,
         drain_timeout: DRAIN_TIMEOUT,
         stop_now: None,
+        check_incremental: false,
     };
     let daemon = daemon::run(config, options, shutdown);
     tokio::pin!(daemon);

@@ -154,6 +154,7 @@ fn write_changes(
         &defs,
         &tracked,
         &Context {
+            at_stake: None,
             format: config.api.user_format,
             now,
             last_pass: st.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),

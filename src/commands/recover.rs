@@ -38,6 +38,7 @@ pub async fn run(
         watch: false,
         drain_timeout: DRAIN_TIMEOUT,
         stop_now: None,
+        check_incremental: false,
     };
     let daemon = daemon::run(config, options, shutdown);
     tokio::pin!(daemon);

@@ -34,6 +34,7 @@ pub async fn run(
         watch: mode == Mode::Run,
         drain_timeout: DRAIN_TIMEOUT,
         stop_now: Some(stop_now),
+        check_incremental: false,
     };
     let (state_config, alert_after) = (config.state.clone(), config.retry.alert_after);
     let summary = daemon::run(config, options, shutdown).await?;

@@ -162,6 +162,7 @@ impl Env {
             watch: mode == Mode::Run,
             drain_timeout: Duration::from_secs(5),
             stop_now: None,
+            check_incremental: true,
         };
         let handle = tokio::spawn(daemon::run(self.config.clone(), options, async move {
             let _ = stop_rx.await;
