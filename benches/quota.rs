@@ -8,6 +8,7 @@
 //! before/after figure.
 
 #[path = "common/fake.rs"]
+#[allow(dead_code)] // This benchmark does not look meetings up by subject.
 mod fake;
 
 use std::process::{Command, Stdio};

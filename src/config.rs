@@ -36,6 +36,68 @@ pub struct Config {
     pub state: StateConfig,
     pub lifecycle: LifecycleConfig,
     pub defaults: Defaults,
+    /// `[[notify]]`: where booked, changed, cancelled, failed, missed and held meetings are
+    /// announced.
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// One `[[notify]]` block: a chat robot or webhook and what it hears about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyTarget {
+    /// How definitions name it (`notify = ["team-a"]`) and how logs and metrics call it.
+    pub name: String,
+    pub kind: NotifyKind,
+    /// The URL: a secret (a robot's URL is its key), never shown.
+    pub url: SecretSource,
+    /// What it hears about.
+    pub events: std::collections::BTreeSet<NotifyEvent>,
+    /// Only definitions whose ids match one of these globs (`team/*`); empty: all.
+    pub definitions: Vec<String>,
+}
+
+/// The message format a target takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    /// A WeCom (WeChat Work) group robot: `{"msgtype": "markdown", ...}`.
+    Wecom,
+    /// A Slack incoming webhook: `{"text": ...}`.
+    Slack,
+    /// Any HTTP endpoint: the documented JSON body.
+    Webhook,
+}
+
+/// What happened to a booking (or to the definitions) that a target can hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyEvent {
+    Booked,
+    Changed,
+    Cancelled,
+    Failed,
+    Missed,
+    Held,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 6] = [
+        NotifyEvent::Booked,
+        NotifyEvent::Changed,
+        NotifyEvent::Cancelled,
+        NotifyEvent::Failed,
+        NotifyEvent::Missed,
+        NotifyEvent::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Booked => "booked",
+            NotifyEvent::Changed => "changed",
+            NotifyEvent::Cancelled => "cancelled",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::Missed => "missed",
+            NotifyEvent::Held => "held",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +138,8 @@ pub enum SecretSource {
     Inline(SecretKey),
     /// Neither is set: the `WEMEET_SECRET_KEY` environment variable.
     Env,
+    /// This environment variable (a notify target's `url_env`).
+    Var(String),
 }
 
 impl fmt::Debug for SecretSource {
@@ -84,6 +148,7 @@ impl fmt::Debug for SecretSource {
             SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
             SecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
             SecretSource::Env => f.write_str("Env"),
+            SecretSource::Var(v) => f.debug_tuple("Var").field(v).finish(),
         }
     }
 }
@@ -112,25 +177,27 @@ impl fmt::Debug for SecretKey {
 /// Why the secret key could not be had. No variant carries any part of the key.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read the API secret key from {path}: {source}")]
+    #[error("cannot read the secret from {path}: {source}")]
     File {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the API secret key file {path} is empty")]
+    #[error("the secret file {path} is empty")]
     Empty { path: PathBuf },
-    #[error("the API secret key file {path} is not a regular file")]
+    #[error("the secret file {path} is not a regular file")]
     NotAFile { path: PathBuf },
-    #[error("the API secret key file {path} is larger than {MAX_SECRET_KEY_BYTES} bytes")]
+    #[error("the secret file {path} is larger than {MAX_SECRET_KEY_BYTES} bytes")]
     TooLarge { path: PathBuf },
     #[error(
-        "the API secret key file {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it"
+        "the secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it"
     )]
     Readable { path: PathBuf, mode: u32 },
     #[error(
         "no API secret key: set api.secret_key_file (or api.secret_key) in the config, or the WEMEET_SECRET_KEY environment variable"
     )]
     Missing,
+    #[error("the environment variable {var} is not set, or empty")]
+    MissingVar { var: String },
 }
 
 impl SecretError {
@@ -153,6 +220,10 @@ impl SecretSource {
             SecretSource::Env => match std::env::var(SECRET_KEY_ENV) {
                 Ok(key) if !key.is_empty() => Ok(SecretKey::new(key)),
                 _ => Err(SecretError::Missing),
+            },
+            SecretSource::Var(var) => match std::env::var(var) {
+                Ok(key) if !key.is_empty() => Ok(SecretKey::new(key)),
+                _ => Err(SecretError::MissingVar { var: var.clone() }),
             },
         }
     }
@@ -224,9 +295,10 @@ pub struct StateConfig {
     pub file: PathBuf,
     /// A version 1 JSON state file to import when the store does not exist yet.
     pub import: Option<PathBuf>,
-    /// A PostgreSQL database instead of the file (`postgres://...`; holds a password, so
-    /// shown only through [`crate::store::postgres::redact`]).
-    pub url: Option<String>,
+    /// A PostgreSQL database instead of the file (`postgres://...`). It may hold a password:
+    /// its `Debug` is redacted, and messages show it through
+    /// [`crate::store::postgres::redact`].
+    pub url: Option<SecretKey>,
     /// How soon a standby takes over from a leader that died or was cut off.
     pub takeover: Duration,
     /// Records of meetings that ended longer ago than this are pruned.
@@ -292,6 +364,7 @@ impl Default for Config {
         Config {
             path: None,
             metrics_listen: None,
+            notify: Vec::new(),
             api: ApiConfig {
                 // Safe: a constant, valid URL.
                 base_url: Url::parse("https://api.meeting.qq.com").expect("constant URL parses"),
@@ -430,6 +503,7 @@ fn read_config(
             "lifecycle",
             "metrics",
             "defaults",
+            "notify",
         ],
         c,
     );
@@ -476,7 +550,7 @@ fn read_config(
             if url.get_ref().starts_with("postgres://")
                 || url.get_ref().starts_with("postgresql://")
             {
-                config.state.url = Some(url.into_inner());
+                config.state.url = Some(SecretKey::new(url.into_inner()));
             } else {
                 // The value is not quoted: it may hold a password.
                 c.error_hint(
@@ -496,6 +570,30 @@ fn read_config(
     if let Some(lifecycle) = root.table("lifecycle", c) {
         read_lifecycle(&lifecycle, &mut config.lifecycle, c);
     }
+    if let Some((blocks, span)) = root.array("notify", c) {
+        for (i, block) in blocks.iter().enumerate() {
+            match block.get_ref() {
+                toml::de::DeValue::Table(t) => {
+                    let table = Table::nested(t, block.span(), format!("notify[{i}]"));
+                    if let Some(target) = read_notify(&table, mode, c) {
+                        if config.notify.iter().any(|n| n.name == target.name) {
+                            c.error_hint(
+                                table.key_span("name").unwrap_or(table.span()),
+                                format!("a second [[notify]] is named `{}`", target.name),
+                                "give each target its own name",
+                            );
+                        }
+                        config.notify.push(target);
+                    }
+                }
+                _ => c.error_hint(
+                    span.clone(),
+                    "`notify` must be tables: write [[notify]] blocks",
+                    "see the README's Notifications section",
+                ),
+            }
+        }
+    }
     if let Some(metrics) = root.table("metrics", c) {
         metrics.deny_unknown(&["listen"], c);
         if let Some(listen) = metrics.string("listen", c) {
@@ -513,6 +611,134 @@ fn read_config(
         read_defaults(&defaults, base, &mut config.defaults, c);
     }
     Some(config)
+}
+
+/// One `[[notify]]` block.
+fn read_notify(
+    t: &Table<'_, '_>,
+    mode: Option<u32>,
+    c: &mut Collector<'_>,
+) -> Option<NotifyTarget> {
+    t.deny_unknown(
+        &[
+            "name",
+            "kind",
+            "url",
+            "url_file",
+            "url_env",
+            "events",
+            "definitions",
+        ],
+        c,
+    );
+    let name = non_empty(t, "name", c);
+    if name.is_none() && t.get("name").is_none() {
+        c.error_hint(
+            t.span(),
+            format!("[{}] has no `name`", t.name()),
+            "name it, e.g. name = \"team-a\": definitions pick targets by name",
+        );
+    }
+    let kind = match t.string("kind", c) {
+        Some(k) => match k.get_ref().as_str() {
+            "wecom" => Some(NotifyKind::Wecom),
+            "slack" => Some(NotifyKind::Slack),
+            "webhook" => Some(NotifyKind::Webhook),
+            other => {
+                c.error_hint(
+                    k.span(),
+                    format!("unknown notify kind `{other}`"),
+                    "use \"wecom\", \"slack\" or \"webhook\"",
+                );
+                None
+            }
+        },
+        None => {
+            c.error_hint(
+                t.span(),
+                format!("[{}] has no `kind`", t.name()),
+                "add kind = \"wecom\", \"slack\" or \"webhook\"",
+            );
+            None
+        }
+    };
+    let inline = t.string("url", c);
+    let file = t.string("url_file", c);
+    let env = t.string("url_env", c);
+    let url = match (inline, file, env) {
+        (Some(u), None, None) => {
+            // The value is never quoted back: a robot's URL is its key.
+            if let Some(mode) = mode.filter(|m| m & 0o077 != 0) {
+                c.error_hint(
+                    u.span(),
+                    format!(
+                        "`{}` is inline but the config file is readable by group or others (mode {:o})",
+                        t.path_of("url"),
+                        mode & 0o777
+                    ),
+                    "run `chmod 600` on the config, or use url_file or url_env",
+                );
+            }
+            Some(SecretSource::Inline(SecretKey::new(u.into_inner())))
+        }
+        (None, Some(f), None) if !f.get_ref().is_empty() => {
+            Some(SecretSource::File(PathBuf::from(f.into_inner())))
+        }
+        (None, None, Some(e)) if !e.get_ref().is_empty() => Some(SecretSource::Var(e.into_inner())),
+        (None, None, None) => {
+            c.error_hint(
+                t.span(),
+                format!("[{}] has no URL", t.name()),
+                "set url_file (a file readable by the daemon only) or url_env (an environment variable)",
+            );
+            None
+        }
+        _ => {
+            c.error_hint(
+                t.span(),
+                format!("[{}] sets its URL more than once, or empty", t.name()),
+                "keep one of url, url_file and url_env",
+            );
+            None
+        }
+    };
+    let mut events = std::collections::BTreeSet::new();
+    match t.array("events", c) {
+        Some((values, _)) => {
+            for v in values {
+                match v.get_ref().as_str() {
+                    Some(e) => match NotifyEvent::ALL.iter().find(|x| x.as_str() == e) {
+                        Some(x) => {
+                            events.insert(*x);
+                        }
+                        None => c.error_hint(
+                            v.span(),
+                            format!("unknown event `{e}`"),
+                            "use booked, changed, cancelled, failed, missed or held",
+                        ),
+                    },
+                    None => c.error(v.span(), "events are strings"),
+                }
+            }
+        }
+        None => events.extend(NotifyEvent::ALL),
+    }
+    let mut definitions = Vec::new();
+    if let Some((values, _)) = t.array("definitions", c) {
+        for v in values {
+            match v.get_ref().as_str() {
+                Some(d) => definitions.push(d.to_string()),
+                None => c.error(v.span(), "definitions are ids or globs, as strings"),
+            }
+        }
+    }
+    Some(NotifyTarget {
+        name: name?.into_inner(),
+        kind: kind?,
+        url: url?,
+        events,
+        definitions,
+    })
 }
 
 fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut Collector<'_>) {

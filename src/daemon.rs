@@ -42,6 +42,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
+use crate::notifications::{Done, Message, Outbox};
 use crate::notifier::Notifier;
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
@@ -165,6 +166,8 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Notify(#[from] crate::notifications::NotifyError),
     #[error(
         "this daemon no longer holds the leader lock on {store}: it stopped sending, and a standby may lead now; restart it to stand by"
     )]
@@ -199,6 +202,8 @@ struct Runtime {
     lookups: u32,
 }
 
+/// Notifications remembered per booking (`notified`).
+const MAX_NOTIFIED: usize = 16;
 /// How often results are written at most; intents are written at once. A result lost to a
 /// crash in between is found again by the lookup of its pending record.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -246,6 +251,10 @@ struct Daemon {
     credentials: String,
     /// Prometheus metrics, when `[metrics] listen` is set.
     metrics: Option<Arc<Metrics>>,
+    /// Where booked, changed, cancelled, failed, missed and held meetings are announced.
+    outbox: Outbox,
+    /// Notifications queued and not done yet (sent or given up), to wait for at shutdown.
+    announcing: usize,
     /// The vendor's hourly create quota per user, kept before sending; shared with the create
     /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
     quotas: Arc<std::sync::Mutex<Quotas>>,
@@ -285,11 +294,20 @@ pub async fn run(
         }
         None => (None, None),
     };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let outbox = Outbox::start(&config.notify, done_tx, metrics.clone())?;
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
     tokio::pin!(shutdown);
     let (store, state) = if let Some(url) = &config.state.url {
-        match wait_for_lead(url, config.state.takeover, &options, shutdown.as_mut()).await? {
+        match wait_for_lead(
+            url.expose(),
+            config.state.takeover,
+            &options,
+            shutdown.as_mut(),
+        )
+        .await?
+        {
             Some(pg) => Store::leading(pg)?,
             None => return Ok(Summary::default()),
         }
@@ -379,9 +397,12 @@ pub async fn run(
         quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
         credentials,
         metrics,
+        outbox,
+        announcing: 0,
         waiting: BTreeMap::new(),
     };
 
+    d.announce_missing(now);
     d.emit(Event::Ready {
         definitions: d.catalog.definitions().count(),
         invalid: d.catalog.invalid().len(),
@@ -427,12 +448,14 @@ pub async fn run(
             _ = lead_tick.tick(), if d.store.is_shared() => d.check_lead()?,
             _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
             _ = heartbeat.tick(), if d.metrics.is_some() => d.heartbeat(),
+            Some(done) = done_rx.recv() => d.on_notified(done),
         }
     }
     tracing::info!("shutting down: finishing requests in flight");
 
     d.notifier.send(&[sd_notify::NotifyState::Stopping]);
     d.drain().await;
+    d.drain_notifications(&mut done_rx).await;
     d.flush()?;
     let summary = d.summary();
     tracing::info!(
@@ -455,9 +478,158 @@ async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
 }
 
 impl Daemon {
-    fn emit(&self, event: Event) {
+    fn emit(&mut self, event: Event) {
+        self.announce(&event);
         if let Some(tx) = &self.options.events {
             let _ = tx.send(event);
+        }
+    }
+
+    /// Queues the notifications an event calls for, to the targets that follow it and have
+    /// not had it yet (per the booking's `notified`).
+    fn announce(&mut self, event: &Event) {
+        use crate::config::NotifyEvent as N;
+        if self.outbox.is_empty() {
+            return;
+        }
+        let (key, kind, detail) = match event {
+            Event::Booked { key, .. } => (key, N::Booked, None),
+            Event::Failed { key, error } => (key, N::Failed, Some(error.clone())),
+            Event::Missed { key, reason } => (key, N::Missed, Some(reason.clone())),
+            Event::Changed { key, what } if what.starts_with("cancelled") => {
+                (key, N::Cancelled, Some(what.clone()))
+            }
+            Event::Changed { key, what } => (key, N::Changed, Some(what.clone())),
+            Event::RemovalsHeld { definitions } => {
+                let message = Message {
+                    event: N::Held,
+                    definition: String::new(),
+                    occurrence: 0,
+                    subject: String::new(),
+                    start: String::new(),
+                    timezone: String::new(),
+                    join_url: None,
+                    meeting_code: None,
+                    detail: None,
+                    definitions: definitions.clone(),
+                };
+                for (i, _) in self.outbox.targets_for(N::Held, "", &[]) {
+                    self.outbox.send(i, &message, None);
+                }
+                return;
+            }
+            _ => return,
+        };
+        self.announce_record(key, kind, detail);
+    }
+
+    /// Queues `kind` about the booking `key` (as its record stands) to the targets that have
+    /// not had it.
+    fn announce_record(
+        &mut self,
+        key: &BookingKey,
+        kind: crate::config::NotifyEvent,
+        detail: Option<String>,
+    ) {
+        let Some(r) = self.records.get(key) else {
+            return;
+        };
+        let zone: chrono_tz::Tz = r
+            .timezone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(self.config.defaults.timezone);
+        let message = Message {
+            event: kind,
+            definition: key.definition.clone(),
+            occurrence: key.start,
+            subject: r.subject.clone(),
+            start: DateTime::from_timestamp(key.start, 0)
+                .map(|t| t.with_timezone(&zone).to_rfc3339())
+                .unwrap_or_default(),
+            timezone: zone.name().to_string(),
+            join_url: r.join_url.clone(),
+            meeting_code: r.meeting_code.clone(),
+            detail,
+            definitions: Vec::new(),
+        };
+        let id = message.event_id(r.sequence, r.updated_at);
+        let named = self
+            .catalog
+            .get(&key.definition)
+            .map(|d| d.notify.clone())
+            .unwrap_or_default();
+        for (i, name) in self.outbox.targets_for(kind, &key.definition, &named) {
+            let mark = format!("{name}/{id}");
+            if r.notified.contains(&mark) {
+                continue;
+            }
+            self.outbox.send(i, &message, Some((key.clone(), mark)));
+            self.announcing += 1;
+        }
+    }
+
+    /// A notification about a booking is done: recorded, so it is not sent again.
+    fn on_notified(&mut self, done: Done) {
+        self.announcing = self.announcing.saturating_sub(1);
+        if let Some(r) = self.records.get_mut(&done.key) {
+            if !r.notified.contains(&done.mark) {
+                r.notified.push(done.mark);
+            }
+            // The latest few are enough to tell what was sent for the current event.
+            let excess = r.notified.len().saturating_sub(MAX_NOTIFIED);
+            r.notified.drain(..excess);
+            self.dirty = true;
+        }
+    }
+
+    /// After a restart: what the last run did not get to announce, if it is recent.
+    fn announce_missing(&mut self, now: DateTime<Utc>) {
+        use crate::config::NotifyEvent as N;
+        if self.outbox.is_empty() {
+            return;
+        }
+        let since = now.timestamp()
+            - i64::try_from(crate::notifications::RESEND_WITHIN.as_secs()).unwrap_or(0);
+        let due: Vec<(BookingKey, N, Option<String>)> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.updated_at >= since)
+            .filter_map(|(k, r)| {
+                let kind = match r.status {
+                    Status::Booked if r.sequence > 0 => N::Changed,
+                    Status::Booked => N::Booked,
+                    Status::Cancelled => N::Cancelled,
+                    Status::Failed => N::Failed,
+                    Status::Missed => N::Missed,
+                    Status::Pending => return None,
+                };
+                let detail = match kind {
+                    N::Booked | N::Changed => None,
+                    _ => r.last_error.clone(),
+                };
+                Some((k.clone(), kind, detail))
+            })
+            .collect();
+        for (key, kind, detail) in due {
+            self.announce_record(&key, kind, detail);
+        }
+    }
+
+    /// At shutdown: waits (bounded) for the notifications in flight, and records them.
+    async fn drain_notifications(&mut self, done_rx: &mut mpsc::UnboundedReceiver<Done>) {
+        let deadline = Instant::now() + self.options.drain_timeout;
+        while self.announcing > 0 {
+            tokio::select! {
+                Some(done) = done_rx.recv() => self.on_notified(done),
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        "{} notification(s) still being sent at shutdown; recent ones are sent again at the next start",
+                        self.announcing
+                    );
+                    break;
+                }
+            }
         }
     }
 
@@ -1034,6 +1206,7 @@ impl Daemon {
             change: None,
             refused: None,
             sequence: 0,
+            notified: previous.map(|r| r.notified.clone()).unwrap_or_default(),
         }
     }
 

@@ -28,8 +28,9 @@ pub const MAX_INVITEES: usize = 300;
 /// The longest meeting a definition may describe.
 pub const MAX_DURATION: TimeDelta = TimeDelta::hours(24);
 
-const TOP_KEYS: [&str; 16] = [
+const TOP_KEYS: [&str; 17] = [
     "paused",
+    "notify",
     "skip",
     "subject",
     "userid",
@@ -84,6 +85,9 @@ pub struct Definition {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// `paused = true`: nothing new is booked; what is booked stays as it is.
     pub paused: bool,
+    /// `notify = ["team-a"]`: the `[[notify]]` targets (by name) that hear about this
+    /// definition's bookings, instead of those whose `definitions` globs match it.
+    pub notify: Vec<String>,
 }
 
 /// The most dates a `skip` list (or a shared holiday file) may hold.
@@ -286,6 +290,19 @@ impl Reader<'_, '_, '_> {
             .unwrap_or(self.defaults.timezone);
         let mut when = self.when(timezone, meeting_type, c);
         let paused = root.bool("paused", c).is_some_and(|p| *p.get_ref());
+        let mut notify = Vec::new();
+        if let Some((values, _)) = root.array("notify", c) {
+            for v in values.iter().take(64) {
+                match v.get_ref().as_str() {
+                    Some(n) if !n.is_empty() => notify.push(n.to_string()),
+                    _ => c.error_hint(
+                        v.span(),
+                        "`notify` lists names of [[notify]] targets, as strings",
+                        "e.g. notify = [\"team-a\"]",
+                    ),
+                }
+            }
+        }
         if let Some(skip) = root.dates("skip", MAX_SKIP_DATES, c) {
             match &mut when {
                 Some(When::Recurring(s)) => s.skip.extend(skip),
@@ -321,6 +338,7 @@ impl Reader<'_, '_, '_> {
             settings: resolve_settings(&own_settings, &self.defaults.settings),
             extra,
             paused,
+            notify,
         })
     }
 
@@ -877,3 +895,28 @@ fn read_bound(
 
 #[cfg(test)]
 mod tests;
+
+/// Whether a definition id matches a glob (`status`, `export`, `[[notify]] definitions`):
+/// `*` matches any run of characters (slashes included), `?` any one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer match with backtracking to the last `*`.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}

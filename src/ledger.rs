@@ -208,6 +208,7 @@ pub(crate) mod tests {
             change: None,
             refused: None,
             sequence: 0,
+            notified: Vec::new(),
         }
     }
 

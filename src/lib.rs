@@ -35,6 +35,8 @@
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
 //! - [`watch`]: the watch directory kept current from file events and rescans.
 //! - [`watcher`]: file events for the watch directory, debounced into what the loop reads.
+//! - [`notifications`]: booked, changed, cancelled, failed, missed and held meetings told to
+//!   WeCom robots, Slack and webhooks, never delaying a booking.
 //! - [`notifier`]: what the daemon tells systemd (`READY=1`, `STATUS=`, ...), never blocking.
 //! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals.
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
@@ -58,6 +60,7 @@ pub mod ledger;
 pub mod logging;
 pub mod meeting;
 pub mod metrics;
+pub mod notifications;
 pub mod notifier;
 pub mod plan;
 pub mod quota;

@@ -37,6 +37,14 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// The `[[notify]]` target's name.
+    pub target: String,
+    /// `sent`, `failed` (after every retry) or `dropped` (the queue was full).
+    pub outcome: String,
+}
+
 /// Every metric the daemon keeps. Cheap to share: the handles are atomics.
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +57,7 @@ pub struct Metrics {
     pub invalid_definitions: Gauge,
     pub waiting_for_quota: Gauge,
     pub store_write_seconds: Histogram,
+    pub notifications: Family<NotifyLabels, Counter>,
     /// Unix seconds of the main loop's last heartbeat.
     alive: AtomicI64,
     ready: AtomicBool,
@@ -119,8 +128,15 @@ impl Metrics {
             "Time to write the state file",
             store_write_seconds.clone(),
         );
+        let notifications = Family::<NotifyLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by target and outcome",
+            notifications.clone(),
+        );
         Metrics {
             registry,
+            notifications,
             bookings,
             api_requests,
             api_seconds,

@@ -844,6 +844,7 @@ mod tests {
             change: None,
             refused: None,
             sequence: 0,
+            notified: Vec::new(),
         }
     }
 

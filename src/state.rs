@@ -65,6 +65,10 @@ pub struct Record {
     /// Modifications made to the meeting (the calendar's `SEQUENCE`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence: u32,
+    /// Notifications done for this booking, as `target/event-id` (the latest few): each event
+    /// is announced once per target, across restarts too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

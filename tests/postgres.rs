@@ -40,6 +40,7 @@ fn record(def: &str, start: i64, status: Status) -> Record {
         change: None,
         refused: None,
         sequence: 0,
+        notified: Vec::new(),
     }
 }
 
@@ -105,7 +106,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
     let back = wemeet_scheduler::store::read_for(&wemeet_scheduler::config::StateConfig {
         file: "unused".into(),
         import: None,
-        url: Some(url.clone()),
+        url: Some(wemeet_scheduler::config::SecretKey::new(url.clone())),
         takeover,
         retention: Duration::from_secs(86400),
     })

@@ -57,6 +57,17 @@ impl Fake {
             .collect()
     }
 
+    /// The create time (server clock, unix ms) of the meeting with this subject, if any.
+    pub fn created(&self, subject: &str) -> Option<i64> {
+        let journal = self.journal.as_ref()?;
+        std::fs::read_to_string(journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["op"] == "create" && v["subject"] == subject)
+            .and_then(|v| v["at_ms"].as_i64())
+    }
+
     /// Stops the fake with SIGTERM and returns what it printed on the way out.
     pub fn stop(mut self) -> String {
         let _ = Command::new("kill")

@@ -261,6 +261,7 @@ mod tests {
             settings: serde_json::from_value(spec["settings"].clone()).unwrap(),
             extra: serde_json::Map::new(),
             paused: false,
+            notify: Vec::new(),
         };
         let ours = CreateMeeting::for_occurrence(&def, start, end, UserFormat::String);
         assert_eq!(serde_json::to_value(&ours).unwrap(), spec);

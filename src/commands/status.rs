@@ -119,29 +119,7 @@ impl Filter {
     }
 }
 
-/// `*` matches any run of characters (slashes included), `?` any one.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Classic two-pointer match with backtracking to the last `*`.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+pub use crate::definition::glob_match;
 
 /// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
 /// meetings that have ended and need nothing more are left out. Exit 1 whenever a person is
@@ -218,7 +196,11 @@ pub fn run(
             }
         }
         if let Some(url) = &config.state.url {
-            writeln!(out, "\n{}", leader_line(url, config.state.takeover)?)?;
+            writeln!(
+                out,
+                "\n{}",
+                leader_line(url.expose(), config.state.takeover)?
+            )?;
         }
         if !state.invalid.is_empty() {
             writeln!(out, "\ninvalid definition files ({}):", state.invalid.len())?;

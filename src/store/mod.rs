@@ -261,7 +261,9 @@ pub fn create_empty(path: &Path) -> Result<(), StateError> {
 /// taking its lock: what `status`, `plan` and `export` show.
 pub fn read_for(config: &crate::config::StateConfig) -> Result<State, StateError> {
     match &config.url {
-        Some(url) => Ok(postgres::Pg::connect(url, config.takeover)?.load()?.0),
+        Some(url) => Ok(postgres::Pg::connect(url.expose(), config.takeover)?
+            .load()?
+            .0),
         None => read(&config.file),
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod daemon;
 pub mod postgres;
+pub mod receiver;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
