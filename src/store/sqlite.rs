@@ -187,9 +187,29 @@ impl Db {
     /// Writes `batch` in one transaction, clearing the look-up-first mark when the batch
     /// says the lookups are on record.
     pub fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StateError> {
+        self.write(batch, false)
+    }
+
+    /// Replaces every row with `state`'s, in one transaction.
+    pub fn replace(&mut self, state: &State, meta: &Meta) -> Result<(), StateError> {
+        let rows = state.bookings.iter().map(Write::Put).collect();
+        self.write(
+            &Batch {
+                rows,
+                meta: Some(meta),
+                looked_up: true,
+            },
+            true,
+        )
+    }
+
+    fn write(&mut self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |e| err(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
+        if delete_all {
+            tx.execute("DELETE FROM bookings", []).map_err(e)?;
+        }
         {
             let mut put = tx
                 .prepare_cached(
@@ -229,39 +249,6 @@ impl Db {
                     .map_err(e)?;
             }
         }
-        tx.commit().map_err(e)
-    }
-
-    /// Replaces every row with `state`'s, in one transaction.
-    pub fn replace(&mut self, state: &State, meta: &Meta) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let e = |e| err(&path, e);
-        let tx = self.conn.transaction().map_err(e)?;
-        tx.execute("DELETE FROM bookings", []).map_err(e)?;
-        {
-            let mut put = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(e)?;
-            for r in &state.bookings {
-                let text = serde_json::to_string(r).map_err(|source| StateError::Write {
-                    path: path.clone(),
-                    source: std::io::Error::other(source),
-                })?;
-                put.execute(params![
-                    r.definition,
-                    r.occurrence_start,
-                    r.occurrence_end,
-                    r.status.as_str(),
-                    text
-                ])
-                .map_err(e)?;
-            }
-        }
-        put_meta(&tx, meta, &path)?;
-        tx.execute("DELETE FROM meta WHERE key = ?1", [LOOK_UP_FIRST])
-            .map_err(e)?;
         tx.commit().map_err(e)
     }
 
