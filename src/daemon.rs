@@ -337,7 +337,7 @@ pub async fn run(
     tracing::info!(
         dir = %config.watch.dir.display(),
         files = changes.changed,
-        state = %config.state.file.display(),
+        state = %store.path().display(),
         "starting: {} definition file(s), {} booking(s) on record",
         catalog.len(),
         state.bookings.len()
@@ -349,7 +349,10 @@ pub async fn run(
         waiting: state.waiting,
         paused: state.paused,
     };
-    let records = Ledger::new(state.bookings);
+    let mut records = Ledger::new(state.bookings);
+    // The request bodies stay in the store: read back when a lookup or a changed definition
+    // needs one. The rest of each record is what the loop works with.
+    records.forget_all_requests();
     // A pending record from an earlier run may have been sent: look before creating it again.
     let runtime = records
         .iter()
@@ -826,17 +829,56 @@ impl Daemon {
                 last_pass: self.last_pass,
                 lifecycle: &self.config.lifecycle,
                 hash_of: &hash_of,
-                removals_approved: &state::read_approval(self.store.path()).unwrap_or_else(|e| {
-                    tracing::error!(
-                        "cannot read the approval {}: {e}; removals stay held",
-                        state::approval_path(self.store.path()).display()
-                    );
-                    Default::default()
-                }),
+                removals_approved: &state::read_approval(&self.config.state.file).unwrap_or_else(
+                    |e| {
+                        tracing::error!(
+                            "cannot read the approval {}: {e}; removals stay held",
+                            state::approval_path(&self.config.state.file).display()
+                        );
+                        Default::default()
+                    },
+                ),
                 forget_before: self.config.state.forget_before(now),
                 at_stake,
             },
         )
+    }
+
+    /// Reads back the request bodies a pass compares with: those of booked meetings still to
+    /// come whose definition changed since they were booked (the plan modifies the fields
+    /// that differ).
+    fn read_requests_for_changes(&mut self, now: DateTime<Utc>, scope: Option<&BTreeSet<String>>) {
+        let stale = |k: &BookingKey, r: &Record| {
+            r.status == Status::Booked
+                && r.request.is_none()
+                && r.change.is_none()
+                && k.start > now.timestamp()
+                && self
+                    .catalog
+                    .hash_of(&k.definition)
+                    .is_some_and(|h| h != r.definition_hash)
+        };
+        let keys: Vec<BookingKey> = match scope {
+            None => self
+                .records
+                .iter()
+                .filter(|(k, r)| stale(k, r))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Some(ids) => ids
+                .iter()
+                .flat_map(|id| self.records.of_definition(id))
+                .filter(|(k, r)| stale(k, r))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
+        for key in keys {
+            match self.store.request_of(&key) {
+                Ok(Some(q)) => self.records.restore_request(&key, q),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(booking = %key, "cannot read the recorded request: {e}"),
+            }
+        }
     }
 
     /// How many definitions have booked meetings still to come (records are in definition
@@ -974,8 +1016,8 @@ impl Daemon {
     fn pass(&mut self) -> Result<(), DaemonError> {
         self.passes += 1;
         let now = self.options.clock.now();
-        let request = state::retry_path(self.store.path());
-        match state::read_retry(self.store.path()) {
+        let request = state::retry_path(&self.config.state.file);
+        match state::read_retry(&self.config.state.file) {
             Ok(keys) if !keys.is_empty() => {
                 self.retry(&keys, "asked for with `wemeet-scheduler retry`");
                 if let Err(e) = std::fs::remove_file(&request) {
@@ -989,6 +1031,7 @@ impl Daemon {
         if scope.is_none() {
             self.prune(now);
         }
+        self.read_requests_for_changes(now, scope.as_ref());
         let plan::Reconciled { actions, held } = self.reconciled(now, scope.as_ref());
         #[cfg(debug_assertions)]
         if scope.is_some() && self.options.check_incremental {
@@ -1313,12 +1356,21 @@ impl Daemon {
                             .filter_map(|r| r.meeting_id.clone())
                             .collect();
                         for key in keys {
+                            // What the create asked for (hosts, invitees): from the store.
+                            let recorded = match self.store.request_of(&key) {
+                                Ok(q) => q,
+                                Err(e) => {
+                                    tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
+                                    None
+                                }
+                            };
                             let Some(r) = self.records.get(&key) else {
                                 continue;
                             };
                             let wanted = r
                                 .request
                                 .as_ref()
+                                .or(recorded.as_ref())
                                 .and_then(|q| serde_json::from_str(q.0.get()).ok())
                                 .map_or_else(
                                     || lookup::Wanted {
@@ -1579,7 +1631,7 @@ impl Daemon {
             self.held = held;
             self.dirty = true;
         }
-        let approval = state::approval_path(self.store.path());
+        let approval = state::approval_path(&self.config.state.file);
         if self.held.is_empty()
             && approval.exists()
             && let Err(e) = std::fs::remove_file(&approval)
@@ -1936,6 +1988,8 @@ impl Daemon {
             self.records.restore_changes(keys);
             return Err(e.into());
         }
+        // Written: the bodies live in the store from here on.
+        self.records.forget_requests(&keys);
         if wrote_meta {
             self.meta = meta;
         }

@@ -172,6 +172,30 @@ impl Ledger {
         done
     }
 
+    /// Drops the request bodies of `keys` from memory (not a change: the store keeps them,
+    /// and a write of a record without its body keeps the stored one).
+    pub fn forget_requests<'k>(&mut self, keys: impl IntoIterator<Item = &'k BookingKey>) {
+        for k in keys {
+            if let Some(r) = self.records.get_mut(k) {
+                r.request = None;
+            }
+        }
+    }
+
+    /// [`Ledger::forget_requests`] for every record (after loading).
+    pub fn forget_all_requests(&mut self) {
+        for r in self.records.values_mut() {
+            r.request = None;
+        }
+    }
+
+    /// Puts back a request body read from the store (not a change).
+    pub fn restore_request(&mut self, key: &BookingKey, request: crate::state::RecordedRequest) {
+        if let Some(r) = self.records.get_mut(key) {
+            r.request = Some(request);
+        }
+    }
+
     /// How many records have `status`.
     pub fn count(&self, status: Status) -> usize {
         self.records.values().filter(|r| r.status == status).count()

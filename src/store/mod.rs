@@ -202,6 +202,18 @@ impl Store {
         }
     }
 
+    /// The request body recorded for one booking: the daemon keeps records without theirs,
+    /// and reads one back when it needs it (a lookup, a changed definition).
+    pub fn request_of(
+        &self,
+        key: &crate::booking::BookingKey,
+    ) -> Result<Option<state::RecordedRequest>, StateError> {
+        match &self.backend {
+            Backend::Sqlite { db, .. } => db.request_of(key),
+            Backend::Postgres(pg) => pg.request_of(key),
+        }
+    }
+
     /// Whether the store is a PostgreSQL database (and so needs a heartbeat).
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))

@@ -393,6 +393,27 @@ impl Pg {
         )
     }
 
+    /// The request body recorded for one booking.
+    pub fn request_of(
+        &self,
+        key: &crate::booking::BookingKey,
+    ) -> Result<Option<state::RecordedRequest>, StateError> {
+        let (definition, start) = (key.definition.clone(), key.start);
+        let text: Option<String> = self.call(move |c| {
+            Box::pin(async move {
+                c.query_opt(
+                    "SELECT record FROM bookings WHERE definition = $1 AND start = $2",
+                    &[&definition, &start],
+                )
+                .await
+                .map(|row| row.map(|r| r.get(0)))
+            })
+        })?;
+        Ok(text
+            .and_then(|t| serde_json::from_str::<Record>(&t).ok())
+            .and_then(|r| r.request))
+    }
+
     /// Marks the store as maybe not holding everything booked (see the SQLite store's).
     pub fn mark_look_up_first(&self) -> Result<(), StateError> {
         self.batch(&format!(
@@ -401,7 +422,7 @@ impl Pg {
     }
 
     fn write(&self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
-        let mut puts: Vec<(String, i64, i64, String, String)> = Vec::new();
+        let mut puts: Vec<(String, i64, i64, String, String, bool)> = Vec::new();
         let mut deletes: Vec<(String, i64)> = Vec::new();
         for row in &batch.rows {
             match row {
@@ -411,6 +432,7 @@ impl Pg {
                     r.occurrence_end,
                     r.status.as_str().to_string(),
                     serde_json::to_string(r).map_err(|e| self.err_text(&e.to_string()))?,
+                    r.request.is_some(),
                 )),
                 Write::Delete(k) => deletes.push((k.definition.clone(), k.start)),
             }
@@ -433,8 +455,19 @@ impl Pg {
                              ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status, record = EXCLUDED.record",
                         )
                         .await?;
-                    for (d, s, e, st, rec) in &puts {
-                        tx.execute(&put, &[d, s, e, st, rec]).await?;
+                    // A record the daemon holds without its request body: the stored
+                    // request stays.
+                    let put_keeping_request = tx
+                        .prepare(
+                            "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
+                             record = CASE WHEN (bookings.record::jsonb -> 'request') IS NULL THEN EXCLUDED.record
+                                           ELSE (EXCLUDED.record::jsonb || jsonb_build_object('request', bookings.record::jsonb -> 'request'))::text END",
+                        )
+                        .await?;
+                    for (d, s, e, st, rec, has_request) in &puts {
+                        let stmt = if *has_request { &put } else { &put_keeping_request };
+                        tx.execute(stmt, &[d, s, e, st, rec]).await?;
                     }
                 }
                 if !deletes.is_empty() {

@@ -216,6 +216,16 @@ impl Db {
                     "INSERT OR REPLACE INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(e)?;
+            // A record the daemon holds without its request body (it reads it back when it
+            // needs it): the stored request stays.
+            let mut put_keeping_request = tx
+                .prepare_cached(
+                    "INSERT INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (definition, start) DO UPDATE SET end_at = excluded.end_at, status = excluded.status,
+                     record = CASE WHEN json_extract(bookings.record, '$.request') IS NULL THEN excluded.record
+                                   ELSE json_set(excluded.record, '$.request', json(json_extract(bookings.record, '$.request'))) END",
+                )
+                .map_err(e)?;
             let mut delete = tx
                 .prepare_cached("DELETE FROM bookings WHERE definition = ?1 AND start = ?2")
                 .map_err(e)?;
@@ -227,7 +237,12 @@ impl Db {
                                 path: path.clone(),
                                 source: std::io::Error::other(source),
                             })?;
-                        put.execute(params![
+                        let stmt = if r.request.is_some() {
+                            &mut put
+                        } else {
+                            &mut put_keeping_request
+                        };
+                        stmt.execute(params![
                             r.definition,
                             r.occurrence_start,
                             r.occurrence_end,
@@ -250,6 +265,25 @@ impl Db {
             }
         }
         tx.commit().map_err(e)
+    }
+
+    /// The request body recorded for one booking.
+    pub fn request_of(
+        &self,
+        key: &crate::booking::BookingKey,
+    ) -> Result<Option<state::RecordedRequest>, StateError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT record FROM bookings WHERE definition = ?1 AND start = ?2",
+                params![key.definition, key.start],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(text
+            .and_then(|t| serde_json::from_str::<Record>(&t).ok())
+            .and_then(|r| r.request))
     }
 
     /// Marks the store as maybe not holding everything booked: the next daemon to open it

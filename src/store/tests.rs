@@ -286,3 +286,48 @@ fn reading_a_missing_store_is_an_empty_state_and_a_json_one_is_read_as_is() {
     assert_eq!(read(&json).unwrap(), sample());
     assert!(json.exists(), "a reader does not import");
 }
+
+#[test]
+fn a_record_written_without_its_request_keeps_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    store.replace(&sample()).unwrap();
+    let c = BookingKey {
+        definition: "c".into(),
+        start: 3,
+    };
+    let stored = store.request_of(&c).unwrap().expect("c has a request");
+    assert_eq!(stored.0.get(), r#"{"subject":"y"}"#);
+    let mut ledger = Ledger::new(sample().bookings);
+    ledger.forget_all_requests();
+    ledger.get_mut(&c).unwrap().attempts = 9;
+    let (rows, _) = ledger.take_changes();
+    store
+        .commit(&Batch {
+            rows,
+            meta: None,
+            looked_up: false,
+        })
+        .unwrap();
+    let back = read(&path).unwrap();
+    let r = back.bookings.iter().find(|r| r.key() == c).unwrap();
+    assert_eq!(r.attempts, 9, "the change is written");
+    assert_eq!(r.request, Some(stored), "the request stays");
+    // A record that never had one gets none.
+    let a = BookingKey {
+        definition: "a".into(),
+        start: 1,
+    };
+    ledger.get_mut(&a).unwrap().attempts = 3;
+    let (rows, _) = ledger.take_changes();
+    store
+        .commit(&Batch {
+            rows,
+            meta: None,
+            looked_up: false,
+        })
+        .unwrap();
+    assert_eq!(store.request_of(&a).unwrap(), None);
+    assert_eq!(read(&path).unwrap().bookings[0].attempts, 3);
+}
