@@ -94,7 +94,8 @@ enum Backend {
 }
 
 impl Store {
-    /// Takes the locks, imports a JSON state if one is there, and loads everything. Fails
+    /// Takes the locks, imports a JSON state if one is there, and loads every record (without
+    /// its request body: see [`Store::request_of`]). Fails
     /// when another process holds the lock, or the store is corrupt or newer than this build.
     pub fn open(path: &Path, import: Option<&Path>) -> Result<(Store, State), StateError> {
         let write_err = |source| StateError::Write {
@@ -127,7 +128,8 @@ impl Store {
         if new {
             db.mark_look_up_first()?;
         }
-        let (state, fresh) = db.load()?;
+        // Without the request bodies: the daemon reads one back when it needs it.
+        let (state, fresh) = db.load_lean()?;
         Ok((
             Store {
                 path: path.into(),
@@ -180,7 +182,7 @@ impl Store {
 
     /// The store on a PostgreSQL database whose leader lock `pg` holds: loads everything.
     pub fn leading(pg: postgres::Pg) -> Result<(Store, State), StateError> {
-        let (state, fresh) = pg.load()?;
+        let (state, fresh) = pg.load_lean()?;
         Ok((
             Store {
                 path: pg.shown().into(),

@@ -316,11 +316,21 @@ impl Pg {
 
     /// Everything on record, and whether the store may not hold everything booked.
     pub fn load(&self) -> Result<(State, bool), StateError> {
-        let rows: Vec<(String, i64, String)> = self.call(|c| {
+        self.load_records(false)
+    }
+
+    /// [`Pg::load`] without the request bodies (see the SQLite store's `load_lean`).
+    pub fn load_lean(&self) -> Result<(State, bool), StateError> {
+        self.load_records(true)
+    }
+
+    fn load_records(&self, lean: bool) -> Result<(State, bool), StateError> {
+        let rows: Vec<(String, i64, String)> = self.call(move |c| {
             Box::pin(async move {
                 c.query(
-                    "SELECT definition, start, record FROM bookings ORDER BY definition, start",
-                    &[],
+                    "SELECT definition, start, CASE WHEN $1 THEN (record::jsonb - 'request')::text ELSE record END
+                     FROM bookings ORDER BY definition, start",
+                    &[&lean],
                 )
                 .await
                 .map(|rows| {

@@ -111,6 +111,16 @@ impl Db {
     /// Everything on record, and whether it may not be everything booked (see
     /// [`Db::mark_look_up_first`]).
     pub fn load(&mut self) -> Result<(State, bool), StateError> {
+        self.load_records(false)
+    }
+
+    /// [`Db::load`] without the request bodies (the daemon reads one back when it needs it,
+    /// [`Db::request_of`]): they are most of a record's size.
+    pub fn load_lean(&mut self) -> Result<(State, bool), StateError> {
+        self.load_records(true)
+    }
+
+    fn load_records(&mut self, lean: bool) -> Result<(State, bool), StateError> {
         // One read transaction: the records and the meta of one commit.
         let tx = self.conn.transaction().map_err(|e| err(&self.path, e))?;
         let corrupt = |reason: String| StateError::Corrupt {
@@ -138,10 +148,11 @@ impl Db {
         {
             let mut stmt = tx
                 .prepare(
-                    "SELECT definition, start, record FROM bookings ORDER BY definition, start",
+                    "SELECT definition, start, CASE WHEN ?1 THEN json_remove(record, '$.request') ELSE record END
+                     FROM bookings ORDER BY definition, start",
                 )
                 .map_err(|e| err(&self.path, e))?;
-            let mut rows = stmt.query([]).map_err(|e| err(&self.path, e))?;
+            let mut rows = stmt.query([lean]).map_err(|e| err(&self.path, e))?;
             while let Some(row) = rows.next().map_err(|e| err(&self.path, e))? {
                 let text: String = row.get(2).map_err(|e| err(&self.path, e))?;
                 let record: Record = serde_json::from_str(&text).map_err(|e| {
