@@ -11,14 +11,19 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[path = "common/fake.rs"]
 #[allow(dead_code)] // This benchmark does not read the fake's exit line.
 mod fake;
 
+#[path = "common/process.rs"]
+#[allow(dead_code)] // This benchmark does not read disk writes.
+mod process;
+
 use fake::Fake;
+use process::{Proc, stop, unix_ms, wait_ready};
 use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wemeet-scheduler");
@@ -105,83 +110,6 @@ impl Setup {
     }
 }
 
-/// A daemon process, killed if the benchmark panics.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Waits for `READY=1`, then keeps reading the socket in a thread, as systemd does.
-fn wait_ready(sock: UnixDatagram) {
-    sock.set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = sock.recv(&mut buf).expect("a notify message");
-        if String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .any(|l| l == "READY=1")
-        {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let _ = sock.set_read_timeout(None);
-        while sock.recv(&mut buf).is_ok() {}
-    });
-}
-
-/// (user + system CPU seconds, peak RSS KiB, current RSS KiB) of a process.
-fn usage(pid: u32) -> (f64, u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (ticks as f64 / 100.0, kib("VmHWM:"), kib("VmRSS:"))
-}
-
-fn stop(mut p: Proc) {
-    if let Some(mut child) = p.0.take() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-    }
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -239,7 +167,7 @@ fn main() {
         // The same again, dropped at once: a prepared folder renamed into the watch dir.
         let staging = s.dir.path().join("staging");
         write_one_offs(&staging, 10_000, year_ahead + 10_000 * 60);
-        let (cpu0, _, _) = usage(child.id());
+        let cpu0 = process::usage(child.id()).cpu_s;
         let t = Instant::now();
         std::fs::rename(&staging, s.watch.join("dropped")).expect("drop the folder");
         while fake.creates().len() < 20_000 {
@@ -250,7 +178,8 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let dropped = t.elapsed();
-        let (cpu1, peak, _) = usage(child.id());
+        let u = process::usage(child.id());
+        let (cpu1, peak) = (u.cpu_s, u.peak_kib);
         let mut at: Vec<i64> = fake.creates()[10_000..].to_vec();
         at.sort_unstable();
         let sending = (at[at.len() - 1] - at[0]) as f64 / 1e3;
@@ -291,9 +220,10 @@ fn main() {
         let (child, sock) = s.run();
         wait_ready(sock);
         std::thread::sleep(Duration::from_secs(2));
-        let (cpu0, _, _) = usage(child.id());
+        let cpu0 = process::usage(child.id()).cpu_s;
         std::thread::sleep(Duration::from_secs(idle_secs));
-        let (cpu1, _, rss) = usage(child.id());
+        let u = process::usage(child.id());
+        let (cpu1, rss) = (u.cpu_s, u.rss_kib);
         stop(child);
         rows.push(format!(
             "| idle: 1,000 series loaded, RSS | {:.1} MiB |",

@@ -13,14 +13,18 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[path = "common/fake.rs"]
 #[allow(dead_code)] // This benchmark does not read the fake's exit line.
 mod fake;
 
+#[path = "common/process.rs"]
+mod process;
+
 use fake::Fake;
+use process::{Proc, stop, unix_ms, usage, wait_ready};
 use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 struct Setup {
@@ -140,96 +144,10 @@ fn write_series(dir: &Path, n: usize) {
     }
 }
 
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn stop(mut p: Proc) {
-    if let Some(mut child) = p.0.take() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-    }
-}
-
-fn wait_ready(sock: UnixDatagram) {
-    sock.set_read_timeout(Some(Duration::from_secs(300)))
-        .expect("timeout");
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = sock.recv(&mut buf).expect("a notify message");
-        if String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .any(|l| l == "READY=1")
-        {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let _ = sock.set_read_timeout(None);
-        while sock.recv(&mut buf).is_ok() {}
-    });
-}
-
-struct Usage {
-    cpu_s: f64,
-    peak_kib: u64,
-    rss_kib: u64,
-    write_bytes: u64,
-}
-
-fn usage(pid: u32) -> Usage {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    let field = |text: &str, key: &str| {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Usage {
-        cpu_s: ticks as f64 / 100.0,
-        peak_kib: field(&status, "VmHWM:"),
-        rss_kib: field(&status, "VmRSS:"),
-        write_bytes: field(&io, "write_bytes:"),
-    }
-}
-
 fn unix_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
