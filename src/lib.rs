@@ -29,7 +29,8 @@
 //! - [`ledger`]: the records the daemon works with, and which of them changed since the
 //!   store last wrote them.
 //! - [`store`]: where the records live between runs: a locked SQLite database written in
-//!   batches of changed rows; import, backup, restore.
+//!   batches of changed rows (import, backup, restore), or a PostgreSQL database shared by
+//!   daemons of which one leads.
 //! - [`calendar`]: booked meetings as an RFC 5545 calendar (`export ics`, `/calendar.ics`).
 //! - [`clock`]: wall-clock time, injectable for tests.
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
@@ -42,7 +43,7 @@
 //! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
 //!   demo, the tests and the benchmarks.
 //! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `retry`, `recover`,
-//!   `approve-removals`, `export ics`, `demo`, `fake-api` (`completions` and `man` are in
+//!   `approve-removals`, `state backup|restore`, `export ics`, `demo`, `fake-api` (`completions` and `man` are in
 //!   `main.rs`: they only print the CLI's own description).
 //! - [`logging`]: the `tracing` subscriber.
 
