@@ -719,6 +719,33 @@ mod tests {
     }
 
     #[test]
+    fn next_event_is_the_next_booking_time_or_start_whichever_is_first() {
+        // Standup: Thu 26th 09:30 Shanghai (01:30 UTC) starts before Mon 30th's booking time
+        // (Sat 28th 01:30 UTC); Thu's and Fri's booking times have passed.
+        assert_eq!(
+            next_event(&standup(), now()),
+            Some(Utc.with_ymd_and_hms(2026, 11, 26, 1, 30, 0).unwrap())
+        );
+        // After Fri's start, the next is Mon 30th's booking time, before Mon's start.
+        let friday_noon = Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap();
+        assert_eq!(
+            next_event(&standup(), friday_noon),
+            Some(Utc.with_ymd_and_hms(2026, 11, 28, 1, 30, 0).unwrap())
+        );
+        // A one-off: its start (it is booked as soon as it is seen).
+        assert_eq!(
+            next_event(&review(), now()),
+            Some(Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap())
+        );
+        // Started: nothing ahead. Paused: nothing to look at.
+        let later = Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).unwrap();
+        assert_eq!(next_event(&review(), later), None);
+        let mut paused = standup();
+        paused.paused = true;
+        assert_eq!(next_event(&paused, now()), None);
+    }
+
+    #[test]
     fn one_off_is_due_at_once_and_series_within_book_ahead() {
         let defs = [standup(), review()];
         let due = wanted(&defs, UserFormat::String, now(), now());
