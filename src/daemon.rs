@@ -1578,12 +1578,7 @@ impl Daemon {
         now: DateTime<Utc>,
     ) {
         self.runtime.remove(&key);
-        if let Some(r) = self.records.get_mut(&key) {
-            r.status = Status::Failed;
-            r.last_error = Some(message.clone());
-            r.error_code = code;
-            r.updated_at = now.timestamp();
-        }
+        self.records.failed(&key, &message, code, now.timestamp());
         self.new_problems += 1;
         self.dirty = true;
         tracing::error!(booking = %key, "booking failed: {message}; {hint}");
@@ -1733,11 +1728,9 @@ impl Daemon {
         };
         match (result, change) {
             (Ok(()), Change::Cancel { reason }) => {
-                r.status = Status::Cancelled;
-                r.refused = None;
-                r.last_error = Some(format!("cancelled: {reason}"));
-                r.updated_at = now.timestamp();
-                tracing::info!(booking = %key, meeting_id = %r.meeting_id.as_deref().unwrap_or("-"), "cancelled: {reason}");
+                let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
+                self.records.cancelled(&key, &reason, now.timestamp());
+                tracing::info!(booking = %key, meeting_id = %meeting_id, "cancelled: {reason}");
                 self.emit(Event::Changed {
                     key,
                     what: format!("cancelled: {reason}"),
@@ -1754,28 +1747,27 @@ impl Daemon {
                     definition_hash,
                 },
             ) => {
-                let mut record = r.clone();
-                if let Some(subject) = request.get("subject").and_then(|v| v.as_str()) {
-                    record.subject = subject.to_string();
-                }
-                record.occurrence_start = start;
-                record.occurrence_end = end;
-                record.request = serde_json::value::to_raw_value(&request)
-                    .ok()
-                    .map(state::RecordedRequest);
-                record.definition_hash = definition_hash;
-                record.last_error = None;
-                record.refused = None;
-                record.sequence += 1;
-                record.updated_at = now.timestamp();
+                let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
+                let modified = crate::ledger::Modified {
+                    subject: request
+                        .get("subject")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    start,
+                    end,
+                    request: serde_json::value::to_raw_value(&request)
+                        .ok()
+                        .map(state::RecordedRequest),
+                    definition_hash,
+                };
                 let what = format!(
                     "modified: {}",
                     fields.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
-                tracing::info!(booking = %key, meeting_id = %record.meeting_id.as_deref().unwrap_or("-"), "{what}");
-                self.records.remove(&key);
-                let new_key = record.key();
-                self.records.insert(new_key.clone(), record);
+                tracing::info!(booking = %key, meeting_id = %meeting_id, "{what}");
+                let Some(new_key) = self.records.modified(&key, modified, now.timestamp()) else {
+                    return false;
+                };
                 self.emit(Event::Changed { key: new_key, what });
                 true
             }
@@ -1827,16 +1819,15 @@ impl Daemon {
         now: DateTime<Utc>,
     ) {
         self.runtime.remove(key);
-        let Some(r) = self.records.get_mut(key) else {
+        let Some(r) = self.records.booked(
+            key,
+            &m.meeting_id,
+            &m.meeting_code,
+            &m.join_url,
+            now.timestamp(),
+        ) else {
             return;
         };
-        r.status = Status::Booked;
-        r.meeting_id = Some(m.meeting_id.clone());
-        r.meeting_code = Some(m.meeting_code.clone()).filter(|c| !c.is_empty());
-        r.join_url = Some(m.join_url.clone()).filter(|u| !u.is_empty());
-        r.last_error = None;
-        r.error_code = None;
-        r.updated_at = now.timestamp();
         let subject = r.subject.clone();
         let timezone = r.timezone.clone();
         let start = crate::booking::show_start(

@@ -22,6 +22,17 @@ pub struct Ledger {
     touched: BTreeSet<String>,
 }
 
+/// What a modification made of a booked meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modified {
+    /// The new subject, when the request has one.
+    pub subject: Option<String>,
+    pub start: i64,
+    pub end: i64,
+    pub request: Option<crate::state::RecordedRequest>,
+    pub definition_hash: String,
+}
+
 /// One row to write: the record as it stands now, or its removal.
 #[derive(Debug, PartialEq)]
 pub enum Write<'a> {
@@ -196,6 +207,70 @@ impl Ledger {
         }
     }
 
+    /// The meeting exists: `booked` with its id, code and join URL; the last error goes.
+    /// Returns the record, or `None` when there is none for `key`.
+    pub fn booked(
+        &mut self,
+        key: &BookingKey,
+        meeting_id: &str,
+        meeting_code: &str,
+        join_url: &str,
+        now: i64,
+    ) -> Option<&Record> {
+        let r = self.get_mut(key)?;
+        r.status = Status::Booked;
+        r.meeting_id = Some(meeting_id.to_string());
+        r.meeting_code = Some(meeting_code.to_string()).filter(|c| !c.is_empty());
+        r.join_url = Some(join_url.to_string()).filter(|u| !u.is_empty());
+        r.last_error = None;
+        r.error_code = None;
+        r.updated_at = now;
+        Some(r)
+    }
+
+    /// Refused for good: `failed`, with why; not tried again until the definition changes.
+    pub fn failed(&mut self, key: &BookingKey, message: &str, code: Option<i64>, now: i64) {
+        if let Some(r) = self.get_mut(key) {
+            r.status = Status::Failed;
+            r.last_error = Some(message.to_string());
+            r.error_code = code;
+            r.updated_at = now;
+        }
+    }
+
+    /// The meeting was cancelled: `cancelled`, its change and any refusal done with.
+    pub fn cancelled(&mut self, key: &BookingKey, reason: &str, now: i64) {
+        if let Some(r) = self.get_mut(key) {
+            r.status = Status::Cancelled;
+            r.change = None;
+            r.refused = None;
+            r.last_error = Some(format!("cancelled: {reason}"));
+            r.updated_at = now;
+        }
+    }
+
+    /// The meeting was modified as `m` says: the record moves to its new start (its key),
+    /// takes the new subject, request and definition hash, and counts one more modification
+    /// (the calendar's `SEQUENCE`). Returns the new key.
+    pub fn modified(&mut self, key: &BookingKey, m: Modified, now: i64) -> Option<BookingKey> {
+        let mut r = self.remove(key)?;
+        if let Some(subject) = m.subject {
+            r.subject = subject;
+        }
+        r.occurrence_start = m.start;
+        r.occurrence_end = m.end;
+        r.request = m.request;
+        r.definition_hash = m.definition_hash;
+        r.change = None;
+        r.last_error = None;
+        r.refused = None;
+        r.sequence += 1;
+        r.updated_at = now;
+        let new_key = r.key();
+        self.insert(new_key.clone(), r);
+        Some(new_key)
+    }
+
     /// How many records have `status`.
     pub fn count(&self, status: Status) -> usize {
         self.records.values().filter(|r| r.status == status).count()
@@ -272,6 +347,70 @@ pub(crate) mod tests {
             BTreeSet::from(["a".to_string(), "b".to_string(), "d".to_string()])
         );
         assert!(l.take_touched().is_empty());
+    }
+
+    #[test]
+    fn booked_failed_cancelled_and_modified_are_what_they_say() {
+        let mut pending = record("a", 100, Status::Pending);
+        pending.last_error = Some("timeout".into());
+        pending.error_code = Some(500);
+        let mut l = Ledger::new([pending]);
+        let a = key("a", 100);
+        let r = l.booked(&a, "m1", "", "https://j/1", 5).unwrap();
+        assert_eq!(
+            (r.status, r.meeting_id.as_deref(), r.meeting_code.as_deref()),
+            (Status::Booked, Some("m1"), None),
+            "an empty code is no code"
+        );
+        assert_eq!(
+            (r.last_error.as_ref(), r.error_code, r.updated_at),
+            (None, None, 5)
+        );
+        assert!(l.booked(&key("none", 1), "m", "c", "u", 5).is_none());
+
+        let new = l
+            .modified(
+                &a,
+                Modified {
+                    subject: Some("New".into()),
+                    start: 200,
+                    end: 260,
+                    request: None,
+                    definition_hash: "h2".into(),
+                },
+                6,
+            )
+            .unwrap();
+        assert_eq!(new, key("a", 200));
+        assert!(l.get(&a).is_none(), "the record moved to its new start");
+        let r = l.get(&new).unwrap();
+        assert_eq!(
+            (
+                r.subject.as_str(),
+                r.occurrence_end,
+                r.sequence,
+                r.definition_hash.as_str()
+            ),
+            ("New", 260, 1, "h2")
+        );
+        assert_eq!(r.meeting_id.as_deref(), Some("m1"), "the same meeting");
+
+        l.cancelled(&new, "its definition was removed", 7);
+        let r = l.get(&new).unwrap();
+        assert_eq!(r.status, Status::Cancelled);
+        assert_eq!(
+            r.last_error.as_deref(),
+            Some("cancelled: its definition was removed")
+        );
+
+        l.failed(&new, "no permission", Some(9003), 8);
+        let r = l.get(&new).unwrap();
+        assert_eq!(
+            (r.status, r.error_code, r.updated_at),
+            (Status::Failed, Some(9003), 8)
+        );
+        let (writes, _) = l.take_changes();
+        assert_eq!(writes.len(), 2, "the old key deleted, the new one written");
     }
 
     #[test]
