@@ -41,6 +41,9 @@ pub struct Config {
     pub notify: Vec<NotifyTarget>,
 }
 
+/// The most `[[notify]]` blocks a config may have (and names a definition may list).
+pub const MAX_NOTIFY_TARGETS: usize = 64;
+
 /// One `[[notify]]` block: a chat robot or webhook and what it hears about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyTarget {
@@ -571,7 +574,17 @@ fn read_config(
         read_lifecycle(&lifecycle, &mut config.lifecycle, c);
     }
     if let Some((blocks, span)) = root.array("notify", c) {
-        for (i, block) in blocks.iter().enumerate() {
+        if blocks.len() > MAX_NOTIFY_TARGETS {
+            c.error_hint(
+                span.clone(),
+                format!(
+                    "{} [[notify]] blocks; at most {MAX_NOTIFY_TARGETS}",
+                    blocks.len()
+                ),
+                "send to a webhook that fans out, or use fewer targets",
+            );
+        }
+        for (i, block) in blocks.iter().enumerate().take(MAX_NOTIFY_TARGETS) {
             match block.get_ref() {
                 toml::de::DeValue::Table(t) => {
                     let table = Table::nested(t, block.span(), format!("notify[{i}]"));

@@ -291,8 +291,19 @@ impl Reader<'_, '_, '_> {
         let mut when = self.when(timezone, meeting_type, c);
         let paused = root.bool("paused", c).is_some_and(|p| *p.get_ref());
         let mut notify = Vec::new();
-        if let Some((values, _)) = root.array("notify", c) {
-            for v in values.iter().take(64) {
+        if let Some((values, span)) = root.array("notify", c) {
+            if values.len() > crate::config::MAX_NOTIFY_TARGETS {
+                c.error_hint(
+                    span,
+                    format!(
+                        "`notify` names {} targets; at most {}",
+                        values.len(),
+                        crate::config::MAX_NOTIFY_TARGETS
+                    ),
+                    "name fewer targets",
+                );
+            }
+            for v in values.iter().take(crate::config::MAX_NOTIFY_TARGETS) {
                 match v.get_ref().as_str() {
                     Some(n) if !n.is_empty() => notify.push(n.to_string()),
                     _ => c.error_hint(

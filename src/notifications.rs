@@ -32,6 +32,8 @@ const IN_FLIGHT: usize = 8;
 const TRIES: u32 = 5;
 /// One try's bound: a receiver that hangs is given up on.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of a receiver's answer is read (to see a WeCom robot's `errcode`).
+const MAX_ANSWER: usize = 64 * 1024;
 /// A message about a booking that was not sent (the daemon stopped first) is sent at the next
 /// start when it is at most this old; older news is not news.
 pub const RESEND_WITHIN: Duration = Duration::from_secs(3600);
@@ -357,9 +359,17 @@ async fn deliver(http: &reqwest::Client, t: &Target, body: &[u8]) -> Result<(), 
             .send()
             .await;
         match sent {
-            Ok(resp) if resp.status().is_success() => {
-                // A WeCom robot answers 200 with an error code in the body.
-                let text = resp.text().await.unwrap_or_default();
+            Ok(mut resp) if resp.status().is_success() => {
+                // A WeCom robot answers 200 with an error code in the body. Read a bounded
+                // part of it: a receiver's answer must not grow the daemon.
+                let mut body = Vec::new();
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_ANSWER {
+                        break;
+                    }
+                }
+                let text = String::from_utf8_lossy(&body);
                 let code = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
                     .and_then(|v| v.get("errcode").and_then(serde_json::Value::as_i64));

@@ -208,17 +208,22 @@ fn the_url_never_appears_in_any_output() {
         (receiver, env)
     });
     env.write("planning.toml", PLANNING);
-    let out = env
-        .command("once")
-        .env("RUST_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Everything a command prints, at trace level.
+    let output = |args: &[&str]| {
+        let out = env
+            .command(args[0])
+            .args(&args[1..])
+            .env("RUST_LOG", "trace")
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let text = output(&["once"]);
     assert!(
         text.contains("cannot notify after 5 tries: HTTP 500"),
         "the failure is logged: {text}"
@@ -229,18 +234,7 @@ fn the_url_never_appears_in_any_output() {
         "the URL is in the store"
     );
     for args in [&["status"][..], &["validate"], &["plan"]] {
-        let out = env
-            .command(args[0])
-            .args(&args[1..])
-            .env("RUST_LOG", "trace")
-            .stdout(std::process::Stdio::piped())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = output(args);
         assert!(
             !text.contains(CANARY),
             "`{}` shows the URL:\n{text}",

@@ -94,6 +94,15 @@ enum Backend {
 }
 
 impl Store {
+    fn new(path: &Path, backend: Backend, fresh: bool) -> Store {
+        Store {
+            path: path.into(),
+            backend,
+            fresh,
+            writes: 0,
+        }
+    }
+
     /// Takes the locks, imports a JSON state if one is there, and loads every record (without
     /// its request body: see [`Store::request_of`]). Fails
     /// when another process holds the lock, or the store is corrupt or newer than this build.
@@ -130,19 +139,12 @@ impl Store {
         }
         // Without the request bodies: the daemon reads one back when it needs it.
         let (state, fresh) = db.load_lean()?;
-        Ok((
-            Store {
-                path: path.into(),
-                backend: Backend::Sqlite {
-                    db,
-                    _lock: lock,
-                    _dir_lock: dir_lock,
-                },
-                fresh,
-                writes: 0,
-            },
-            state,
-        ))
+        let backend = Backend::Sqlite {
+            db,
+            _lock: lock,
+            _dir_lock: dir_lock,
+        };
+        Ok((Store::new(path, backend, fresh), state))
     }
 
     /// For a run that writes nothing (`recover --dry-run`): the locks, and what is on record
@@ -165,33 +167,19 @@ impl Store {
         db.replace(&state, &Meta::of(&state))?;
         let fresh = !from.exists()
             || (sniff(from)? == Kind::Sqlite && sqlite::Db::open_read_only(from)?.load()?.1);
-        Ok((
-            Store {
-                path: path.into(),
-                backend: Backend::Sqlite {
-                    db,
-                    _lock: lock,
-                    _dir_lock: dir_lock,
-                },
-                fresh,
-                writes: 0,
-            },
-            state,
-        ))
+        let backend = Backend::Sqlite {
+            db,
+            _lock: lock,
+            _dir_lock: dir_lock,
+        };
+        Ok((Store::new(path, backend, fresh), state))
     }
 
     /// The store on a PostgreSQL database whose leader lock `pg` holds: loads everything.
     pub fn leading(pg: postgres::Pg) -> Result<(Store, State), StateError> {
         let (state, fresh) = pg.load_lean()?;
-        Ok((
-            Store {
-                path: pg.shown().into(),
-                backend: Backend::Postgres(pg),
-                fresh,
-                writes: 0,
-            },
-            state,
-        ))
+        let path = pg.shown().to_path_buf();
+        Ok((Store::new(&path, Backend::Postgres(pg), fresh), state))
     }
 
     /// Whether this store may still be written: always for SQLite (the file lock is held for
