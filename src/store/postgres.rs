@@ -197,11 +197,19 @@ impl Pg {
         &self,
         f: impl for<'c> FnOnce(&'c mut tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
     ) -> Result<T, StateError> {
+        self.call_within(self.timeout, f)
+    }
+
+    /// [`Pg::call`] with its own bound (a big batch takes longer than a query).
+    fn call_within<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl for<'c> FnOnce(&'c mut tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
+    ) -> Result<T, StateError> {
         if self.lost.load(Ordering::SeqCst) {
             return Err(self.err_text("the connection to the server is lost"));
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let timeout = self.timeout;
         let job: Job = Box::new(move |client| {
             Box::pin(async move {
                 let answer = tokio::time::timeout(timeout, f(client)).await;
@@ -452,7 +460,10 @@ impl Pg {
             None => None,
         };
         let looked_up = batch.looked_up;
-        self.call(move |c| {
+        // A round trip a row: a backlog's batch of intents gets a millisecond each on top.
+        let rows = u64::try_from(puts.len() + deletes.len()).unwrap_or(u64::MAX);
+        let bound = self.timeout.saturating_add(Duration::from_millis(rows));
+        self.call_within(bound, move |c| {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 if delete_all {
