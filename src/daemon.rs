@@ -255,6 +255,8 @@ struct Daemon {
     outbox: Outbox,
     /// Notifications queued and not done yet (sent or given up), to wait for at shutdown.
     announcing: usize,
+    /// (definition, target) pairs already warned about: a `notify` name the config lacks.
+    unknown_targets: HashSet<(String, String)>,
     /// The vendor's hourly create quota per user, kept before sending; shared with the create
     /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
     quotas: Arc<std::sync::Mutex<Quotas>>,
@@ -402,6 +404,7 @@ pub async fn run(
         metrics,
         outbox,
         announcing: 0,
+        unknown_targets: HashSet::new(),
         waiting: BTreeMap::new(),
     };
 
@@ -492,9 +495,6 @@ impl Daemon {
     /// not had it yet (per the booking's `notified`).
     fn announce(&mut self, event: &Event) {
         use crate::config::NotifyEvent as N;
-        if self.outbox.is_empty() {
-            return;
-        }
         let (key, kind, detail) = match event {
             Event::Booked { key, .. } => (key, N::Booked, None),
             Event::Failed { key, error } => (key, N::Failed, Some(error.clone())),
@@ -534,6 +534,26 @@ impl Daemon {
         kind: crate::config::NotifyEvent,
         detail: Option<String>,
     ) {
+        let named = self
+            .catalog
+            .get(&key.definition)
+            .map(|d| d.notify.clone())
+            .unwrap_or_default();
+        for name in &named {
+            if !self.outbox.has(name)
+                && self
+                    .unknown_targets
+                    .insert((key.definition.clone(), name.clone()))
+            {
+                tracing::warn!(
+                    definition = %key.definition,
+                    "the definition names notify target `{name}`, which the config does not have; add a [[notify]] named so, or fix the name"
+                );
+            }
+        }
+        if self.outbox.is_empty() {
+            return;
+        }
         let Some(r) = self.records.get(key) else {
             return;
         };
@@ -557,11 +577,6 @@ impl Daemon {
             definitions: Vec::new(),
         };
         let id = message.event_id(r.sequence, r.updated_at);
-        let named = self
-            .catalog
-            .get(&key.definition)
-            .map(|d| d.notify.clone())
-            .unwrap_or_default();
         for (i, name) in self.outbox.targets_for(kind, &key.definition, &named) {
             let mark = format!("{name}/{id}");
             if r.notified.contains(&mark) {

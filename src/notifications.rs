@@ -234,6 +234,11 @@ impl Outbox {
         self.targets.is_empty()
     }
 
+    /// Whether a target of this name is configured.
+    pub fn has(&self, name: &str) -> bool {
+        self.targets.iter().any(|t| t.config.name == name)
+    }
+
     /// The targets (by index, with their names) that hear about `event` on `definition`: the
     /// ones it names with `notify = [...]`, else those whose `definitions` globs match it
     /// (none: every definition).

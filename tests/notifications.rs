@@ -271,3 +271,27 @@ fn a_readable_config_with_an_inline_url_is_refused() {
     );
     assert!(!run.stdout.contains("SECRET-KEY") && !run.stderr.contains("SECRET-KEY"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_definition_naming_a_target_the_config_lacks_is_warned_about_and_booked() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write(
+        "planning.toml",
+        &format!("{PLANNING}notify = [\"team-x\"]\n"),
+    );
+    let out = env
+        .command("once")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("the definition names notify target `team-x`, which the config does not have")
+            .count(),
+        1,
+        "warned once: {stderr}"
+    );
+    assert_eq!(env.creates(), 1, "booked all the same");
+}
