@@ -344,14 +344,10 @@ pub async fn run(
         catalog.len(),
         state.bookings.len()
     );
-    let meta = store::Meta {
-        last_pass: state.last_pass,
-        invalid: state.invalid,
-        held_removals: state.held_removals.clone(),
-        waiting: state.waiting,
-        paused: state.paused,
-    };
-    let mut records = Ledger::new(state.bookings);
+    let last_pass = state.last_pass;
+    let (bookings, meta) = store::Meta::split(state);
+    let held = meta.held_removals.clone();
+    let mut records = Ledger::new(bookings);
     // The request bodies stay in the store: read back when a lookup or a changed definition
     // needs one. The rest of each record is what the loop works with.
     records.forget_all_requests();
@@ -373,7 +369,7 @@ pub async fn run(
     let mut reloads = options.reloads.take();
     let systemd = options.systemd;
     let mut d = Daemon {
-        last_pass: state.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
+        last_pass: last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
         config,
         options,
         client,
@@ -395,7 +391,7 @@ pub async fn run(
         next_at: BTreeSet::new(),
         next_at_of: HashMap::new(),
         wake: now,
-        held: state.held_removals.clone(),
+        held,
         recovering,
         not_found: HashSet::new(),
         lookups: HashMap::new(),

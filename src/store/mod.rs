@@ -48,6 +48,31 @@ impl Meta {
             paused: state.paused.clone(),
         }
     }
+
+    /// A state split into its records and these values (what the daemon keeps apart).
+    pub fn split(state: State) -> (Vec<state::Record>, Meta) {
+        let meta = Meta {
+            last_pass: state.last_pass,
+            invalid: state.invalid,
+            held_removals: state.held_removals,
+            waiting: state.waiting,
+            paused: state.paused,
+        };
+        (state.bookings, meta)
+    }
+
+    /// These values with `bookings`: a whole state, as a load returns it.
+    fn with_bookings(self, bookings: Vec<state::Record>) -> State {
+        State {
+            version: state::VERSION,
+            last_pass: self.last_pass,
+            bookings,
+            invalid: self.invalid,
+            held_removals: self.held_removals,
+            waiting: self.waiting,
+            paused: self.paused,
+        }
+    }
 }
 
 /// One write: rows to put or delete, and the meta values when they changed.
@@ -162,11 +187,13 @@ impl Store {
             Some(from) => from,
             None => path,
         };
-        let state = read(from)?;
+        let (state, fresh) = match sniff(from)? {
+            Kind::Sqlite => sqlite::Db::open_read_only(from)?.load()?,
+            Kind::Json => (state::read(from)?, false),
+            Kind::Missing => (read(from)?, true),
+        };
         let mut db = sqlite::Db::open_in_memory()?;
         db.replace(&state, &Meta::of(&state))?;
-        let fresh = !from.exists()
-            || (sniff(from)? == Kind::Sqlite && sqlite::Db::open_read_only(from)?.load()?.1);
         let backend = Backend::Sqlite {
             db,
             _lock: lock,
@@ -341,18 +368,7 @@ pub fn restore(from: &Path, path: &Path) -> Result<u64, StateError> {
     // Check the backup whole before anything is replaced.
     let (state, _) = sqlite::Db::open_read_only(from)?.load()?;
     let tmp = with_suffix(path, ".restoring");
-    let _ = std::fs::remove_file(&tmp);
-    restricted_options()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(write_err)?;
-    {
-        let mut db = sqlite::Db::open(&tmp)?;
-        db.replace(&state, &Meta::of(&state))?;
-        db.mark_look_up_first()?;
-        db.close()?;
-    }
+    build(&tmp, &state, true)?;
     for suffix in ["-wal", "-shm"] {
         match std::fs::remove_file(with_suffix(path, suffix)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
@@ -424,17 +440,7 @@ fn import_json(from: &Path, path: &Path) -> Result<(), StateError> {
     };
     let state = state::read(from)?;
     let tmp = with_suffix(path, ".importing");
-    let _ = std::fs::remove_file(&tmp);
-    restricted_options()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(write_err)?;
-    {
-        let mut db = sqlite::Db::open(&tmp)?;
-        db.replace(&state, &Meta::of(&state))?;
-        db.close()?;
-    }
+    build(&tmp, &state, false)?;
     let kept = with_suffix(from, ".imported");
     std::fs::rename(from, &kept).map_err(write_err)?;
     std::fs::rename(&tmp, path).map_err(write_err)?;
@@ -447,6 +453,26 @@ fn import_json(from: &Path, path: &Path) -> Result<(), StateError> {
         kept.display()
     );
     Ok(())
+}
+
+/// Writes `state` as a whole new database at `tmp` (0600, checkpointed and closed, so the
+/// file alone is the store), to be renamed into place; `look_up_first` marks it so.
+fn build(tmp: &Path, state: &State, look_up_first: bool) -> Result<(), StateError> {
+    let _ = std::fs::remove_file(tmp);
+    restricted_options()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|source| StateError::Write {
+            path: tmp.into(),
+            source,
+        })?;
+    let mut db = sqlite::Db::open(tmp)?;
+    db.replace(state, &Meta::of(state))?;
+    if look_up_first {
+        db.mark_look_up_first()?;
+    }
+    db.close()
 }
 
 /// Completes an import a crash interrupted after the JSON was moved aside.

@@ -378,18 +378,7 @@ impl Pg {
                 fresh = true;
             }
         }
-        Ok((
-            State {
-                version: state::VERSION,
-                last_pass: meta.last_pass,
-                bookings,
-                invalid: meta.invalid,
-                held_removals: meta.held_removals,
-                waiting: meta.waiting,
-                paused: meta.paused,
-            },
-            fresh,
-        ))
+        Ok((meta.with_bookings(bookings), fresh))
     }
 
     /// Writes `batch` in one transaction (committed, so synced by the server, when it

@@ -181,18 +181,7 @@ impl Db {
             .optional()
             .map_err(|e| err(&self.path, e))?
             .is_some();
-        Ok((
-            State {
-                version: state::VERSION,
-                last_pass: meta.last_pass,
-                bookings,
-                invalid: meta.invalid,
-                held_removals: meta.held_removals,
-                waiting: meta.waiting,
-                paused: meta.paused,
-            },
-            restored,
-        ))
+        Ok((meta.with_bookings(bookings), restored))
     }
 
     /// Writes `batch` in one transaction, clearing the look-up-first mark when the batch

@@ -44,6 +44,17 @@ fn sample() -> State {
 
 use crate::state::Record;
 
+/// Writes one batch, which must succeed.
+fn commit(store: &mut Store, rows: Vec<Write<'_>>, meta: Option<&Meta>, looked_up: bool) {
+    store
+        .commit(&Batch {
+            rows,
+            meta,
+            looked_up,
+        })
+        .unwrap();
+}
+
 /// `state` as the daemon loads it: without request bodies.
 fn lean(mut state: State) -> State {
     for r in &mut state.bookings {
@@ -106,13 +117,7 @@ fn a_batch_writes_only_its_rows_and_the_rest_stays() {
     };
     let (rows, _) = ledger.take_changes();
     assert_eq!(rows.len(), 3);
-    store
-        .commit(&Batch {
-            rows,
-            meta: Some(&meta),
-            looked_up: false,
-        })
-        .unwrap();
+    commit(&mut store, rows, Some(&meta), false);
     let back = read(&path).unwrap();
     let want: Vec<Record> = ledger.values().cloned().collect();
     assert_eq!(back.bookings, want);
@@ -148,13 +153,7 @@ fn a_new_store_stays_fresh_until_the_daemon_writes_to_it() {
     drop(store);
     let (mut store, _) = Store::open(&path, None).unwrap();
     assert!(store.fresh());
-    store
-        .commit(&Batch {
-            rows: vec![],
-            meta: Some(&Meta::default()),
-            looked_up: true,
-        })
-        .unwrap();
+    commit(&mut store, vec![], Some(&Meta::default()), true);
     drop(store);
     assert!(!Store::open(&path, None).unwrap().0.fresh());
 }
@@ -279,13 +278,7 @@ fn backup_copies_while_the_store_is_open_and_restore_marks_it_fresh() {
     assert_eq!(state, lean(sample()));
     assert_eq!(read(&path).unwrap(), sample());
     assert!(store.fresh(), "a restored store looks everything up first");
-    store
-        .commit(&Batch {
-            rows: vec![],
-            meta: Some(&Meta::default()),
-            looked_up: true,
-        })
-        .unwrap();
+    commit(&mut store, vec![], Some(&Meta::default()), true);
     drop(store);
     let (store, _) = Store::open(&path, None).unwrap();
     assert!(!store.fresh(), "the first write clears the mark");
@@ -319,13 +312,7 @@ fn a_record_written_without_its_request_keeps_the_stored_one() {
     ledger.forget_all_requests();
     ledger.get_mut(&c).unwrap().attempts = 9;
     let (rows, _) = ledger.take_changes();
-    store
-        .commit(&Batch {
-            rows,
-            meta: None,
-            looked_up: false,
-        })
-        .unwrap();
+    commit(&mut store, rows, None, false);
     let back = read(&path).unwrap();
     let r = back.bookings.iter().find(|r| r.key() == c).unwrap();
     assert_eq!(r.attempts, 9, "the change is written");
@@ -337,13 +324,7 @@ fn a_record_written_without_its_request_keeps_the_stored_one() {
     };
     ledger.get_mut(&a).unwrap().attempts = 3;
     let (rows, _) = ledger.take_changes();
-    store
-        .commit(&Batch {
-            rows,
-            meta: None,
-            looked_up: false,
-        })
-        .unwrap();
+    commit(&mut store, rows, None, false);
     assert_eq!(store.request_of(&a).unwrap(), None);
     assert_eq!(read(&path).unwrap().bookings[0].attempts, 3);
 }
