@@ -1677,7 +1677,7 @@ impl Daemon {
                 },
                 "changing a booked meeting"
             );
-            r.change = Some(change);
+            r.change = Some(Box::new(change));
             r.updated_at = now.timestamp();
             self.dirty = true;
         }
@@ -1696,7 +1696,7 @@ impl Daemon {
         let client = self.client.clone();
         let task_key = key.clone();
         let handle = self.tasks.spawn(async move {
-            let result = match change {
+            let result = match *change {
                 Change::Modify { fields, .. } => {
                     let body = ModifyMeeting {
                         userid,
@@ -1737,7 +1737,7 @@ impl Daemon {
         let Some(change) = r.change.take() else {
             return false;
         };
-        match (result, change) {
+        match (result, *change) {
             (Ok(()), Change::Cancel { reason }) => {
                 let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
                 self.records.cancelled(&key, &reason, now.timestamp());
@@ -1800,16 +1800,16 @@ impl Daemon {
                                 self.catalog.hash_of(&key.definition).map(str::to_string),
                             ),
                         };
-                        r.refused = Some(state::Refused {
+                        r.refused = Some(Box::new(state::Refused {
                             kind: kind.to_string(),
                             definition_hash,
                             error_code: e.code(),
                             at: now.timestamp(),
-                        });
+                        }));
                         tracing::error!(booking = %key, "the {kind} of a booked meeting was refused: {message}; it is not tried again until the definition changes");
                     }
                     _ => {
-                        r.change = Some(change);
+                        r.change = Some(Box::new(change));
                         let wait = TimeDelta::from_std(self.config.retry.max_delay)
                             .unwrap_or(TimeDelta::minutes(5));
                         self.runtime.entry(key.clone()).or_default().retry_at = Some(now + wait);

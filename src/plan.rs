@@ -304,7 +304,7 @@ pub fn reconcile(
     // Keys a recorded modify is moving a meeting to: not to be created beside it.
     let mut claimed: std::collections::BTreeSet<BookingKey> = tracked
         .values()
-        .filter_map(|t| match &t.record.change {
+        .filter_map(|t| match t.record.change.as_deref() {
             Some(Change::Modify { start, .. }) => Some(BookingKey {
                 definition: t.record.definition.clone(),
                 start: *start,
@@ -326,7 +326,7 @@ pub fn reconcile(
                 at_stake.insert(key.definition.as_str());
                 if r.change.is_some() {
                     // A removal's cancel still waiting, and the file is back as it was.
-                    let back = matches!(r.change, Some(Change::Cancel { .. }))
+                    let back = matches!(r.change.as_deref(), Some(Change::Cancel { .. }))
                         && by_id.contains_key(key.definition.as_str())
                         && (cx.hash_of)(&key.definition) == Some(r.definition_hash.as_str());
                     if back {
@@ -1298,13 +1298,13 @@ mod tests {
         let mut t = booked_all(&[&before]);
         // A move to 2 December is recorded but not done; the file now says 3 December.
         for v in t.values_mut() {
-            v.record.change = Some(crate::state::Change::Modify {
+            v.record.change = Some(Box::new(crate::state::Change::Modify {
                 fields: serde_json::Map::new(),
                 start: 1796176800,
                 end: 1796180400,
                 request: serde_json::Value::Null,
                 definition_hash: "h2".into(),
-            });
+            }));
             v.busy = true;
         }
         let after = def(
@@ -1319,9 +1319,9 @@ mod tests {
         let r = review();
         let mut t = booked_all(&[&r]);
         for v in t.values_mut() {
-            v.record.change = Some(crate::state::Change::Cancel {
+            v.record.change = Some(Box::new(crate::state::Change::Cancel {
                 reason: "its definition was removed".into(),
-            });
+            }));
         }
         let lifecycle = crate::config::Config::default().lifecycle;
         // Back as it was (hash h1): drop the cancel. Still gone: send it again.

@@ -57,11 +57,11 @@ pub struct Record {
     pub updated_at: i64,
     /// A modify or cancel recorded before it is sent; cleared when it is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<Change>,
+    pub change: Option<Box<Change>>,
     /// The last change the API refused for good: not tried again until the definition
     /// changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<Refused>,
+    pub refused: Option<Box<Refused>>,
     /// Modifications made to the meeting (the calendar's `SEQUENCE`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence: u32,

@@ -11,22 +11,22 @@ fn sample() -> State {
             record("a", 1, Status::Booked),
             record("b", 2, Status::Pending),
             Record {
-                change: Some(Change::Modify {
+                change: Some(Box::new(Change::Modify {
                     fields: serde_json::Map::from_iter([("subject".into(), "x".into())]),
                     start: 3,
                     end: 4,
                     request: serde_json::json!({"subject": "x"}),
                     definition_hash: "h2".into(),
-                }),
+                })),
                 request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))
                     .ok()
                     .map(RecordedRequest),
                 ..record("c", 3, Status::Booked)
             },
             Record {
-                change: Some(Change::Cancel {
+                change: Some(Box::new(Change::Cancel {
                     reason: "gone".into(),
-                }),
+                })),
                 ..record("d", 4, Status::Booked)
             },
         ],
