@@ -2,6 +2,7 @@
 //! state (which records them).
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -16,10 +17,15 @@ pub fn show_start(start: i64, zone: Option<&str>, fallback: Tz, format: &str) ->
         .unwrap_or_default()
 }
 
+/// A name many bookings share (a definition's id, a user, a time zone, a definition's hash):
+/// one allocation however many records hold it, cloned by reference count. See
+/// [`crate::ledger::Ledger`], which makes the records it holds share them.
+pub type Name = Arc<str>;
+
 /// Identifies one occurrence of one definition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct BookingKey {
-    pub definition: String,
+    pub definition: Name,
     /// Occurrence start, unix seconds.
     pub start: i64,
 }
@@ -29,7 +35,7 @@ impl BookingKey {
     pub fn parse(text: &str) -> Option<BookingKey> {
         let (definition, start) = text.trim().rsplit_once('@')?;
         Some(BookingKey {
-            definition: definition.to_string(),
+            definition: definition.into(),
             start: start.parse().ok()?,
         })
         .filter(|k| !k.definition.is_empty())

@@ -37,7 +37,7 @@ use crate::api::error::Treatment;
 use crate::api::lookup::{self, Found};
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client};
-use crate::booking::{BookingKey, Status};
+use crate::booking::{BookingKey, Name, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::ledger::Ledger;
@@ -232,10 +232,10 @@ struct Daemon {
     /// The next pass looks at everything (see [`Daemon::scope`]).
     full_pass: bool,
     /// Definitions with creates a quota held back at the last pass.
-    quota_held: BTreeSet<String>,
+    quota_held: BTreeSet<Name>,
     /// When each definition next needs a look, soonest first, and by definition.
-    next_at: BTreeSet<(DateTime<Utc>, String)>,
-    next_at_of: HashMap<String, DateTime<Utc>>,
+    next_at: BTreeSet<(DateTime<Utc>, Name)>,
+    next_at_of: HashMap<Name, DateTime<Utc>>,
     /// When the loop must wake next: computed by each pass, moved earlier by outcomes that
     /// set a retry time. Waking early is harmless (the pass finds nothing to do).
     wake: DateTime<Utc>,
@@ -256,7 +256,7 @@ struct Daemon {
     /// Notifications queued and not done yet (sent or given up), to wait for at shutdown.
     announcing: usize,
     /// (definition, target) pairs already warned about: a `notify` name the config lacks.
-    unknown_targets: HashSet<(String, String)>,
+    unknown_targets: HashSet<(Name, String)>,
     /// The vendor's hourly create quota per user, kept before sending; shared with the create
     /// tasks, which ask it again when their turn comes (a refusal may have paused the user).
     quotas: Arc<std::sync::Mutex<Quotas>>,
@@ -560,7 +560,7 @@ impl Daemon {
             .unwrap_or(self.config.defaults.timezone);
         let message = Message {
             event: kind,
-            definition: key.definition.clone(),
+            definition: key.definition.to_string(),
             occurrence: key.start,
             subject: r.subject.clone(),
             start: DateTime::from_timestamp(key.start, 0)
@@ -790,7 +790,7 @@ impl Daemon {
     }
 
     /// The plan for the definitions in `scope` (all of them when `None`) and their records.
-    fn reconciled(&self, now: DateTime<Utc>, scope: Option<&BTreeSet<String>>) -> plan::Reconciled {
+    fn reconciled(&self, now: DateTime<Utc>, scope: Option<&BTreeSet<Name>>) -> plan::Reconciled {
         fn tracked<'a>(
             runtime: &HashMap<BookingKey, Runtime>,
             (k, r): (&BookingKey, &'a Record),
@@ -858,7 +858,7 @@ impl Daemon {
     /// Reads back the request bodies a pass compares with: those of booked meetings still to
     /// come whose definition changed since they were booked (the plan modifies the fields
     /// that differ).
-    fn read_requests_for_changes(&mut self, now: DateTime<Utc>, scope: Option<&BTreeSet<String>>) {
+    fn read_requests_for_changes(&mut self, now: DateTime<Utc>, scope: Option<&BTreeSet<Name>>) {
         let stale = |k: &BookingKey, r: &Record| {
             r.status == Status::Booked
                 && r.request.is_none()
@@ -867,7 +867,7 @@ impl Daemon {
                 && self
                     .catalog
                     .hash_of(&k.definition)
-                    .is_some_and(|h| h != r.definition_hash)
+                    .is_some_and(|h| *h != *r.definition_hash)
         };
         let keys: Vec<BookingKey> = match scope {
             None => self
@@ -900,10 +900,10 @@ impl Daemon {
         for (k, r) in self.records.iter() {
             if r.status == Status::Booked
                 && k.start > now.timestamp()
-                && last != Some(k.definition.as_str())
+                && last != Some(&*k.definition)
             {
                 count += 1;
-                last = Some(k.definition.as_str());
+                last = Some(&*k.definition);
             }
         }
         count
@@ -914,14 +914,14 @@ impl Daemon {
     /// whose records changed since the last pass, that have bookings in progress or removals
     /// held, and whose next booking time or start has come. The rest cannot need anything:
     /// their files and records are as the last pass left them, and no time of theirs came.
-    fn scope(&mut self, now: DateTime<Utc>) -> Option<BTreeSet<String>> {
+    fn scope(&mut self, now: DateTime<Utc>) -> Option<BTreeSet<Name>> {
         let mut ids = self.catalog.take_touched();
         ids.extend(self.records.take_touched());
         if std::mem::take(&mut self.full_pass) || self.options.mode != Mode::Run {
             return None;
         }
         ids.extend(self.runtime.keys().map(|k| k.definition.clone()));
-        ids.extend(self.held.iter().cloned());
+        ids.extend(self.held.iter().map(|h| Name::from(h.as_str())));
         // Creates a quota held back: looked at again until they go.
         ids.append(&mut self.quota_held);
         while let Some((at, _)) = self.next_at.first()
@@ -935,19 +935,19 @@ impl Daemon {
     }
 
     /// Notes when each definition in `scope` (all when `None`) next needs a look.
-    fn update_next_at(&mut self, scope: Option<&BTreeSet<String>>, now: DateTime<Utc>) {
-        let mut set = |id: &str, at: Option<DateTime<Utc>>| {
+    fn update_next_at(&mut self, scope: Option<&BTreeSet<Name>>, now: DateTime<Utc>) {
+        let mut set = |id: &Name, at: Option<DateTime<Utc>>| {
             if let Some(old) = self.next_at_of.remove(id) {
-                self.next_at.remove(&(old, id.to_string()));
+                self.next_at.remove(&(old, id.clone()));
             }
             if let Some(at) = at {
-                self.next_at_of.insert(id.to_string(), at);
-                self.next_at.insert((at, id.to_string()));
+                self.next_at_of.insert(id.clone(), at);
+                self.next_at.insert((at, id.clone()));
             }
         };
         match scope {
             None => {
-                let times: Vec<(String, Option<DateTime<Utc>>)> = self
+                let times: Vec<(Name, Option<DateTime<Utc>>)> = self
                     .catalog
                     .definitions()
                     .map(|d| (d.id.clone(), plan::next_event(d, now)))
@@ -962,7 +962,7 @@ impl Daemon {
                 }
             }
             Some(ids) => {
-                let times: Vec<(&String, Option<DateTime<Utc>>)> = ids
+                let times: Vec<(&Name, Option<DateTime<Utc>>)> = ids
                     .iter()
                     .map(|id| {
                         (
@@ -1116,7 +1116,7 @@ impl Daemon {
                         self.records.get_mut(&key),
                         self.catalog.hash_of(&key.definition),
                     ) {
-                        r.definition_hash = h.to_string();
+                        r.definition_hash = h.into();
                         self.dirty = true;
                     }
                 }
@@ -1124,7 +1124,7 @@ impl Daemon {
                 Action::Resolve(key) => {
                     if let Some(r) = self.records.get(&key) {
                         resolves
-                            .entry((r.userid.clone(), r.instanceid))
+                            .entry((r.userid.to_string(), r.instanceid))
                             .or_default()
                             .push(key);
                     }
@@ -1240,15 +1240,15 @@ impl Daemon {
             occurrence_start: w.key.start,
             occurrence_end: w.end.timestamp(),
             status,
-            userid: w.request.userid.clone(),
+            userid: w.request.userid.as_str().into(),
             instanceid: w.request.instanceid,
             subject: w.request.subject.clone(),
-            timezone: Some(w.timezone.name().to_string()),
+            timezone: Some(w.timezone.name().into()),
             definition_hash: self
                 .catalog
                 .hash_of(&w.key.definition)
                 .unwrap_or_default()
-                .to_string(),
+                .into(),
             request: None,
             meeting_id: None,
             meeting_code: None,
@@ -1699,7 +1699,7 @@ impl Daemon {
             let result = match *change {
                 Change::Modify { fields, .. } => {
                     let body = ModifyMeeting {
-                        userid,
+                        userid: userid.to_string(),
                         instanceid,
                         changes: fields,
                     };
@@ -1707,7 +1707,7 @@ impl Daemon {
                 }
                 Change::Cancel { .. } => {
                     let body = CancelMeeting {
-                        userid,
+                        userid: userid.to_string(),
                         instanceid,
                         reason_code,
                     };
@@ -1769,7 +1769,7 @@ impl Daemon {
                     request: serde_json::value::to_raw_value(&request)
                         .ok()
                         .map(state::RecordedRequest),
-                    definition_hash,
+                    definition_hash: definition_hash.into(),
                 };
                 let what = format!(
                     "modified: {}",
@@ -1857,7 +1857,7 @@ impl Daemon {
         );
         self.emit(Event::Booked {
             key: key.clone(),
-            timezone,
+            timezone: timezone.map(|z| z.to_string()),
             subject,
             meeting_id: m.meeting_id.clone(),
             meeting_code: m.meeting_code.clone(),
@@ -1961,7 +1961,7 @@ impl Daemon {
                 .catalog
                 .definitions()
                 .filter(|d| d.paused)
-                .map(|d| d.id.clone())
+                .map(|d| d.id.to_string())
                 .collect(),
         };
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an

@@ -67,7 +67,7 @@ const OWN_REQUEST_FIELDS: [&str; 11] = [
 #[derive(Debug, Clone)]
 pub struct Definition {
     /// Path under the watch dir without `.toml`, with `/` separators: `team/standup`.
-    pub id: String,
+    pub id: crate::booking::Name,
     pub path: PathBuf,
     pub subject: String,
     pub userid: String,
@@ -335,7 +335,7 @@ impl Reader<'_, '_, '_> {
         let extra = self.extra(c);
 
         Some(Definition {
-            id: id.to_string(),
+            id: id.into(),
             path: path.to_path_buf(),
             subject: subject?,
             userid: userid?,

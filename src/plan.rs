@@ -300,7 +300,7 @@ pub fn reconcile(
     // In start order, so bookings are made in the order the meetings happen.
     let due_list = due_now(defs.iter().copied(), now);
     let due: BTreeMap<&BookingKey, &Due<'_>> = due_list.iter().map(|d| (&d.key, d)).collect();
-    let by_id: BTreeMap<&str, &Definition> = defs.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let by_id: BTreeMap<&str, &Definition> = defs.iter().map(|d| (&*d.id, *d)).collect();
     // Keys a recorded modify is moving a meeting to: not to be created beside it.
     let mut claimed: std::collections::BTreeSet<BookingKey> = tracked
         .values()
@@ -323,12 +323,12 @@ pub fn reconcile(
         match r.status {
             Status::Pending => pending(key, t, &by_id, &due, format, now, &mut out.actions),
             Status::Booked if key.start > now.timestamp() => {
-                at_stake.insert(key.definition.as_str());
+                at_stake.insert(&*key.definition);
                 if r.change.is_some() {
                     // A removal's cancel still waiting, and the file is back as it was.
                     let back = matches!(r.change.as_deref(), Some(Change::Cancel { .. }))
-                        && by_id.contains_key(key.definition.as_str())
-                        && (cx.hash_of)(&key.definition) == Some(r.definition_hash.as_str());
+                        && by_id.contains_key(&*key.definition)
+                        && (cx.hash_of)(&key.definition) == Some(&*r.definition_hash);
                     if back {
                         out.actions.push(Action::DropChange {
                             key: key.clone(),
@@ -346,7 +346,7 @@ pub fn reconcile(
                 {
                     continue;
                 }
-                match by_id.get(key.definition.as_str()) {
+                match by_id.get(&*key.definition) {
                     None if (cx.hash_of)(&key.definition).is_some() => {} // Invalid, not removed.
                     None => {
                         if cx.lifecycle.on_removed == OnRemoved::Cancel {
@@ -354,7 +354,7 @@ pub fn reconcile(
                         }
                     }
                     Some(def) => {
-                        if (cx.hash_of)(&key.definition) == Some(r.definition_hash.as_str()) {
+                        if (cx.hash_of)(&key.definition) == Some(&*r.definition_hash) {
                             continue; // The file is as it was when this was booked.
                         }
                         follow(
@@ -381,7 +381,7 @@ pub fn reconcile(
                 }
                 let retry = match r.status {
                     Status::Failed => {
-                        (cx.hash_of)(&key.definition).is_some_and(|h| h != r.definition_hash)
+                        (cx.hash_of)(&key.definition).is_some_and(|h| *h != *r.definition_hash)
                     }
                     _ => true,
                 };
@@ -394,10 +394,8 @@ pub fn reconcile(
 
     // Removals: unless too many definitions vanished at once (an unmounted directory, a bad
     // deploy), in which case nothing is cancelled until an operator approves.
-    let vanished: std::collections::BTreeSet<&str> = removals
-        .iter()
-        .map(|(k, _)| k.definition.as_str())
-        .collect();
+    let vanished: std::collections::BTreeSet<&str> =
+        removals.iter().map(|(k, _)| &*k.definition).collect();
     let fraction = vanished.len() as f64 / cx.at_stake.unwrap_or(at_stake.len()).max(1) as f64;
     let approved = vanished.iter().all(|d| cx.removals_approved.contains(*d));
     if !vanished.is_empty() && fraction > cx.lifecycle.max_cancel_fraction && !approved {
@@ -414,11 +412,11 @@ pub fn reconcile(
     let changing: std::collections::BTreeSet<&str> = tracked
         .values()
         .filter(|t| t.busy || t.record.change.is_some())
-        .map(|t| t.record.definition.as_str())
+        .map(|t| &*t.record.definition)
         .collect();
     for d in &due_list {
         let once = matches!(d.def.when, When::Once { .. });
-        if once && changing.contains(d.key.definition.as_str()) {
+        if once && changing.contains(&*d.key.definition) {
             continue;
         }
         if !tracked.contains_key(&d.key) && !claimed.contains(&d.key) {
@@ -467,7 +465,7 @@ fn pending(
     // too late to book it, so it is missed (with the lookups' last error).
     let occurrence = || {
         by_id
-            .get(key.definition.as_str())
+            .get(&*key.definition)
             .and_then(|d| occurrence_at(d, key.start, format))
     };
     if key.start <= now.timestamp() {
@@ -851,7 +849,7 @@ mod tests {
 
     fn record(status: Status) -> Record {
         Record {
-            definition: String::new(),
+            definition: "".into(),
             occurrence_start: 0,
             occurrence_end: 0,
             status,
@@ -933,7 +931,7 @@ mod tests {
         hash: &'static str,
         lifecycle: &LifecycleConfig,
     ) -> Reconciled {
-        let present: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        let present: Vec<&str> = defs.iter().map(|d| &*d.id).collect();
         let hash_of = move |id: &str| present.contains(&id).then_some(hash);
         let none = std::collections::BTreeSet::new();
         run_knobs(
@@ -1118,7 +1116,7 @@ mod tests {
         r.definition = w.key.definition.clone();
         r.occurrence_start = w.key.start;
         r.occurrence_end = w.end.timestamp();
-        r.userid = w.request.userid.clone();
+        r.userid = w.request.userid.as_str().into();
         r.subject = w.request.subject.clone();
         r.request = serde_json::value::to_raw_value(&w.request)
             .ok()

@@ -275,7 +275,7 @@ mod tests {
         std::os::unix::fs::symlink(d.join("team"), d.join("team/loop")).unwrap();
         std::os::unix::fs::symlink(outside.path(), d.join("elsewhere")).unwrap();
         let (found, problems) = find(d).unwrap();
-        let ids: Vec<_> = found.iter().map(|f| f.id.as_str()).collect();
+        let ids: Vec<_> = found.iter().map(|f| &*f.id).collect();
         assert_eq!(ids, ["a", "alias", "team/eng/retro", "team/standup"]);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use sha2::{Digest, Sha256};
 
+use crate::booking::Name;
 use crate::config::Defaults;
 use crate::definition::{self, Definition, Past};
 use crate::diagnostic::Diagnostic;
@@ -36,7 +37,7 @@ pub struct Catalog {
     files: BTreeMap<String, Entry>,
     /// Definitions read anew or removed since [`Catalog::take_touched`]: what an incremental
     /// pass must look at.
-    touched: std::collections::BTreeSet<String>,
+    touched: std::collections::BTreeSet<Name>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
     /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
@@ -140,7 +141,7 @@ impl Catalog {
         let (found, problems) = scan::find(&self.dir)?;
         self.walk_problems = problems;
         let mut changes = Changes::default();
-        let seen: HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
+        let seen: HashSet<&str> = found.iter().map(|f| &*f.id).collect();
         let gone: Vec<String> = self
             .files
             .keys()
@@ -150,7 +151,7 @@ impl Catalog {
         for id in gone {
             self.files.remove(&id);
             changes.removed += 1;
-            self.touched.insert(id);
+            self.touched.insert(id.into());
         }
         let key = defaults_key(defaults);
         for f in &found {
@@ -241,7 +242,7 @@ impl Catalog {
         if std::fs::symlink_metadata(path).is_err() {
             return match self.files.remove(id) {
                 Some(_) => {
-                    self.touched.insert(id.to_string());
+                    self.touched.insert(id.into());
                     Changes {
                         changed: 0,
                         removed: 1,
@@ -282,7 +283,7 @@ impl Catalog {
                 parsed,
             },
         );
-        self.touched.insert(id.to_string());
+        self.touched.insert(id.into());
         Changes {
             changed: 1,
             removed: 0,
@@ -290,7 +291,7 @@ impl Catalog {
     }
 
     /// The definitions read anew or removed since the last call.
-    pub fn take_touched(&mut self) -> std::collections::BTreeSet<String> {
+    pub fn take_touched(&mut self) -> std::collections::BTreeSet<Name> {
         std::mem::take(&mut self.touched)
     }
 
@@ -395,7 +396,7 @@ mod tests {
                 removed: 1
             }
         );
-        let ids: Vec<&str> = cat.definitions().map(|d| d.id.as_str()).collect();
+        let ids: Vec<&str> = cat.definitions().map(|d| &*d.id).collect();
         assert_eq!(ids, ["b"]);
     }
 
@@ -436,7 +437,7 @@ mod tests {
                 removed: 0
             }
         );
-        assert_eq!(cat.definitions().next().unwrap().id, "team/x");
+        assert_eq!(&*cat.definitions().next().unwrap().id, "team/x");
         std::fs::remove_file(d.join("team/x.toml")).unwrap();
         let changes = cat
             .refresh(&[d.join("team/x.toml")], &defaults(), now())
@@ -476,7 +477,7 @@ mod tests {
         std::fs::write(d.join("old.toml"), one_off("2020-01-01T10:00:00Z")).unwrap();
         let mut cat = Catalog::new(d);
         cat.rescan(&defaults(), now()).unwrap();
-        let ids: Vec<_> = cat.definitions().map(|def| def.id.clone()).collect();
+        let ids: Vec<_> = cat.definitions().map(|def| def.id.to_string()).collect();
         assert_eq!(ids, ["recent"]);
         let invalid = cat.invalid();
         assert_eq!(invalid.len(), 1);
@@ -502,10 +503,7 @@ mod tests {
         std::os::unix::fs::symlink("..data/a.toml", d.join("a.toml")).unwrap();
         cat.refresh(&[d.join("..data")], &defaults(), now())
             .unwrap();
-        assert_eq!(
-            cat.definitions().next().map(|def| def.id.as_str()),
-            Some("a")
-        );
+        assert_eq!(cat.definitions().next().map(|def| &*def.id), Some("a"));
         // A symlink out of the directory, seen through an event: refused as the scan does.
         std::os::unix::fs::symlink(outside.path().join("x.toml"), d.join("evil.toml")).unwrap();
         cat.refresh(&[d.join("evil.toml")], &defaults(), now())

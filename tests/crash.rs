@@ -148,7 +148,7 @@ async fn sigkill_at_random_moments_never_loses_or_duplicates_a_booking() {
 
     // Every occurrence wanted now is booked, with the meeting the fake made.
     let st = env.state();
-    let by_key: HashMap<(String, i64), &state::Record> = st
+    let by_key: HashMap<(state::Name, i64), &state::Record> = st
         .bookings
         .iter()
         .map(|r| ((r.definition.clone(), r.occurrence_start), r))

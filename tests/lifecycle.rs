@@ -306,7 +306,7 @@ async fn a_crash_during_a_modify_or_cancel_ends_in_the_right_state() {
     let planning = state
         .bookings
         .iter()
-        .find(|r| r.definition == "planning")
+        .find(|r| &*r.definition == "planning")
         .unwrap();
     assert_eq!(
         (planning.status, planning.occurrence_start),
@@ -315,7 +315,7 @@ async fn a_crash_during_a_modify_or_cancel_ends_in_the_right_state() {
     let gone = state
         .bookings
         .iter()
-        .find(|r| r.definition == "gone")
+        .find(|r| &*r.definition == "gone")
         .unwrap();
     assert_eq!(gone.status, Status::Cancelled);
     let live: Vec<String> = env
@@ -479,7 +479,11 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     );
     let state = env.state();
     let refusal = |def: &str| {
-        let r = state.bookings.iter().find(|r| r.definition == def).unwrap();
+        let r = state
+            .bookings
+            .iter()
+            .find(|r| &*r.definition == def)
+            .unwrap();
         assert_eq!(r.status, Status::Booked, "the meeting is still booked");
         let x = r.refused.as_ref().expect("the refusal is recorded");
         (x.kind.clone(), x.error_code, x.definition_hash.is_some())

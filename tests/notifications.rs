@@ -27,7 +27,7 @@ fn booked(env: &Env, definition: &str) -> (String, String) {
     let r = st
         .bookings
         .iter()
-        .find(|r| r.definition == definition)
+        .find(|r| *r.definition == *definition)
         .expect("the booking");
     (
         r.meeting_code.clone().unwrap_or_default(),

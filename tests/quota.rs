@@ -79,7 +79,7 @@ async fn a_backlog_goes_out_soonest_first_within_the_hourly_quota() {
         while got.len() < expect + other {
             got.push(
                 d.wait_for("a booking", |e| match e {
-                    Event::Booked { key, .. } => Some(key.definition.clone()),
+                    Event::Booked { key, .. } => Some(key.definition.to_string()),
                     _ => None,
                 })
                 .await,

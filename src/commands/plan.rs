@@ -98,7 +98,7 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             .definitions
             .iter()
             .filter(|d| d.paused)
-            .map(|d| d.id.as_str())
+            .map(|d| &*d.id)
             .collect();
         if !paused.is_empty() {
             writeln!(
@@ -375,7 +375,7 @@ fn quota_waits(
         .bookings
         .iter()
         .filter(|r| r.status == Status::Booked && r.updated_at > hour_ago)
-        .map(|r| (r.updated_at, r.userid.as_str()))
+        .map(|r| (r.updated_at, &*r.userid))
         .collect();
     recent.sort_unstable();
     for (at, user) in recent {
@@ -431,7 +431,7 @@ fn write_table(
                 "%F %H:%M"
             };
             [
-                w.key.definition.clone(),
+                w.key.definition.to_string(),
                 format!("{} {}", start.format("%a %F %H:%M %Z"), w.timezone.name()),
                 end.format(end_fmt).to_string(),
                 w.start.format("%F %H:%M").to_string(),

@@ -36,7 +36,7 @@ pub fn run(
             all_failed
                 || selectors
                     .iter()
-                    .any(|s| *s == r.definition || BookingKey::parse(s) == Some(r.key()))
+                    .any(|s| **s == *r.definition || BookingKey::parse(s) == Some(r.key()))
         })
         .map(|r| r.key())
         .collect();

@@ -263,7 +263,7 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
         .iter()
         .map(|r| {
             [
-                r.definition.clone(),
+                r.definition.to_string(),
                 show_start(r.occurrence_start, r.timezone.as_deref(), tz, "%F %H:%M %Z"),
                 r.status.as_str().to_string(),
                 r.meeting_id.clone().unwrap_or_else(|| "-".into()),

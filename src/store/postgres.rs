@@ -353,9 +353,11 @@ impl Pg {
             reason,
         };
         let mut bookings = Vec::with_capacity(rows.len());
+        let mut names = state::Names::default();
         for (definition, start, text) in rows {
-            let record: Record = serde_json::from_str(&text)
+            let mut record: Record = serde_json::from_str(&text)
                 .map_err(|e| corrupt(format!("the record of {definition}@{start}: {e}")))?;
+            names.share(&mut record);
             bookings.push(record);
         }
         let metas: Vec<(String, String)> = self.call(|c| {
@@ -405,7 +407,7 @@ impl Pg {
         &self,
         key: &crate::booking::BookingKey,
     ) -> Result<Option<state::RecordedRequest>, StateError> {
-        let (definition, start) = (key.definition.clone(), key.start);
+        let (definition, start) = (key.definition.to_string(), key.start);
         let text: Option<String> = self.call(move |c| {
             Box::pin(async move {
                 c.query_opt(
@@ -434,14 +436,14 @@ impl Pg {
         for row in &batch.rows {
             match row {
                 Write::Put(r) => puts.push((
-                    r.definition.clone(),
+                    r.definition.to_string(),
                     r.occurrence_start,
                     r.occurrence_end,
                     r.status.as_str().to_string(),
                     serde_json::to_string(r).map_err(|e| self.err_text(&e.to_string()))?,
                     r.request.is_some(),
                 )),
-                Write::Delete(k) => deletes.push((k.definition.clone(), k.start)),
+                Write::Delete(k) => deletes.push((k.definition.to_string(), k.start)),
             }
         }
         let meta = match batch.meta {

@@ -144,7 +144,15 @@ impl Db {
                 false,
             ));
         }
-        let mut bookings = Vec::new();
+        // Sized first: a vector grown by doubling to 100,000 records would hold twice their
+        // size at its last step.
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM bookings", [], |row| row.get(0))
+            .map_err(|e| err(&self.path, e))?;
+        let mut bookings = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        // Each record's names are shared as it is read, so the copies it came with are freed
+        // before the next is read (and their memory reused for it).
+        let mut names = state::Names::default();
         {
             let mut stmt = tx
                 .prepare(
@@ -155,11 +163,12 @@ impl Db {
             let mut rows = stmt.query([lean]).map_err(|e| err(&self.path, e))?;
             while let Some(row) = rows.next().map_err(|e| err(&self.path, e))? {
                 let text: String = row.get(2).map_err(|e| err(&self.path, e))?;
-                let record: Record = serde_json::from_str(&text).map_err(|e| {
+                let mut record: Record = serde_json::from_str(&text).map_err(|e| {
                     let definition: String = row.get(0).unwrap_or_default();
                     let start: i64 = row.get(1).unwrap_or_default();
                     corrupt(format!("the record of {definition}@{start}: {e}"))
                 })?;
+                names.share(&mut record);
                 bookings.push(record);
             }
         }
