@@ -22,7 +22,7 @@
 //!
 //! Shutdown stops new work, lets requests in flight finish (bounded), and flushes the state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -174,6 +174,15 @@ pub enum DaemonError {
     LostLead { store: PathBuf },
 }
 
+/// A create whose intent is on record, waiting for its turn to be sent.
+struct Unsent {
+    key: BookingKey,
+    /// Whose quota gates it.
+    userid: String,
+    /// The request body, as recorded with the intent.
+    body: Box<serde_json::value::RawValue>,
+}
+
 /// The outcome of a request made for the loop.
 enum Outcome {
     Created {
@@ -233,6 +242,12 @@ struct Daemon {
     full_pass: bool,
     /// Definitions with creates a quota held back at the last pass.
     quota_held: BTreeSet<Name>,
+    /// Creates whose intents are on record, waiting for a sending slot: at most
+    /// [`Daemon::in_flight_limit`] requests are tasks at a time, so a backlog of 50,000 is
+    /// 50,000 request bodies here, not 50,000 tasks each holding its request and its answer.
+    unsent: VecDeque<Unsent>,
+    /// When the server last said this daemon leads (PostgreSQL).
+    lead_checked: Instant,
     /// When each definition next needs a look, soonest first, and by definition.
     next_at: BTreeSet<(DateTime<Utc>, Name)>,
     next_at_of: HashMap<Name, DateTime<Utc>>,
@@ -388,6 +403,8 @@ pub async fn run(
         notifier: Notifier::new(systemd),
         full_pass: true,
         quota_held: BTreeSet::new(),
+        unsent: VecDeque::new(),
+        lead_checked: Instant::now(),
         next_at: BTreeSet::new(),
         next_at_of: HashMap::new(),
         wake: now,
@@ -433,7 +450,11 @@ pub async fn run(
     let mut lead_tick = tokio::time::interval(d.config.state.takeover / 3);
 
     loop {
-        if d.options.mode.is_one_shot() && d.tasks.is_empty() && !d.has_work_now() {
+        if d.options.mode.is_one_shot()
+            && d.tasks.is_empty()
+            && d.unsent.is_empty()
+            && !d.has_work_now()
+        {
             break;
         }
         let (wake, flush_at, clock) = (d.wake, d.last_flush + FLUSH_EVERY, d.options.clock.clone());
@@ -692,7 +713,7 @@ impl Daemon {
         if self.joined(joined) {
             self.pass()?;
         }
-        Ok(())
+        self.send_unsent()
     }
 
     /// The metrics' liveness heartbeat.
@@ -1195,18 +1216,18 @@ impl Daemon {
         }
         self.note_waiting(waiting);
         if !creates.is_empty() {
-            for w in &creates {
-                self.record_intent(w, now);
+            let mut unsent = Vec::with_capacity(creates.len());
+            for w in creates {
+                unsent.extend(self.record_intent(&w, now));
             }
             // The intent must be on disk before any of these creates is sent.
             self.flush()?;
             if self.progress.total == self.progress.done {
                 self.progress = Progress::default();
             }
-            self.progress.total += creates.len();
-            for w in creates {
-                self.dispatch_create(w);
-            }
+            self.progress.total += unsent.len();
+            self.unsent.extend(unsent);
+            self.send_unsent()?;
         }
         for ((userid, instanceid), keys) in resolves {
             // Only meetings that start at or after the earliest booking looked up can be ours.
@@ -1264,40 +1285,83 @@ impl Daemon {
         }
     }
 
-    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) {
+    /// Records the intent of a create (pending, its request with it): what is then sent, once
+    /// the intent is on disk. `None` when the request cannot be written (the booking is then
+    /// failed: the create could not be sent either).
+    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) -> Option<Unsent> {
         let mut record = self.new_record(w, Status::Pending, now);
-        record.request = match serde_json::value::to_raw_value(&w.request) {
-            Ok(raw) => Some(state::RecordedRequest(raw)),
-            Err(e) => {
-                // The create itself fails the same way, and says so.
-                tracing::error!(booking = %w.key, "cannot record the request: {e}");
-                None
-            }
-        };
+        let body = serde_json::value::to_raw_value(&w.request);
+        record.request = body.as_ref().ok().cloned().map(state::RecordedRequest);
         self.records.insert(w.key.clone(), record);
         let rt = self.runtime.entry(w.key.clone()).or_default();
         rt.unsure = false;
         rt.busy = true;
         self.dirty = true;
+        match body {
+            Ok(body) => Some(Unsent {
+                key: w.key.clone(),
+                userid: w.request.userid.clone(),
+                body,
+            }),
+            Err(e) => {
+                let error = ApiError::Decode {
+                    method: "POST".into(),
+                    path: "/v1/meetings".into(),
+                    status: 0,
+                    message: format!("cannot encode the request: {e}"),
+                    trace: None,
+                };
+                self.apply_created(w.key.clone(), Err(error), now);
+                None
+            }
+        }
     }
 
-    fn dispatch_create(&mut self, w: Wanted) {
-        if let Some(r) = self.records.get_mut(&w.key) {
+    /// How many requests may be tasks at once: enough to keep every connection the client
+    /// may use busy, with one waiting behind each.
+    fn in_flight_limit(&self) -> usize {
+        self.config.api.concurrency.max(1) * 2
+    }
+
+    /// Sends queued creates while there is room. With PostgreSQL, the lead is checked again
+    /// first when the last check is older than a tenth of the takeover time: a backlog drains
+    /// for longer than that, and a daemon that no longer leads must not go on sending it.
+    fn send_unsent(&mut self) -> Result<(), DaemonError> {
+        let room = self.in_flight_limit().saturating_sub(self.tasks.len());
+        if self.unsent.is_empty() || room == 0 {
+            return Ok(());
+        }
+        if self.lead_checked.elapsed() >= self.config.state.takeover / 10 {
+            self.check_lead()?;
+        }
+        for _ in 0..room {
+            let Some(u) = self.unsent.pop_front() else {
+                break;
+            };
+            self.dispatch_create(u);
+        }
+        Ok(())
+    }
+
+    fn dispatch_create(&mut self, u: Unsent) {
+        if let Some(r) = self.records.get_mut(&u.key) {
             r.attempts += 1;
         }
         let client = self.client.clone();
-        let key = w.key.clone();
+        let key = u.key.clone();
         let (quotas, clock) = (self.quotas.clone(), self.options.clock.clone());
         let handle = self.tasks.spawn(async move {
-            let user = w.request.userid.clone();
+            let Unsent { key, userid, body } = u;
             let gate = move || {
                 let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
                 quotas
-                    .paused(&user, clock.now())
-                    .map_err(|wait| format!("waiting for {}", wait.reason.describe(&user)))
+                    .paused(&userid, clock.now())
+                    .map_err(|wait| format!("waiting for {}", wait.reason.describe(&userid)))
             };
-            let result = client.create_gated(&w.request, Some(&gate)).await;
-            Outcome::Created { key: w.key, result }
+            let bytes = body.get().as_bytes().to_vec();
+            drop(body);
+            let result = client.create_body_gated(bytes, Some(&gate)).await;
+            Outcome::Created { key, result }
         });
         self.task_keys.insert(handle.id(), vec![key]);
     }
@@ -1648,12 +1712,15 @@ impl Daemon {
 
     /// PostgreSQL: stops the daemon unless the server says its session still holds the
     /// leader lock (or cannot be asked).
-    fn check_lead(&self) -> Result<(), DaemonError> {
+    fn check_lead(&mut self) -> Result<(), DaemonError> {
         if !self.store.is_shared() {
             return Ok(());
         }
         match self.store.still_leading() {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.lead_checked = Instant::now();
+                Ok(())
+            }
             Ok(false) => Err(DaemonError::LostLead {
                 store: self.store.path().into(),
             }),
@@ -2052,6 +2119,15 @@ impl Daemon {
     async fn drain(&mut self) {
         for (_, lookup) in self.lookups.drain() {
             lookup.abort();
+        }
+        if !self.unsent.is_empty() {
+            // Their intents are on record: they stay pending, and the next start looks them
+            // up before creating them (none was sent, so none is found).
+            tracing::info!(
+                "{} create(s) not sent yet stay pending; the next start books them",
+                self.unsent.len()
+            );
+            self.unsent.clear();
         }
         let deadline = Instant::now() + self.options.drain_timeout;
         let mut stop_now = self.options.stop_now.take();

@@ -80,7 +80,9 @@ pub struct Definition {
     pub timezone: Tz,
     pub when: When,
     /// Complete settings: the file's, then the defaults', then `false` for required keys.
-    pub settings: Settings,
+    /// Shared: most definitions have the same (the defaults'), and the catalog keeps one copy
+    /// of them for all (see [`crate::watch::Catalog`]).
+    pub settings: std::sync::Arc<Settings>,
     /// Further request fields, copied into the body unchanged.
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// `paused = true`: nothing new is booked; what is booked stays as it is.
@@ -346,7 +348,7 @@ impl Reader<'_, '_, '_> {
             password,
             timezone,
             when: when?,
-            settings: resolve_settings(&own_settings, &self.defaults.settings),
+            settings: std::sync::Arc::new(resolve_settings(&own_settings, &self.defaults.settings)),
             extra,
             paused,
             notify,

@@ -381,7 +381,7 @@ async fn the_fake_takes_what_the_vendors_sdks_send() {
 #[tokio::test]
 async fn settings_are_optional_unless_the_fake_is_strict() {
     let mut req = create_request("No settings", 1);
-    req.settings.clear();
+    req.settings = Default::default();
     // `create_request` always sends settings; an empty object stands for none here.
     let loose = wemeet_scheduler::fake_api::FakeApi::start(
         FakeConfig::default(),

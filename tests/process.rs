@@ -162,6 +162,74 @@ async fn sigterm_drains_a_create_in_flight_and_records_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_backlog_sends_only_what_is_in_flight_and_the_restart_books_the_rest_once() {
+    // 40 creates due at once, each held 500 ms by the fake, 4 at a time: a stop soon after
+    // the intents are on disk finishes the few in flight and does not send the rest of the
+    // backlog on its way out. They stay pending; the next start books each exactly once.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            slow: FaultSpec::Rate(1.0),
+            latency: Duration::from_millis(500),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    let n = 40;
+    for i in 0..n {
+        env.write(
+            &format!("m{i:02}.toml"),
+            &format!(
+                "subject = \"Backlog {i}\"\nstart_time = 2030-01-03T{:02}:{:02}:00Z\nduration = \"30m\"\n",
+                i / 60,
+                i % 60
+            ),
+        );
+    }
+    let child = daemon(&env, "run");
+    until("every intent in the state file", || {
+        wemeet_scheduler::store::read(&env.config.state.file).is_ok_and(|s| s.bookings.len() == n)
+    })
+    .await;
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let sent = env.creates();
+    assert!(
+        sent < n,
+        "the stop sent only what was in flight, not the backlog ({sent} of {n} sent)"
+    );
+    let state = env.state();
+    let pending = state
+        .bookings
+        .iter()
+        .filter(|r| r.status == Status::Pending)
+        .count();
+    assert_eq!(pending, n - sent, "what was not sent stays pending");
+
+    env.fake.set_faults(Faults::default());
+    let (status, stderr) = wait(daemon(&env, "once")).await;
+    assert!(status.success(), "{stderr}");
+    let mut subjects: Vec<String> = env
+        .fake
+        .journal()
+        .iter()
+        .filter(|e| e.op == "create")
+        .map(|e| e.subject.clone())
+        .collect();
+    subjects.sort();
+    let mut want: Vec<String> = (0..n).map(|i| format!("Backlog {i}")).collect();
+    want.sort();
+    assert_eq!(subjects, want, "each booked exactly once");
+    assert!(
+        env.state()
+            .bookings
+            .iter()
+            .all(|r| r.status == Status::Booked)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_process_refuses_with_a_clear_message() {
     let env = Env::new(FakeConfig::default()).await;
     let first = daemon(&env, "run");

@@ -208,6 +208,16 @@ impl Client {
         gate: Option<&Gate<'_>>,
     ) -> Result<MeetingInfo, ApiError> {
         let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", "/v1/meetings", e))?;
+        self.create_body_gated(body, gate).await
+    }
+
+    /// [`Client::create_gated`] with the request body as written already (the daemon sends
+    /// the body it recorded with the intent, byte for byte).
+    pub async fn create_body_gated(
+        &self,
+        body: Vec<u8>,
+        gate: Option<&Gate<'_>>,
+    ) -> Result<MeetingInfo, ApiError> {
         let list: MeetingList = self
             .call_gated(
                 Method::POST,

@@ -25,7 +25,7 @@ pub struct CreateMeeting {
     pub end_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
-    pub settings: Settings,
+    pub settings: std::sync::Arc<Settings>,
     /// Newer fields (`time_zone`, `location`, ...) from the definition's `[extra]`.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,

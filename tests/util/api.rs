@@ -62,10 +62,12 @@ pub fn create_request(subject: &str, i: i64) -> CreateMeeting {
         start_time: start.to_string(),
         end_time: (start + 1800).to_string(),
         password: None,
-        settings: REQUIRED_SETTINGS
-            .iter()
-            .map(|k| (k.to_string(), serde_json::Value::Bool(false)))
-            .collect(),
+        settings: std::sync::Arc::new(
+            REQUIRED_SETTINGS
+                .iter()
+                .map(|k| (k.to_string(), serde_json::Value::Bool(false)))
+                .collect(),
+        ),
         extra: serde_json::Map::new(),
     }
 }
