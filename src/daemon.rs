@@ -305,8 +305,14 @@ pub async fn run(
                 .map_err(|source| DaemonError::Metrics { addr, source })?;
             let metrics = Arc::new(Metrics::new());
             client = client.with_metrics(metrics.clone());
-            let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
-            tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+            let (state, clock) = (config.state.clone(), options.clock.clone());
+            let calendar: crate::metrics::CalendarSource = Arc::new(move || {
+                store::read_for(&state)
+                    .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
+                    .map_err(|e| e.to_string())
+            });
+            let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), calendar));
+            tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
             (Some(metrics), Some(AbortOnDrop(server)))
         }
         None => (None, None),
@@ -1060,7 +1066,8 @@ impl Daemon {
             Err(e) => tracing::error!("cannot read the retry request {}: {e}", request.display()),
         }
         let scope = self.scope(now);
-        if scope.is_none() {
+        let full = scope.is_none();
+        if full {
             self.prune(now);
         }
         self.read_requests_for_changes(now, scope.as_ref());
@@ -1248,6 +1255,9 @@ impl Daemon {
             });
             self.task_keys.insert(handle.id(), task_keys);
             self.lookups.insert(handle.id(), handle);
+        }
+        if full {
+            crate::memory::give_back();
         }
         Ok(())
     }
@@ -2086,10 +2096,6 @@ impl Daemon {
             m.waiting_for_quota
                 .set(self.waiting.values().map(|(_, n)| *n as i64).sum());
             m.requests_waiting.set(self.tasks.len() as i64);
-            m.set_calendar(crate::calendar::ics(
-                self.records.values(),
-                self.options.clock.now(),
-            ));
         }
         self.update_status();
         Ok(())

@@ -33,6 +33,7 @@
 //!   daemons of which one leads.
 //! - [`calendar`]: booked meetings as an RFC 5545 calendar (`export ics`, `/calendar.ics`).
 //! - [`clock`]: wall-clock time, injectable for tests.
+//! - [`memory`]: freed memory given back to the system after the large passes.
 //! - [`quota`]: the vendor's hourly create quota per user, kept before sending.
 //! - [`watch`]: the watch directory kept current from file events and rescans.
 //! - [`watcher`]: file events for the watch directory, debounced into what the loop reads.
@@ -60,6 +61,7 @@ pub mod fake_api;
 pub mod ledger;
 pub mod logging;
 pub mod meeting;
+pub mod memory;
 pub mod metrics;
 pub mod notifications;
 pub mod notifier;

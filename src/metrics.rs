@@ -61,9 +61,11 @@ pub struct Metrics {
     /// Unix seconds of the main loop's last heartbeat.
     alive: AtomicI64,
     ready: AtomicBool,
-    /// The booked meetings as an RFC 5545 calendar, kept current by the daemon.
-    calendar: std::sync::Mutex<String>,
 }
+
+/// Makes the calendar `/calendar.ics` serves, when it is asked for: the daemon's reads the
+/// store (a calendar rebuilt at every write cost a pass over every record per booking).
+pub type CalendarSource = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -148,7 +150,6 @@ impl Metrics {
             store_write_seconds,
             alive: AtomicI64::new(0),
             ready: AtomicBool::new(false),
-            calendar: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -167,11 +168,6 @@ impl Metrics {
         self.alive.store(now_unix, Ordering::Relaxed);
     }
 
-    /// The calendar `/calendar.ics` serves.
-    pub fn set_calendar(&self, ics: String) {
-        *self.calendar.lock().unwrap_or_else(|e| e.into_inner()) = ics;
-    }
-
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }
@@ -187,13 +183,6 @@ impl Metrics {
     fn answer(&self, path: &str, now_unix: i64) -> (StatusCode, String) {
         match path {
             "/metrics" => (StatusCode::OK, self.text()),
-            "/calendar.ics" => (
-                StatusCode::OK,
-                self.calendar
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone(),
-            ),
             "/healthz" => {
                 let since = now_unix - self.alive.load(Ordering::Relaxed);
                 if since <= 3 * HEARTBEAT.as_secs() as i64 {
@@ -212,27 +201,46 @@ impl Metrics {
             ),
             _ => (
                 StatusCode::NOT_FOUND,
-                "try /metrics, /healthz or /readyz\n".into(),
+                "try /metrics, /healthz, /readyz or /calendar.ics\n".into(),
             ),
         }
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// The calendar, made off the async threads (it reads the store).
+async fn calendar(source: CalendarSource) -> (StatusCode, String) {
+    match tokio::task::spawn_blocking(move || source()).await {
+        Ok(Ok(ics)) => (StatusCode::OK, ics),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot read the bookings: {e}\n"),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the calendar could not be made: {e}\n"),
+        ),
+    }
+}
+
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` on `listener` until the task
+/// is aborted.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: CalendarSource) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let metrics = metrics.clone();
+        let (metrics, source) = (metrics.clone(), source.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let metrics = metrics.clone();
+                let (metrics, source) = (metrics.clone(), source.clone());
                 async move {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs() as i64);
-                    let (status, body) = metrics.answer(req.uri().path(), now);
+                    let (status, body) = match req.uri().path() {
+                        "/calendar.ics" => calendar(source).await,
+                        path => metrics.answer(path, now),
+                    };
                     let mut resp = Response::new(Full::new(Bytes::from(body)));
                     *resp.status_mut() = status;
                     let content_type = match req.uri().path() {
