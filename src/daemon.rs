@@ -585,6 +585,25 @@ impl Daemon {
             .as_deref()
             .and_then(|z| z.parse().ok())
             .unwrap_or(self.config.defaults.timezone);
+        // A record loaded at start holds neither: they stay in the store (read back here).
+        let (join_url, meeting_code) = match (&r.join_url, &r.meeting_code, &r.meeting_id) {
+            (None, None, Some(_)) => match self.store.record_of(key) {
+                Ok(stored) => stored.map_or((None, None), |s| {
+                    (
+                        s.join_url.map(String::from),
+                        s.meeting_code.map(String::from),
+                    )
+                }),
+                Err(e) => {
+                    tracing::warn!(booking = %key, "cannot read the join URL for the notification: {e}");
+                    (None, None)
+                }
+            },
+            _ => (
+                r.join_url.as_deref().map(str::to_string),
+                r.meeting_code.as_deref().map(str::to_string),
+            ),
+        };
         let message = Message {
             event: kind,
             definition: key.definition.to_string(),
@@ -594,8 +613,8 @@ impl Daemon {
                 .map(|t| t.with_timezone(&zone).to_rfc3339())
                 .unwrap_or_default(),
             timezone: zone.name().to_string(),
-            join_url: r.join_url.clone(),
-            meeting_code: r.meeting_code.clone(),
+            join_url,
+            meeting_code,
             detail,
             definitions: Vec::new(),
         };
@@ -647,7 +666,7 @@ impl Daemon {
                 };
                 let detail = match kind {
                     N::Booked | N::Changed => None,
-                    _ => r.last_error.clone(),
+                    _ => r.last_error.as_deref().map(str::to_string),
                 };
                 Some((k.clone(), kind, detail))
             })
@@ -1408,7 +1427,7 @@ impl Daemon {
     fn record_missed(&mut self, w: &Wanted, reason: String, now: DateTime<Utc>) {
         tracing::warn!(booking = %w.key, subject = %w.request.subject, "missed: {reason}");
         let mut record = self.new_record(w, Status::Missed, now);
-        record.last_error = Some(reason.clone());
+        record.last_error = Some(reason.as_str().into());
         self.records.insert(w.key.clone(), record);
         self.runtime.remove(&w.key);
         self.dirty = true;
@@ -1438,7 +1457,7 @@ impl Daemon {
                         let mut taken: HashSet<String> = self
                             .records
                             .values()
-                            .filter_map(|r| r.meeting_id.clone())
+                            .filter_map(|r| r.meeting_id.as_deref().map(str::to_string))
                             .collect();
                         for key in keys {
                             // What the create asked for (hosts, invitees): from the store.
@@ -1601,7 +1620,7 @@ impl Daemon {
                 let rt = self.runtime.entry(key.clone()).or_default();
                 rt.busy = false;
                 if let Some(r) = self.records.get_mut(&key) {
-                    r.last_error = Some(message.clone());
+                    r.last_error = Some(message.as_str().into());
                     r.error_code = e.code();
                     r.updated_at = now.timestamp();
                 }
@@ -1835,6 +1854,24 @@ impl Daemon {
                     definition_hash,
                 },
             ) => {
+                if start != key.start
+                    && r.meeting_id.is_some()
+                    && r.join_url.is_none()
+                    && r.meeting_code.is_none()
+                {
+                    // The booking moves to another row, and the daemon holds it without its
+                    // join URL and code: they move with it, from the store.
+                    match self.store.record_of(&key) {
+                        Ok(Some(stored)) => {
+                            r.join_url = stored.join_url;
+                            r.meeting_code = stored.meeting_code;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
+                        }
+                    }
+                }
                 let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
                 let modified = crate::ledger::Modified {
                     subject: request
@@ -1861,7 +1898,7 @@ impl Daemon {
             }
             (Err(e), change) => {
                 let message = e.to_string();
-                r.last_error = Some(message.clone());
+                r.last_error = Some(message.as_str().into());
                 r.error_code = e.code();
                 r.updated_at = now.timestamp();
                 match e.treatment() {

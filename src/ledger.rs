@@ -235,9 +235,9 @@ impl Ledger {
     ) -> Option<&Record> {
         let r = self.get_mut(key)?;
         r.status = Status::Booked;
-        r.meeting_id = Some(meeting_id.to_string());
-        r.meeting_code = Some(meeting_code.to_string()).filter(|c| !c.is_empty());
-        r.join_url = Some(join_url.to_string()).filter(|u| !u.is_empty());
+        r.meeting_id = Some(meeting_id.into());
+        r.meeting_code = (!meeting_code.is_empty()).then(|| meeting_code.into());
+        r.join_url = (!join_url.is_empty()).then(|| join_url.into());
         r.last_error = None;
         r.error_code = None;
         r.updated_at = now;
@@ -248,7 +248,7 @@ impl Ledger {
     pub fn failed(&mut self, key: &BookingKey, message: &str, code: Option<i64>, now: i64) {
         if let Some(r) = self.get_mut(key) {
             r.status = Status::Failed;
-            r.last_error = Some(message.to_string());
+            r.last_error = Some(message.into());
             r.error_code = code;
             r.updated_at = now;
         }
@@ -260,7 +260,7 @@ impl Ledger {
             r.status = Status::Cancelled;
             r.change = None;
             r.refused = None;
-            r.last_error = Some(format!("cancelled: {reason}"));
+            r.last_error = Some(format!("cancelled: {reason}").into());
             r.updated_at = now;
         }
     }
@@ -313,7 +313,7 @@ pub(crate) mod tests {
             timezone: None,
             definition_hash: "h".into(),
             request: None,
-            meeting_id: Some(format!("m-{def}-{start}")),
+            meeting_id: Some(format!("m-{def}-{start}").into()),
             meeting_code: None,
             join_url: None,
             attempts: 1,

@@ -42,15 +42,15 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RecordedRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meeting_id: Option<String>,
+    pub meeting_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meeting_code: Option<String>,
+    pub meeting_code: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub join_url: Option<String>,
+    pub join_url: Option<Box<str>>,
     /// Create calls made (each may have had several HTTP attempts).
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    pub last_error: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i64>,
     /// Unix seconds of the last change.

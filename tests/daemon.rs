@@ -509,7 +509,7 @@ async fn invitees_tell_two_same_time_meetings_apart() {
     let meetings = env.fake.live_meetings();
     for r in env.state().bookings {
         let id = r.meeting_id.unwrap();
-        let created = meetings.iter().find(|m| m.meeting_id == id).unwrap();
+        let created = meetings.iter().find(|m| *m.meeting_id == *id).unwrap();
         let team = if &*r.definition == "team-a/sync" {
             "alice"
         } else {

@@ -30,8 +30,8 @@ fn booked(env: &Env, definition: &str) -> (String, String) {
         .find(|r| *r.definition == *definition)
         .expect("the booking");
     (
-        r.meeting_code.clone().unwrap_or_default(),
-        r.join_url.clone().unwrap_or_default(),
+        r.meeting_code.as_deref().unwrap_or_default().to_string(),
+        r.join_url.as_deref().unwrap_or_default().to_string(),
     )
 }
 
@@ -144,6 +144,10 @@ async fn each_event_is_announced_once_across_restarts() {
     env.start(Mode::Once).finish().await;
     let got = receiver.wait_for(2).await;
     assert_eq!(got[1].1["event"], "changed");
+    // Said by a daemon that loaded the booking without its link: read back from the store.
+    let (code, join) = booked(&env, "planning");
+    assert_eq!(got[1].1["join_url"], join.as_str());
+    assert_eq!(got[1].1["meeting_code"], code.as_str());
     env.start(Mode::Once).finish().await;
     assert_eq!(receiver.got().len(), 2);
 }
@@ -167,6 +171,10 @@ async fn a_message_cut_off_by_a_stop_is_sent_at_the_next_start() {
     let got = receiver.wait_for(1).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1["event"], "booked");
+    let (code, join) = booked(&env, "planning");
+    assert!(!join.is_empty());
+    assert_eq!(got[0].1["join_url"], join.as_str());
+    assert_eq!(got[0].1["meeting_code"], code.as_str());
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ fn record(def: &str, start: i64, status: Status) -> Record {
         timezone: None,
         definition_hash: "h".into(),
         request: None,
-        meeting_id: Some(format!("m-{def}")),
+        meeting_id: Some(format!("m-{def}").into()),
         meeting_code: None,
         join_url: None,
         attempts: 1,
@@ -68,7 +68,11 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
                 definition: "a".into(),
                 start: i,
             },
-            record("a", i, Status::Booked),
+            Record {
+                join_url: Some(format!("https://meeting.example/j/{i}").into()),
+                meeting_code: Some(format!("12345678{i}").into()),
+                ..record("a", i, Status::Booked)
+            },
         );
     }
     let meta = Meta {
@@ -128,9 +132,37 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
         assert!(Instant::now() < deadline, "the lock was not let go");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (store, state) = Store::leading(second).unwrap();
+    let (mut store, state) = Store::leading(second).unwrap();
     assert!(!store.fresh(), "written to: trusted");
     assert_eq!(state.bookings.len(), 2);
+    // Loaded without join URLs and codes (the daemon reads them back when it needs them),
+    // and a change to a record keeps the stored ones.
+    assert!(
+        state
+            .bookings
+            .iter()
+            .all(|r| r.join_url.is_none() && r.meeting_code.is_none())
+    );
+    let mut lean = Ledger::new(state.bookings);
+    let first_key = BookingKey {
+        definition: "a".into(),
+        start: 0,
+    };
+    lean.get_mut(&first_key).unwrap().attempts = 5;
+    let (rows, _) = lean.take_changes();
+    store
+        .commit(&Batch {
+            rows,
+            meta: None,
+            looked_up: true,
+        })
+        .unwrap();
+    let stored = store.record_of(&first_key).unwrap().unwrap();
+    assert_eq!(stored.attempts, 5);
+    assert_eq!(
+        (stored.join_url.as_deref(), stored.meeting_code.as_deref()),
+        (Some("https://meeting.example/j/0"), Some("123456780"))
+    );
 }
 
 /// Each live meeting's subject, counted.
@@ -248,7 +280,7 @@ async fn check_exactly_once(env: &Env, defs: usize, mut daemon: std::process::Ch
     let mut ids: Vec<String> = st
         .bookings
         .iter()
-        .filter_map(|r| r.meeting_id.clone())
+        .filter_map(|r| r.meeting_id.as_deref().map(str::to_string))
         .collect();
     ids.sort();
     let mut live_ids: Vec<String> = env

@@ -25,7 +25,7 @@ fn meetings(env: &Env) -> BTreeMap<String, String> {
         .map(|r| {
             (
                 format!("{}@{}", r.definition, r.occurrence_start),
-                r.meeting_id.unwrap_or_default(),
+                r.meeting_id.unwrap_or_default().into(),
             )
         })
         .collect()

@@ -266,11 +266,11 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
                 r.definition.to_string(),
                 show_start(r.occurrence_start, r.timezone.as_deref(), tz, "%F %H:%M %Z"),
                 r.status.as_str().to_string(),
-                r.meeting_id.clone().unwrap_or_else(|| "-".into()),
-                r.meeting_code.clone().unwrap_or_else(|| "-".into()),
-                r.join_url.clone().unwrap_or_else(|| "-".into()),
+                r.meeting_id.as_deref().unwrap_or("-").to_string(),
+                r.meeting_code.as_deref().unwrap_or("-").to_string(),
+                r.join_url.as_deref().unwrap_or("-").to_string(),
                 r.attempts.to_string(),
-                r.last_error.clone().unwrap_or_default(),
+                r.last_error.as_deref().unwrap_or_default().to_string(),
             ]
         })
         .collect();

@@ -225,9 +225,18 @@ impl Store {
         &self,
         key: &crate::booking::BookingKey,
     ) -> Result<Option<state::RecordedRequest>, StateError> {
+        Ok(self.record_of(key)?.and_then(|r| r.request))
+    }
+
+    /// One booking's record as stored, whole: with its request body, join URL and meeting
+    /// code, which the daemon does not keep in memory.
+    pub fn record_of(
+        &self,
+        key: &crate::booking::BookingKey,
+    ) -> Result<Option<state::Record>, StateError> {
         match &self.backend {
-            Backend::Sqlite { db, .. } => db.request_of(key),
-            Backend::Postgres(pg) => pg.request_of(key),
+            Backend::Sqlite { db, .. } => db.record_of(key),
+            Backend::Postgres(pg) => pg.record_of(key),
         }
     }
 

@@ -336,7 +336,7 @@ impl Pg {
         let rows: Vec<(String, i64, String)> = self.call(move |c| {
             Box::pin(async move {
                 c.query(
-                    "SELECT definition, start, CASE WHEN $1 THEN (record::jsonb - 'request')::text ELSE record END
+                    "SELECT definition, start, CASE WHEN $1 THEN (record::jsonb - ARRAY['request', 'join_url', 'meeting_code'])::text ELSE record END
                      FROM bookings ORDER BY definition, start",
                     &[&lean],
                 )
@@ -402,11 +402,11 @@ impl Pg {
         )
     }
 
-    /// The request body recorded for one booking.
-    pub fn request_of(
+    /// One booking's record as stored, whole.
+    pub fn record_of(
         &self,
         key: &crate::booking::BookingKey,
-    ) -> Result<Option<state::RecordedRequest>, StateError> {
+    ) -> Result<Option<Record>, StateError> {
         let (definition, start) = (key.definition.to_string(), key.start);
         let text: Option<String> = self.call(move |c| {
             Box::pin(async move {
@@ -418,9 +418,7 @@ impl Pg {
                 .map(|row| row.map(|r| r.get(0)))
             })
         })?;
-        Ok(text
-            .and_then(|t| serde_json::from_str::<Record>(&t).ok())
-            .and_then(|r| r.request))
+        Ok(text.and_then(|t| serde_json::from_str::<Record>(&t).ok()))
     }
 
     /// Marks the store as maybe not holding everything booked (see the SQLite store's).
@@ -431,7 +429,7 @@ impl Pg {
     }
 
     fn write(&self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
-        let mut puts: Vec<(String, i64, i64, String, String, bool)> = Vec::new();
+        let mut puts: Vec<(String, i64, i64, String, String)> = Vec::new();
         let mut deletes: Vec<(String, i64)> = Vec::new();
         for row in &batch.rows {
             match row {
@@ -441,7 +439,6 @@ impl Pg {
                     r.occurrence_end,
                     r.status.as_str().to_string(),
                     serde_json::to_string(r).map_err(|e| self.err_text(&e.to_string()))?,
-                    r.request.is_some(),
                 )),
                 Write::Delete(k) => deletes.push((k.definition.to_string(), k.start)),
             }
@@ -461,25 +458,29 @@ impl Pg {
                     tx.batch_execute("DELETE FROM bookings").await?;
                 }
                 if !puts.is_empty() {
+                    // As the SQLite store's: a record put without its request keeps the
+                    // stored one, and one without its join URL and code keeps the stored ones
+                    // while its meeting is the same.
                     let put = tx
                         .prepare(
                             "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status, record = EXCLUDED.record",
-                        )
-                        .await?;
-                    // A record the daemon holds without its request body: the stored
-                    // request stays.
-                    let put_keeping_request = tx
-                        .prepare(
-                            "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
                              ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
-                             record = CASE WHEN (bookings.record::jsonb -> 'request') IS NULL THEN EXCLUDED.record
-                                           ELSE (EXCLUDED.record::jsonb || jsonb_build_object('request', bookings.record::jsonb -> 'request'))::text END",
+                             record = (EXCLUDED.record::jsonb
+                                 || CASE WHEN EXCLUDED.record::jsonb -> 'request' IS NULL
+                                              AND bookings.record::jsonb -> 'request' IS NOT NULL
+                                         THEN jsonb_build_object('request', bookings.record::jsonb -> 'request')
+                                         ELSE '{}'::jsonb END
+                                 || CASE WHEN EXCLUDED.record::jsonb -> 'join_url' IS NULL
+                                              AND EXCLUDED.record::jsonb -> 'meeting_code' IS NULL
+                                              AND EXCLUDED.record::jsonb -> 'meeting_id' = bookings.record::jsonb -> 'meeting_id'
+                                         THEN jsonb_strip_nulls(jsonb_build_object(
+                                                  'join_url', bookings.record::jsonb -> 'join_url',
+                                                  'meeting_code', bookings.record::jsonb -> 'meeting_code'))
+                                         ELSE '{}'::jsonb END)::text",
                         )
                         .await?;
-                    for (d, s, e, st, rec, has_request) in &puts {
-                        let stmt = if *has_request { &put } else { &put_keeping_request };
-                        tx.execute(stmt, &[d, s, e, st, rec]).await?;
+                    for (d, s, e, st, rec) in &puts {
+                        tx.execute(&put, &[d, s, e, st, rec]).await?;
                     }
                 }
                 if !deletes.is_empty() {

@@ -114,8 +114,9 @@ impl Db {
         self.load_records(false)
     }
 
-    /// [`Db::load`] without the request bodies (the daemon reads one back when it needs it,
-    /// [`Db::request_of`]): they are most of a record's size.
+    /// [`Db::load`] without the request bodies, join URLs and meeting codes (the daemon reads a
+    /// record back when it needs them, [`Db::record_of`]): they are most of a record's size,
+    /// and the loop's decisions use none of them.
     pub fn load_lean(&mut self) -> Result<(State, bool), StateError> {
         self.load_records(true)
     }
@@ -156,7 +157,7 @@ impl Db {
         {
             let mut stmt = tx
                 .prepare(
-                    "SELECT definition, start, CASE WHEN ?1 THEN json_remove(record, '$.request') ELSE record END
+                    "SELECT definition, start, CASE WHEN ?1 THEN json_remove(record, '$.request', '$.join_url', '$.meeting_code') ELSE record END
                      FROM bookings ORDER BY definition, start",
                 )
                 .map_err(|e| err(&self.path, e))?;
@@ -220,19 +221,22 @@ impl Db {
             tx.execute("DELETE FROM bookings", []).map_err(e)?;
         }
         {
+            // The daemon holds records without what it rarely needs (see [`Db::load_lean`]):
+            // a record put without its request keeps the stored one, and one put without its
+            // join URL and code keeps the stored ones while its meeting is the same.
             let mut put = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(e)?;
-            // A record the daemon holds without its request body (it reads it back when it
-            // needs it): the stored request stays.
-            let mut put_keeping_request = tx
                 .prepare_cached(
                     "INSERT INTO bookings (definition, start, end_at, status, record) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (definition, start) DO UPDATE SET end_at = excluded.end_at, status = excluded.status,
-                     record = CASE WHEN json_extract(bookings.record, '$.request') IS NULL THEN excluded.record
-                                   ELSE json_set(excluded.record, '$.request', json(json_extract(bookings.record, '$.request'))) END",
+                     record = json_patch(json_patch(excluded.record,
+                         CASE WHEN json_extract(excluded.record, '$.request') IS NULL
+                                   AND json_extract(bookings.record, '$.request') IS NOT NULL
+                              THEN json_object('request', json(json_extract(bookings.record, '$.request'))) ELSE '{}' END),
+                         CASE WHEN json_extract(excluded.record, '$.join_url') IS NULL
+                                   AND json_extract(excluded.record, '$.meeting_code') IS NULL
+                                   AND json_extract(excluded.record, '$.meeting_id') = json_extract(bookings.record, '$.meeting_id')
+                              THEN json_object('join_url', json_extract(bookings.record, '$.join_url'),
+                                               'meeting_code', json_extract(bookings.record, '$.meeting_code')) ELSE '{}' END)",
                 )
                 .map_err(e)?;
             let mut delete = tx
@@ -246,12 +250,7 @@ impl Db {
                                 path: path.clone(),
                                 source: std::io::Error::other(source),
                             })?;
-                        let stmt = if r.request.is_some() {
-                            &mut put
-                        } else {
-                            &mut put_keeping_request
-                        };
-                        stmt.execute(params![
+                        put.execute(params![
                             r.definition,
                             r.occurrence_start,
                             r.occurrence_end,
@@ -276,11 +275,11 @@ impl Db {
         tx.commit().map_err(e)
     }
 
-    /// The request body recorded for one booking.
-    pub fn request_of(
+    /// One booking's record as stored, whole.
+    pub fn record_of(
         &self,
         key: &crate::booking::BookingKey,
-    ) -> Result<Option<state::RecordedRequest>, StateError> {
+    ) -> Result<Option<Record>, StateError> {
         let text: Option<String> = self
             .conn
             .query_row(
@@ -290,9 +289,7 @@ impl Db {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        Ok(text
-            .and_then(|t| serde_json::from_str::<Record>(&t).ok())
-            .and_then(|r| r.request))
+        Ok(text.and_then(|t| serde_json::from_str::<Record>(&t).ok()))
     }
 
     /// Marks the store as maybe not holding everything booked: the next daemon to open it

@@ -328,3 +328,64 @@ fn a_record_written_without_its_request_keeps_the_stored_one() {
     assert_eq!(store.request_of(&a).unwrap(), None);
     assert_eq!(read(&path).unwrap().bookings[0].attempts, 3);
 }
+
+#[test]
+fn a_record_loaded_without_its_join_url_and_code_keeps_them_while_its_meeting_is_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    let full = Record {
+        join_url: Some("https://meeting.example/j/1".into()),
+        meeting_code: Some("123456789".into()),
+        ..record("a", 1, Status::Booked)
+    };
+    let state = State {
+        version: state::VERSION,
+        bookings: vec![full.clone()],
+        ..State::default()
+    };
+    store.replace(&state).unwrap();
+    drop(store);
+    let (mut store, loaded) = Store::open(&path, None).unwrap();
+    let held = &loaded.bookings[0];
+    assert_eq!(
+        (held.join_url.as_deref(), held.meeting_code.as_deref()),
+        (None, None),
+        "the daemon does not hold them"
+    );
+    let a = BookingKey {
+        definition: "a".into(),
+        start: 1,
+    };
+    let mut ledger = Ledger::new(loaded.bookings);
+    ledger.get_mut(&a).unwrap().status = Status::Cancelled;
+    let (rows, _) = ledger.take_changes();
+    commit(&mut store, rows, None, false);
+    assert_eq!(
+        store.record_of(&a).unwrap(),
+        Some(Record {
+            status: Status::Cancelled,
+            ..full.clone()
+        }),
+        "a change to the record keeps them"
+    );
+    // Booked again as another meeting: the old meeting's link is not this one's.
+    if let Some(r) = ledger.get_mut(&a) {
+        r.status = Status::Booked;
+        r.meeting_id = Some("m-2".into());
+    }
+    let (rows, _) = ledger.take_changes();
+    commit(&mut store, rows, None, false);
+    let stored = store.record_of(&a).unwrap().unwrap();
+    assert_eq!((stored.join_url, stored.meeting_code), (None, None));
+    // The new meeting's, once known, are written.
+    ledger.booked(&a, "m-3", "987654321", "https://meeting.example/j/3", 10);
+    let (rows, _) = ledger.take_changes();
+    commit(&mut store, rows, None, false);
+    let stored = store.record_of(&a).unwrap().unwrap();
+    assert_eq!(
+        (stored.join_url.as_deref(), stored.meeting_code.as_deref()),
+        (Some("https://meeting.example/j/3"), Some("987654321"))
+    );
+    assert_eq!(read(&path).unwrap().bookings, vec![stored]);
+}
