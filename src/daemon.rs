@@ -451,9 +451,7 @@ pub async fn run(
     };
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
-    // PostgreSQL: the leader's heartbeat, three times per takeover time (the server ends a
-    // session silent for that long, and with it the lock).
-    let mut lead_tick = tokio::time::interval(d.config.state.takeover / 3);
+    let mut lead_tick = d.lead_tick();
 
     loop {
         if d.options.mode.is_one_shot()
@@ -679,9 +677,11 @@ impl Daemon {
     /// At shutdown: waits (bounded) for the notifications in flight, and records them.
     async fn drain_notifications(&mut self, done_rx: &mut mpsc::UnboundedReceiver<Done>) {
         let deadline = Instant::now() + self.options.drain_timeout;
+        let mut lead_tick = self.lead_tick();
         while self.announcing > 0 {
             tokio::select! {
                 Some(done) = done_rx.recv() => self.on_notified(done),
+                _ = lead_tick.tick(), if self.store.is_shared() => self.keep_lead(),
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         "{} notification(s) still being sent at shutdown; recent ones are sent again at the next start",
@@ -1739,6 +1739,20 @@ impl Daemon {
         }
     }
 
+    /// PostgreSQL: the leader's heartbeat, three times per takeover time (the server ends a
+    /// session silent for that long, and with it the lock).
+    fn lead_tick(&self) -> tokio::time::Interval {
+        tokio::time::interval(self.config.state.takeover / 3)
+    }
+
+    /// The heartbeat while draining at shutdown: the session must outlive the drain, or the
+    /// last write fails. Nothing is sent any more, so a lost lead is only logged here.
+    fn keep_lead(&mut self) {
+        if let Err(e) = self.check_lead() {
+            tracing::warn!("while stopping: {e}");
+        }
+    }
+
     /// PostgreSQL: stops the daemon unless the server says its session still holds the
     /// leader lock (or cannot be asked).
     fn check_lead(&mut self) -> Result<(), DaemonError> {
@@ -2174,8 +2188,10 @@ impl Daemon {
         }
         let deadline = Instant::now() + self.options.drain_timeout;
         let mut stop_now = self.options.stop_now.take();
+        let mut lead_tick = self.lead_tick();
         while !self.tasks.is_empty() {
             tokio::select! {
+                _ = lead_tick.tick(), if self.store.is_shared() => self.keep_lead(),
                 joined = self.tasks.join_next_with_id() => match joined {
                     Some(joined) => {
                         self.joined(joined);
