@@ -174,13 +174,23 @@ pub enum DaemonError {
     LostLead { store: PathBuf },
 }
 
-/// A create whose intent is on record, waiting for its turn to be sent.
+/// A create whose intent is on record, waiting for its turn to be sent. Its request body is
+/// the one on its record, taken from there when it goes.
 struct Unsent {
     key: BookingKey,
     /// Whose quota gates it.
     userid: String,
-    /// The request body, as recorded with the intent.
-    body: Box<serde_json::value::RawValue>,
+}
+
+/// A create that cannot be sent: its request body could not be written or read back.
+fn unwritable(reason: &str) -> ApiError {
+    ApiError::Decode {
+        method: "POST".into(),
+        path: "/v1/meetings".into(),
+        status: 0,
+        message: format!("cannot send the request: {reason}"),
+        trace: None,
+    }
 }
 
 /// The outcome of a request made for the loop.
@@ -1320,30 +1330,21 @@ impl Daemon {
     fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) -> Option<Unsent> {
         let mut record = self.new_record(w, Status::Pending, now);
         let body = serde_json::value::to_raw_value(&w.request);
-        record.request = body.as_ref().ok().cloned().map(state::RecordedRequest);
+        let error = body.as_ref().err().map(|e| e.to_string());
+        record.request = body.ok().map(state::RecordedRequest);
         self.records.insert(w.key.clone(), record);
         let rt = self.runtime.entry(w.key.clone()).or_default();
         rt.unsure = false;
         rt.busy = true;
         self.dirty = true;
-        match body {
-            Ok(body) => Some(Unsent {
-                key: w.key.clone(),
-                userid: w.request.userid.clone(),
-                body,
-            }),
-            Err(e) => {
-                let error = ApiError::Decode {
-                    method: "POST".into(),
-                    path: "/v1/meetings".into(),
-                    status: 0,
-                    message: format!("cannot encode the request: {e}"),
-                    trace: None,
-                };
-                self.apply_created(w.key.clone(), Err(error), now);
-                None
-            }
+        if let Some(e) = error {
+            self.apply_created(w.key.clone(), Err(unwritable(&e)), now);
+            return None;
         }
+        Some(Unsent {
+            key: w.key.clone(),
+            userid: w.request.userid.clone(),
+        })
     }
 
     /// How many requests may be tasks at once: enough to keep every connection the client
@@ -1373,6 +1374,23 @@ impl Daemon {
     }
 
     fn dispatch_create(&mut self, u: Unsent) {
+        // The body recorded with the intent; from the store if memory lost it.
+        let body = match self.records.take_request(&u.key) {
+            Some(body) => Ok(body),
+            None => self
+                .store
+                .request_of(&u.key)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.ok_or_else(|| "no request body on record".to_string())),
+        };
+        let body = match body {
+            Ok(body) => body.0.get().as_bytes().to_vec(),
+            Err(e) => {
+                let now = self.options.clock.now();
+                self.apply_created(u.key, Err(unwritable(&e)), now);
+                return;
+            }
+        };
         if let Some(r) = self.records.get_mut(&u.key) {
             r.attempts += 1;
         }
@@ -1380,16 +1398,14 @@ impl Daemon {
         let key = u.key.clone();
         let (quotas, clock) = (self.quotas.clone(), self.options.clock.clone());
         let handle = self.tasks.spawn(async move {
-            let Unsent { key, userid, body } = u;
+            let Unsent { key, userid } = u;
             let gate = move || {
                 let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
                 quotas
                     .paused(&userid, clock.now())
                     .map_err(|wait| format!("waiting for {}", wait.reason.describe(&userid)))
             };
-            let bytes = body.get().as_bytes().to_vec();
-            drop(body);
-            let result = client.create_body_gated(bytes, Some(&gate)).await;
+            let result = client.create_body_gated(body, Some(&gate)).await;
             Outcome::Created { key, result }
         });
         self.task_keys.insert(handle.id(), vec![key]);

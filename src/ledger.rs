@@ -200,13 +200,23 @@ impl Ledger {
     }
 
     /// Drops the request bodies of `keys` from memory (not a change: the store keeps them,
-    /// and a write of a record without its body keeps the stored one).
+    /// and a write of a record without its body keeps the stored one), but those of pending
+    /// bookings: a create waiting for its turn is sent from its record
+    /// ([`Ledger::take_request`]).
     pub fn forget_requests<'k>(&mut self, keys: impl IntoIterator<Item = &'k BookingKey>) {
         for k in keys {
-            if let Some(r) = self.records.get_mut(k) {
+            if let Some(r) = self.records.get_mut(k)
+                && r.status != Status::Pending
+            {
                 r.request = None;
             }
         }
+    }
+
+    /// Takes a record's request body out of memory, to send it (not a change: the store keeps
+    /// it).
+    pub fn take_request(&mut self, key: &BookingKey) -> Option<crate::state::RecordedRequest> {
+        self.records.get_mut(key).and_then(|r| r.request.take())
     }
 
     /// [`Ledger::forget_requests`] for every record (after loading).
