@@ -156,7 +156,7 @@ fn main() {
         let (child, sock) = s.run();
         wait_ready(sock);
         let ready = t.elapsed();
-        while fake.creates().len() < 10_000 {
+        while fake.create_count() < 10_000 {
             assert!(
                 t.elapsed() < Duration::from_secs(600),
                 "backlog did not finish"
@@ -170,7 +170,7 @@ fn main() {
         let cpu0 = process::usage(child.id()).cpu_s;
         let t = Instant::now();
         std::fs::rename(&staging, s.watch.join("dropped")).expect("drop the folder");
-        while fake.creates().len() < 20_000 {
+        while fake.create_count() < 20_000 {
             assert!(
                 t.elapsed() < Duration::from_secs(600),
                 "dropped backlog did not finish"

@@ -88,7 +88,7 @@ fn run(notify: Option<&str>) -> f64 {
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     std::fs::rename(&staging, watch.join("dropped")).expect("drop");
-    while fake.creates().len() < BOOKINGS {
+    while fake.create_count() < BOOKINGS {
         assert!(
             t.elapsed() < Duration::from_secs(120),
             "backlog did not finish"
