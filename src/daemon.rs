@@ -2144,19 +2144,26 @@ impl Daemon {
         if let Some(m) = &self.metrics {
             m.store_write_seconds
                 .observe(started.elapsed().as_secs_f64());
-            for status in [
+            // One walk over the records for all five counts.
+            let mut counts: BTreeMap<&'static str, i64> = [
                 Status::Pending,
                 Status::Booked,
                 Status::Failed,
                 Status::Missed,
                 Status::Cancelled,
-            ] {
-                let n = self.records.values().filter(|r| r.status == status).count();
+            ]
+            .iter()
+            .map(|s| (s.as_str(), 0))
+            .collect();
+            for r in self.records.values() {
+                *counts.entry(r.status.as_str()).or_default() += 1;
+            }
+            for (status, n) in counts {
                 m.bookings
                     .get_or_create(&crate::metrics::StatusLabel {
-                        status: status.as_str().to_string(),
+                        status: status.to_string(),
                     })
-                    .set(n as i64);
+                    .set(n);
             }
             m.held_removals.set(self.held.len() as i64);
             m.invalid_definitions.set(invalid.len() as i64);

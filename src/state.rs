@@ -401,6 +401,50 @@ pub fn index(state: &State) -> BTreeMap<BookingKey, Record> {
 mod tests {
     use super::*;
 
+    fn named(definition: &str, hash: &str) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "definition": definition, "occurrence_start": 1, "occurrence_end": 2,
+            "status": "booked", "userid": "ops-bot", "instanceid": 1, "subject": "s",
+            "timezone": "UTC", "definition_hash": hash, "attempts": 1, "updated_at": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn records_share_their_names_and_names_no_record_holds_are_swept() {
+        let mut names = Names::default();
+        let (mut a, mut b) = (named("team/a", "h1"), named("team/a", "h1"));
+        assert!(!std::sync::Arc::ptr_eq(&a.definition, &b.definition));
+        names.share(&mut a);
+        names.share(&mut b);
+        for (x, y) in [
+            (&a.definition, &b.definition),
+            (&a.userid, &b.userid),
+            (&a.definition_hash, &b.definition_hash),
+        ] {
+            assert!(std::sync::Arc::ptr_eq(x, y), "one copy of {x}");
+        }
+        assert!(std::sync::Arc::ptr_eq(
+            a.timezone.as_ref().unwrap(),
+            b.timezone.as_ref().unwrap()
+        ));
+        // A definition edited 10,000 times: each hash is held a while, then by no record.
+        // The set does not keep them all.
+        for i in 0..10_000 {
+            let mut r = named("team/a", &format!("hash-{i}"));
+            names.share(&mut r);
+        }
+        assert!(names.set.len() <= 2048, "{} names kept", names.set.len());
+        names.sweep();
+        let mut kept: Vec<&str> = names.set.iter().map(|n| &**n).collect();
+        kept.sort_unstable();
+        assert_eq!(
+            kept,
+            ["UTC", "h1", "ops-bot", "team/a"],
+            "what a and b hold"
+        );
+    }
+
     #[test]
     fn corrupt_and_newer_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
