@@ -182,17 +182,6 @@ struct Unsent {
     userid: String,
 }
 
-/// A create that cannot be sent: its request body could not be written or read back.
-fn unwritable(reason: &str) -> ApiError {
-    ApiError::Decode {
-        method: "POST".into(),
-        path: "/v1/meetings".into(),
-        status: 0,
-        message: format!("cannot send the request: {reason}"),
-        trace: None,
-    }
-}
-
 /// The outcome of a request made for the loop.
 enum Outcome {
     Created {
@@ -1338,7 +1327,11 @@ impl Daemon {
         rt.busy = true;
         self.dirty = true;
         if let Some(e) = error {
-            self.apply_created(w.key.clone(), Err(unwritable(&e)), now);
+            self.apply_created(
+                w.key.clone(),
+                Err(ApiError::unsent("POST", "/v1/meetings", e)),
+                now,
+            );
             return None;
         }
         Some(Unsent {
@@ -1387,7 +1380,7 @@ impl Daemon {
             Ok(body) => body.0.get().as_bytes().to_vec(),
             Err(e) => {
                 let now = self.options.clock.now();
-                self.apply_created(u.key, Err(unwritable(&e)), now);
+                self.apply_created(u.key, Err(ApiError::unsent("POST", "/v1/meetings", e)), now);
                 return;
             }
         };

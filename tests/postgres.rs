@@ -44,6 +44,17 @@ fn record(def: &str, start: i64, status: Status) -> Record {
     }
 }
 
+/// Writes one batch of the daemon's, which must succeed.
+fn commit(store: &mut Store, rows: Vec<wemeet_scheduler::ledger::Write<'_>>, meta: Option<&Meta>) {
+    store
+        .commit(&Batch {
+            rows,
+            meta,
+            looked_up: true,
+        })
+        .unwrap();
+}
+
 #[test]
 fn records_round_trip_and_one_session_leads_at_a_time() {
     let pg = Postgres::start();
@@ -81,13 +92,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
         ..Meta::default()
     };
     let (rows, _) = ledger.take_changes();
-    store
-        .commit(&Batch {
-            rows,
-            meta: Some(&meta),
-            looked_up: true,
-        })
-        .unwrap();
+    commit(&mut store, rows, Some(&meta));
     ledger.remove(&BookingKey {
         definition: "a".into(),
         start: 1,
@@ -100,13 +105,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
         .unwrap()
         .status = Status::Cancelled;
     let (rows, _) = ledger.take_changes();
-    store
-        .commit(&Batch {
-            rows,
-            meta: None,
-            looked_up: true,
-        })
-        .unwrap();
+    commit(&mut store, rows, None);
     let back = wemeet_scheduler::store::read_for(&wemeet_scheduler::config::StateConfig {
         file: "unused".into(),
         import: None,
@@ -150,13 +149,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
     };
     lean.get_mut(&first_key).unwrap().attempts = 5;
     let (rows, _) = lean.take_changes();
-    store
-        .commit(&Batch {
-            rows,
-            meta: None,
-            looked_up: true,
-        })
-        .unwrap();
+    commit(&mut store, rows, None);
     let stored = store.record_of(&first_key).unwrap().unwrap();
     assert_eq!(stored.attempts, 5);
     assert_eq!(

@@ -207,7 +207,8 @@ impl Client {
         req: &CreateMeeting,
         gate: Option<&Gate<'_>>,
     ) -> Result<MeetingInfo, ApiError> {
-        let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", "/v1/meetings", e))?;
+        let body =
+            serde_json::to_vec(req).map_err(|e| ApiError::unsent("POST", "/v1/meetings", e))?;
         self.create_body_gated(body, gate).await
     }
 
@@ -315,7 +316,7 @@ impl Client {
     /// failures are retried here.
     pub async fn modify(&self, meeting_id: &str, req: &ModifyMeeting) -> Result<(), ApiError> {
         let path = format!("/v1/meetings/{}", segment(meeting_id));
-        let body = serde_json::to_vec(req).map_err(|e| encode_error("PUT", &path, e))?;
+        let body = serde_json::to_vec(req).map_err(|e| ApiError::unsent("PUT", &path, e))?;
         let _: serde_json::Value = self
             .call(Method::PUT, &path, Some(body), Idempotent::Yes)
             .await?;
@@ -329,7 +330,7 @@ impl Client {
         req: &CancelMeeting,
     ) -> Result<Cancelled, ApiError> {
         let path = format!("/v1/meetings/{}/cancel", segment(meeting_id));
-        let body = serde_json::to_vec(req).map_err(|e| encode_error("POST", &path, e))?;
+        let body = serde_json::to_vec(req).map_err(|e| ApiError::unsent("POST", &path, e))?;
         match self
             .call::<serde_json::Value>(Method::POST, &path, Some(body), Idempotent::Yes)
             .await
@@ -563,16 +564,6 @@ fn incomplete_list(why: &str) -> ApiError {
         path: "/v1/meetings".into(),
         status: 200,
         message: format!("cannot list all meetings: {why}"),
-        trace: None,
-    }
-}
-
-fn encode_error(method: &str, path: &str, e: serde_json::Error) -> ApiError {
-    ApiError::Decode {
-        method: method.into(),
-        path: path.into(),
-        status: 0,
-        message: format!("cannot encode the request: {e}"),
         trace: None,
     }
 }

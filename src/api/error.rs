@@ -186,6 +186,18 @@ pub const TREATMENTS: &[(i64, Treatment)] = {
 };
 
 impl ApiError {
+    /// A request that could not be sent at all: its body could not be written (or, for a
+    /// create the daemon sends from its record, read back).
+    pub fn unsent(method: &str, path: &str, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::Decode {
+            method: method.into(),
+            path: path.into(),
+            status: 0,
+            message: format!("cannot send the request: {reason}"),
+            trace: None,
+        }
+    }
+
     /// The vendor error code, when the server sent one.
     pub fn code(&self) -> Option<i64> {
         match self {
