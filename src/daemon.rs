@@ -243,7 +243,8 @@ struct Daemon {
     quota_held: BTreeSet<Name>,
     /// Creates whose intents are on record, waiting for a sending slot: at most
     /// [`Daemon::in_flight_limit`] requests are tasks at a time, so a backlog of 50,000 is
-    /// 50,000 request bodies here, not 50,000 tasks each holding its request and its answer.
+    /// 50,000 keys here (their bodies are on their records), not 50,000 tasks each holding its
+    /// request and its answer.
     unsent: VecDeque<Unsent>,
     /// When the server last said this daemon leads (PostgreSQL).
     lead_checked: Instant,
