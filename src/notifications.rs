@@ -197,17 +197,7 @@ impl Outbox {
                 url,
             });
         }
-        // See api::client: reqwest is built without a default crypto provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!(
-                env!("CARGO_PKG_NAME"),
-                "/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
-            .build()?;
+        let http = crate::api::client::http_builder(TIMEOUT).build()?;
         let targets = Arc::new(loaded);
         let (queue, jobs) = mpsc::channel(QUEUE);
         if !targets.is_empty() {

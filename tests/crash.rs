@@ -17,7 +17,7 @@ use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use util::daemon::Env;
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::fake_api::Faults;
 use wemeet_scheduler::plan;
 use wemeet_scheduler::scan;
 use wemeet_scheduler::state::{self, Status};
@@ -41,19 +41,9 @@ async fn sigkill_at_random_moments_never_loses_or_duplicates_a_booking() {
     let defs = param("WEMEET_CRASH_DEFS", 300) as usize;
     let kills = param("WEMEET_CRASH_KILLS", 20);
     let seed = param("WEMEET_CRASH_SEED", 20261125);
-    let env = Env::with_config(
-        FakeConfig {
-            faults: Faults {
-                create_then_hang: FaultSpec::Rate(0.05),
-                hang_for: Duration::from_secs(30),
-                create_then_reset: FaultSpec::Rate(0.05),
-                ..Faults::default()
-            },
-            seed,
-            ..FakeConfig::default()
-        },
-        |text| text.replace("concurrency = 4", "concurrency = 8"),
-    )
+    let env = Env::with_config(util::daemon::unclear_creates(seed), |text| {
+        text.replace("concurrency = 4", "concurrency = 8")
+    })
     .await;
     // The daemon processes run on the real clock: one-offs next year, series that book a few
     // occurrences ahead from today.

@@ -12,7 +12,6 @@ use chrono::Utc;
 use util::daemon::Env;
 use util::postgres::Postgres;
 use wemeet_scheduler::booking::{BookingKey, Status};
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::ledger::Ledger;
 use wemeet_scheduler::state::{self, Record, State};
 use wemeet_scheduler::store::postgres::Pg;
@@ -170,26 +169,14 @@ fn live_by_subject(env: &Env) -> HashMap<String, usize> {
 /// A fake with unclear-create faults, `defs` one-offs next year, and a config on the
 /// database `url` with a 3 s takeover, paced so that a backlog takes a few seconds.
 async fn failover_env(url: &str, defs: usize) -> Env {
-    let env = Env::with_config(
-        FakeConfig {
-            faults: Faults {
-                create_then_hang: FaultSpec::Rate(0.05),
-                hang_for: Duration::from_secs(30),
-                create_then_reset: FaultSpec::Rate(0.05),
-                ..Faults::default()
-            },
-            seed: 11,
-            ..FakeConfig::default()
-        },
-        |text| {
-            text.replace(
-                "[state]\n",
-                &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
-            )
-            .replace("requests_per_minute = 0", "requests_per_minute = 3000")
-            .replace("max_attempts = 4", "max_attempts = 30")
-        },
-    )
+    let env = Env::with_config(util::daemon::unclear_creates(11), |text| {
+        text.replace(
+            "[state]\n",
+            &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
+        )
+        .replace("requests_per_minute = 0", "requests_per_minute = 3000")
+        .replace("max_attempts = 4", "max_attempts = 30")
+    })
     .await;
     let base = Utc::now().timestamp() / 3600 * 3600 + 365 * 86400;
     for i in 0..defs {

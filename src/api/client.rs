@@ -126,23 +126,30 @@ async fn read_capped(
 /// `next_pos` never advances.
 const MAX_LIST_PAGES: usize = 1000;
 
+/// An HTTP client builder as this program's clients start from (the API client, the
+/// notification sender): its User-Agent, `timeout` for a request and for a connection.
+///
+/// reqwest is built without a default crypto provider (ring builds faster and smaller than
+/// aws-lc); this installs ring's. Err means one is installed already, which is fine.
+pub fn http_builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(timeout)
+        .connect_timeout(timeout)
+}
+
 impl Client {
     pub fn new(
         api: &ApiConfig,
         retry: &RetryConfig,
         secret_key: SecretKey,
     ) -> Result<Client, BuildError> {
-        // reqwest is built without a default crypto provider (ring builds faster and smaller
-        // than aws-lc); install ring's. Err means one is installed already, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!(
-                env!("CARGO_PKG_NAME"),
-                "/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .timeout(api.timeout)
-            .connect_timeout(api.timeout)
+        let http = http_builder(api.timeout)
             .pool_max_idle_per_host(api.concurrency)
             .build()?;
         Ok(Client {

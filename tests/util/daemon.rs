@@ -11,7 +11,7 @@ use wemeet_scheduler::clock::ManualClock;
 use wemeet_scheduler::config::{Config, SecretKey, SecretSource};
 use wemeet_scheduler::daemon::{self, DaemonError, Event, Mode, Options, Summary};
 use wemeet_scheduler::fake_api::{
-    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig,
+    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig, FaultSpec, Faults,
 };
 use wemeet_scheduler::state::State;
 
@@ -26,6 +26,21 @@ pub fn t0() -> DateTime<Utc> {
 /// How long a test waits for something the daemon must do before failing (a safety net,
 /// not a timing assumption: every wait ends as soon as the event arrives).
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The faults that make a create's outcome unclear, as the exactly-once suites use them: 5%
+/// created then the answer held 30 s, 5% created then the connection reset.
+pub fn unclear_creates(seed: u64) -> FakeConfig {
+    FakeConfig {
+        faults: Faults {
+            create_then_hang: FaultSpec::Rate(0.05),
+            hang_for: Duration::from_secs(30),
+            create_then_reset: FaultSpec::Rate(0.05),
+            ..Faults::default()
+        },
+        seed,
+        ..FakeConfig::default()
+    }
+}
 
 pub struct Env {
     pub dir: tempfile::TempDir,
