@@ -1487,12 +1487,12 @@ impl Daemon {
                                 .or(recorded.as_ref())
                                 .and_then(|q| serde_json::from_str(q.0.get()).ok())
                                 .map_or_else(
-                                    || lookup::Wanted {
-                                        subject: r.subject.clone(),
-                                        start: r.occurrence_start,
-                                        end: r.occurrence_end,
-                                        hosts: Default::default(),
-                                        invitees: Default::default(),
+                                    || {
+                                        lookup::Wanted::of_times(
+                                            &r.subject,
+                                            r.occurrence_start,
+                                            r.occurrence_end,
+                                        )
                                     },
                                     |q| lookup::Wanted::of_json(&q),
                                 );

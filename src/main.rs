@@ -12,7 +12,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use wemeet_scheduler::commands::{self, Outcome};
 use wemeet_scheduler::config::SecretKey;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::{self, ErrorFault, FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::fake_api::{
+    self, ErrorFault, FakeConfig, FaultSpec, Faults, Readings, readings,
+};
 use wemeet_scheduler::logging::{self, LogFormat};
 
 #[derive(Parser)]
@@ -191,6 +193,18 @@ struct FakeApiArgs {
     /// real service does not
     #[arg(long)]
     strict_spec: bool,
+    /// Which hosts answers list (a reading of the docs)
+    #[arg(long, value_enum, default_value_t)]
+    hosts_reading: readings::Hosts,
+    /// Which invitees answers list as participants
+    #[arg(long, value_enum, default_value_t)]
+    participants_reading: readings::Participants,
+    /// How answers write users
+    #[arg(long, value_enum, default_value_t)]
+    users_reading: readings::Users,
+    /// How answers write start and end times
+    #[arg(long, value_enum, default_value_t)]
+    times_reading: readings::Times,
     /// Seed for meeting codes and fault draws
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -237,6 +251,12 @@ impl FakeApiArgs {
             quota_clock: None,
             allow_replay: self.allow_replay,
             strict_spec: self.strict_spec,
+            readings: Readings {
+                hosts: self.hosts_reading,
+                participants: self.participants_reading,
+                users: self.users_reading,
+                times: self.times_reading,
+            },
             faults: Faults {
                 internal_error: self.fault_500,
                 rate_limited: self.fault_rate_limit,

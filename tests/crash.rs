@@ -17,7 +17,8 @@ use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use util::daemon::Env;
-use wemeet_scheduler::fake_api::Faults;
+use util::fake::Kind;
+use wemeet_scheduler::fake_api::{FakeConfig, Faults, Readings};
 use wemeet_scheduler::plan;
 use wemeet_scheduler::scan;
 use wemeet_scheduler::state::{self, Status};
@@ -38,15 +39,44 @@ fn daemon(env: &Env, command: &str) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_never_loses_or_duplicates_a_booking() {
+    crash_scenario(Kind::Ours, Readings::default()).await;
+}
+
+// The same under the other readings of the docs our fake can take (with the default above,
+// every value of every switch is covered).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_never_duplicates_with_hosts_as_sent_and_no_participants_listed() {
+    crash_scenario(Kind::Ours, Readings::covering()[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_never_duplicates_with_no_hosts_and_some_participants_listed() {
+    crash_scenario(Kind::Ours, Readings::covering()[2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_never_duplicates_against_the_second_fake() {
+    if util::fake::docs_fake_here("the crash scenario") {
+        crash_scenario(Kind::Docs, Readings::default()).await;
+    }
+}
+
+async fn crash_scenario(kind: Kind, readings: Readings) {
     let defs = param("WEMEET_CRASH_DEFS", 300) as usize;
     let kills = param("WEMEET_CRASH_KILLS", 20);
     let seed = param("WEMEET_CRASH_SEED", 20261125);
-    let env = Env::with_config(util::daemon::unclear_creates(seed), |text| {
+    let fake = FakeConfig {
+        readings,
+        ..util::daemon::unclear_creates(seed)
+    };
+    let env = Env::against(kind, fake, |text| {
         text.replace("concurrency = 4", "concurrency = 8")
     })
     .await;
     // The daemon processes run on the real clock: one-offs next year, series that book a few
-    // occurrences ahead from today.
+    // occurrences ahead from today. A third of the one-offs name hosts and invitees, the rest
+    // leave them to the service (the caller is the host).
     let base = Utc::now().timestamp() / 3600 * 3600 + 365 * 86400;
     for i in 0..defs {
         let text = if i % 3 == 0 {
@@ -57,8 +87,18 @@ async fn sigkill_at_random_moments_never_loses_or_duplicates_a_booking() {
                 i % 24
             )
         } else {
+            let users = if i % 3 == 1 {
+                format!(
+                    "hosts = [\"user{:02}\", \"lead{}\"]\ninvitees = [\"alice\", \"bob\", \"carol{}\"]\n",
+                    i % 10,
+                    i % 4,
+                    i % 7
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "subject = \"Meeting {i}\"\nuserid = \"user{:02}\"\nstart_time = {}\nduration = \"30m\"\n",
+                "subject = \"Meeting {i}\"\nuserid = \"user{:02}\"\nstart_time = {}\nduration = \"30m\"\n{users}",
                 i % 10,
                 base + (i as i64) * 3600
             )

@@ -92,46 +92,7 @@ async fn the_fake_takes_every_request_the_sdk_sends() {
     let fake = FakeApi::start(FakeConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    // reqwest is built without a default TLS provider; install the one the client uses.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let mut answers = BTreeMap::new();
-    for case in CASES {
-        let c = captured(case);
-        // The capture is old: sign it again with a fresh timestamp, keeping the SDK's nonce,
-        // headers (empty SdkId included) and exact body bytes.
-        let nonce: u64 = c.header(header::NONCE).parse().unwrap();
-        let mut req = http.request(
-            c.method.parse().unwrap(),
-            format!("{}{}", fake.base_url(), c.uri),
-        );
-        for (name, value) in &c.headers {
-            let skip = [
-                "host",
-                "content-length",
-                header::TIMESTAMP,
-                header::SIGNATURE,
-            ];
-            if !skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
-                req = req.header(name.as_str(), value.as_str());
-            }
-        }
-        let resp = req
-            .header(header::TIMESTAMP, now.to_string())
-            .header(header::SIGNATURE, c.signed_with(nonce, now))
-            .body(c.body.clone())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        assert_eq!(status, 200, "{case}: {text}");
-        answers.insert(case, serde_json::from_str::<Value>(&text).unwrap());
-    }
+    let answers = send_all(&fake, &CASES).await;
     fake.shutdown().await;
 
     // The shapes the SDK's response models read: ids and times as strings, counts as numbers.
@@ -169,4 +130,70 @@ async fn the_fake_takes_every_request_the_sdk_sends() {
     let modified = meeting(&answers["modify"]);
     assert!(modified["meeting_id"].is_string(), "{modified}");
     assert_eq!(answers["cancel"], serde_json::json!({}));
+}
+
+/// Sends each captured request, signed again now, to `fake`; each must be answered 200.
+async fn send_all(fake: &FakeApi, cases: &[&'static str]) -> BTreeMap<&'static str, Value> {
+    // reqwest is built without a default TLS provider; install the one the client uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut answers = BTreeMap::new();
+    for &case in cases {
+        let c = captured(case);
+        // The capture is old: sign it again with a fresh timestamp, keeping the SDK's nonce,
+        // headers (empty SdkId included) and exact body bytes.
+        let nonce: u64 = c.header(header::NONCE).parse().unwrap();
+        let mut req = http.request(
+            c.method.parse().unwrap(),
+            format!("{}{}", fake.base_url(), c.uri),
+        );
+        for (name, value) in &c.headers {
+            let skip = [
+                "host",
+                "content-length",
+                header::TIMESTAMP,
+                header::SIGNATURE,
+            ];
+            if !skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+                req = req.header(name.as_str(), value.as_str());
+            }
+        }
+        let resp = req
+            .header(header::TIMESTAMP, now.to_string())
+            .header(header::SIGNATURE, c.signed_with(nonce, now))
+            .body(c.body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 200, "{case}: {text}");
+        answers.insert(case, serde_json::from_str::<Value>(&text).unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn the_strict_fake_takes_the_sdks_minimal_create() {
+    // Strict holds the settings sent to the seed spec's keys; the SDK's own minimal create
+    // sends none, and today's service takes it.
+    let fake = FakeApi::start(
+        FakeConfig {
+            strict_spec: true,
+            ..FakeConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let answers = send_all(&fake, &["create_without_settings"]).await;
+    fake.shutdown().await;
+    assert_eq!(
+        answers["create_without_settings"]["meeting_info_list"][0]["start_time"],
+        "2000000000"
+    );
 }

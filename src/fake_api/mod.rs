@@ -10,6 +10,7 @@
 //! `wemeet-scheduler fake-api`.
 
 pub mod faults;
+pub mod readings;
 pub mod store;
 pub mod vendor;
 
@@ -36,6 +37,7 @@ use crate::api::sign::{Signed, header, signature, signatures_match};
 use crate::clock::Clock;
 use crate::config::SecretKey;
 pub use faults::{ErrorFault, FaultSpec, Faults};
+pub use readings::Readings;
 use store::{JournalEntry, Refusal, Store};
 
 /// Credentials the fake accepts when none are given: those of `config/demo.toml`.
@@ -68,6 +70,8 @@ pub struct FakeConfig {
     /// service does not. The project's own tests run strict, so the client keeps sending
     /// them.
     pub strict_spec: bool,
+    /// How answers show hosts, participants, users and times: each a reading of the docs.
+    pub readings: Readings,
     pub faults: Faults,
     /// Append every create, modify and cancel here, one JSON object per line.
     pub journal: Option<PathBuf>,
@@ -88,6 +92,7 @@ impl Default for FakeConfig {
             quota_clock: None,
             allow_replay: false,
             strict_spec: false,
+            readings: Readings::default(),
             faults: Faults::default(),
             journal: None,
             seed: 1,
@@ -150,7 +155,7 @@ impl FakeApi {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                store: Store::new(journal, config.strict_spec),
+                store: Store::new(journal, config.strict_spec, config.readings),
                 faults: config.faults.clone(),
                 rng: StdRng::seed_from_u64(config.seed),
                 nonces: HashMap::new(),
@@ -463,7 +468,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                 } else {
                     After::Answer
                 };
-                Ok((json!({"meeting_number": 1, "meeting_info_list": [m.info()]}), after))
+                Ok((json!({"meeting_number": 1, "meeting_info_list": [state.store.info(&m)]}), after))
             }),
             Route::List => {
                 let number = |key: &str| {
@@ -484,7 +489,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                 } else {
                     userid.clone()
                 })
-                .map(|m| (json!({"meeting_number": 1, "meeting_info_list": [m.info()]}), After::Answer)),
+                .map(|m| (json!({"meeting_number": 1, "meeting_info_list": [state.store.info(&m)]}), After::Answer)),
             Route::Modify(id) => json_body().and_then(|b| {
                 let m = state.store.modify(&id, &b, now)?;
                 Ok((

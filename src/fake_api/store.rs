@@ -8,6 +8,7 @@ use rand::{Rng, RngExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::readings::Readings;
 use super::vendor;
 
 /// An error answer: vendor code and message.
@@ -57,17 +58,14 @@ impl Meeting {
         format!("https://meeting.tencent.com/dm/{}", self.meeting_code)
     }
 
-    /// The meeting as the API describes it, in the spec's shape.
-    pub fn info(&self) -> Value {
+    /// The meeting as the API describes it, in the spec's shape, with users and times as
+    /// `readings` show them.
+    pub fn info(&self, readings: &Readings) -> Value {
         let mut v = json!({
             "subject": self.subject,
             "meeting_id": self.meeting_id,
             "meeting_code": self.meeting_code,
             "type": self.meeting_type,
-            "start_time": self.start_time.to_string(),
-            "end_time": self.end_time.to_string(),
-            "hosts": self.hosts,
-            "participants": self.invitees,
             "join_url": self.join_url(),
             "settings": self.settings,
             "status": if self.cancelled { "MEETING_STATE_CANCELLED" } else { "MEETING_STATE_INIT" },
@@ -75,8 +73,28 @@ impl Meeting {
         if let Some(p) = &self.password {
             v["password"] = json!(p);
         }
+        if let Value::Object(info) = &mut v {
+            readings.show(
+                info,
+                &self.userid,
+                &user_ids(&self.hosts),
+                &user_ids(&self.invitees),
+                (self.start_time, self.end_time),
+            );
+        }
         v
     }
+}
+
+/// The user ids of a list as sent (strings or `{"userid": ...}` objects).
+fn user_ids(users: &[Value]) -> Vec<String> {
+    users
+        .iter()
+        .filter_map(|u| match u {
+            Value::String(s) => Some(s.clone()),
+            other => other.get("userid")?.as_str().map(str::to_string),
+        })
+        .collect()
 }
 
 /// One line of the journal: something the fake did to its meetings.
@@ -104,6 +122,7 @@ pub struct Store {
     /// The last modification time handed out.
     last_stamp: i64,
     strict_spec: bool,
+    readings: Readings,
     pub journal: Vec<JournalEntry>,
     journal_file: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -111,14 +130,24 @@ pub struct Store {
 const PAGE: usize = 20;
 
 impl Store {
-    /// `strict_spec`: a create must carry the seed spec's required settings.
-    pub fn new(journal_file: Option<std::fs::File>, strict_spec: bool) -> Store {
+    /// `strict_spec`: settings sent must carry the seed spec's required keys.
+    pub fn new(
+        journal_file: Option<std::fs::File>,
+        strict_spec: bool,
+        readings: Readings,
+    ) -> Store {
         Store {
             journal_file: journal_file.map(std::io::BufWriter::new),
             next_id: 0,
             strict_spec,
+            readings,
             ..Store::default()
         }
+    }
+
+    /// A meeting as this fake's answers show it.
+    pub fn info(&self, m: &Meeting) -> Value {
+        m.info(&self.readings)
     }
 
     pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
@@ -177,7 +206,8 @@ impl Store {
         }
         let password = password(obj.get("password"))?;
         let settings = match obj.get("settings") {
-            None if !self.strict_spec => Map::new(),
+            // The vendor SDK's own minimal create sends none: accepted even when strict.
+            None => Map::new(),
             given => settings(given, self.strict_spec)?,
         };
         let hosts = users(obj.get("hosts"), "hosts")?;
@@ -278,7 +308,7 @@ impl Store {
             .map_or((floor, cursory), |m| (m.start_time, m.updated_ms));
         json!({
             "meeting_number": page.len(),
-            "meeting_info_list": page.iter().map(|m| m.info()).collect::<Vec<_>>(),
+            "meeting_info_list": page.iter().map(|m| m.info(&self.readings)).collect::<Vec<_>>(),
             "remaining": mine.len() - page.len(),
             "next_pos": next_pos,
             "next_cursory": next_cursory,
@@ -488,13 +518,17 @@ mod tests {
         let mut b = body();
         mutate(&mut b);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        Store::new(None, true).create(&b, 0, &mut rng).unwrap_err()
+        Store::new(None, true, Readings::default())
+            .create(&b, 0, &mut rng)
+            .unwrap_err()
     }
 
     #[test]
     fn create_checks_the_body_like_the_real_service() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let m = Store::new(None, true).create(&body(), 0, &mut rng).unwrap();
+        let m = Store::new(None, true, Readings::default())
+            .create(&body(), 0, &mut rng)
+            .unwrap();
         assert_eq!(m.meeting_code.len(), 9);
         assert_eq!(m.extra["location"], "Room 1");
         for (why, r) in [
@@ -533,7 +567,7 @@ mod tests {
     #[test]
     fn list_pages_by_start_floor_and_cursor_and_skips_cancelled_and_past() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None, true);
+        let mut s = Store::new(None, true, Readings::default());
         let mut ids = Vec::new();
         for i in 0..45 {
             let mut b = body();
@@ -591,7 +625,7 @@ mod tests {
     #[test]
     fn modify_and_cancel_follow_the_rules() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None, true);
+        let mut s = Store::new(None, true, Readings::default());
         let id = s.create(&body(), 0, &mut rng).unwrap().meeting_id;
         let m = s
             .modify(

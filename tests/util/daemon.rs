@@ -15,6 +15,8 @@ use wemeet_scheduler::fake_api::{
 };
 use wemeet_scheduler::state::State;
 
+use super::fake::{DocsFake, Kind, TestFake};
+
 /// Tuesday 1 January 2030, 00:00 UTC: the tests' "now" (in the future for the fake, which
 /// lists only upcoming meetings by the real clock).
 pub fn t0() -> DateTime<Utc> {
@@ -44,7 +46,7 @@ pub fn unclear_creates(seed: u64) -> FakeConfig {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
-    pub fake: FakeApi,
+    pub fake: TestFake,
     pub clock: Arc<ManualClock>,
     pub config: Config,
     /// The config, also as a file (for the binary and `status`).
@@ -60,6 +62,12 @@ impl Env {
 
     /// Like [`Env::new`], with the config text edited by `edit` first.
     pub async fn with_config(fake: FakeConfig, edit: impl FnOnce(String) -> String) -> Env {
+        Self::against(Kind::Ours, fake, edit).await
+    }
+
+    /// Like [`Env::with_config`], against the fake of `kind`: ours, or the second fake with
+    /// `fake`'s faults (check [`super::fake::docs_fake_here`] first).
+    pub async fn against(kind: Kind, fake: FakeConfig, edit: impl FnOnce(String) -> String) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         // The project's tests hold the client to the seed spec too (settings with its keys),
         // and the fake's quotas run on the test's clock.
@@ -69,9 +77,14 @@ impl Env {
             quota_clock: Some(clock.clone()),
             ..fake
         };
-        let fake = FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
-            .await
-            .expect("fake API starts");
+        let fake = match kind {
+            Kind::Ours => TestFake::Ours(
+                FakeApi::start(fake, "127.0.0.1:0".parse().expect("address"))
+                    .await
+                    .expect("fake API starts"),
+            ),
+            Kind::Docs => TestFake::Docs(DocsFake::start(&fake)),
+        };
         let watch = dir.path().join("meetings.d");
         std::fs::create_dir_all(&watch).expect("watch dir");
         let state = dir.path().join("state/state.db");

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod fake;
 pub mod postgres;
 pub mod receiver;
 
