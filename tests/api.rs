@@ -492,3 +492,60 @@ async fn fifty_meetings_at_one_start_are_all_found_across_repeating_pages() {
     assert_eq!(s.fake.stats().requests, 51 + 3 + 5 * 3);
     s.stop().await;
 }
+
+/// A user on the wire, as an object (the form today's docs use).
+fn user(id: &str) -> wemeet_scheduler::api::model::WireUser {
+    wemeet_scheduler::api::model::WireUser::Object {
+        userid: id.into(),
+        is_anonymous: None,
+        nick_name: None,
+        profile_photo: None,
+    }
+}
+
+#[tokio::test]
+async fn the_adoption_rule_finds_its_meeting_under_every_reading_of_the_docs() {
+    // 36 readings: hosts (caller when none, as sent, left out), participants (all, left out,
+    // some), users (objects, strings), times (strings, numbers).
+    for readings in wemeet_scheduler::fake_api::Readings::all() {
+        let s = Setup::start(FakeConfig {
+            readings,
+            ..FakeConfig::default()
+        })
+        .await;
+        // No hosts (the service makes the caller host), three invitees.
+        let mut plain = create_request("Weekly sync", 1);
+        plain.invitees = ["alice", "bob", "carol"].map(user).to_vec();
+        // Hosts named.
+        let mut hosted = create_request("Review", 2);
+        hosted.hosts = ["alice", "dave"].map(user).to_vec();
+        let mut ids = Vec::new();
+        for req in [&plain, &hosted] {
+            let made = s.client.create(req).await.expect("created");
+            let found = s.client.find(req).await.expect("listed");
+            assert_eq!(
+                found.one().map(|m| m.meeting_id),
+                Some(made.meeting_id.clone()),
+                "{readings:?}: {}",
+                req.subject
+            );
+            ids.push(made.meeting_id);
+        }
+        // A meeting somebody else made at the same time under the same subject, with other
+        // users: never adopted for ours; where the reading shows no users, nothing is.
+        let mut other = create_request("Weekly sync", 1);
+        other.hosts = vec![user("erin")];
+        other.invitees = vec![user("frank")];
+        let theirs = s.client.create(&other).await.expect("created").meeting_id;
+        match s.client.find(&plain).await.expect("listed") {
+            Found::One(m) => assert_eq!(m.meeting_id, ids[0], "{readings:?}"),
+            Found::Several(both) => {
+                let mut want = vec![ids[0].clone(), theirs.clone()];
+                want.sort();
+                assert_eq!(both, want, "{readings:?}");
+            }
+            Found::None => panic!("{readings:?}: ours was not found"),
+        }
+        s.stop().await;
+    }
+}

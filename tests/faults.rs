@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use util::daemon::Env;
+use util::fake::Kind;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults, Readings};
 use wemeet_scheduler::state::Status;
 
 /// Bookings in the matrix; `WEMEET_FAULT_BOOKINGS` makes it bigger for a long run by hand.
@@ -21,8 +22,20 @@ fn bookings() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_at_once_still_books_each_meeting_exactly_once() {
-    let n = bookings();
-    let env = Env::with_config(
+    fault_matrix(Kind::Ours, bookings()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once_against_the_second_fake() {
+    // A third of the bookings: the second fake is a single Python process.
+    if util::fake::docs_fake_here("the fault matrix") {
+        fault_matrix(Kind::Docs, bookings() / 3).await;
+    }
+}
+
+async fn fault_matrix(kind: Kind, n: usize) {
+    let env = Env::against(
+        kind,
         FakeConfig {
             faults: Faults {
                 internal_error: FaultSpec::Rate(0.20),
@@ -88,21 +101,48 @@ async fn every_fault_at_once_still_books_each_meeting_exactly_once() {
         );
     }
     let stats = env.fake.stats();
-    // The faults did happen.
-    assert!(
-        stats.errors.get(&5108).copied().unwrap_or(0) > n as u64 / 10,
-        "{stats:?}"
-    );
+    // The faults did happen (the second fake journals its hangs and resets, not its 500s).
+    if kind == Kind::Ours {
+        assert!(
+            stats.errors.get(&5108).copied().unwrap_or(0) > n as u64 / 10,
+            "{stats:?}"
+        );
+    }
     assert!(stats.hangs > 0 && stats.resets > 0, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_subject_pairs_through_the_faults_never_share_a_meeting() {
-    // 50 pairs of definitions that book the same meeting (owner, subject, start and end), as
-    // two teams' "Weekly sync" do; 10% 500s, 5% rate limits, 2% hangs and 2% resets.
+    same_subject_pairs(Kind::Ours, Readings::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_subject_pairs_with_hosts_as_sent_and_no_participants_listed() {
+    same_subject_pairs(Kind::Ours, Readings::covering()[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_subject_pairs_with_no_hosts_and_some_participants_listed() {
+    same_subject_pairs(Kind::Ours, Readings::covering()[2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_subject_pairs_against_the_second_fake() {
+    if util::fake::docs_fake_here("the same-subject pairs") {
+        same_subject_pairs(Kind::Docs, Readings::default()).await;
+    }
+}
+
+/// 50 pairs of definitions that book the same meeting (owner, subject, start and end), as
+/// two teams' "Weekly sync" do; 10% 500s, 5% rate limits, 2% hangs and 2% resets. Every
+/// meeting made is one booking's, or named in a failure for a person to sort out; no two
+/// bookings share one.
+async fn same_subject_pairs(kind: Kind, readings: Readings) {
     let pairs = 50;
-    let env = Env::with_config(
+    let env = Env::against(
+        kind,
         FakeConfig {
+            readings,
             faults: Faults {
                 internal_error: FaultSpec::Rate(0.10),
                 rate_limited: FaultSpec::Rate(0.05),

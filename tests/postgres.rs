@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use util::daemon::Env;
+use util::fake::Kind;
 use util::postgres::Postgres;
 use wemeet_scheduler::booking::{BookingKey, Status};
 use wemeet_scheduler::ledger::Ledger;
@@ -168,8 +169,8 @@ fn live_by_subject(env: &Env) -> HashMap<String, usize> {
 
 /// A fake with unclear-create faults, `defs` one-offs next year, and a config on the
 /// database `url` with a 3 s takeover, paced so that a backlog takes a few seconds.
-async fn failover_env(url: &str, defs: usize) -> Env {
-    let env = Env::with_config(util::daemon::unclear_creates(11), |text| {
+async fn failover_env(kind: Kind, url: &str, defs: usize) -> Env {
+    let env = Env::against(kind, util::daemon::unclear_creates(11), |text| {
         text.replace(
             "[state]\n",
             &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
@@ -275,13 +276,26 @@ async fn check_exactly_once(env: &Env, defs: usize, mut daemon: std::process::Ch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_by_the_standby_and_nothing_is_booked_twice() {
+    killed_leader(Kind::Ours).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_books_nothing_twice_on_the_second_fake() {
+    if util::fake::docs_fake_here("the PostgreSQL failover") {
+        killed_leader(Kind::Docs).await;
+    }
+}
+
+/// The leader SIGKILLed mid-backlog under unclear creates: the standby takes over, and every
+/// booking is on the fake exactly once.
+async fn killed_leader(kind: Kind) {
     let defs: usize = std::env::var("WEMEET_PG_DEFS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let pg = Postgres::start();
     let url = pg.database("failover");
-    let env = failover_env(&url, defs).await;
+    let env = failover_env(kind, &url, defs).await;
     // The first one leads (it is alone) and starts booking.
     let mut leader = spawn(&env);
     wait_for_creates(&env, 20).await;
@@ -321,7 +335,7 @@ async fn a_leader_whose_session_ends_stops_sending_and_the_standby_takes_over() 
     let defs = 200;
     let pg = Postgres::start();
     let url = pg.database("fencing");
-    let env = failover_env(&url, defs).await;
+    let env = failover_env(Kind::Ours, &url, defs).await;
     let mut leader = spawn(&env);
     wait_for_creates(&env, 20).await;
     let standby = spawn(&env);

@@ -6,6 +6,7 @@ mod util;
 use std::collections::BTreeMap;
 
 use util::daemon::Env;
+use util::fake::Kind;
 use wemeet_scheduler::daemon::Mode;
 use wemeet_scheduler::fake_api::FakeConfig;
 use wemeet_scheduler::state::Status;
@@ -13,6 +14,8 @@ use wemeet_scheduler::state::Status;
 const PLANNING: &str =
     "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
 const REVIEW: &str = "subject = \"Review\"\nstart_time = 2030-01-04T10:00:00Z\nduration = \"1h\"\ninvitees = [\"alice\"]\n";
+/// Hosts named (the caller among them, as the docs ask).
+const HOSTED: &str = "subject = \"Incident review\"\nstart_time = 2030-01-05T10:00:00Z\nduration = \"1h\"\nhosts = [\"ops-bot\", \"alice\"]\ninvitees = [\"bob\", \"carol\"]\n";
 /// Daily at 09:00 UTC, booked two days ahead: at t0, the 1 and 2 January meetings are due.
 const DAILY: &str = "subject = \"Daily\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"2d\"\n";
 
@@ -33,26 +36,89 @@ fn meetings(env: &Env) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn a_daemon_started_without_its_state_books_nothing_twice() {
-    let env = Env::new(FakeConfig::default()).await;
+    without_its_state(Kind::Ours).await;
+}
+
+#[tokio::test]
+async fn a_daemon_started_without_its_state_books_nothing_twice_on_the_second_fake() {
+    if util::fake::docs_fake_here("the lost-state scenario") {
+        without_its_state(Kind::Docs).await;
+    }
+}
+
+async fn without_its_state(kind: Kind) {
+    let env = Env::against(kind, FakeConfig::default(), |t| t).await;
     env.write("planning.toml", PLANNING);
     env.write("review.toml", REVIEW);
     env.write("daily.toml", DAILY);
-    assert_eq!(env.start(Mode::Once).finish().await.booked, 4);
+    env.write("hosted.toml", HOSTED);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 5);
     let before = meetings(&env);
-    assert_eq!(before.len(), 4);
+    assert_eq!(before.len(), 5);
     std::fs::remove_file(&env.config.state.file).unwrap();
     let summary = env.start(Mode::Once).finish().await;
     assert_eq!(
         env.creates(),
-        4,
+        5,
         "no second create: {:?}",
         env.fake.journal()
     );
-    assert_eq!(summary.booked, 4);
+    assert_eq!(summary.booked, 5);
     assert_eq!(
         meetings(&env),
         before,
         "each booking has its own meeting back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_finds_meetings_made_with_and_without_hosts() {
+    recover_after_a_lost_state(Kind::Ours).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_finds_meetings_made_with_and_without_hosts_on_the_second_fake() {
+    if util::fake::docs_fake_here("lost state and recover") {
+        recover_after_a_lost_state(Kind::Docs).await;
+    }
+}
+
+/// The state moved aside, then `recover`: every meeting is found (with hosts named or left
+/// to the service), nothing is created, and afterwards every live meeting on the fake is one
+/// that the state knows.
+async fn recover_after_a_lost_state(kind: Kind) {
+    let env = Env::against(kind, FakeConfig::default(), |t| t).await;
+    env.write("planning.toml", PLANNING);
+    env.write("review.toml", REVIEW);
+    env.write("hosted.toml", HOSTED);
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 3);
+    let before = meetings(&env);
+    std::fs::rename(
+        &env.config.state.file,
+        env.dir.path().join("state-aside.db"),
+    )
+    .unwrap();
+    let out = env.command("recover").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(meetings(&env), before, "all three found");
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.creates(), 3, "nothing created twice");
+    let mut known: Vec<String> = before.into_values().collect();
+    known.sort();
+    let mut live: Vec<String> = env
+        .fake
+        .live_meetings()
+        .into_iter()
+        .map(|m| m.meeting_id)
+        .collect();
+    live.sort();
+    assert_eq!(
+        live, known,
+        "nothing on the fake that the state does not know"
     );
 }
 
