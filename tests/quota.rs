@@ -183,3 +183,42 @@ async fn a_quota_refusal_pauses_the_users_queue_once() {
     d.booked(3).await;
     d.stop().await;
 }
+
+#[tokio::test]
+async fn one_offs_waiting_for_the_quota_go_soonest_first_whatever_their_names() {
+    // q1..q40, an hour apart in that order: their names' string order (q1, q10, q11, ...,
+    // q19, q2, q20, ...) is not their time order. The service allows 15 creates an hour
+    // (the daemon, configured for the usual 2,000, learns it from the refusals).
+    let env = Env::with_config(
+        FakeConfig {
+            creates_per_hour_per_user: 15,
+            ..FakeConfig::default()
+        },
+        |text| text,
+    )
+    .await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    for i in 1..=40 {
+        env.write(
+            &format!("q{i}.toml"),
+            &format!(
+                "subject = \"q{i}\"\nstart_time = {}\nduration = \"30m\"\n",
+                t0().timestamp() + 3 * 86_400 + i * 3600
+            ),
+        );
+    }
+    for hour in 0..2 {
+        let mut booked: Vec<u32> = d
+            .booked(15)
+            .await
+            .iter()
+            .filter_map(|k| k.strip_prefix('q')?.split('@').next()?.parse().ok())
+            .collect();
+        booked.sort();
+        let soonest: Vec<u32> = (1..=15).map(|i| hour * 15 + i).collect();
+        assert_eq!(booked, soonest, "hour {hour}");
+        env.clock.advance(TimeDelta::hours(1));
+    }
+    d.stop().await;
+}
