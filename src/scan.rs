@@ -59,26 +59,58 @@ pub struct Found {
     pub path: PathBuf,
 }
 
-/// Lists definition files under `dir`, recursively, sorted by id. Problems with single
-/// entries (a symlink out of the directory, an unreadable subdirectory) are returned beside
-/// the list; only an unreadable `dir` itself is an error.
-pub fn find(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<Diagnostic>)> {
+/// What a walk of the watch directory saw.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The definition files, sorted by id.
+    pub found: Vec<Found>,
+    /// Problems with single entries (a symlink out of the directory, an unreadable
+    /// subdirectory).
+    pub problems: Vec<Diagnostic>,
+    /// Id prefixes (`teamA/`) of the subdirectories that could not be read whole (no
+    /// permission, an I/O error, replaced mid-walk): what was under them is unknown, not gone.
+    pub unread: Vec<String>,
+}
+
+impl Listing {
+    /// Whether the walk could not see `id` for certain (it is under an unread directory).
+    pub fn unsure_of(&self, id: &str) -> bool {
+        self.unread
+            .iter()
+            .any(|prefix| id.starts_with(prefix.as_str()))
+    }
+}
+
+/// Lists definition files under `dir`, recursively. Only an unreadable `dir` itself is an
+/// error.
+pub fn find(dir: &Path) -> std::io::Result<Listing> {
+    find_with(dir, &|d: &Path| std::fs::read_dir(d))
+}
+
+/// [`find`], reading directories with `read_dir` (tests fail some of them).
+pub fn find_with(
+    dir: &Path,
+    read_dir: &dyn Fn(&Path) -> std::io::Result<std::fs::ReadDir>,
+) -> std::io::Result<Listing> {
     let root = dir.canonicalize()?;
-    let mut found = Vec::new();
-    let mut problems = Vec::new();
-    walk(dir, &root, "", &mut found, &mut problems)?;
-    found.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((found, problems))
+    let mut listing = Listing::default();
+    walk(dir, &root, "", &mut listing, read_dir)?;
+    listing.found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(listing)
 }
 
 fn walk(
     dir: &Path,
     root: &Path,
     prefix: &str,
-    found: &mut Vec<Found>,
-    problems: &mut Vec<Diagnostic>,
+    listing: &mut Listing,
+    read_dir: &dyn Fn(&Path) -> std::io::Result<std::fs::ReadDir>,
 ) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+    let Listing {
+        found, problems, ..
+    } = listing;
+    let mut subdirs = Vec::new();
+    for entry in read_dir(dir)? {
         let entry = entry?;
         let name = match entry.file_name().into_string() {
             Ok(name) => name,
@@ -140,17 +172,20 @@ fn walk(
             file_type.is_dir()
         };
         if is_dir {
-            let sub = format!("{prefix}{name}/");
-            if let Err(e) = walk(&path, root, &sub, found, problems) {
-                problems.push(Diagnostic::file(
-                    &path,
-                    format!("cannot read directory: {e}"),
-                    None,
-                ));
-            }
+            subdirs.push((path, format!("{prefix}{name}/")));
         } else if is_definition_file(&name) {
             let id = format!("{prefix}{}", &name[..name.len() - ".toml".len()]);
             found.push(Found { id, path });
+        }
+    }
+    for (path, sub) in subdirs {
+        if let Err(e) = walk(&path, root, &sub, listing, read_dir) {
+            listing.problems.push(Diagnostic::file(
+                &path,
+                format!("cannot read directory: {e}; its definitions are kept as they were"),
+                Some("make it readable by the daemon's user".into()),
+            ));
+            listing.unread.push(sub);
         }
     }
     Ok(())
@@ -158,7 +193,9 @@ fn walk(
 
 /// Reads and validates every definition under `dir`.
 pub fn scan_dir(dir: &Path, defaults: &Defaults, now: DateTime<Utc>) -> std::io::Result<Scan> {
-    let (found, problems) = find(dir)?;
+    let Listing {
+        found, problems, ..
+    } = find(dir)?;
     let mut scan = load_found(&found, defaults, now);
     for p in problems {
         scan.invalid.push(Invalid {
@@ -274,7 +311,9 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret.toml"), d.join("out.toml")).unwrap();
         std::os::unix::fs::symlink(d.join("team"), d.join("team/loop")).unwrap();
         std::os::unix::fs::symlink(outside.path(), d.join("elsewhere")).unwrap();
-        let (found, problems) = find(d).unwrap();
+        let Listing {
+            found, problems, ..
+        } = find(d).unwrap();
         let ids: Vec<_> = found.iter().map(|f| &*f.id).collect();
         assert_eq!(ids, ["a", "alias", "team/eng/retro", "team/standup"]);
         assert_eq!(problems.len(), 2, "{problems:?}");

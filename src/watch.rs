@@ -147,14 +147,24 @@ impl Catalog {
 
     /// Walks the whole directory: new and changed files are parsed, vanished ones dropped.
     pub fn rescan(&mut self, defaults: &Defaults, now: DateTime<Utc>) -> std::io::Result<Changes> {
-        let (found, problems) = scan::find(&self.dir)?;
-        self.walk_problems = problems;
+        let listing = scan::find(&self.dir)?;
+        Ok(self.rescan_listed(listing, defaults, now))
+    }
+
+    /// [`Catalog::rescan`] from a listing. A file the walk could not see for certain (under
+    /// a directory it could not read) is kept as it was, never taken as removed.
+    fn rescan_listed(
+        &mut self,
+        listing: scan::Listing,
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+    ) -> Changes {
         let mut changes = Changes::default();
-        let seen: HashSet<&str> = found.iter().map(|f| &*f.id).collect();
+        let seen: HashSet<&str> = listing.found.iter().map(|f| &*f.id).collect();
         let gone: Vec<String> = self
             .files
             .keys()
-            .filter(|id| !seen.contains(id.as_str()))
+            .filter(|id| !seen.contains(id.as_str()) && !listing.unsure_of(id))
             .cloned()
             .collect();
         for id in gone {
@@ -163,10 +173,11 @@ impl Catalog {
             self.touched.insert(id.into());
         }
         let key = defaults_key(defaults);
-        for f in &found {
+        for f in &listing.found {
             changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now));
         }
-        Ok(changes)
+        self.walk_problems = listing.problems;
+        changes
     }
 
     /// Re-reads the files named by file-system events. A path that is not a definition file
@@ -205,7 +216,13 @@ impl Catalog {
     ) -> std::io::Result<Changes> {
         let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
         fresh.log_problems = self.log_problems;
-        let changes = fresh.rescan(defaults, now)?;
+        let listing = scan::find(&self.dir)?;
+        // What sits under a directory that cannot be read now is kept as it was read before.
+        fresh.files = std::mem::take(&mut self.files)
+            .into_iter()
+            .filter(|(id, _)| listing.unsure_of(id))
+            .collect();
+        let changes = fresh.rescan_listed(listing, defaults, now);
         *self = fresh;
         Ok(changes)
     }
@@ -248,7 +265,16 @@ impl Catalog {
         defaults_key: &str,
         now: DateTime<Utc>,
     ) -> Changes {
-        if std::fs::symlink_metadata(path).is_err() {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                // No permission on a directory above it, an I/O error: not a removal.
+                tracing::warn!(
+                    definition = id,
+                    "cannot see {}: {e}; kept as it was",
+                    path.display()
+                );
+                return Changes::default();
+            }
             return match self.files.remove(id) {
                 Some(_) => {
                     self.touched.insert(id.into());
@@ -488,6 +514,46 @@ mod tests {
         cat.rescan(&defaults(), now()).unwrap();
         std::fs::rename(&watch, dir.path().join("elsewhere")).unwrap();
         assert!(cat.reparse_all(&defaults(), now()).is_err());
+        assert_eq!(cat.definitions().count(), 1);
+    }
+
+    #[test]
+    fn files_under_a_directory_that_cannot_be_read_are_kept_not_removed() {
+        // `chmod 000 teamA`, an I/O error, a directory replaced mid-walk: what is under it is
+        // unknown, not gone (it was taken as removed, and its meetings cancelled).
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("teamA")).unwrap();
+        for f in ["teamA/a1.toml", "teamA/a2.toml", "b.toml"] {
+            std::fs::write(d.join(f), GOOD).unwrap();
+        }
+        let mut cat = Catalog::new(d);
+        cat.rescan(&defaults(), now()).unwrap();
+        assert_eq!(cat.definitions().count(), 3);
+        let unreadable = |p: &Path| {
+            if p.ends_with("teamA") {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            } else {
+                std::fs::read_dir(p)
+            }
+        };
+        let listing = scan::find_with(d, &unreadable).unwrap();
+        assert_eq!(listing.unread, ["teamA/"]);
+        let changes = cat.rescan_listed(listing, &defaults(), now());
+        assert_eq!(changes.removed, 0);
+        assert_eq!(cat.definitions().count(), 3);
+        let problems: Vec<String> = cat
+            .invalid()
+            .iter()
+            .map(|i| i.problems[0].clone())
+            .collect();
+        assert!(
+            problems.iter().any(|p| p.contains("cannot read directory")),
+            "{problems:?}"
+        );
+        // Readable again and really gone: removed.
+        std::fs::remove_dir_all(d.join("teamA")).unwrap();
+        assert_eq!(cat.rescan(&defaults(), now()).unwrap().removed, 2);
         assert_eq!(cat.definitions().count(), 1);
     }
 
