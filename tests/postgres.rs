@@ -364,3 +364,56 @@ async fn a_leader_whose_session_ends_stops_sending_and_the_standby_takes_over() 
     wait_for_leader(&url, standby.id(), ended).await;
     check_exactly_once(&env, defs, standby).await;
 }
+
+#[test]
+fn two_daemons_creating_the_schema_of_a_new_database_at_once_both_start() {
+    // `CREATE TABLE IF NOT EXISTS` from two sessions at once can fail on the catalog's unique
+    // index (pg_type_typname_nsp_index): one daemon exited 3 on every fresh install.
+    let pg = Postgres::start();
+    for round in 0..5 {
+        let url = pg.database(&format!("fresh{round}"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let both: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Pg::connect(&url, Duration::from_secs(3)).map(drop)
+                })
+            })
+            .collect();
+        for t in both {
+            let joined = t.join().expect("no panic");
+            assert!(joined.is_ok(), "round {round}: {:?}", joined.err());
+        }
+    }
+}
+
+#[test]
+fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
+    // A paused leader whose session is idle in a transaction: idle_session_timeout does not
+    // apply there, and the kernel answers keepalives for a stopped process. The server must
+    // still end the session, so that the standby leads.
+    let pg = Postgres::start();
+    let url = pg.database("frozen");
+    let takeover = Duration::from_secs(2);
+    let leader = Pg::connect(&url, takeover).unwrap();
+    assert!(leader.try_lead(takeover).unwrap());
+    leader.stall_in_transaction().unwrap();
+    let standby = Pg::connect(&url, takeover).unwrap();
+    let since = Instant::now();
+    while !standby.try_lead(takeover).unwrap() {
+        assert!(
+            since.elapsed() < takeover * 3,
+            "the standby still waits after {:?}",
+            since.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        since.elapsed() <= takeover + Duration::from_secs(1),
+        "{:?}",
+        since.elapsed()
+    );
+    drop(leader);
+}

@@ -7,6 +7,10 @@
 //! when the leader dies its connection closes and the server lets go at once; when it is cut
 //! off, the server ends its session after `idle_session_timeout` (set to `state.takeover` on
 //! the leader's session, which sends a heartbeat three times as often) and TCP keepalives.
+//! A leader paused *inside* a transaction (a VM migration, SIGSTOP mid-write) is ended by
+//! `idle_in_transaction_session_timeout`, also `state.takeover` (`idle_session_timeout` does
+//! not apply in a transaction, and the kernel answers keepalives for a stopped process);
+//! `tcp_user_timeout` bounds unacknowledged sends to a peer that went away.
 //!
 //! **Fencing.** Before each batch of requests the leader checks, on the server, that its
 //! session still holds the lock ([`Pg::still_leading`]); a leader that cannot say so stops
@@ -30,6 +34,8 @@ use crate::state::{self, Record, State, StateError};
 
 /// The advisory lock key all daemons on one database contend for ("wemeet" in ASCII).
 const LEADER_LOCK: i64 = 0x7765_6d65_6574;
+/// The transaction lock under which the schema is created ("wmschm" in ASCII).
+const SCHEMA_LOCK: i64 = 0x776d_7363_686d;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS bookings (
@@ -159,7 +165,12 @@ impl Pg {
             shown,
             timeout,
         };
-        pg.batch(CREATE)?;
+        // Daemons started together on a new database would race in the catalog
+        // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent create): the first
+        // takes a transaction lock, creates, commits; the others then find it done.
+        pg.batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {CREATE} COMMIT;"
+        ))?;
         let found: Option<String> = pg.call(|c| {
             Box::pin(async move {
                 c.query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
@@ -246,6 +257,13 @@ impl Pg {
         }
     }
 
+    /// Opens a transaction and leaves it idle, as a leader paused in the middle of a write
+    /// does (for the takeover tests).
+    #[doc(hidden)]
+    pub fn stall_in_transaction(&self) -> Result<(), StateError> {
+        self.batch("BEGIN; SELECT 1;")
+    }
+
     /// Tries to take the lead; true when this session holds the lock. The leader's session
     /// is then ended by the server if it goes silent for `takeover`.
     pub fn try_lead(&self, takeover: Duration) -> Result<bool, StateError> {
@@ -259,7 +277,7 @@ impl Pg {
         if got {
             let ms = takeover.as_millis().max(1000);
             self.batch(&format!(
-                "SET idle_session_timeout = {ms}; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
+                "SET idle_session_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}; SET tcp_user_timeout = {ms}; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
             ))?;
             let me = Leader {
                 host: hostname(),
