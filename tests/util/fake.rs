@@ -184,6 +184,11 @@ impl DocsFake {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        // Its tracebacks for connections the faults reset are noise in a test's output; they
+        // stay in the fake's temp dir for as long as it runs.
+        if let Ok(log) = std::fs::File::create(dir.path().join("stderr.log")) {
+            cmd.stderr(log);
+        }
         if config.creates_per_hour_per_user > 0 {
             cmd.args([
                 "--user-hourly-creates",
