@@ -39,13 +39,6 @@ impl TestFake {
         }
     }
 
-    pub fn kind(&self) -> Kind {
-        match self {
-            TestFake::Ours(_) => Kind::Ours,
-            TestFake::Docs(_) => Kind::Docs,
-        }
-    }
-
     /// Every create, modify and cancel, in order.
     pub fn journal(&self) -> Vec<JournalEntry> {
         match self {
@@ -81,14 +74,6 @@ impl TestFake {
         match self {
             TestFake::Ours(f) => f.live_meetings(),
             TestFake::Docs(f) => f.live_meetings(),
-        }
-    }
-
-    /// Our fake, for the tests that use what only it has.
-    pub fn ours(&self) -> &FakeApi {
-        match self {
-            TestFake::Ours(f) => f,
-            TestFake::Docs(_) => panic!("this test needs the project's own fake"),
         }
     }
 }
