@@ -1045,7 +1045,10 @@ impl Daemon {
         match self.options.mode {
             Mode::Recover { .. } => match action {
                 Action::Create(w) => !self.not_found.contains(&w.key),
-                Action::Resolve(_) | Action::Missed { .. } | Action::Forget(_) => true,
+                Action::Resolve(_)
+                | Action::Move { .. }
+                | Action::Missed { .. }
+                | Action::Forget(_) => true,
                 _ => false,
             },
             Mode::Run | Mode::Once => true,
@@ -1115,8 +1118,25 @@ impl Daemon {
         let mut creates = Vec::new();
         let mut changes = Vec::new();
         let mut resolves: BTreeMap<(String, u8), Vec<BookingKey>> = BTreeMap::new();
+        // A moved booking is looked up by the next pass, at once.
+        let mut moved = false;
         for action in actions {
             match action {
+                Action::Move { from, to } => {
+                    // The body that was sent is what the lookup compares: it moves along.
+                    let sent = match self.records.get(&from).and_then(|r| r.request.clone()) {
+                        Some(q) => Some(q),
+                        None => self.store.request_of(&from).ok().flatten(),
+                    };
+                    if let Some(key) = self.records.moved(&from, &to.definition, sent) {
+                        tracing::info!(booking = %from, to = %key, "its file was renamed while its create was unclear: the booking moves with it and is looked up");
+                        if let Some(rt) = self.runtime.remove(&from) {
+                            self.runtime.insert(key, rt);
+                        }
+                        self.dirty = true;
+                        moved = true;
+                    }
+                }
                 Action::Modify {
                     key,
                     wanted,
@@ -1189,7 +1209,7 @@ impl Daemon {
         if let Some(m) = &self.metrics {
             m.last_pass.set(now.timestamp());
         }
-        self.wake = self.next_wake();
+        self.wake = if moved { now } else { self.next_wake() };
         if !changes.is_empty() || !creates.is_empty() || !resolves.is_empty() {
             // Fencing: a daemon that no longer leads sends nothing.
             self.check_lead()?;

@@ -297,6 +297,25 @@ impl Ledger {
         Some(new_key)
     }
 
+    /// A record moved to another definition id (its file was renamed), with the request
+    /// body that was sent when memory no longer held it. Returns the new key, or `None` when
+    /// there is no record for `from`.
+    pub fn moved(
+        &mut self,
+        from: &BookingKey,
+        to: &Name,
+        sent: Option<crate::state::RecordedRequest>,
+    ) -> Option<BookingKey> {
+        let mut r = self.remove(from)?;
+        r.definition = to.clone();
+        if r.request.is_none() {
+            r.request = sent;
+        }
+        let key = r.key();
+        self.insert(key.clone(), r);
+        Some(key)
+    }
+
     /// How many records have `status`.
     pub fn count(&self, status: Status) -> usize {
         self.records.values().filter(|r| r.status == status).count()

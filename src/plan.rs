@@ -220,6 +220,11 @@ pub enum Action {
     Create(Wanted),
     /// The outcome of an earlier create is unknown: look the meeting up before anything else.
     Resolve(BookingKey),
+    /// A pending booking whose create may have happened belongs to a definition file that
+    /// was renamed or moved (the same owner, subject, start and end are now wanted under
+    /// another id): move its record to that id, so the lookup that follows finds the one
+    /// meeting for it instead of a second create beside it.
+    Move { from: BookingKey, to: BookingKey },
     /// The occurrence started before it could be booked: record it as missed.
     Missed { wanted: Wanted, reason: String },
     /// A pending booking that was certainly never created and is no longer wanted (its file
@@ -314,10 +319,18 @@ pub fn reconcile(
         .collect();
     let mut removals: Vec<(BookingKey, String)> = Vec::new();
     let mut at_stake: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let moves = renamed(tracked, &by_id, cx, &due_list);
+    for (from, to) in &moves {
+        claimed.insert((*to).clone());
+        out.actions.push(Action::Move {
+            from: (*from).clone(),
+            to: (*to).clone(),
+        });
+    }
 
     for (key, t) in tracked {
         let r = t.record;
-        if t.busy {
+        if t.busy || moves.contains_key(key) {
             continue;
         }
         match r.status {
@@ -445,6 +458,50 @@ pub fn reconcile(
     out
 }
 
+/// Pending bookings whose create may have happened (unsure, not started) and whose
+/// definition file is gone (not merely invalid), each with the one due booking, without a
+/// record, that has the same owner, subject, start and end: the file was renamed or moved.
+/// Where two could match either way, nothing is moved (the lookup then decides as usual).
+fn renamed<'k>(
+    tracked: &'k BTreeMap<BookingKey, Tracked<'_>>,
+    by_id: &BTreeMap<&str, &Definition>,
+    cx: &Context<'_>,
+    due_list: &'k [Due<'_>],
+) -> BTreeMap<&'k BookingKey, &'k BookingKey> {
+    let now = cx.now.timestamp();
+    let gone = tracked.iter().filter(|(key, t)| {
+        t.record.status == Status::Pending
+            && t.unsure
+            && !t.busy
+            && key.start > now
+            && !by_id.contains_key(&*key.definition)
+            && (cx.hash_of)(&key.definition).is_none()
+    });
+    let mut targets: BTreeMap<&BookingKey, Vec<&BookingKey>> = BTreeMap::new();
+    let mut moves = BTreeMap::new();
+    for (key, t) in gone {
+        let r = t.record;
+        let mut same = due_list.iter().filter(|d| {
+            !tracked.contains_key(&d.key)
+                && d.key.start == key.start
+                && d.occurrence.end.timestamp() == r.occurrence_end
+                && d.def.subject == r.subject
+                && *d.def.userid == *r.userid
+        });
+        if let (Some(d), None) = (same.next(), same.next()) {
+            targets.entry(&d.key).or_default().push(key);
+            moves.insert(key, &d.key);
+        }
+    }
+    // One new id, two old records that could both be it: move neither.
+    for (_, from) in targets.into_iter().filter(|(_, f)| f.len() > 1) {
+        for k in from {
+            moves.remove(k);
+        }
+    }
+    moves
+}
+
 /// The rules for a pending booking.
 fn pending(
     key: &BookingKey,
@@ -455,13 +512,15 @@ fn pending(
     now: DateTime<Utc>,
     actions: &mut Vec<Action>,
 ) {
-    if t.unsure && key.start > now.timestamp() {
+    // Looked up until the meeting ends: a create that was unclear shortly before its start
+    // (within the request timeout) may have made a meeting that is on now.
+    if t.unsure && t.record.occurrence_end.max(key.start) > now.timestamp() {
         if t.retry_at.is_none_or(|r| r <= now) {
             actions.push(Action::Resolve(key.clone()));
         }
         return;
     }
-    // From here on an unsure booking has started: whether or not its create happened, it is
+    // From here on an unsure booking has ended: whether or not its create happened, it is
     // too late to book it, so it is missed (with the lookups' last error).
     let occurrence = || {
         by_id
@@ -985,6 +1044,7 @@ mod tests {
                 Action::Resume(k) => format!("resume {k}"),
                 Action::DropChange { key, .. } => format!("drop change {key}"),
                 Action::Rehash(k) => format!("rehash {k}"),
+                Action::Move { from, to } => format!("move {from} -> {to}"),
             })
             .collect()
     }
@@ -1082,6 +1142,103 @@ mod tests {
         );
         // Its lookups kept failing past its start: missed, not looked up for ever.
         let after = Utc.with_ymd_and_hms(2026, 12, 1, 2, 30, 0).unwrap();
+        assert_eq!(
+            kinds(&run(&[&r], &t, after, Some(now()))),
+            ["missed review@1796090400"]
+        );
+    }
+
+    /// The review's pending record, its create unclear (`unsure`), under definition `id`.
+    fn unsure_review(id: &str) -> (BookingKey, T) {
+        let key = BookingKey {
+            definition: id.into(),
+            start: 1796090400,
+        };
+        let mut t = tracked(Status::Pending, true);
+        t.record.definition = id.into();
+        t.record.occurrence_start = 1796090400;
+        t.record.occurrence_end = 1796090400 + 3600;
+        t.record.subject = "Review".into();
+        (key, t)
+    }
+
+    #[test]
+    fn an_unclear_create_whose_file_was_renamed_moves_to_the_new_id() {
+        // `mv review.toml team/review.toml` while the create's answer was unclear.
+        let renamed = def(
+            "team/review",
+            "subject = \"Review\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+        );
+        let (key, t) = unsure_review("review");
+        let t = BTreeMap::from([(key, t)]);
+        assert_eq!(
+            kinds(&run(&[&renamed], &t, now(), None)),
+            ["move review@1796090400 -> team/review@1796090400"]
+        );
+        // Another subject, owner or time: not the same meeting; looked up where it was.
+        let other = def(
+            "team/review",
+            "subject = \"Review 2\"\nstart_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
+        );
+        assert_eq!(
+            kinds(&run(&[&other], &t, now(), None)),
+            ["resolve review@1796090400", "create team/review@1796090400"]
+        );
+        // Known not to exist: nothing to carry; forgotten, and booked under the new id.
+        let mut sure = t.clone();
+        for v in sure.values_mut() {
+            v.unsure = false;
+        }
+        assert_eq!(
+            kinds(&run(&[&renamed], &sure, now(), None)),
+            ["forget review@1796090400", "create team/review@1796090400"]
+        );
+        // The old file still there but invalid: not a rename.
+        let hash_of = |id: &str| (id == "review" || id == "team/review").then_some("h1");
+        let none = std::collections::BTreeSet::new();
+        let lifecycle = crate::config::Config::default().lifecycle;
+        let invalid = run_knobs(
+            &[&renamed],
+            &t,
+            &Knobs {
+                at: now(),
+                last: None,
+                hash_of: &hash_of,
+                lifecycle: &lifecycle,
+                approved: &none,
+            },
+        );
+        assert_eq!(
+            kinds(&invalid.actions),
+            ["resolve review@1796090400", "create team/review@1796090400"]
+        );
+        // Two old records that could each be the renamed one: neither moves.
+        let (a, ta) = unsure_review("a");
+        let (b, tb) = unsure_review("b");
+        let two = BTreeMap::from([(a, ta), (b, tb)]);
+        assert_eq!(
+            kinds(&run(&[&renamed], &two, now(), None)),
+            [
+                "resolve a@1796090400",
+                "resolve b@1796090400",
+                "create team/review@1796090400"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unclear_create_is_looked_up_while_its_meeting_is_on() {
+        // The create was unclear shortly before the start (within the request timeout): the
+        // meeting may be on now. Looked up until it ends, then missed.
+        let r = review();
+        let (key, t) = unsure_review("review");
+        let t = BTreeMap::from([(key, t)]);
+        let during = Utc.with_ymd_and_hms(2026, 12, 1, 2, 30, 0).unwrap();
+        assert_eq!(
+            kinds(&run(&[&r], &t, during, Some(now()))),
+            ["resolve review@1796090400"]
+        );
+        let after = Utc.with_ymd_and_hms(2026, 12, 1, 3, 30, 0).unwrap();
         assert_eq!(
             kinds(&run(&[&r], &t, after, Some(now()))),
             ["missed review@1796090400"]

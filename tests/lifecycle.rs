@@ -617,3 +617,83 @@ async fn export_ics_is_a_calendar_of_what_is_booked_with_changes_and_cancellatio
     let (third, _) = by_subject("Third");
     assert_eq!(third.property_value("SEQUENCE"), Some("0"));
 }
+
+/// A daemon killed while the create of `planning.toml` hangs on the fake (created there, the
+/// answer never came): the booking is pending, its outcome unknown. Two other definitions are
+/// booked beside it.
+async fn killed_with_an_unclear_create() -> Env {
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            create_then_hang: FaultSpec::Count(1),
+            hang_for: Duration::from_secs(30),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let d = env.start(Mode::Run);
+    let since = std::time::Instant::now();
+    while env.creates() < 1 {
+        assert!(since.elapsed() < util::daemon::PATIENCE, "no create");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    d.kill().await;
+    let st = env.state();
+    assert_eq!(st.bookings.len(), 1);
+    assert_eq!(st.bookings[0].status, Status::Pending);
+    env.write("retro.toml", &ONE_OFF.replace("Planning", "Retro"));
+    env.write("review.toml", &ONE_OFF.replace("Planning", "Review"));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_renamed_while_its_create_was_unclear_keeps_its_one_meeting() {
+    let env = killed_with_an_unclear_create().await;
+    let made = env.fake.journal()[0].meeting_id.clone();
+    std::fs::rename(
+        env.watch_dir().join("planning.toml"),
+        env.watch_dir().join("team-planning.toml"),
+    )
+    .unwrap();
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        ops(&env),
+        [
+            "create Planning 1893664800",
+            "create Retro 1893664800",
+            "create Review 1893664800"
+        ],
+        "no second Planning meeting, none cancelled"
+    );
+    let st = env.state();
+    let planning: Vec<_> = st
+        .bookings
+        .iter()
+        .filter(|r| r.subject == "Planning")
+        .map(|r| (r.definition.to_string(), r.status, r.meeting_id.clone()))
+        .collect();
+    assert_eq!(
+        planning,
+        [(
+            "team-planning".to_string(),
+            Status::Booked,
+            Some(made.into())
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_removed_while_its_create_was_unclear_has_its_meeting_found_and_cancelled() {
+    let env = killed_with_an_unclear_create().await;
+    std::fs::remove_file(env.watch_dir().join("planning.toml")).unwrap();
+    env.start(Mode::Once).finish().await;
+    let live: Vec<String> = env
+        .fake
+        .live_meetings()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert!(!live.contains(&"Planning".to_string()), "{live:?}");
+    assert_eq!(env.creates(), 3);
+}

@@ -295,6 +295,17 @@ fn write_changes(
                         .format("%a %F %H:%M %Z")
                 ));
             }
+            Action::Move { from, to } => {
+                let mut e = entry("move", from);
+                e["to"] = to.definition.to_string().into();
+                diff.push(e);
+                lines.push(format!(
+                    "  ? move    {} -> {}  {}  (renamed while its create was unclear; then looked up)",
+                    from.definition,
+                    to.definition,
+                    when(from)
+                ));
+            }
             Action::Forget(_) | Action::Rehash(_) | Action::DropChange { .. } => {}
         }
     }
