@@ -1278,6 +1278,7 @@ impl Daemon {
         for ((userid, instanceid), keys) in resolves {
             // Only meetings that start at or after the earliest booking looked up can be ours.
             let from = keys.iter().map(|k| k.start).min().unwrap_or_default();
+            let until = keys.iter().map(|k| k.start).max().unwrap_or_default();
             for k in &keys {
                 self.runtime.entry(k.clone()).or_default().busy = true;
             }
@@ -1289,7 +1290,7 @@ impl Daemon {
                 // A request the client gave up on may still be in the server's queue: give it
                 // time to land before concluding from its absence that it never will.
                 tokio::time::sleep(settle).await;
-                let result = client.list_upcoming(&userid, instanceid, from).await;
+                let result = client.list_upcoming(&userid, instanceid, from, until).await;
                 Outcome::Resolved { keys, result }
             });
             self.task_keys.insert(handle.id(), task_keys);

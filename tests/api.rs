@@ -474,7 +474,11 @@ async fn fifty_meetings_at_one_start_are_all_found_across_repeating_pages() {
         .await
         .unwrap();
     let start = 2_000_000_000;
-    let all = s.client.list_upcoming("tester", 1, start).await.unwrap();
+    let all = s
+        .client
+        .list_upcoming("tester", 1, start, start)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 50, "each meeting once, none before the floor");
     let mut subjects: Vec<&str> = all.iter().map(|m| m.subject.as_str()).collect();
     subjects.sort();
@@ -548,4 +552,36 @@ async fn the_adoption_rule_finds_its_meeting_under_every_reading_of_the_docs() {
         }
         s.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_lookup_reads_every_page_at_its_start_and_none_past_it() {
+    // 20,100 of the user's meetings share the start of the one looked up (1,005 pages): a
+    // page cap reached before that start must not fail the lookup for ever.
+    let s = Setup::start(FakeConfig::default()).await;
+    let req = create_request("Mine", 1);
+    let start: i64 = req.start_time.parse().unwrap();
+    let end: i64 = req.end_time.parse().unwrap();
+    s.fake
+        .preload(20_100, "tester", (start, end), |i| format!("other {i}"))
+        .unwrap();
+    let made = s.client.create(&req).await.unwrap().meeting_id;
+    let found = s.client.find(&req).await.expect("the lookup completes");
+    assert_eq!(found.one().map(|m| m.meeting_id), Some(made));
+    s.stop().await;
+
+    // 600 meetings an hour later (30 pages): looking up the earlier one stops at the first
+    // page that is past its start.
+    let s = Setup::start(FakeConfig::default()).await;
+    s.fake
+        .preload(600, "tester", (start + 3600, end + 3600), |i| {
+            format!("later {i}")
+        })
+        .unwrap();
+    let made = s.client.create(&req).await.unwrap().meeting_id;
+    let before = s.fake.stats().requests;
+    let found = s.client.find(&req).await.unwrap();
+    assert_eq!(found.one().map(|m| m.meeting_id), Some(made));
+    assert_eq!(s.fake.stats().requests - before, 1, "one page read");
+    s.stop().await;
 }

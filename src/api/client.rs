@@ -122,9 +122,11 @@ async fn read_capped(
     }
 }
 
-/// The most list pages `find` reads (20 meetings each): a guard against a server whose
-/// `next_pos` never advances.
-const MAX_LIST_PAGES: usize = 1000;
+/// The most list pages a lookup reads (20 meetings each, 2 million meetings): only a guard
+/// against a server that pages for ever, since a lookup stops as soon as the pages are past
+/// the starts it looks for, and a page that does not move on is an error at once. Only the
+/// meetings that start in the window looked up are kept.
+const MAX_LIST_PAGES: usize = 100_000;
 
 /// An HTTP client builder as this program's clients start from (the API client, the
 /// notification sender): its User-Agent, `timeout` for a request and for a connection.
@@ -243,13 +245,14 @@ impl Client {
     pub async fn find(&self, req: &CreateMeeting) -> Result<Found, ApiError> {
         let wanted = lookup::Wanted::of_request(req);
         let all = self
-            .list_upcoming(&req.userid, req.instanceid, wanted.start)
+            .list_upcoming(&req.userid, req.instanceid, wanted.start, wanted.start)
             .await?;
         Ok(lookup::find(&wanted, &all, &HashSet::new()))
     }
 
-    /// Every upcoming or ongoing meeting of a user that starts at or after `from` (unix
-    /// seconds), all pages, each meeting once.
+    /// Every upcoming or ongoing meeting of a user that starts from `from` to `until` (unix
+    /// seconds), each meeting once. Pages are read until none is left or the next page would
+    /// start after `until` (`next_pos` is a floor on the starts still to come).
     ///
     /// Paging as the vendor documents it (doc 1095/42421): `pos` is a start-time floor, not
     /// an offset, and `cursory` the last-modified time of what was already seen; both are
@@ -261,6 +264,7 @@ impl Client {
         userid: &str,
         instanceid: u8,
         from: i64,
+        until: i64,
     ) -> Result<Vec<MeetingInfo>, ApiError> {
         let mut all: Vec<MeetingInfo> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
@@ -282,11 +286,11 @@ impl Client {
                 .await?;
             let empty = page.meeting_info_list.is_empty();
             for m in page.meeting_info_list {
-                if seen.insert(m.meeting_id.clone()) {
+                if (from..=until).contains(&m.start_time) && seen.insert(m.meeting_id.clone()) {
                     all.push(m);
                 }
             }
-            if page.remaining <= 0 || empty {
+            if page.remaining <= 0 || empty || page.next_pos > until {
                 return Ok(all);
             }
             if (page.next_pos, page.next_cursory) <= (pos, cursory) {

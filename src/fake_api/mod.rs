@@ -206,6 +206,34 @@ impl FakeApi {
             .collect()
     }
 
+    /// Meetings that exist before the client starts (another program's, or a person's):
+    /// `count` of them for `userid` at `start`..`end`, each with `subject(i)`. Journalled as
+    /// creates like any other.
+    pub fn preload(
+        &self,
+        count: usize,
+        userid: &str,
+        (start, end): (i64, i64),
+        subject: impl Fn(usize) -> String,
+    ) -> Result<(), String> {
+        let mut state = self.shared.lock();
+        let State { store, rng, .. } = &mut *state;
+        for i in 0..count {
+            let body = json!({
+                "userid": userid,
+                "instanceid": 1,
+                "subject": subject(i),
+                "type": 0,
+                "start_time": start.to_string(),
+                "end_time": end.to_string(),
+            });
+            store
+                .create(&body, now_ms(), rng)
+                .map_err(|r| format!("{}: {}", r.code, r.message))?;
+        }
+        Ok(())
+    }
+
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()
     }
