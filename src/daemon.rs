@@ -208,6 +208,9 @@ struct Runtime {
     /// Lookups made for this booking in this run; with its create calls, bounded by
     /// `retry.max_attempts`.
     lookups: u32,
+    /// Looked up before its first create, by this process: no create of it can be on its
+    /// way to the server, so its lookup need not wait for one to land.
+    never_sent: bool,
 }
 
 /// Notifications remembered per booking (`notified`).
@@ -259,6 +262,9 @@ struct Daemon {
     /// Creates are looked up instead of sent: the first pass after starting with no state,
     /// and every pass of [`Mode::Recover`].
     recovering: bool,
+    /// Until then a booking made for the first time is looked up before it is created (see
+    /// [`look_up_until`]).
+    look_up_until: Option<DateTime<Utc>>,
     /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
     not_found: HashSet<BookingKey>,
     /// A hash of the API credentials: a reload that changes them retries the bookings that
@@ -368,6 +374,7 @@ pub async fn run(
     let last_pass = state.last_pass;
     let (bookings, meta) = store::Meta::split(state);
     let held = meta.held_removals.clone();
+    let look_up_until = look_up_until(fresh, meta.look_up_until, now);
     let mut records = Ledger::new(bookings);
     // The request bodies stay in the store: read back when a lookup or a changed definition
     // needs one. The rest of each record is what the loop works with.
@@ -416,6 +423,7 @@ pub async fn run(
         wake: now,
         held,
         recovering,
+        look_up_until,
         not_found: HashSet::new(),
         lookups: HashMap::new(),
         quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
@@ -1221,18 +1229,37 @@ impl Daemon {
                 self.dispatch_change(key);
             }
         }
-        if !creates.is_empty() && self.recovering {
-            // Recovery: record the intents, then look each up (the `unsure` path) instead of
-            // sending it; what is not found is created by a later pass (not in recover mode).
+        // Recovery, and for a year after a new or restored store every booking made for the
+        // first time (a paused series resumed, a broken file fixed, a shorter `book_ahead`
+        // reaching an occurrence): the state it replaced may have booked it. Record the
+        // intents, then look each up (the `unsure` path) instead of sending it; what is not
+        // found is created by a later pass (not in recover mode).
+        let first_time_looked_up = self.look_up_until.is_some_and(|t| now < t);
+        // At start a process that lost the state may have just died with creates on their
+        // way: those lookups wait for them to land. Later, nothing of these was ever sent.
+        let never_sent = !self.recovering;
+        let look_up: Vec<Wanted> = if self.recovering {
+            std::mem::take(&mut creates)
+        } else if first_time_looked_up {
+            let (first, again): (Vec<Wanted>, Vec<Wanted>) = std::mem::take(&mut creates)
+                .into_iter()
+                .partition(|w| !self.records.contains(&w.key));
+            creates = again;
+            first
+        } else {
+            Vec::new()
+        };
+        if !look_up.is_empty() {
             tracing::info!(
-                count = creates.len(),
-                "looking up bookings due now before creating them (no state on record)"
+                count = look_up.len(),
+                "looking up bookings before creating them: a state this store replaced may have booked them"
             );
-            for w in creates.drain(..) {
+            for w in look_up {
                 self.record_intent(&w, now);
                 let rt = self.runtime.entry(w.key.clone()).or_default();
                 rt.unsure = true;
                 rt.busy = false;
+                rt.never_sent = never_sent;
             }
             self.wake = now;
         }
@@ -1284,11 +1311,19 @@ impl Daemon {
             }
             tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
             let client = self.client.clone();
-            let settle = self.config.api.timeout * 2;
+            // A request the client gave up on may still be in the server's queue: give it
+            // time to land before concluding from its absence that it never will. Not needed
+            // when none of these was ever sent.
+            let never_sent = keys
+                .iter()
+                .all(|k| self.runtime.get(k).is_some_and(|rt| rt.never_sent));
+            let settle = if never_sent {
+                Duration::ZERO
+            } else {
+                self.config.api.timeout * 2
+            };
             let task_keys = keys.clone();
             let handle = self.tasks.spawn(async move {
-                // A request the client gave up on may still be in the server's queue: give it
-                // time to land before concluding from its absence that it never will.
                 tokio::time::sleep(settle).await;
                 let result = client.list_upcoming(&userid, instanceid, from, until).await;
                 Outcome::Resolved { keys, result }
@@ -1408,6 +1443,9 @@ impl Daemon {
         };
         if let Some(r) = self.records.get_mut(&u.key) {
             r.attempts += 1;
+        }
+        if let Some(rt) = self.runtime.get_mut(&u.key) {
+            rt.never_sent = false;
         }
         let client = self.client.clone();
         let key = u.key.clone();
@@ -2122,6 +2160,7 @@ impl Daemon {
                 .filter(|d| d.paused)
                 .map(|d| d.id.to_string())
                 .collect(),
+            look_up_until: self.look_up_until.map(|t| t.timestamp()),
         };
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an
         // older one only widens the window in which unbooked starts count as missed, and each
@@ -2349,6 +2388,19 @@ fn fingerprint(api: &crate::config::ApiConfig, key: &crate::config::SecretKey) -
 }
 
 /// Waits between failed lookups: 10 s, 20 s, 40 s, ... up to `max`.
+/// How long bookings made for the first time are looked up before they are created: a year
+/// (the longest `book_ahead`) from a start on a new or restored store, since the state it
+/// replaced may have booked anything up to that far ahead; otherwise what the store says.
+fn look_up_until(fresh: bool, stored: Option<i64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let stored = stored.and_then(|t| DateTime::from_timestamp(t, 0));
+    if !fresh {
+        return stored;
+    }
+    let year = TimeDelta::from_std(crate::config::BOOK_AHEAD.max).unwrap_or(TimeDelta::days(366));
+    let until = now.checked_add_signed(year).unwrap_or(now);
+    Some(stored.map_or(until, |s| s.max(until)))
+}
+
 fn lookup_backoff(failures: u32, max: Duration) -> TimeDelta {
     let secs = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
     TimeDelta::from_std(Duration::from_secs(secs).min(max)).unwrap_or(TimeDelta::minutes(5))

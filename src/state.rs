@@ -212,6 +212,11 @@ pub struct State {
     /// Definitions with `paused = true`: nothing new is booked for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused: Vec<String>,
+    /// Unix seconds: until then, a booking made for the first time is looked up before it is
+    /// created, because a state this one replaced (lost, or newer than a restored backup) may
+    /// have booked it. Set when the daemon starts on a new or restored store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look_up_until: Option<i64>,
 }
 
 /// Creates of one user that wait for a quota.

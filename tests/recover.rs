@@ -303,3 +303,93 @@ async fn a_json_state_of_an_earlier_version_is_imported_and_trusted() {
     let kept = std::fs::read_to_string(format!("{}.imported", path.display())).unwrap();
     assert_eq!(kept, json, "the JSON is kept as it was");
 }
+
+/// Books `files`, loses the state, applies `meanwhile` (the files as they are while the state
+/// is lost), books again, then applies `later` and books once more (after `wait`): each time,
+/// nothing may be created that the lost state had booked.
+async fn lost_state_then(
+    files: &[(&str, &str)],
+    meanwhile: &[(&str, &str)],
+    later: &[(&str, &str)],
+    wait: chrono::TimeDelta,
+) -> Env {
+    let env = Env::new(FakeConfig::default()).await;
+    for (name, text) in files {
+        env.write(name, text);
+    }
+    env.start(Mode::Once).finish().await;
+    let made = env.creates();
+    std::fs::remove_file(&env.config.state.file).unwrap();
+    for (name, text) in meanwhile {
+        env.write(name, text);
+    }
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        env.creates(),
+        made,
+        "nothing created while the state was lost"
+    );
+    for (name, text) in later {
+        env.write(name, text);
+    }
+    env.clock.advance(wait);
+    env.start(Mode::Once).finish().await;
+    env
+}
+
+/// Each (subject, start) on the fake once.
+fn created_once(env: &Env) {
+    let mut seen = std::collections::BTreeSet::new();
+    for e in env.fake.journal().iter().filter(|e| e.op == "create") {
+        assert!(
+            seen.insert((e.subject.clone(), e.start_time)),
+            "created twice: {} at {}",
+            e.subject,
+            e.start_time
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_fixed_after_a_lost_state_is_looked_up_before_it_is_booked() {
+    let env = lost_state_then(
+        &[("planning.toml", PLANNING), ("review.toml", REVIEW)],
+        &[("review.toml", "subject = \"Review\"\nstart_time = \n")],
+        &[("review.toml", REVIEW)],
+        chrono::TimeDelta::zero(),
+    )
+    .await;
+    created_once(&env);
+    assert_eq!(env.creates(), 2);
+    assert_eq!(meetings(&env).len(), 2, "both booked, with their meetings");
+}
+
+#[tokio::test]
+async fn a_series_resumed_after_a_lost_state_is_looked_up_before_it_is_booked() {
+    let paused = DAILY.replace("[schedule]", "paused = true\n[schedule]");
+    let env = lost_state_then(
+        &[("daily.toml", DAILY)],
+        &[("daily.toml", &paused)],
+        &[("daily.toml", DAILY)],
+        chrono::TimeDelta::zero(),
+    )
+    .await;
+    created_once(&env);
+    assert_eq!(env.creates(), 2);
+}
+
+#[tokio::test]
+async fn a_shorter_book_ahead_after_a_lost_state_books_nothing_twice() {
+    // Booked 2 days ahead (1 and 2 January), then 12 hours: the 2 January occurrence comes
+    // due a day later, and the lost state had booked it.
+    let short = DAILY.replace("book_ahead = \"2d\"", "book_ahead = \"12h\"");
+    let env = lost_state_then(
+        &[("daily.toml", DAILY)],
+        &[("daily.toml", &short)],
+        &[],
+        chrono::TimeDelta::days(1),
+    )
+    .await;
+    created_once(&env);
+    assert_eq!(env.creates(), 2);
+}

@@ -36,6 +36,8 @@ pub struct Meta {
     pub waiting: Vec<state::QuotaWait>,
     #[serde(default)]
     pub paused: Vec<String>,
+    #[serde(default)]
+    pub look_up_until: Option<i64>,
 }
 
 impl Meta {
@@ -46,6 +48,7 @@ impl Meta {
             held_removals: state.held_removals.clone(),
             waiting: state.waiting.clone(),
             paused: state.paused.clone(),
+            look_up_until: state.look_up_until,
         }
     }
 
@@ -57,6 +60,7 @@ impl Meta {
             held_removals: state.held_removals,
             waiting: state.waiting,
             paused: state.paused,
+            look_up_until: state.look_up_until,
         };
         (state.bookings, meta)
     }
@@ -71,6 +75,7 @@ impl Meta {
             held_removals: self.held_removals,
             waiting: self.waiting,
             paused: self.paused,
+            look_up_until: self.look_up_until,
         }
     }
 }

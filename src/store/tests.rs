@@ -39,6 +39,7 @@ fn sample() -> State {
             reason: "ops-bot's hourly create quota".into(),
         }],
         paused: vec!["team/standup".into()],
+        look_up_until: Some(1_900_000_000),
     }
 }
 
