@@ -633,8 +633,41 @@ fn follow(
     });
 }
 
-/// The request fields that differ, with their new values; a field that is gone is sent
-/// empty (`""` or `[]`) so the server drops it. `userid` and `instanceid` are not changes.
+/// A request field in the one form in which two encodings of the same meaning are equal:
+/// users as `{"userid": ...}` objects (a bare id is an object with no other field), in id
+/// order; settings with the service's default filled in for each required key the request
+/// left out (`meeting::service_default`); times as strings of seconds. So a build that
+/// encodes a request differently, but means the same, changes no meeting.
+fn canonical(field: &str, value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (field, value) {
+        ("hosts" | "invitees", Value::Array(users)) => {
+            let mut users: Vec<Value> = users
+                .iter()
+                .map(|u| match u {
+                    Value::String(id) => serde_json::json!({ "userid": id }),
+                    other => other.clone(),
+                })
+                .collect();
+            users.sort_by_key(|u| u.to_string());
+            Value::Array(users)
+        }
+        ("settings", Value::Object(given)) => {
+            let mut all = given.clone();
+            for key in crate::meeting::REQUIRED_SETTINGS {
+                all.entry(key.to_string())
+                    .or_insert(Value::Bool(crate::meeting::service_default(key)));
+            }
+            Value::Object(all)
+        }
+        ("start_time" | "end_time", Value::Number(n)) => Value::String(n.to_string()),
+        _ => value.clone(),
+    }
+}
+
+/// The request fields that differ in meaning ([`canonical`]), with their new values as the
+/// new request has them; a field that is gone is sent empty (`""` or `[]`) so the server
+/// drops it. `userid` and `instanceid` are not changes.
 pub fn changed_fields(
     old: &serde_json::Value,
     new: &serde_json::Value,
@@ -650,12 +683,21 @@ pub fn changed_fields(
         if matches!(k.as_str(), "userid" | "instanceid") {
             continue;
         }
-        if o.get(k) != Some(v) {
+        // No settings sent at all: the service's defaults.
+        let was = match o.get(k) {
+            Some(was) => Some(canonical(k, was)),
+            None if k == "settings" => Some(canonical(k, &Value::Object(empty.clone()))),
+            None => None,
+        };
+        if was != Some(canonical(k, v)) {
             out.insert(k.clone(), v.clone());
         }
     }
     for (k, v) in o {
         if !n.contains_key(k) {
+            if k == "settings" && canonical(k, v) == canonical(k, &Value::Object(empty.clone())) {
+                continue; // Only the service's defaults: as good as none.
+            }
             match v {
                 Value::String(_) => {
                     out.insert(k.clone(), Value::String(String::new()));
@@ -1243,6 +1285,41 @@ mod tests {
             kinds(&run(&[&r], &t, after, Some(now()))),
             ["missed review@1796090400"]
         );
+    }
+
+    #[test]
+    fn requests_that_mean_the_same_have_no_changed_fields() {
+        use serde_json::json;
+        // What an earlier build recorded: users as strings, no settings left to defaults,
+        // times as numbers.
+        let old = json!({
+            "userid": "ops", "instanceid": 1, "subject": "Sync", "type": 0,
+            "start_time": 1800000000, "end_time": "1800003600",
+            "hosts": ["dave", "alice"], "invitees": ["bob"],
+            "settings": {"participant_video": false, "enable_record": false,
+                         "play_ivr_on_leave": false, "live_url": false},
+        });
+        let same = json!({
+            "userid": "ops", "instanceid": 1, "subject": "Sync", "type": 0,
+            "start_time": "1800000000", "end_time": "1800003600",
+            "hosts": [{"userid": "alice"}, {"userid": "dave"}], "invitees": [{"userid": "bob"}],
+            "settings": {"mute_enable_join": true, "allow_unmute_self": true,
+                         "participant_video": false, "enable_record": false,
+                         "play_ivr_on_leave": false, "live_url": false},
+        });
+        assert!(
+            changed_fields(&old, &same).is_empty(),
+            "{:?}",
+            changed_fields(&old, &same)
+        );
+        // Real changes still are: another invitee, a setting off that the service has on, a
+        // user object with a field of its own.
+        let mut other = same.clone();
+        other["invitees"] = json!([{"userid": "bob"}, {"userid": "carol"}]);
+        other["settings"]["mute_enable_join"] = json!(false);
+        other["hosts"] = json!([{"userid": "alice", "nick_name": "A"}, {"userid": "dave"}]);
+        let changed: Vec<String> = changed_fields(&old, &other).keys().cloned().collect();
+        assert_eq!(changed, ["hosts", "invitees", "settings"]);
     }
 
     #[test]

@@ -393,3 +393,38 @@ async fn a_shorter_book_ahead_after_a_lost_state_books_nothing_twice() {
     created_once(&env);
     assert_eq!(env.creates(), 2);
 }
+
+#[tokio::test]
+async fn an_upgrade_from_the_build_before_the_store_changes_no_meeting() {
+    // tests/fixtures/upgrade-ebf4741: six one-offs booked by commit ebf4741 (users as
+    // strings, its settings), the same definitions and config.
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade-ebf4741");
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        text + "\n[defaults.settings]\nmute_enable_join = true\nallow_unmute_self = true\n"
+    })
+    .await;
+    for entry in std::fs::read_dir(fixture.join("meetings")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), env.watch_dir().join(entry.file_name())).unwrap();
+    }
+    let path = &env.config.state.file;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(fixture.join("state.json"), path).unwrap();
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!(summary.booked, 6);
+    assert_eq!(
+        env.fake.stats().requests,
+        0,
+        "nothing modified, created or looked up: {:?}",
+        env.fake.journal()
+    );
+    let ids: Vec<String> = meetings(&env).into_values().collect();
+    assert_eq!(ids.len(), 6);
+    assert!(
+        ids.iter().all(|id| id.starts_with("700000000000000000")),
+        "{ids:?}"
+    );
+}
