@@ -40,6 +40,7 @@ use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Name, Status};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
+use crate::lease::Lease;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::notifications::{Done, Message, Outbox};
@@ -251,6 +252,9 @@ struct Daemon {
     unsent: VecDeque<Unsent>,
     /// When the server last said this daemon leads (PostgreSQL).
     lead_checked: Instant,
+    /// With a shared store: the lease the client checks before each request, renewed by each
+    /// confirmed lead check.
+    lease: Option<Arc<Lease>>,
     /// When each definition next needs a look, soonest first, and by definition.
     next_at: BTreeSet<(DateTime<Utc>, Name)>,
     next_at_of: HashMap<Name, DateTime<Utc>>,
@@ -328,15 +332,22 @@ pub async fn run(
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
     tokio::pin!(shutdown);
-    let (store, state) = if let Some(url) = &config.state.url {
-        match wait_for_lead(
-            url.expose(),
-            config.state.takeover,
-            &options,
-            shutdown.as_mut(),
-        )
-        .await?
-        {
+    // With a shared store, nothing is sent while the lead may have lapsed.
+    let lease = config
+        .state
+        .url
+        .as_ref()
+        .map(|_| Arc::new(Lease::new(config.state.takeover)));
+    if let Some(lease) = &lease {
+        client = client.with_lease(lease.clone());
+    }
+    let (store, state) = if let (Some(url), Some(lease)) = (&config.state.url, &lease) {
+        let lead = Lead {
+            takeover: config.state.takeover,
+            settle: config.api.timeout * 2,
+            lease,
+        };
+        match wait_for_lead(url.expose(), &lead, &options, shutdown.as_mut()).await? {
             Some(pg) => Store::leading(pg)?,
             None => return Ok(Summary::default()),
         }
@@ -418,6 +429,7 @@ pub async fn run(
         quota_held: BTreeSet::new(),
         unsent: VecDeque::new(),
         lead_checked: Instant::now(),
+        lease,
         next_at: BTreeSet::new(),
         next_at_of: HashMap::new(),
         wake: now,
@@ -1630,6 +1642,15 @@ impl Daemon {
                             );
                         }
                     }
+                    Err(ApiError::Fenced { .. }) => {
+                        // Not sent (the client tried again with backoff meanwhile): looked up
+                        // again by the next pass; the lead check runs every takeover/3.
+                        for key in keys {
+                            let rt = self.runtime.entry(key).or_default();
+                            rt.busy = false;
+                            rt.retry_at = None;
+                        }
+                    }
                     Err(e) => {
                         for key in keys {
                             let creates = self.records.get(&key).map_or(0, |r| r.attempts);
@@ -1672,9 +1693,10 @@ impl Daemon {
                 self.record_booked(&key, &m, false, now);
                 false
             }
-            Err(ApiError::HeldBack { reason, .. }) => {
-                // Not sent: it waits with the user's other creates until the quota frees.
-                tracing::debug!(booking = %key, "create held back: {reason}");
+            Err(e @ (ApiError::HeldBack { .. } | ApiError::Fenced { .. })) => {
+                // Not sent: it waits with the user's other creates until the quota frees, or
+                // until the server confirms the lead again.
+                tracing::debug!(booking = %key, "create held back: {e}");
                 let rt = self.runtime.entry(key.clone()).or_default();
                 rt.busy = false;
                 rt.retry_at = None;
@@ -1828,9 +1850,13 @@ impl Daemon {
         if !self.store.is_shared() {
             return Ok(());
         }
+        let sent = Lease::now();
         match self.store.still_leading() {
             Ok(true) => {
                 self.lead_checked = Instant::now();
+                if let Some(lease) = &self.lease {
+                    lease.confirmed(sent);
+                }
                 Ok(())
             }
             Ok(false) => Err(DaemonError::LostLead {
@@ -2315,24 +2341,66 @@ impl Daemon {
     }
 }
 
+/// What taking the lead needs to know.
+struct Lead<'l> {
+    /// `state.takeover`.
+    takeover: Duration,
+    /// Twice `api.timeout`: how long a request another leader sent may take to land.
+    settle: Duration,
+    lease: &'l Lease,
+}
+
 /// PostgreSQL: connects and waits as a standby until this daemon takes the leader lock.
 /// `None` when shutdown came first.
+///
+/// When another daemon led before (it is recorded, or this one waited behind it), this one
+/// then waits `takeover` plus the settle time before it returns, keeping its session alive:
+/// whatever the old leader sent under its lease has landed by then ([`crate::lease`]).
 async fn wait_for_lead(
     url: &str,
-    takeover: Duration,
+    lead: &Lead<'_>,
     options: &Options,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<crate::store::postgres::Pg>, DaemonError> {
+    let takeover = lead.takeover;
     let pg = crate::store::postgres::Pg::connect(url, takeover)?;
     let mut announced = false;
+    let mut led_before = pg.leader().ok().flatten().is_some();
     loop {
+        let sent = Lease::now();
         if pg.try_lead(takeover)? {
-            tracing::info!(store = %pg.shown().display(), "leading: this daemon books");
+            lead.lease.confirmed(sent);
+            if !led_before && !announced {
+                tracing::info!(store = %pg.shown().display(), "leading: this daemon books");
+            } else {
+                let wait = takeover + lead.settle;
+                tracing::info!(
+                    store = %pg.shown().display(),
+                    "leading: this daemon books after {} (what the last leader sent must land first)",
+                    humantime::format_duration(wait)
+                );
+                let until = tokio::time::Instant::now() + wait;
+                let mut beat = tokio::time::interval(takeover / 3);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.as_mut() => return Ok(None),
+                        _ = tokio::time::sleep_until(until) => break,
+                        _ = beat.tick() => {
+                            let sent = Lease::now();
+                            if !pg.still_leading()? {
+                                return Err(DaemonError::LostLead { store: pg.shown().into() });
+                            }
+                            lead.lease.confirmed(sent);
+                        }
+                    }
+                }
+            }
             if let Some(tx) = &options.events {
                 let _ = tx.send(Event::Leading);
             }
             return Ok(Some(pg));
         }
+        led_before = true;
         if !announced {
             let leader = pg
                 .leader()
@@ -2341,9 +2409,10 @@ async fn wait_for_lead(
                 .map(|l| format!("{} (pid {})", l.host, l.pid));
             tracing::info!(
                 store = %pg.shown().display(),
-                "standby: {} leads; this daemon takes over within {} of it stopping",
+                "standby: {} leads; this daemon takes the lead within {} of it stopping, and books {} after that",
                 leader.as_deref().unwrap_or("another daemon"),
-                humantime::format_duration(takeover)
+                humantime::format_duration(takeover),
+                humantime::format_duration(takeover + lead.settle)
             );
             if options.systemd {
                 let status = format!(

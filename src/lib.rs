@@ -21,6 +21,8 @@
 //! - [`definition`]: one file -> a validated [`definition::Definition`].
 //! - [`scan`]: a directory -> every definition file, read and validated (`validate`, `plan`).
 //! - [`booking`]: a booking's key (definition, occurrence start) and status.
+//! - [`lease`]: how long a leader on a shared store may still send: checked by the API
+//!   client before every request.
 //! - [`api`]: the REST API: wire models, signing, errors, the paced and retried client.
 //! - [`plan`]: definitions + recorded bookings + now -> wanted bookings and the actions to
 //!   take. Pure.
@@ -58,6 +60,7 @@ pub mod daemon;
 pub mod definition;
 pub mod diagnostic;
 pub mod fake_api;
+pub mod lease;
 pub mod ledger;
 pub mod logging;
 pub mod meeting;

@@ -7,6 +7,7 @@
 //! meeting, and create again only if it is not there. Every other call is idempotent and is
 //! retried in place.
 
+use crate::lease::Lease;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -58,6 +59,9 @@ pub struct Client {
     backoff: Backoff,
     /// Counts each request by endpoint and outcome, when metrics are on.
     metrics: Option<Arc<Metrics>>,
+    /// With a shared store: the leader's lease, checked immediately before each request is
+    /// sent ([`crate::lease`]).
+    lease: Option<Arc<Lease>>,
 }
 
 /// The endpoint a request is for, as metrics name it.
@@ -90,6 +94,7 @@ fn outcome<T>(result: &Result<T, ApiError>) -> String {
         Err(ApiError::Decode { status, .. }) => format!("http_{status}"),
         Err(ApiError::Transport { .. }) => "transport".into(),
         Err(ApiError::HeldBack { .. }) => "held_back".into(),
+        Err(ApiError::Fenced { .. }) => "fenced".into(),
     }
 }
 
@@ -170,6 +175,7 @@ impl Client {
             )),
             backoff: Backoff::from(retry),
             metrics: None,
+            lease: None,
         })
     }
 
@@ -183,6 +189,7 @@ impl Client {
     ) -> Result<Client, BuildError> {
         let mut client = Client::new(api, retry, secret_key)?;
         client.metrics = self.metrics.clone();
+        client.lease = self.lease.clone();
         let limits = (
             api.requests_per_minute,
             api.concurrency,
@@ -194,6 +201,12 @@ impl Client {
             Arc::new(Pacer::continuing(&self.pacer, limits.0, limits.1, limits.2))
         };
         Ok(client)
+    }
+
+    /// The client that sends a request only while `lease` is valid.
+    pub fn with_lease(mut self, lease: Arc<Lease>) -> Client {
+        self.lease = Some(lease);
+        self
     }
 
     /// The client that counts its requests in `metrics`.
@@ -485,6 +498,13 @@ impl Client {
             },
             message: error_chain(&e),
         };
+        // The last moment this process decides: after pacing, queueing and signing.
+        if self.lease.as_ref().is_some_and(|l| !l.valid()) {
+            return Err(ApiError::Fenced {
+                method: method.to_string(),
+                path,
+            });
+        }
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

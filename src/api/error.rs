@@ -51,6 +51,11 @@ pub enum ApiError {
         path: String,
         reason: String,
     },
+    /// Not sent: this daemon's lead on the shared store may have lapsed (its lease ran out
+    /// while the request waited, as when the process was paused); it goes out only once the
+    /// server confirms the lead again.
+    #[error("{method} {path}: not sent: this daemon's lead may have lapsed")]
+    Fenced { method: String, path: String },
     #[error("{method} {path}: HTTP {status}: cannot read the answer: {message}{}", trace_part(.trace))]
     Decode {
         method: String,
@@ -210,7 +215,9 @@ impl ApiError {
         match self {
             ApiError::Status(s) => s.trace.as_deref(),
             ApiError::Decode { trace, .. } => trace.as_deref(),
-            ApiError::Transport { .. } | ApiError::HeldBack { .. } => None,
+            ApiError::Transport { .. } | ApiError::HeldBack { .. } | ApiError::Fenced { .. } => {
+                None
+            }
         }
     }
 
@@ -226,6 +233,7 @@ impl ApiError {
         match self {
             ApiError::Transport { .. } => Treatment::Retry,
             ApiError::HeldBack { .. } => Treatment::Quota,
+            ApiError::Fenced { .. } => Treatment::Retry,
             ApiError::Decode { status, .. } => by_status(*status),
             ApiError::Status(s) => match s.error_code {
                 Some(code) => by_code(code).unwrap_or_else(|| by_status(s.status)),
@@ -240,7 +248,7 @@ impl ApiError {
     pub fn is_ambiguous(&self) -> bool {
         match self {
             ApiError::Transport { kind, .. } => *kind != TransportKind::Connect,
-            ApiError::HeldBack { .. } => false,
+            ApiError::HeldBack { .. } | ApiError::Fenced { .. } => false,
             ApiError::Decode { status, .. } => *status < 400 || *status >= 500,
             // A code that says the request was refused before anything happened is clear;
             // any other server-side failure may have come after the meeting was written.

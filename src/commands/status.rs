@@ -199,7 +199,7 @@ pub fn run(
             writeln!(
                 out,
                 "\n{}",
-                leader_line(url.expose(), config.state.takeover)?
+                leader_line(url.expose(), config.state.takeover, config.api.timeout * 2)?
             )?;
         }
         if !state.invalid.is_empty() {
@@ -220,7 +220,11 @@ pub fn run(
 }
 
 /// PostgreSQL store: which daemon leads, or that none does.
-fn leader_line(url: &str, takeover: std::time::Duration) -> anyhow::Result<String> {
+fn leader_line(
+    url: &str,
+    takeover: std::time::Duration,
+    settle: std::time::Duration,
+) -> anyhow::Result<String> {
     let pg = crate::store::postgres::Pg::connect(url, takeover)?;
     let since = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
@@ -229,11 +233,12 @@ fn leader_line(url: &str, takeover: std::time::Duration) -> anyhow::Result<Strin
     };
     Ok(match (pg.leader()?, pg.someone_leads()?) {
         (Some(l), true) => format!(
-            "leading: {} (pid {}) since {}; a standby takes over within {} of it stopping",
+            "leading: {} (pid {}) since {}; if it stops or stalls, a standby leads within {} and books {} later",
             l.host,
             l.pid,
             since(l.since),
-            humantime::format_duration(takeover)
+            humantime::format_duration(takeover),
+            humantime::format_duration(takeover + settle)
         ),
         (Some(l), false) => format!(
             "NO DAEMON LEADS: nothing is booked; the last leader was {} (pid {}), from {}",
