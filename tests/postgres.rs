@@ -417,3 +417,117 @@ fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
     );
     drop(leader);
 }
+
+/// Daemon processes that are SIGKILLed (and so never left stopped) when the test ends,
+/// however it ends.
+struct Daemons(Vec<std::process::Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {}", child.id());
+}
+
+/// Pauses (`WEMEET_PG_PAUSES`, 10 in CI) and the seed of their moments.
+fn pauses() -> (usize, u64) {
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        var("WEMEET_PG_PAUSES", 10) as usize,
+        var("WEMEET_PG_PAUSE_SEED", 20261207),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_sends_nothing_when_it_resumes() {
+    paused_leaders(Kind::Ours).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_sends_nothing_on_the_second_fake() {
+    if util::fake::docs_fake_here("the paused-leader scenario") {
+        paused_leaders(Kind::Docs).await;
+    }
+}
+
+/// Two daemons on one database, a backlog under unclear creates (5% hangs, 5% resets after
+/// the create). Again and again, at a seeded random moment: the leader is stopped (SIGSTOP;
+/// every third time just after a SIGTERM, so that it stalls in its shutdown drain),
+/// the standby takes the lead, then, at another random moment (before or after the new
+/// leader starts sending), the old one is resumed (SIGCONT). It must send nothing more and
+/// exit 3 (its session is gone); it is restarted as the next standby, as systemd would.
+/// Afterwards every booking is on the fake exactly once.
+async fn paused_leaders(kind: Kind) {
+    use rand::{RngExt, SeedableRng};
+    let (pauses, seed) = pauses();
+    // About what a leader books between two pauses, so that each pause lands mid-backlog.
+    let defs = (30 * pauses).max(300);
+    let pg = Postgres::start();
+    let url = pg.database("paused");
+    let env = failover_env(kind, &url, defs).await;
+    // Slower than the failover test's pacing, so the backlog lasts through the pauses.
+    let config = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("requests_per_minute = 3000", "requests_per_minute = 600");
+    std::fs::write(&env.config_path, config).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut daemons = Daemons(vec![spawn(&env)]);
+    wait_for_creates(&env, 10).await;
+    daemons.0.push(spawn(&env));
+    for round in 0..pauses {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..1500))).await;
+        let (old, new) = (&daemons.0[0], &daemons.0[1]);
+        // Every third time the leader was told to stop first, and stalls in its drain.
+        let draining = round % 3 == 2;
+        if draining {
+            signal(old, "-TERM");
+        }
+        signal(old, "-STOP");
+        let stopped = Instant::now();
+        wait_for_leader(&url, new.id(), stopped).await;
+        // Resumed before the new leader may send (it waits takeover + 2 x api.timeout = 5 s),
+        // or after it has begun.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..7000))).await;
+        signal(old, "-CONT");
+        let mut old = daemons.0.remove(0);
+        let resumed = Instant::now();
+        let status = loop {
+            if let Some(status) = old.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                resumed.elapsed() < Duration::from_secs(10),
+                "round {round}: the resumed leader kept running"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // A drain ends with exit 0 once what was in flight is done; a lead found lost, 3.
+        let codes: &[i32] = if draining { &[0, 3] } else { &[3] };
+        assert!(
+            status.code().is_some_and(|c| codes.contains(&c)),
+            "round {round}: exit {status}"
+        );
+        daemons.0.push(spawn(&env));
+    }
+    let leader = daemons.0.remove(0);
+    eprintln!(
+        "{pauses} pauses; {} creates on the fake when the last one resumed",
+        env.creates()
+    );
+    check_exactly_once(&env, defs, leader).await;
+}
