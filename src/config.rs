@@ -35,6 +35,7 @@ pub struct Config {
     pub watch: WatchConfig,
     pub state: StateConfig,
     pub lifecycle: LifecycleConfig,
+    pub guard: GuardConfig,
     pub defaults: Defaults,
     /// `[[notify]]`: where booked, changed, cancelled, failed, missed and held meetings are
     /// announced.
@@ -340,6 +341,19 @@ pub struct LifecycleConfig {
     pub max_cancel_fraction: f64,
 }
 
+/// Changes to booked meetings that no definition made (a new default in a new build, a fix
+/// in how a field is sent), held for an operator when there are many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardConfig {
+    /// A pass that would modify or cancel more than this many booked meetings of definitions
+    /// whose files were not seen to change (at start, after an upgrade, after a reload) sends
+    /// none of those until an operator approves (`approve-changes`).
+    pub max_changes: usize,
+}
+
+/// The most `guard.max_changes` can be.
+pub const MAX_GUARD_CHANGES: i64 = 1_000_000;
+
 /// `lifecycle.on_removed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnRemoved {
@@ -404,6 +418,7 @@ impl Default for Config {
                 reason_code: 1,
                 max_cancel_fraction: 0.5,
             },
+            guard: GuardConfig { max_changes: 10 },
             defaults: Defaults {
                 userid: None,
                 instanceid: Instance::PC,
@@ -504,6 +519,7 @@ fn read_config(
             "watch",
             "state",
             "lifecycle",
+            "guard",
             "metrics",
             "defaults",
             "notify",
@@ -572,6 +588,19 @@ fn read_config(
     }
     if let Some(lifecycle) = root.table("lifecycle", c) {
         read_lifecycle(&lifecycle, &mut config.lifecycle, c);
+    }
+    if let Some(guard) = root.table("guard", c) {
+        guard.deny_unknown(&["max_changes"], c);
+        if let Some(n) = guard.integer("max_changes", c) {
+            match usize::try_from(*n.get_ref()) {
+                Ok(m) if *n.get_ref() <= MAX_GUARD_CHANGES => config.guard.max_changes = m,
+                _ => c.error_hint(
+                    n.span(),
+                    format!("`guard.max_changes` must be from 0 to {MAX_GUARD_CHANGES}"),
+                    "10 holds a change no definition made once it would touch more than 10 booked meetings; 0 holds every one",
+                ),
+            }
+        }
     }
     if let Some((blocks, span)) = root.array("notify", c) {
         if blocks.len() > MAX_NOTIFY_TARGETS {
@@ -1158,6 +1187,26 @@ book_ahead = "14d"
 [defaults.settings]
 mute_enable_join = true
 "#;
+
+    #[test]
+    fn guard_max_changes_is_bounded_and_defaults_to_ten() {
+        assert_eq!(parse("").unwrap().guard.max_changes, 10);
+        assert_eq!(
+            parse("[guard]\nmax_changes = 0\n")
+                .unwrap()
+                .guard
+                .max_changes,
+            0
+        );
+        for bad in ["-1", "1000001"] {
+            let p = problems(&format!("[guard]\nmax_changes = {bad}\n"));
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert!(
+                p[0].contains("2:15: `guard.max_changes` must be from 0 to 1000000"),
+                "{p:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_documented_example_reads_into_typed_values() {

@@ -263,6 +263,8 @@ struct Daemon {
     wake: DateTime<Utc>,
     /// Definitions whose removal cancels wait for an operator.
     held: Vec<String>,
+    /// Definitions whose meetings' changes no definition made are held (`guard.max_changes`).
+    held_changes: Vec<String>,
     /// Creates are looked up instead of sent: the first pass after starting with no state,
     /// and every pass of [`Mode::Recover`].
     recovering: bool,
@@ -385,6 +387,7 @@ pub async fn run(
     let last_pass = state.last_pass;
     let (bookings, meta) = store::Meta::split(state);
     let held = meta.held_removals.clone();
+    let held_changes = meta.held_changes.clone();
     let look_up_until = look_up_until(fresh, meta.look_up_until, now);
     let mut records = Ledger::new(bookings);
     // The request bodies stay in the store: read back when a lookup or a changed definition
@@ -434,6 +437,7 @@ pub async fn run(
         next_at_of: HashMap::new(),
         wake: now,
         held,
+        held_changes,
         recovering,
         look_up_until,
         not_found: HashSet::new(),
@@ -915,6 +919,16 @@ impl Daemon {
                         Default::default()
                     },
                 ),
+                edited: &|id| self.catalog.edited(id),
+                max_changes: self.config.guard.max_changes,
+                changes_approved: &state::read_changes_approval(&self.config.state.file)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(
+                            "cannot read the approval {}: {e}; changes stay held",
+                            state::changes_approval_path(&self.config.state.file).display()
+                        );
+                        Default::default()
+                    }),
                 forget_before: self.config.state.forget_before(now),
                 at_stake,
             },
@@ -988,6 +1002,7 @@ impl Daemon {
         }
         ids.extend(self.runtime.keys().map(|k| k.definition.clone()));
         ids.extend(self.held.iter().map(|h| Name::from(h.as_str())));
+        ids.extend(self.held_changes.iter().map(|h| Name::from(h.as_str())));
         // Creates a quota held back: looked at again until they go.
         ids.append(&mut self.quota_held);
         while let Some((at, _)) = self.next_at.first()
@@ -1113,7 +1128,12 @@ impl Daemon {
             self.prune(now);
         }
         self.read_requests_for_changes(now, scope.as_ref());
-        let plan::Reconciled { actions, held } = self.reconciled(now, scope.as_ref());
+        let plan::Reconciled {
+            actions,
+            held,
+            held_changes,
+            ..
+        } = self.reconciled(now, scope.as_ref());
         #[cfg(debug_assertions)]
         if scope.is_some() && self.options.check_incremental {
             // Tests: an incremental pass must decide what a full one would.
@@ -1129,10 +1149,12 @@ impl Daemon {
                 "incremental pass at {now}"
             );
             assert_eq!(held, full.held, "incremental pass at {now}");
+            assert_eq!(held_changes, full.held_changes, "incremental pass at {now}");
         }
         self.update_next_at(scope.as_ref(), now);
         if !matches!(self.options.mode, Mode::Recover { .. }) {
             self.note_held(held);
+            self.note_held_changes(held_changes);
         }
         let actions: Vec<Action> = actions.into_iter().filter(|a| self.allowed(a)).collect();
         let mut creates = Vec::new();
@@ -1830,6 +1852,32 @@ impl Daemon {
         }
     }
 
+    /// Records which definitions' changes are held back ([`plan::Reconciled::held_changes`]),
+    /// saying so loudly when that changes; consumes an operator's approval once acted on.
+    fn note_held_changes(&mut self, held: Vec<String>) {
+        if held != self.held_changes {
+            if held.is_empty() {
+                tracing::info!("no changes are held back any more");
+            } else {
+                tracing::error!(
+                    definitions = held.len(),
+                    "more than guard.max_changes ({}) booked meetings would change although no definition was seen to change (a new build, or a config reload): changing NOTHING for them; see `wemeet-scheduler plan`, and if the changes are intended run `wemeet-scheduler approve-changes`: {}",
+                    self.config.guard.max_changes,
+                    held.join(", ")
+                );
+            }
+            self.held_changes = held;
+            self.dirty = true;
+        }
+        let approval = state::changes_approval_path(&self.config.state.file);
+        if self.held_changes.is_empty()
+            && approval.exists()
+            && let Err(e) = std::fs::remove_file(&approval)
+        {
+            tracing::warn!("cannot remove the approval {}: {e}", approval.display());
+        }
+    }
+
     /// PostgreSQL: the leader's heartbeat, three times per takeover time (the server ends a
     /// session silent for that long, and with it the lock).
     fn lead_tick(&self) -> tokio::time::Interval {
@@ -2187,6 +2235,7 @@ impl Daemon {
                 .map(|d| d.id.to_string())
                 .collect(),
             look_up_until: self.look_up_until.map(|t| t.timestamp()),
+            held_changes: self.held_changes.clone(),
         };
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an
         // older one only widens the window in which unbooked starts count as missed, and each

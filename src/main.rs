@@ -97,6 +97,11 @@ enum Command {
     },
     /// Let the daemon cancel the meetings of definitions that vanished all at once
     ApproveRemovals,
+    /// Let the daemon make the changes to booked meetings that no definition made (a new
+    /// build's default, a config reload) and that it holds because there are many
+    ApproveChanges,
+    /// approve-removals and approve-changes at once
+    Approve,
     /// Send failed bookings back to pending, to be looked up and booked again (without
     /// editing their files): by definition id, by DEFINITION@START, or all
     Retry {
@@ -449,6 +454,8 @@ fn main() -> ExitCode {
             commands::status::run(config, json, all, &filter, Utc::now(), &mut out)
         }
         Command::ApproveRemovals => commands::approve::run(config, &mut out),
+        Command::ApproveChanges => commands::approve::changes(config, &mut out),
+        Command::Approve => commands::approve::both(config, &mut out),
         Command::Retry {
             bookings,
             all_failed,

@@ -258,6 +258,11 @@ pub struct Reconciled {
     pub actions: Vec<Action>,
     /// Definitions whose removal cancels are held back: too many vanished at once.
     pub held: Vec<String>,
+    /// Definitions whose meetings' changes are held back: more than `guard.max_changes`
+    /// booked meetings would change although no definition was seen to change.
+    pub held_changes: Vec<String>,
+    /// Those changes (modifies and cancels), for `plan` to show.
+    pub held_actions: Vec<Action>,
 }
 
 /// What reconcile needs to know besides definitions and records.
@@ -270,6 +275,13 @@ pub struct Context<'c> {
     pub hash_of: &'c dyn Fn(&str) -> Option<&'c str>,
     /// Definitions whose removal an operator approved (`approve-removals`).
     pub removals_approved: &'c std::collections::BTreeSet<String>,
+    /// Whether the daemon saw a definition's file change (its changes are the definition's
+    /// own); `plan` sees none.
+    pub edited: &'c dyn Fn(&str) -> bool,
+    /// `guard.max_changes`.
+    pub max_changes: usize,
+    /// Definitions whose held changes an operator approved (`approve-changes`).
+    pub changes_approved: &'c std::collections::BTreeSet<String>,
     /// Occurrences that ended before this are of no interest any more (`state.retention`):
     /// not recorded as missed, so a pruned record does not come back.
     pub forget_before: DateTime<Utc>,
@@ -405,6 +417,22 @@ pub fn reconcile(
         }
     }
 
+    // Changes no definition made (a new build's default, a fix in how a field is sent):
+    // past `guard.max_changes` booked meetings, none is sent until an operator approves.
+    out.held_actions = hold_unprompted(&mut out.actions, cx);
+    out.held_changes = out
+        .held_actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Modify { key, .. } | Action::Cancel { key, .. } => {
+                Some(key.definition.to_string())
+            }
+            _ => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
     // Removals: unless too many definitions vanished at once (an unmounted directory, a bad
     // deploy), in which case nothing is cancelled until an operator approves.
     let vanished: std::collections::BTreeSet<&str> =
@@ -456,6 +484,39 @@ pub fn reconcile(
         }
     }
     out
+}
+
+/// Takes out of `actions` the modifies and cancels of booked meetings (all of them made by
+/// [`follow`] at this point) whose definitions were not seen to change, when there are more
+/// than `guard.max_changes` and they are not all approved; returns them.
+fn hold_unprompted(actions: &mut Vec<Action>, cx: &Context<'_>) -> Vec<Action> {
+    fn unprompted<'a>(a: &'a Action, cx: &Context<'_>) -> Option<&'a str> {
+        match a {
+            Action::Modify { key, .. } | Action::Cancel { key, .. }
+                if !(cx.edited)(&key.definition) =>
+            {
+                Some(&key.definition)
+            }
+            _ => None,
+        }
+    }
+    let count = actions
+        .iter()
+        .filter(|a| unprompted(a, cx).is_some())
+        .count();
+    let defs: std::collections::BTreeSet<String> = actions
+        .iter()
+        .filter_map(|a| unprompted(a, cx))
+        .map(str::to_string)
+        .collect();
+    if count <= cx.max_changes || defs.iter().all(|d| cx.changes_approved.contains(d)) {
+        return Vec::new();
+    }
+    let (held, kept): (Vec<Action>, Vec<Action>) = std::mem::take(actions)
+        .into_iter()
+        .partition(|a| unprompted(a, cx).is_some());
+    *actions = kept;
+    held
 }
 
 /// Pending bookings whose create may have happened (unsure, not started) and whose
@@ -1018,6 +1079,9 @@ mod tests {
                 lifecycle: k.lifecycle,
                 hash_of: k.hash_of,
                 removals_approved: k.approved,
+                edited: &|_| true,
+                max_changes: usize::MAX,
+                changes_approved: k.approved,
                 forget_before: DateTime::<Utc>::MIN_UTC,
             },
         )

@@ -212,6 +212,10 @@ pub struct State {
     /// Definitions with `paused = true`: nothing new is booked for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused: Vec<String>,
+    /// Definitions whose meetings' changes no definition made are held for an operator
+    /// (`approve-changes`): more than `guard.max_changes` at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_changes: Vec<String>,
     /// Unix seconds: until then, a booking made for the first time is looked up before it is
     /// created, because a state this one replaced (lost, or newer than a restored backup) may
     /// have booked it. Set when the daemon starts on a new or restored store.
@@ -373,11 +377,28 @@ pub fn read_retry(path: &Path) -> std::io::Result<Vec<BookingKey>> {
     Ok(text.lines().filter_map(BookingKey::parse).collect())
 }
 
+/// The file `approve-changes` writes beside the state; the daemon acts on it and removes it.
+pub fn changes_approval_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".approve-changes");
+    path.with_file_name(name)
+}
+
 /// The definitions an operator approved the removal of: none when there is no approval file.
 /// A file that is there but cannot be read is an error, not "nothing approved".
 pub fn read_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
+    read_names(&approval_path(path))
+}
+
+/// The definitions whose held changes an operator approved ([`read_approval`]'s rules).
+pub fn read_changes_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
+    read_names(&changes_approval_path(path))
+}
+
+/// One definition id a line, from an approval file (none when there is no file).
+fn read_names(file: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
     use std::io::Read as _;
-    let file = match File::open(approval_path(path)) {
+    let file = match File::open(file) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(e),

@@ -40,6 +40,10 @@ pub struct Catalog {
     /// Definitions read anew or removed since [`Catalog::take_touched`]: what an incremental
     /// pass must look at.
     touched: std::collections::BTreeSet<Name>,
+    /// Definitions whose files this catalog saw change (read before, then read again with
+    /// other content): their changes were made by a definition. Not those first read at start
+    /// or after a reload.
+    edited: HashSet<String>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
     /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
@@ -117,6 +121,7 @@ impl Catalog {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
             touched: Default::default(),
+            edited: HashSet::new(),
             walk_problems: Vec::new(),
             retention: crate::config::DEFAULT_RETENTION,
             log_problems: true,
@@ -139,6 +144,11 @@ impl Catalog {
 
     pub fn set_retention(&mut self, retention: Duration) {
         self.retention = retention;
+    }
+
+    /// Whether this catalog saw the file of `id` change since it first read it.
+    pub fn edited(&self, id: &str) -> bool {
+        self.edited.contains(id)
     }
 
     pub fn dir(&self) -> &Path {
@@ -217,6 +227,7 @@ impl Catalog {
         let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
         fresh.log_problems = self.log_problems;
         let listing = scan::find(&self.dir)?;
+        fresh.edited = std::mem::take(&mut self.edited);
         // What sits under a directory that cannot be read now is kept as it was read before.
         fresh.files = std::mem::take(&mut self.files)
             .into_iter()
@@ -303,6 +314,9 @@ impl Catalog {
             }
             Err(problems) => (String::new(), Err(problems)),
         };
+        if self.files.get(id).is_some_and(|e| e.hash != hash) {
+            self.edited.insert(id.to_string());
+        }
         let parsed = parsed.map(|mut def| {
             self.share_settings(&mut def);
             def

@@ -697,3 +697,98 @@ async fn a_file_removed_while_its_create_was_unclear_has_its_meeting_found_and_c
     assert!(!live.contains(&"Planning".to_string()), "{live:?}");
     assert_eq!(env.creates(), 3);
 }
+
+/// Four one-offs booked; then the config's `[defaults.settings]` turns `mute_all` on, as a
+/// new build's default would, with `guard.max_changes = 3`: returns the env with the new
+/// config in force (on disk and in memory).
+async fn four_booked_then_a_new_default() -> Env {
+    let mut env = Env::new(FakeConfig::default()).await;
+    for i in 0..4 {
+        env.write(
+            &format!("m{i}.toml"),
+            &ONE_OFF.replace("Planning", &format!("Planning {i}")),
+        );
+    }
+    assert_eq!(env.start(Mode::Once).finish().await.booked, 4);
+    let text = std::fs::read_to_string(&env.config_path).unwrap()
+        + "\n[defaults.settings]\nmute_all = true\n\n[guard]\nmax_changes = 3\n";
+    std::fs::write(&env.config_path, text).unwrap();
+    let mut config = wemeet_scheduler::config::Config::load(&env.config_path).unwrap();
+    config.api.secret_key = env.config.api.secret_key.clone();
+    env.config = config;
+    env
+}
+
+fn run_binary(env: &Env, command: &str) -> String {
+    let out = env
+        .command(command)
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_changes_no_definition_made_wait_for_an_operator() {
+    let env = four_booked_then_a_new_default().await;
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        ops(&env).iter().filter(|o| o.starts_with("modify")).count(),
+        0,
+        "held: {:?}",
+        ops(&env)
+    );
+    let ids = "m0, m1, m2, m3";
+    assert_eq!(env.state().held_changes, ["m0", "m1", "m2", "m3"]);
+    let plan = run_binary(&env, "plan");
+    let held = plan
+        .lines()
+        .skip_while(|l| !l.starts_with("  ! held"))
+        .take(5)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        held,
+        "  ! held    4 change(s) that no definition made (more than guard.max_changes = 3): nothing changed until `approve-changes`:\n      ~ modify  m0  Thu 2030-01-03 10:00 UTC  (settings)\n      ~ modify  m1  Thu 2030-01-03 10:00 UTC  (settings)\n      ~ modify  m2  Thu 2030-01-03 10:00 UTC  (settings)\n      ~ modify  m3  Thu 2030-01-03 10:00 UTC  (settings)",
+        "{plan}"
+    );
+    let approved = run_binary(&env, "approve-changes");
+    assert!(approved.starts_with("approved:"), "{approved} ({ids})");
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        ops(&env).iter().filter(|o| o.starts_with("modify")).count(),
+        4
+    );
+    assert!(env.state().held_changes.is_empty());
+    assert!(
+        !wemeet_scheduler::state::changes_approval_path(&env.config.state.file).exists(),
+        "the approval is used up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_under_the_guard_or_made_by_an_edit_go_out() {
+    // Three changes with guard.max_changes = 3: made at once.
+    let mut env = four_booked_then_a_new_default().await;
+    std::fs::remove_file(env.watch_dir().join("m3.toml")).unwrap();
+    // (m3's meeting is cancelled as a removal: one definition of four, under the 50% guard.)
+    env.start(Mode::Once).finish().await;
+    assert_eq!(
+        ops(&env).iter().filter(|o| o.starts_with("modify")).count(),
+        3
+    );
+    // Edits the running daemon sees are the definitions' own: they go out even when the
+    // guard holds every other change.
+    env.config.guard.max_changes = 0;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    for i in 0..3 {
+        env.write(
+            &format!("m{i}.toml"),
+            &ONE_OFF.replace("Planning", &format!("Planning {i} (moved room)")),
+        );
+    }
+    changed(&mut d, 3).await;
+    d.stop().await;
+    assert!(env.state().held_changes.is_empty());
+}

@@ -166,6 +166,17 @@ fn write_changes(
                     state::approval_path(&config.state.file).display()
                 )
             })?,
+            // `plan` sees no file change: what the daemon would do at its next start.
+            edited: &|_| false,
+            max_changes: config.guard.max_changes,
+            changes_approved: &state::read_changes_approval(&config.state.file).with_context(
+                || {
+                    format!(
+                        "cannot read the approval {}",
+                        state::changes_approval_path(&config.state.file).display()
+                    )
+                },
+            )?,
             forget_before: config.state.forget_before(now),
         },
     );
@@ -309,9 +320,35 @@ fn write_changes(
             Action::Forget(_) | Action::Rehash(_) | Action::DropChange { .. } => {}
         }
     }
-    let changes = lines.len() + reconciled.held.len();
+    let changes = lines.len() + reconciled.held.len() + reconciled.held_actions.len();
     if !reconciled.held.is_empty() {
         diff.push(serde_json::json!({"action": "held", "definitions": reconciled.held}));
+    }
+    // Changes no definition made, past `guard.max_changes`: shown, not made.
+    let mut held_lines = Vec::new();
+    for action in &reconciled.held_actions {
+        let (e, line) = match action {
+            Action::Modify { key, fields, .. } => (
+                entry("held_modify", key),
+                format!(
+                    "      ~ modify  {}  {}  ({})",
+                    key.definition,
+                    when(key),
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Action::Cancel { key, reason } => (
+                entry("held_cancel", key),
+                format!(
+                    "      - cancel  {}  {}  ({reason})",
+                    key.definition,
+                    when(key)
+                ),
+            ),
+            _ => continue,
+        };
+        diff.push(e);
+        held_lines.push(line);
     }
     let Some(out) = out else {
         return Ok((changes, diff));
@@ -321,7 +358,7 @@ fn write_changes(
         "Changes at the next run (compared with {}):",
         config.state.file.display()
     )?;
-    if lines.is_empty() && reconciled.held.is_empty() {
+    if lines.is_empty() && reconciled.held.is_empty() && held_lines.is_empty() {
         writeln!(out, "  none")?;
     }
     for l in lines {
@@ -334,6 +371,17 @@ fn write_changes(
             reconciled.held.len(),
             reconciled.held.join(", ")
         )?;
+    }
+    if !held_lines.is_empty() {
+        writeln!(
+            out,
+            "  ! held    {} change(s) that no definition made (more than guard.max_changes = {}): nothing changed until `approve-changes`:",
+            held_lines.len(),
+            config.guard.max_changes
+        )?;
+        for l in held_lines {
+            writeln!(out, "{l}")?;
+        }
     }
     writeln!(out)?;
     Ok((changes, diff))

@@ -38,6 +38,8 @@ pub struct Meta {
     pub paused: Vec<String>,
     #[serde(default)]
     pub look_up_until: Option<i64>,
+    #[serde(default)]
+    pub held_changes: Vec<String>,
 }
 
 impl Meta {
@@ -49,6 +51,7 @@ impl Meta {
             waiting: state.waiting.clone(),
             paused: state.paused.clone(),
             look_up_until: state.look_up_until,
+            held_changes: state.held_changes.clone(),
         }
     }
 
@@ -61,6 +64,7 @@ impl Meta {
             waiting: state.waiting,
             paused: state.paused,
             look_up_until: state.look_up_until,
+            held_changes: state.held_changes,
         };
         (state.bookings, meta)
     }
@@ -76,6 +80,7 @@ impl Meta {
             waiting: self.waiting,
             paused: self.paused,
             look_up_until: self.look_up_until,
+            held_changes: self.held_changes,
         }
     }
 }

@@ -40,6 +40,7 @@ fn sample() -> State {
         }],
         paused: vec!["team/standup".into()],
         look_up_until: Some(1_900_000_000),
+        held_changes: vec!["team/weekly".into()],
     }
 }
 
