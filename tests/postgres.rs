@@ -57,6 +57,9 @@ fn commit(store: &mut Store, rows: Vec<wemeet_scheduler::ledger::Write<'_>>, met
 
 #[test]
 fn records_round_trip_and_one_session_leads_at_a_time() {
+    if !util::postgres::here("the PostgreSQL round trip") {
+        return;
+    }
     let pg = Postgres::start();
     let url = pg.database("roundtrip");
     let takeover = Duration::from_secs(3);
@@ -289,6 +292,9 @@ async fn a_killed_leader_books_nothing_twice_on_the_second_fake() {
 /// The leader SIGKILLed mid-backlog under unclear creates: the standby takes over, and every
 /// booking is on the fake exactly once.
 async fn killed_leader(kind: Kind) {
+    if !util::postgres::here("the PostgreSQL failover") {
+        return;
+    }
     let defs: usize = std::env::var("WEMEET_PG_DEFS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -332,6 +338,9 @@ async fn killed_leader(kind: Kind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_session_ends_stops_sending_and_the_standby_takes_over() {
+    if !util::postgres::here("the ended-session failover") {
+        return;
+    }
     let defs = 200;
     let pg = Postgres::start();
     let url = pg.database("fencing");
@@ -367,6 +376,9 @@ async fn a_leader_whose_session_ends_stops_sending_and_the_standby_takes_over() 
 
 #[test]
 fn two_daemons_creating_the_schema_of_a_new_database_at_once_both_start() {
+    if !util::postgres::here("the schema race") {
+        return;
+    }
     // `CREATE TABLE IF NOT EXISTS` from two sessions at once can fail on the catalog's unique
     // index (pg_type_typname_nsp_index): one daemon exited 3 on every fresh install.
     let pg = Postgres::start();
@@ -391,6 +403,9 @@ fn two_daemons_creating_the_schema_of_a_new_database_at_once_both_start() {
 
 #[test]
 fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
+    if !util::postgres::here("the frozen-leader takeover") {
+        return;
+    }
     // A paused leader whose session is idle in a transaction: idle_session_timeout does not
     // apply there, and the kernel answers keepalives for a stopped process. The server must
     // still end the session, so that the standby leads.
@@ -473,6 +488,9 @@ async fn a_paused_leader_sends_nothing_on_the_second_fake() {
 /// exit 3 (its session is gone); it is restarted as the next standby, as systemd would.
 /// Afterwards every booking is on the fake exactly once.
 async fn paused_leaders(kind: Kind) {
+    if !util::postgres::here("the paused-leader scenario") {
+        return;
+    }
     use rand::{RngExt, SeedableRng};
     let (pauses, seed) = pauses();
     // About what a leader books between two pauses, so that each pause lands mid-backlog.

@@ -3,8 +3,8 @@
 //! when they are missing). As root, the server runs as the `postgres` user (or `nobody`):
 //! PostgreSQL refuses to run as root. Stopped (immediately) when dropped.
 //!
-//! No test is skipped for want of the server: without the binaries, this panics and says how
-//! to install them.
+//! Without the binaries a test says plainly that it did not run ([`here`]); under CI
+//! (`CI=true`), where `.ci/run` installs them, that is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,13 +18,13 @@ pub struct Postgres {
 }
 
 /// Where `initdb` and `pg_ctl` are: `pg_config --bindir`, Debian's versioned directory, or PATH.
-fn bindir() -> PathBuf {
+fn find_bindir() -> Option<PathBuf> {
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
     {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if dir.join("initdb").exists() {
-            return dir;
+            return Some(dir);
         }
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -40,16 +40,39 @@ fn bindir() -> PathBuf {
         .rev()
         .find(|d| d.join("initdb").exists())
     {
-        return dir;
+        return Some(dir);
     }
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
         if Path::new(dir).join("initdb").exists() {
-            return PathBuf::from(dir);
+            return Some(PathBuf::from(dir));
         }
     }
-    panic!(
-        "no PostgreSQL server binaries (initdb, pg_ctl): install them (Debian: apt-get install postgresql); .ci/run does"
+    None
+}
+
+fn bindir() -> PathBuf {
+    find_bindir().unwrap_or_else(|| {
+        panic!(
+            "no PostgreSQL server binaries (initdb, pg_ctl): install them (Debian: apt-get install postgresql); .ci/run does"
+        )
+    })
+}
+
+/// Whether a test that needs a PostgreSQL server can run here. Without the server binaries it
+/// says so plainly on stderr and returns false; under CI (`CI=true`) it panics instead.
+pub fn here(test: &str) -> bool {
+    if find_bindir().is_some() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{test} must run in CI, and there are no PostgreSQL server binaries (initdb, pg_ctl)"
+        );
+    }
+    eprintln!(
+        "NOT RUN: {test}: no PostgreSQL server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql) to run it"
     );
+    false
 }
 
 fn is_root() -> bool {
