@@ -1843,12 +1843,8 @@ impl Daemon {
             self.held = held;
             self.dirty = true;
         }
-        let approval = state::approval_path(&self.config.state.file);
-        if self.held.is_empty()
-            && approval.exists()
-            && let Err(e) = std::fs::remove_file(&approval)
-        {
-            tracing::warn!("cannot remove the approval {}: {e}", approval.display());
+        if self.held.is_empty() {
+            drop_approval(&state::approval_path(&self.config.state.file));
         }
     }
 
@@ -1869,12 +1865,8 @@ impl Daemon {
             self.held_changes = held;
             self.dirty = true;
         }
-        let approval = state::changes_approval_path(&self.config.state.file);
-        if self.held_changes.is_empty()
-            && approval.exists()
-            && let Err(e) = std::fs::remove_file(&approval)
-        {
-            tracing::warn!("cannot remove the approval {}: {e}", approval.display());
+        if self.held_changes.is_empty() {
+            drop_approval(&state::changes_approval_path(&self.config.state.file));
         }
     }
 
@@ -2387,6 +2379,15 @@ impl Daemon {
             state_writes: self.store.writes(),
             passes: self.passes,
         }
+    }
+}
+
+/// Removes an operator's approval once nothing it approved is held any more.
+fn drop_approval(approval: &std::path::Path) {
+    if approval.exists()
+        && let Err(e) = std::fs::remove_file(approval)
+    {
+        tracing::warn!("cannot remove the approval {}: {e}", approval.display());
     }
 }
 

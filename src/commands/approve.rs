@@ -10,46 +10,64 @@ use std::path::Path;
 use crate::commands::{Outcome, load_config};
 use crate::state;
 
-pub fn run(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
-    let config = load_config(config_path)?;
-    let st = crate::store::read_for(&config.state)?;
-    if st.held_removals.is_empty() {
-        writeln!(out, "no removals are held back; nothing to approve")?;
+/// What an approval lets go.
+struct Held<'a> {
+    /// The definitions held back.
+    definitions: &'a [String],
+    /// The file the daemon reads the approval from.
+    approval: std::path::PathBuf,
+    /// Said when nothing is held: "removals", "changes".
+    what: &'static str,
+    /// Said after "approved: the daemon ", with the count of definitions.
+    does: &'static str,
+}
+
+/// Writes the approval of `held` for the daemon and says what it lets go.
+fn approve(held: Held<'_>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+    if held.definitions.is_empty() {
+        writeln!(out, "no {} are held back; nothing to approve", held.what)?;
         return Ok(Outcome::Clean);
     }
-    let approval = state::approval_path(&config.state.file);
-    std::fs::write(&approval, st.held_removals.join("\n") + "\n")
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", approval.display()))?;
+    std::fs::write(&held.approval, held.definitions.join("\n") + "\n")
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", held.approval.display()))?;
     writeln!(
         out,
-        "approved: the daemon cancels the future meetings of {} removed definition(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
-        st.held_removals.len()
+        "approved: the daemon {} of {} definition(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
+        held.does,
+        held.definitions.len()
     )?;
-    for d in &st.held_removals {
+    for d in held.definitions {
         writeln!(out, "  - {d}")?;
     }
     Ok(Outcome::Clean)
 }
 
+pub fn run(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+    let config = load_config(config_path)?;
+    let st = crate::store::read_for(&config.state)?;
+    approve(
+        Held {
+            definitions: &st.held_removals,
+            approval: state::approval_path(&config.state.file),
+            what: "removals",
+            does: "cancels the future meetings",
+        },
+        out,
+    )
+}
+
 pub fn changes(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
     let st = crate::store::read_for(&config.state)?;
-    if st.held_changes.is_empty() {
-        writeln!(out, "no changes are held back; nothing to approve")?;
-        return Ok(Outcome::Clean);
-    }
-    let approval = state::changes_approval_path(&config.state.file);
-    std::fs::write(&approval, st.held_changes.join("\n") + "\n")
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", approval.display()))?;
-    writeln!(
+    approve(
+        Held {
+            definitions: &st.held_changes,
+            approval: state::changes_approval_path(&config.state.file),
+            what: "changes",
+            does: "makes the held changes (`plan` lists them) to the booked meetings",
+        },
         out,
-        "approved: the daemon changes the booked meetings of {} definition(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`); `plan` lists the changes:",
-        st.held_changes.len()
-    )?;
-    for d in &st.held_changes {
-        writeln!(out, "  - {d}")?;
-    }
-    Ok(Outcome::Clean)
+    )
 }
 
 /// `approve-removals` and `approve-changes`.
