@@ -1301,7 +1301,9 @@ impl Daemon {
             self.recovering = false;
         }
         // Quotas: in start order, so the soonest meetings go first; a user at the limit waits
-        // without holding back the others.
+        // without holding back the others. (The plan lists creates of pending bookings, those
+        // looked up first, in key order: `q10` before `q2`.)
+        creates.sort_by(|a, b| (a.key.start, &a.key).cmp(&(b.key.start, &b.key)));
         let mut waiting: BTreeMap<String, (quota::Wait, usize)> = BTreeMap::new();
         let mut quota_held = std::mem::take(&mut self.quota_held);
         let mut quotas = self.quotas();

@@ -222,3 +222,35 @@ async fn one_offs_waiting_for_the_quota_go_soonest_first_whatever_their_names() 
     }
     d.stop().await;
 }
+
+#[tokio::test]
+async fn bookings_looked_up_first_go_soonest_first_under_the_quota() {
+    // A new store: everything due is looked up first, then created. q1..q40, an hour apart
+    // in that order (not in their names' string order), 15 creates an hour.
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        text.replace(
+            "requests_per_minute = 0",
+            "requests_per_minute = 0\ncreates_per_hour_per_user = 15",
+        )
+    })
+    .await;
+    std::fs::remove_file(&env.config.state.file).unwrap();
+    for i in 1..=40 {
+        env.write(
+            &format!("q{i}.toml"),
+            &format!(
+                "subject = \"q{i}\"\nstart_time = {}\nduration = \"30m\"\n",
+                t0().timestamp() + 3 * 86_400 + i * 3600
+            ),
+        );
+    }
+    env.start(Mode::Once).finish().await;
+    let mut booked: Vec<u32> = env
+        .fake
+        .journal()
+        .iter()
+        .filter_map(|e| e.subject.strip_prefix('q')?.parse().ok())
+        .collect();
+    booked.sort();
+    assert_eq!(booked, (1..=15).collect::<Vec<u32>>());
+}
