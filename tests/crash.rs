@@ -1,5 +1,5 @@
 //! Crash consistency: a backlog of one-off and recurring definitions, the fake answering with
-//! create-then-hang and create-then-reset faults, and the daemon process SIGKILLed at seeded
+//! create-then-hang and create-then-reset faults (and internal errors and rate limits), and the daemon process SIGKILLed at seeded
 //! random moments and restarted each time. Afterwards every wanted occurrence must have
 //! exactly one live meeting on the fake, the state file must have parsed after every kill,
 //! and `status --json` must agree with the fake's journal.
@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use util::daemon::Env;
 use util::fake::Kind;
-use wemeet_scheduler::fake_api::{FakeConfig, Faults, Readings};
+use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults, Readings};
 use wemeet_scheduler::plan;
 use wemeet_scheduler::scan;
 use wemeet_scheduler::state::{self, Status};
@@ -66,12 +66,22 @@ async fn crash_scenario(kind: Kind, readings: Readings) {
     let defs = param("WEMEET_CRASH_DEFS", 300) as usize;
     let kills = param("WEMEET_CRASH_KILLS", 20);
     let seed = param("WEMEET_CRASH_SEED", 20261125);
+    // Unclear creates (5% hangs, 5% resets after the create), and 10% internal errors and 5%
+    // rate limits before anything is done.
+    let unclear = util::daemon::unclear_creates(seed);
     let fake = FakeConfig {
         readings,
-        ..util::daemon::unclear_creates(seed)
+        faults: Faults {
+            internal_error: FaultSpec::Rate(0.10),
+            rate_limited: FaultSpec::Rate(0.05),
+            ..unclear.faults.clone()
+        },
+        ..unclear
     };
     let env = Env::against(kind, fake, |text| {
+        // A booking's creates and lookups together stay under max_attempts through the faults.
         text.replace("concurrency = 4", "concurrency = 8")
+            .replace("max_attempts = 4", "max_attempts = 12")
     })
     .await;
     // The daemon processes run on the real clock: one-offs next year, series that book a few
