@@ -214,6 +214,10 @@ struct Runtime {
     never_sent: bool,
 }
 
+/// Adoptions remembered for a create's answer to contradict (see `Daemon::adopted`): far more
+/// than can be in flight at once.
+const MAX_ADOPTED: usize = 100_000;
+
 /// Notifications remembered per booking (`notified`).
 const MAX_NOTIFIED: usize = 16;
 /// How often results are written at most; intents are written at once. A result lost to a
@@ -265,6 +269,9 @@ struct Daemon {
     held: Vec<String>,
     /// Definitions whose meetings' changes no definition made are held (`guard.max_changes`).
     held_changes: Vec<String>,
+    /// Meetings that lookups adopted in this run, by id: a create's answer naming one of them
+    /// later means the adoption took a twin booking's meeting.
+    adopted: HashMap<Box<str>, BookingKey>,
     /// Creates are looked up instead of sent: the first pass after starting with no state,
     /// and every pass of [`Mode::Recover`].
     recovering: bool,
@@ -438,6 +445,7 @@ pub async fn run(
         wake: now,
         held,
         held_changes,
+        adopted: HashMap::new(),
         recovering,
         look_up_until,
         not_found: HashSet::new(),
@@ -1595,6 +1603,13 @@ impl Daemon {
                                 Found::One(m) => {
                                     tracing::info!(booking = %key, meeting_id = %m.meeting_id, "adopted: the earlier create did happen");
                                     taken.insert(m.meeting_id.clone());
+                                    // Remembered until a create's answer could name it (one
+                                    // on its way now); bounded: all forgotten when full.
+                                    if self.adopted.len() >= MAX_ADOPTED {
+                                        self.adopted.clear();
+                                    }
+                                    self.adopted
+                                        .insert(m.meeting_id.as_str().into(), key.clone());
                                     self.record_booked(&key, &m, true, now);
                                 }
                                 Found::None
@@ -1714,6 +1729,25 @@ impl Daemon {
     ) -> bool {
         match result {
             Ok(m) => {
+                // A lookup for a twin booking (same owner, subject and times) may have adopted
+                // this meeting while this create was on its way: the answer is certain, the
+                // adoption was not. The twin goes back to be looked up again.
+                if let Some(twin) = self.adopted.remove(m.meeting_id.as_str())
+                    && twin != key
+                    && self
+                        .records
+                        .get(&twin)
+                        .is_some_and(|r| r.meeting_id.as_deref() == Some(m.meeting_id.as_str()))
+                {
+                    tracing::warn!(booking = %twin, meeting_id = %m.meeting_id, by = %key, "the meeting adopted for this booking was made by another one's create: looked up again");
+                    self.records.unbooked(&twin, now.timestamp());
+                    let rt = self.runtime.entry(twin).or_default();
+                    rt.unsure = true;
+                    rt.busy = false;
+                    rt.retry_at = None;
+                    self.record_booked(&key, &m, false, now);
+                    return true;
+                }
                 self.record_booked(&key, &m, false, now);
                 false
             }
@@ -2417,12 +2451,16 @@ async fn wait_for_lead(
     let takeover = lead.takeover;
     let pg = crate::store::postgres::Pg::connect(url, takeover)?;
     let mut announced = false;
-    let mut led_before = pg.leader().ok().flatten().is_some();
     loop {
+        // Who led last, before this daemon may overwrite it: unless that one certainly sends
+        // nothing any more (its process on this machine is gone), what it sent under its
+        // lease must land before this daemon sends.
+        let previous = pg.leader().ok().flatten();
+        let fence = previous.is_some_and(|l| !l.certainly_gone());
         let sent = Lease::now();
         if pg.try_lead(takeover)? {
             lead.lease.confirmed(sent);
-            if !led_before && !announced {
+            if !fence {
                 tracing::info!(store = %pg.shown().display(), "leading: this daemon books");
             } else {
                 let wait = takeover + lead.settle;
@@ -2452,7 +2490,6 @@ async fn wait_for_lead(
             }
             return Ok(Some(pg));
         }
-        led_before = true;
         if !announced {
             let leader = pg
                 .leader()

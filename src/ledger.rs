@@ -254,6 +254,18 @@ impl Ledger {
         Some(r)
     }
 
+    /// The meeting a lookup adopted turned out to be another booking's (its create's answer
+    /// came later and named it): back to `pending`, without a meeting, to be looked up again.
+    pub fn unbooked(&mut self, key: &BookingKey, now: i64) {
+        if let Some(r) = self.get_mut(key) {
+            r.status = Status::Pending;
+            r.meeting_id = None;
+            r.meeting_code = None;
+            r.join_url = None;
+            r.updated_at = now;
+        }
+    }
+
     /// Refused for good: `failed`, with why; not tried again until the definition changes.
     pub fn failed(&mut self, key: &BookingKey, message: &str, code: Option<i64>, now: i64) {
         if let Some(r) = self.get_mut(key) {

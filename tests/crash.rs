@@ -124,6 +124,15 @@ async fn crash_scenario(kind: Kind, readings: Readings) {
     let mut unrecorded_creates = 0;
     for round in 0..kills {
         let mut child = daemon(&env, "run");
+        if round == 0 {
+            // The first run books from an empty state: kill it once its creates have begun,
+            // however long its start takes (PostgreSQL's is longer); the later runs look up
+            // what it left first.
+            let started = std::time::Instant::now();
+            while env.creates() == 0 && started.elapsed() < Duration::from_secs(20) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let delay = Duration::from_millis(rng.random_range(30..400));
         tokio::time::sleep(delay).await;
         let _ = child.kill(); // SIGKILL

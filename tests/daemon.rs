@@ -725,3 +725,45 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
     assert_eq!(get("/nothing").await.0, 404);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_adopted_while_its_create_was_on_its_way_gives_the_meeting_back() {
+    // Two definitions book the same meeting (owner, subject, times). A's create fails before
+    // anything is made (an internal error: unclear, so A is looked up after 2 x api.timeout).
+    // B is dropped in 1.5 s later; its create makes its meeting at once but the answer takes
+    // 0.95 s, so A's lookup (at 2 s) sees B's meeting, not yet on record, and adopts it. B's
+    // answer then names it: A must give it back and get its own; no meeting is shared.
+    let env = Env::new(FakeConfig {
+        faults: Faults {
+            internal_error: FaultSpec::Count(1),
+            create_then_hang: FaultSpec::Count(1),
+            hang_for: Duration::from_millis(950),
+            ..Faults::default()
+        },
+        ..FakeConfig::default()
+    })
+    .await;
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    env.write("a.toml", ONE_OFF);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    env.write("b.toml", ONE_OFF);
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    loop {
+        let st = env.state();
+        let ids: Vec<Option<&str>> = st
+            .bookings
+            .iter()
+            .filter(|r| r.status == Status::Booked)
+            .map(|r| r.meeting_id.as_deref())
+            .collect();
+        if ids.len() == 2 && st.bookings.len() == 2 {
+            assert_ne!(ids[0], ids[1], "a and b share a meeting");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", st.bookings);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+    assert_eq!(env.creates(), 2, "one meeting each");
+}

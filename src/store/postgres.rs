@@ -83,6 +83,31 @@ pub struct Leader {
     pub pid: u32,
     /// Unix seconds when it took the lead.
     pub since: i64,
+    /// The kernel's boot id of its machine (`/proc/sys/kernel/random/boot_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+}
+
+impl Leader {
+    /// Whether this leader certainly sends nothing any more: it ran on this machine, in this
+    /// boot, and its process is gone. (A process of another machine, or one that is still
+    /// there, stopped or not, may resume.)
+    pub fn certainly_gone(&self) -> bool {
+        self.host == hostname() && self.boot.is_some() && self.boot == boot_id() && {
+            let pid = libc::pid_t::try_from(self.pid).unwrap_or(0);
+            // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+            pid > 0
+                && unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        }
+    }
+}
+
+/// This boot of this machine, as the kernel names it.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|b| b.trim().to_string())
 }
 
 impl Pg {
@@ -283,6 +308,7 @@ impl Pg {
                 host: hostname(),
                 pid: std::process::id(),
                 since: chrono::Utc::now().timestamp(),
+                boot: boot_id(),
             };
             let text = serde_json::to_string(&me).unwrap_or_default();
             self.call(move |c| {
