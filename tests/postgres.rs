@@ -229,7 +229,9 @@ async fn wait_for_leader(url: &str, pid: u32, since: Instant) -> Duration {
 /// Waits for every booking, stops `daemon`, and checks the fake: each definition has exactly
 /// one live meeting, and the records name exactly those.
 async fn check_exactly_once(env: &Env, defs: usize, mut daemon: std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Paced at most at 50 a second, and 10 in the paused-leader test: room for both.
+    let deadline =
+        Instant::now() + Duration::from_secs(120) + Duration::from_millis(100) * defs as u32;
     loop {
         let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
         let booked = st
