@@ -495,8 +495,8 @@ async fn paused_leaders(kind: Kind) {
     }
     use rand::{RngExt, SeedableRng};
     let (pauses, seed) = pauses();
-    // About what a leader books between two pauses, so that each pause lands mid-backlog.
-    let defs = (30 * pauses).max(300);
+    // More than the leaders book between the pauses, so that each pause lands mid-backlog.
+    let defs = 50 * pauses.max(10);
     let pg = Postgres::start();
     let url = pg.database("paused");
     let env = failover_env(kind, &url, defs).await;
@@ -510,6 +510,13 @@ async fn paused_leaders(kind: Kind) {
     wait_for_creates(&env, 10).await;
     daemons.0.push(spawn(&env));
     for round in 0..pauses {
+        // The leader is booking: a create of its own has reached the fake (a new leader
+        // first waits out its takeover wait and looks up what the last one left).
+        let before = env.creates();
+        let since = Instant::now();
+        while env.creates() == before && since.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..1500))).await;
         let (old, new) = (&daemons.0[0], &daemons.0[1]);
         // Every third time the leader was told to stop first, and stalls in its drain.
@@ -526,12 +533,14 @@ async fn paused_leaders(kind: Kind) {
         signal(old, "-CONT");
         let mut old = daemons.0.remove(0);
         let resumed = Instant::now();
+        // A drain may wait for what was in flight up to its 30 s bound.
+        let bound = Duration::from_secs(if draining { 40 } else { 10 });
         let status = loop {
             if let Some(status) = old.try_wait().unwrap() {
                 break status;
             }
             assert!(
-                resumed.elapsed() < Duration::from_secs(10),
+                resumed.elapsed() < bound,
                 "round {round}: the resumed leader kept running"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -546,7 +555,7 @@ async fn paused_leaders(kind: Kind) {
     }
     let leader = daemons.0.remove(0);
     eprintln!(
-        "{pauses} pauses; {} creates on the fake when the last one resumed",
+        "{pauses} pauses; {} creates on the fake when the last one resumed, of {defs}",
         env.creates()
     );
     check_exactly_once(&env, defs, leader).await;
