@@ -33,8 +33,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::error::Treatment;
-use crate::api::lookup::{self, Found};
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client};
 use crate::booking::{BookingKey, Name, Status};
@@ -42,6 +40,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
 use crate::lease::Lease;
 use crate::ledger::Ledger;
+use crate::lifecycle::{Bookings, ChangeRequest, First, Output, Rules, Told, What};
 use crate::metrics::Metrics;
 use crate::notifications::{Done, Message, Outbox};
 use crate::notifier::Notifier;
@@ -93,7 +92,7 @@ pub enum Event {
     /// An occurrence started before it could be booked.
     Missed { key: BookingKey, reason: String },
     /// A booked meeting was modified (`what` lists the fields) or cancelled.
-    Changed { key: BookingKey, what: String },
+    Changed { key: BookingKey, what: What },
     /// [`Mode::Recover`]: an occurrence due now is not among its user's meetings; the daemon
     /// will book it.
     NotFound { key: BookingKey, subject: String },
@@ -199,25 +198,6 @@ enum Outcome {
     },
 }
 
-/// What the loop does with a booking beyond what the state file says.
-#[derive(Debug, Clone, Default)]
-struct Runtime {
-    unsure: bool,
-    busy: bool,
-    retry_at: Option<DateTime<Utc>>,
-    lookups_failed: u32,
-    /// Lookups made for this booking in this run; with its create calls, bounded by
-    /// `retry.max_attempts`.
-    lookups: u32,
-    /// Looked up before its first create, by this process: no create of it can be on its
-    /// way to the server, so its lookup need not wait for one to land.
-    never_sent: bool,
-}
-
-/// Adoptions remembered for a create's answer to contradict (see `Daemon::adopted`): far more
-/// than can be in flight at once.
-const MAX_ADOPTED: usize = 100_000;
-
 /// Notifications remembered per booking (`notified`).
 const MAX_NOTIFIED: usize = 16;
 /// How often results are written at most; intents are written at once. A result lost to a
@@ -232,16 +212,16 @@ struct Daemon {
     store: Store,
     /// The daemon's values as last written: written again only when they change.
     meta: store::Meta,
-    records: Ledger,
-    runtime: HashMap<BookingKey, Runtime>,
+    /// Every booking: its record and, while the daemon works on it, its phase.
+    bookings: Bookings,
     last_pass: Option<DateTime<Utc>>,
     tasks: JoinSet<Outcome>,
     /// The bookings each task in flight is about, to release them if the task dies.
     task_keys: HashMap<tokio::task::Id, Vec<BookingKey>>,
+    /// The daemon's values changed (not the records: the ledger knows those).
     dirty: bool,
     last_flush: Instant,
     progress: Progress,
-    new_problems: usize,
     passes: u64,
     /// What systemd is told.
     notifier: Notifier,
@@ -269,17 +249,12 @@ struct Daemon {
     held: Vec<String>,
     /// Definitions whose meetings' changes no definition made are held (`guard.max_changes`).
     held_changes: Vec<String>,
-    /// Meetings that lookups adopted in this run, by id: a create's answer naming one of them
-    /// later means the adoption took a twin booking's meeting.
-    adopted: HashMap<Box<str>, BookingKey>,
     /// Creates are looked up instead of sent: the first pass after starting with no state,
     /// and every pass of [`Mode::Recover`].
     recovering: bool,
     /// Until then a booking made for the first time is looked up before it is created (see
     /// [`look_up_until`]).
     look_up_until: Option<DateTime<Utc>>,
-    /// [`Mode::Recover`]: bookings looked up and not found (not looked up again).
-    not_found: HashSet<BookingKey>,
     /// A hash of the API credentials: a reload that changes them retries the bookings that
     /// failed because of them.
     credentials: String,
@@ -400,20 +375,8 @@ pub async fn run(
     // The request bodies stay in the store: read back when a lookup or a changed definition
     // needs one. The rest of each record is what the loop works with.
     records.forget_all_requests();
-    // A pending record from an earlier run may have been sent: look before creating it again.
-    let runtime = records
-        .iter()
-        .filter(|(_, r)| r.status == Status::Pending)
-        .map(|(k, _)| {
-            (
-                k.clone(),
-                Runtime {
-                    unsure: true,
-                    ..Runtime::default()
-                },
-            )
-        })
-        .collect();
+    // A pending record from an earlier run may have been sent: it is looked up first.
+    let bookings = Bookings::new(records, rules(&config, options.mode));
     let mut watching = Watching::start(catalog.dir(), options.watch);
     let mut reloads = options.reloads.take();
     let systemd = options.systemd;
@@ -425,14 +388,12 @@ pub async fn run(
         catalog,
         store,
         meta,
-        records,
-        runtime,
+        bookings,
         tasks: JoinSet::new(),
         task_keys: HashMap::new(),
         dirty: true,
         last_flush: Instant::now(),
         progress: Progress::default(),
-        new_problems: 0,
         passes: 0,
         notifier: Notifier::new(systemd),
         full_pass: true,
@@ -445,10 +406,8 @@ pub async fn run(
         wake: now,
         held,
         held_changes,
-        adopted: HashMap::new(),
         recovering,
         look_up_until,
-        not_found: HashSet::new(),
         lookups: HashMap::new(),
         quotas: Arc::new(std::sync::Mutex::new(Quotas::new(creates_per_hour))),
         credentials,
@@ -502,7 +461,7 @@ pub async fn run(
             Some(joined) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.on_joined(joined)?,
             _ = clock.sleep_until(wake) => d.pass()?,
             _ = rescan.tick() => d.on_rescan(&mut watching)?,
-            _ = tokio::time::sleep_until(flush_at), if d.dirty => d.flush()?,
+            _ = tokio::time::sleep_until(flush_at), if d.needs_flush() => d.flush()?,
             _ = tokio::time::sleep_until(status_at.unwrap_or_else(Instant::now)), if status_at.is_some() => d.notifier.send_waiting(),
             _ = lead_tick.tick(), if d.store.is_shared() => d.check_lead()?,
             _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
@@ -552,10 +511,11 @@ impl Daemon {
             Event::Booked { key, .. } => (key, N::Booked, None),
             Event::Failed { key, error } => (key, N::Failed, Some(error.clone())),
             Event::Missed { key, reason } => (key, N::Missed, Some(reason.clone())),
-            Event::Changed { key, what } if what.starts_with("cancelled") => {
-                (key, N::Cancelled, Some(what.clone()))
-            }
-            Event::Changed { key, what } => (key, N::Changed, Some(what.clone())),
+            Event::Changed {
+                key,
+                what: what @ What::Cancelled(_),
+            } => (key, N::Cancelled, Some(what.to_string())),
+            Event::Changed { key, what } => (key, N::Changed, Some(what.to_string())),
             Event::RemovalsHeld { definitions } => {
                 let message = Message {
                     event: N::Held,
@@ -607,7 +567,7 @@ impl Daemon {
         if self.outbox.is_empty() {
             return;
         }
-        let Some(r) = self.records.get(key) else {
+        let Some(r) = self.bookings.records().get(key) else {
             return;
         };
         let zone: chrono_tz::Tz = r
@@ -662,14 +622,13 @@ impl Daemon {
     /// A notification about a booking is done: recorded, so it is not sent again.
     fn on_notified(&mut self, done: Done) {
         self.announcing = self.announcing.saturating_sub(1);
-        if let Some(r) = self.records.get_mut(&done.key) {
+        if let Some(r) = self.bookings.records_mut().get_mut(&done.key) {
             if !r.notified.contains(&done.mark) {
                 r.notified.push(done.mark);
             }
             // The latest few are enough to tell what was sent for the current event.
             let excess = r.notified.len().saturating_sub(MAX_NOTIFIED);
             r.notified.drain(..excess);
-            self.dirty = true;
         }
     }
 
@@ -682,7 +641,8 @@ impl Daemon {
         let since = now.timestamp()
             - i64::try_from(crate::notifications::RESEND_WITHIN.as_secs()).unwrap_or(0);
         let due: Vec<(BookingKey, N, Option<String>)> = self
-            .records
+            .bookings
+            .records()
             .iter()
             .filter(|(_, r)| r.updated_at >= since)
             .filter_map(|(k, r)| {
@@ -822,7 +782,8 @@ impl Daemon {
                     if credentials != self.credentials {
                         // Failures the old credentials caused are worth another try now.
                         let keys: Vec<BookingKey> = self
-                            .records
+                            .bookings
+                            .records()
                             .values()
                             .filter(|r| {
                                 r.status == Status::Failed
@@ -832,7 +793,9 @@ impl Daemon {
                             })
                             .map(Record::key)
                             .collect();
-                        self.retry(&keys, "the API credentials changed");
+                        let now = self.options.clock.now();
+                        self.bookings
+                            .retry(&keys, "the API credentials changed", now);
                         self.credentials = credentials;
                     }
                     if config.state.file != self.config.state.file {
@@ -845,6 +808,8 @@ impl Daemon {
                         .set_limit(config.api.creates_per_hour_per_user);
                     self.config.api = config.api;
                     self.config.retry = config.retry;
+                    self.bookings
+                        .set_rules(rules(&self.config, self.options.mode));
                     self.config.watch = config.watch;
                     self.config.defaults = config.defaults;
                     self.config.lifecycle = config.lifecycle;
@@ -868,40 +833,30 @@ impl Daemon {
     }
 
     /// The plan for the definitions in `scope` (all of them when `None`) and their records.
-    fn reconciled(&self, now: DateTime<Utc>, scope: Option<&BTreeSet<Name>>) -> plan::Reconciled {
-        fn tracked<'a>(
-            runtime: &HashMap<BookingKey, Runtime>,
-            (k, r): (&BookingKey, &'a Record),
-        ) -> (BookingKey, Tracked<'a>) {
-            let rt = runtime.get(k);
-            (
-                k.clone(),
-                Tracked {
-                    record: r,
-                    unsure: rt.is_some_and(|rt| rt.unsure),
-                    busy: rt.is_some_and(|rt| rt.busy),
-                    retry_at: rt.and_then(|rt| rt.retry_at),
-                },
-            )
-        }
-        let tracked_of = |kr| tracked(&self.runtime, kr);
+    fn reconciled<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        scope: Option<&BTreeSet<Name>>,
+    ) -> plan::Reconciled {
+        let records = self.bookings.records();
+        let bookings = &self.bookings;
+        let tracked_of = |(k, r): (&BookingKey, &'a Record)| (k.clone(), bookings.tracked(k, r));
         let (defs, tracked, at_stake): (Vec<_>, BTreeMap<BookingKey, Tracked<'_>>, _) = match scope
         {
             None => (
                 self.catalog.definitions().collect(),
-                self.records.iter().map(tracked_of).collect(),
+                records.iter().map(tracked_of).collect(),
                 None,
             ),
             Some(ids) => {
                 // A removal is judged against every definition with meetings to come.
                 let removal = ids.iter().any(|id| {
-                    self.catalog.hash_of(id).is_none()
-                        && self.records.of_definition(id).next().is_some()
+                    self.catalog.hash_of(id).is_none() && records.of_definition(id).next().is_some()
                 });
                 (
                     ids.iter().filter_map(|id| self.catalog.get(id)).collect(),
                     ids.iter()
-                        .flat_map(|id| self.records.of_definition(id))
+                        .flat_map(|id| records.of_definition(id))
                         .map(tracked_of)
                         .collect(),
                     removal.then(|| self.at_stake(now)),
@@ -957,23 +912,23 @@ impl Daemon {
                     .hash_of(&k.definition)
                     .is_some_and(|h| *h != *r.definition_hash)
         };
+        let records = self.bookings.records();
         let keys: Vec<BookingKey> = match scope {
-            None => self
-                .records
+            None => records
                 .iter()
                 .filter(|(k, r)| stale(k, r))
                 .map(|(k, _)| k.clone())
                 .collect(),
             Some(ids) => ids
                 .iter()
-                .flat_map(|id| self.records.of_definition(id))
+                .flat_map(|id| records.of_definition(id))
                 .filter(|(k, r)| stale(k, r))
                 .map(|(k, _)| k.clone())
                 .collect(),
         };
         for key in keys {
             match self.store.request_of(&key) {
-                Ok(Some(q)) => self.records.restore_request(&key, q),
+                Ok(Some(q)) => self.bookings.records_mut().restore_request(&key, q),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(booking = %key, "cannot read the recorded request: {e}"),
             }
@@ -985,7 +940,7 @@ impl Daemon {
     fn at_stake(&self, now: DateTime<Utc>) -> usize {
         let mut count = 0;
         let mut last: Option<&str> = None;
-        for (k, r) in self.records.iter() {
+        for (k, r) in self.bookings.records().iter() {
             if r.status == Status::Booked
                 && k.start > now.timestamp()
                 && last != Some(&*k.definition)
@@ -1004,11 +959,11 @@ impl Daemon {
     /// their files and records are as the last pass left them, and no time of theirs came.
     fn scope(&mut self, now: DateTime<Utc>) -> Option<BTreeSet<Name>> {
         let mut ids = self.catalog.take_touched();
-        ids.extend(self.records.take_touched());
+        ids.extend(self.bookings.records_mut().take_touched());
         if std::mem::take(&mut self.full_pass) || self.options.mode != Mode::Run {
             return None;
         }
-        ids.extend(self.runtime.keys().map(|k| k.definition.clone()));
+        ids.extend(self.bookings.live_keys().map(|k| k.definition.clone()));
         ids.extend(self.held.iter().map(|h| Name::from(h.as_str())));
         ids.extend(self.held_changes.iter().map(|h| Name::from(h.as_str())));
         // Creates a quota held back: looked at again until they go.
@@ -1087,7 +1042,7 @@ impl Daemon {
     fn allowed(&self, action: &Action) -> bool {
         match self.options.mode {
             Mode::Recover { .. } => match action {
-                Action::Create(w) => !self.not_found.contains(&w.key),
+                Action::Create(w) => !self.bookings.not_found(&w.key),
                 Action::Resolve(_)
                 | Action::Move { .. }
                 | Action::Missed { .. }
@@ -1098,23 +1053,6 @@ impl Daemon {
         }
     }
 
-    /// Failed bookings back to pending, to be looked up and booked again.
-    fn retry(&mut self, keys: &[BookingKey], why: &str) {
-        let now = self.options.clock.now();
-        let done = self.records.retry(keys, now.timestamp());
-        for key in &done {
-            // An earlier create may have happened (a failed lookup, say): look first.
-            let rt = self.runtime.entry(key.clone()).or_default();
-            rt.unsure = true;
-            rt.retry_at = None;
-            rt.lookups = 0;
-            tracing::info!(booking = %key, "retrying a failed booking: {why}");
-        }
-        if !done.is_empty() {
-            self.dirty = true;
-        }
-    }
-
     /// One reconcile pass: carry out what the plan says.
     fn pass(&mut self) -> Result<(), DaemonError> {
         self.passes += 1;
@@ -1122,7 +1060,8 @@ impl Daemon {
         let request = state::retry_path(&self.config.state.file);
         match state::read_retry(&self.config.state.file) {
             Ok(keys) if !keys.is_empty() => {
-                self.retry(&keys, "asked for with `wemeet-scheduler retry`");
+                self.bookings
+                    .retry(&keys, "asked for with `wemeet-scheduler retry`", now);
                 if let Err(e) = std::fs::remove_file(&request) {
                     tracing::warn!("cannot remove the retry request {}: {e}", request.display());
                 }
@@ -1174,18 +1113,16 @@ impl Daemon {
             match action {
                 Action::Move { from, to } => {
                     // The body that was sent is what the lookup compares: it moves along.
-                    let sent = match self.records.get(&from).and_then(|r| r.request.clone()) {
+                    let sent = match self
+                        .bookings
+                        .records()
+                        .get(&from)
+                        .and_then(|r| r.request.clone())
+                    {
                         Some(q) => Some(q),
                         None => self.store.request_of(&from).ok().flatten(),
                     };
-                    if let Some(key) = self.records.moved(&from, &to.definition, sent) {
-                        tracing::info!(booking = %from, to = %key, "its file was renamed while its create was unclear: the booking moves with it and is looked up");
-                        if let Some(rt) = self.runtime.remove(&from) {
-                            self.runtime.insert(key, rt);
-                        }
-                        self.dirty = true;
-                        moved = true;
-                    }
+                    moved |= self.bookings.moved(&from, &to.definition, sent).is_some();
                 }
                 Action::Modify {
                     key,
@@ -1199,62 +1136,46 @@ impl Daemon {
                             continue;
                         }
                     };
+                    let definition_hash = self.hash_of(&key);
                     changes.push(key.clone());
-                    self.record_change(
-                        &key,
-                        Change::Modify {
-                            fields,
-                            start: wanted.key.start,
-                            end: wanted.end.timestamp(),
-                            request,
-                            definition_hash: self
-                                .catalog
-                                .hash_of(&key.definition)
-                                .unwrap_or_default()
-                                .to_string(),
-                        },
-                        now,
-                    );
+                    let change = Change::Modify {
+                        fields,
+                        start: wanted.key.start,
+                        end: wanted.end.timestamp(),
+                        request,
+                        definition_hash,
+                    };
+                    self.bookings.change(&key, change, now);
                 }
                 Action::Cancel { key, reason } => {
                     changes.push(key.clone());
-                    self.record_change(&key, Change::Cancel { reason }, now);
+                    self.bookings.change(&key, Change::Cancel { reason }, now);
                 }
                 Action::Resume(key) => changes.push(key),
-                Action::DropChange { key, reason } => {
-                    if let Some(r) = self.records.get_mut(&key) {
-                        tracing::warn!(booking = %key, "{reason}; the change is dropped");
-                        r.change = None;
-                        self.dirty = true;
-                    }
-                }
+                Action::DropChange { key, reason } => self.bookings.drop_change(&key, reason),
                 Action::Rehash(key) => {
-                    if let (Some(r), Some(h)) = (
-                        self.records.get_mut(&key),
-                        self.catalog.hash_of(&key.definition),
-                    ) {
-                        r.definition_hash = h.into();
-                        self.dirty = true;
+                    if let Some(h) = self.catalog.hash_of(&key.definition) {
+                        self.bookings.rehash(&key, h);
                     }
                 }
                 Action::Create(w) => creates.push(w),
                 Action::Resolve(key) => {
-                    if let Some(r) = self.records.get(&key) {
+                    if let Some(r) = self.bookings.records().get(&key) {
                         resolves
                             .entry((r.userid.to_string(), r.instanceid))
                             .or_default()
                             .push(key);
                     }
                 }
-                Action::Missed { wanted, reason } => self.record_missed(&wanted, reason, now),
-                Action::Forget(key) => {
-                    tracing::info!(booking = %key, "no longer wanted and never created; dropped");
-                    self.records.remove(&key);
-                    self.runtime.remove(&key);
-                    self.dirty = true;
+                Action::Missed { wanted, reason } => {
+                    let hash = self.hash_of(&wanted.key);
+                    self.bookings.missed(&wanted, &hash, reason, now);
                 }
+                Action::Forget(key) => self.bookings.forget(&key),
             }
         }
+        // Moves ask for a pass (taken by `wake` below); what the plan's steps told goes out.
+        self.follow_up();
         self.last_pass = Some(now);
         if let Some(m) = &self.metrics {
             m.last_pass.set(now.timestamp());
@@ -1285,7 +1206,7 @@ impl Daemon {
         } else if first_time_looked_up {
             let (first, again): (Vec<Wanted>, Vec<Wanted>) = std::mem::take(&mut creates)
                 .into_iter()
-                .partition(|w| !self.records.contains(&w.key));
+                .partition(|w| !self.bookings.records().contains(&w.key));
             creates = again;
             first
         } else {
@@ -1297,11 +1218,9 @@ impl Daemon {
                 "looking up bookings before creating them: a state this store replaced may have booked them"
             );
             for w in look_up {
-                self.record_intent(&w, now);
-                let rt = self.runtime.entry(w.key.clone()).or_default();
-                rt.unsure = true;
-                rt.busy = false;
-                rt.never_sent = never_sent;
+                let hash = self.hash_of(&w.key);
+                self.bookings
+                    .intent(&w, &hash, First::LookUp { never_sent }, now);
             }
             self.wake = now;
         }
@@ -1335,8 +1254,15 @@ impl Daemon {
         if !creates.is_empty() {
             let mut unsent = Vec::with_capacity(creates.len());
             for w in creates {
-                unsent.extend(self.record_intent(&w, now));
+                let hash = self.hash_of(&w.key);
+                if self.bookings.intent(&w, &hash, First::Send, now) {
+                    unsent.push(Unsent {
+                        key: w.key,
+                        userid: w.request.userid,
+                    });
+                }
             }
+            self.follow_up();
             // The intent must be on disk before any of these creates is sent.
             self.flush()?;
             if self.progress.total == self.progress.done {
@@ -1350,22 +1276,16 @@ impl Daemon {
             // Only meetings that start at or after the earliest booking looked up can be ours.
             let from = keys.iter().map(|k| k.start).min().unwrap_or_default();
             let until = keys.iter().map(|k| k.start).max().unwrap_or_default();
-            for k in &keys {
-                self.runtime.entry(k.clone()).or_default().busy = true;
-            }
-            tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
-            let client = self.client.clone();
             // A request the client gave up on may still be in the server's queue: give it
             // time to land before concluding from its absence that it never will. Not needed
             // when none of these was ever sent.
-            let never_sent = keys
-                .iter()
-                .all(|k| self.runtime.get(k).is_some_and(|rt| rt.never_sent));
-            let settle = if never_sent {
-                Duration::ZERO
-            } else {
+            let settle = if self.bookings.dispatch_lookup(&keys) {
                 self.config.api.timeout * 2
+            } else {
+                Duration::ZERO
             };
+            tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
+            let client = self.client.clone();
             let task_keys = keys.clone();
             let handle = self.tasks.spawn(async move {
                 tokio::time::sleep(settle).await;
@@ -1381,64 +1301,12 @@ impl Daemon {
         Ok(())
     }
 
-    /// A fresh record for an occurrence, keeping the attempts and last error of the one it
-    /// replaces.
-    fn new_record(&self, w: &Wanted, status: Status, now: DateTime<Utc>) -> Record {
-        let previous = self.records.get(&w.key);
-        Record {
-            definition: w.key.definition.clone(),
-            occurrence_start: w.key.start,
-            occurrence_end: w.end.timestamp(),
-            status,
-            userid: w.request.userid.as_str().into(),
-            instanceid: w.request.instanceid,
-            subject: w.request.subject.clone(),
-            timezone: Some(w.timezone.name().into()),
-            definition_hash: self
-                .catalog
-                .hash_of(&w.key.definition)
-                .unwrap_or_default()
-                .into(),
-            request: None,
-            meeting_id: None,
-            meeting_code: None,
-            join_url: None,
-            attempts: previous.map_or(0, |r| r.attempts),
-            last_error: previous.and_then(|r| r.last_error.clone()),
-            error_code: None,
-            updated_at: now.timestamp(),
-            change: None,
-            refused: None,
-            sequence: 0,
-            notified: previous.map(|r| r.notified.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// Records the intent of a create (pending, its request with it): what is then sent, once
-    /// the intent is on disk. `None` when the request cannot be written (the booking is then
-    /// failed: the create could not be sent either).
-    fn record_intent(&mut self, w: &Wanted, now: DateTime<Utc>) -> Option<Unsent> {
-        let mut record = self.new_record(w, Status::Pending, now);
-        let body = serde_json::value::to_raw_value(&w.request);
-        let error = body.as_ref().err().map(|e| e.to_string());
-        record.request = body.ok().map(state::RecordedRequest);
-        self.records.insert(w.key.clone(), record);
-        let rt = self.runtime.entry(w.key.clone()).or_default();
-        rt.unsure = false;
-        rt.busy = true;
-        self.dirty = true;
-        if let Some(e) = error {
-            self.apply_created(
-                w.key.clone(),
-                Err(ApiError::unsent("POST", "/v1/meetings", e)),
-                now,
-            );
-            return None;
-        }
-        Some(Unsent {
-            key: w.key.clone(),
-            userid: w.request.userid.clone(),
-        })
+    /// The hash of the definition a booking is made from.
+    fn hash_of(&self, key: &BookingKey) -> String {
+        self.catalog
+            .hash_of(&key.definition)
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// How many requests may be tasks at once: enough to keep every connection the client
@@ -1469,7 +1337,7 @@ impl Daemon {
 
     fn dispatch_create(&mut self, u: Unsent) {
         // The body recorded with the intent; from the store if memory lost it.
-        let body = match self.records.take_request(&u.key) {
+        let body = match self.bookings.records_mut().take_request(&u.key) {
             Some(body) => Ok(body),
             None => self
                 .store
@@ -1481,16 +1349,12 @@ impl Daemon {
             Ok(body) => body.0.get().as_bytes().to_vec(),
             Err(e) => {
                 let now = self.options.clock.now();
-                self.apply_created(u.key, Err(ApiError::unsent("POST", "/v1/meetings", e)), now);
+                self.bookings.unsendable(&u.key, e, now);
+                self.follow_up();
                 return;
             }
         };
-        if let Some(r) = self.records.get_mut(&u.key) {
-            r.attempts += 1;
-        }
-        if let Some(rt) = self.runtime.get_mut(&u.key) {
-            rt.never_sent = false;
-        }
+        self.bookings.dispatch_create(&u.key);
         let client = self.client.clone();
         let key = u.key.clone();
         let (quotas, clock) = (self.quotas.clone(), self.options.clock.clone());
@@ -1527,336 +1391,141 @@ impl Daemon {
                 } else {
                     tracing::error!("a request task ended abnormally: {e}");
                 }
-                for key in self.task_keys.remove(&e.id()).unwrap_or_default() {
-                    let rt = self.runtime.entry(key).or_default();
-                    rt.busy = false;
-                    rt.unsure = true;
-                }
-                true
+                let keys = self.task_keys.remove(&e.id()).unwrap_or_default();
+                self.bookings.lost(&keys);
+                self.follow_up()
             }
         }
     }
 
-    fn record_missed(&mut self, w: &Wanted, reason: String, now: DateTime<Utc>) {
-        tracing::warn!(booking = %w.key, subject = %w.request.subject, "missed: {reason}");
-        let mut record = self.new_record(w, Status::Missed, now);
-        record.last_error = Some(reason.as_str().into());
-        self.records.insert(w.key.clone(), record);
-        self.runtime.remove(&w.key);
-        self.dirty = true;
-        self.new_problems += 1;
-        self.emit(Event::Missed {
-            key: w.key.clone(),
-            reason,
-        });
-    }
-
-    /// Applies a finished request. Returns whether a pass should follow.
+    /// Hands a finished request's answer to the bookings. Returns whether a pass should
+    /// follow.
     fn apply(&mut self, outcome: Outcome) -> bool {
         let now = self.options.clock.now();
-        self.dirty = true;
         match outcome {
-            Outcome::Changed { key, result } => self.apply_changed(key, result, now),
+            Outcome::Changed { key, result } => {
+                if result.is_ok() && self.bookings.needs_links(&key) {
+                    // The booking moves to another row, and memory holds it without its join
+                    // URL and code: they move with it, from the store.
+                    match self.store.record_of(&key) {
+                        Ok(Some(stored)) => {
+                            self.bookings
+                                .keep_links(&key, stored.join_url, stored.meeting_code);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
+                        }
+                    }
+                }
+                let hash = self.catalog.hash_of(&key.definition).map(str::to_string);
+                self.bookings.changed(key, result, hash.as_deref(), now);
+            }
             Outcome::Created { key, result } => {
                 self.progress.done += 1;
                 self.log_progress();
-                self.apply_created(key, result, now)
+                self.bookings.created(key, result, now);
             }
             Outcome::Resolved { keys, result } => {
-                match result {
-                    Ok(meetings) => {
-                        // Ids recorded for any booking, and those adopted in this lookup: never
-                        // another booking's meeting.
-                        let mut taken: HashSet<String> = self
-                            .records
-                            .values()
-                            .filter_map(|r| r.meeting_id.as_deref().map(str::to_string))
-                            .collect();
-                        for key in keys {
-                            // What the create asked for (hosts, invitees): from the store.
-                            let recorded = match self.store.request_of(&key) {
-                                Ok(q) => q,
-                                Err(e) => {
-                                    tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
-                                    None
-                                }
-                            };
-                            let Some(r) = self.records.get(&key) else {
-                                continue;
-                            };
-                            let wanted = r
-                                .request
-                                .as_ref()
-                                .or(recorded.as_ref())
-                                .and_then(|q| serde_json::from_str(q.0.get()).ok())
-                                .map_or_else(
-                                    || {
-                                        lookup::Wanted::of_times(
-                                            &r.subject,
-                                            r.occurrence_start,
-                                            r.occurrence_end,
-                                        )
-                                    },
-                                    |q| lookup::Wanted::of_json(&q),
-                                );
-                            match lookup::find(&wanted, &meetings, &taken) {
-                                Found::One(m) => {
-                                    tracing::info!(booking = %key, meeting_id = %m.meeting_id, "adopted: the earlier create did happen");
-                                    taken.insert(m.meeting_id.clone());
-                                    // Remembered until a create's answer could name it (one
-                                    // on its way now); bounded: all forgotten when full.
-                                    if self.adopted.len() >= MAX_ADOPTED {
-                                        self.adopted.clear();
-                                    }
-                                    self.adopted
-                                        .insert(m.meeting_id.as_str().into(), key.clone());
-                                    self.record_booked(&key, &m, true, now);
-                                }
-                                Found::None
-                                    if matches!(self.options.mode, Mode::Recover { .. }) =>
-                                {
-                                    tracing::info!(booking = %key, "not among the user's meetings: not booked yet");
-                                    let subject = r.subject.clone();
-                                    self.records.remove(&key);
-                                    self.runtime.remove(&key);
-                                    self.not_found.insert(key.clone());
-                                    self.emit(Event::NotFound { key, subject });
-                                }
-                                Found::None => {
-                                    let (creates, last, code) =
-                                        (r.attempts, r.last_error.clone(), r.error_code);
-                                    let rt = self.runtime.entry(key.clone()).or_default();
-                                    rt.lookups += 1;
-                                    let lookups = rt.lookups;
-                                    if creates + lookups >= self.config.retry.max_attempts {
-                                        // An answer nobody understands (an unknown code, a 5xx
-                                        // without a body) must not loop: stop, and say so.
-                                        self.fail(
-                                            key,
-                                            format!(
-                                                "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
-                                                last.as_deref().unwrap_or("none")
-                                            ),
-                                            "see the last error; the booking is tried again when its file changes",
-                                            code,
-                                            now,
-                                        );
-                                        continue;
-                                    }
-                                    let rt = self.runtime.entry(key.clone()).or_default();
-                                    tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
-                                    rt.unsure = false;
-                                    rt.busy = false;
-                                    rt.retry_at = None;
-                                    rt.lookups_failed = 0;
-                                }
-                                Found::Several(ids) => {
-                                    let message = format!(
-                                        "the create's answer was unclear, and {} meetings of {} could each be this booking's ({}): none was adopted and none is created",
-                                        ids.len(),
-                                        r.userid,
-                                        ids.join(", ")
-                                    );
-                                    self.fail(
-                                        key,
-                                        message,
-                                        "check them in Tencent Meeting, cancel any extra one, and give each definition its own subject or invitees",
-                                        None,
-                                        now,
-                                    );
-                                }
+                // What the creates asked for (hosts, invitees): from the store, unless memory
+                // holds it.
+                let mut recorded = HashMap::new();
+                if result.is_ok() {
+                    for key in keys.iter().filter(|k| self.bookings.needs_request(k)) {
+                        match self.store.request_of(key) {
+                            Ok(Some(q)) => {
+                                recorded.insert(key.clone(), q);
                             }
-                        }
-                    }
-                    Err(e) if e.treatment() == Treatment::Permanent => {
-                        // The lookup itself is refused (wrong credentials, no such user):
-                        // trying again cannot tell, and creating could book twice.
-                        for key in keys {
-                            self.fail(
-                                key,
-                                format!("cannot look up whether the booking exists: {e}"),
-                                "fix what the error names; the booking is tried again when its file changes",
-                                e.code(),
-                                now,
-                            );
-                        }
-                    }
-                    Err(ApiError::Fenced { .. }) => {
-                        // Not sent (the client tried again with backoff meanwhile): looked up
-                        // again by the next pass; the lead check runs every takeover/3.
-                        for key in keys {
-                            let rt = self.runtime.entry(key).or_default();
-                            rt.busy = false;
-                            rt.retry_at = None;
-                        }
-                    }
-                    Err(e) => {
-                        for key in keys {
-                            let creates = self.records.get(&key).map_or(0, |r| r.attempts);
-                            let rt = self.runtime.entry(key.clone()).or_default();
-                            rt.lookups += 1;
-                            if creates + rt.lookups >= self.config.retry.max_attempts {
-                                let lookups = rt.lookups;
-                                self.fail(
-                                    key,
-                                    format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"),
-                                    "nothing more is sent for it; check the meetings of its user, then edit the file to try again",
-                                    e.code(),
-                                    now,
-                                );
-                                continue;
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
                             }
-                            let rt = self.runtime.entry(key.clone()).or_default();
-                            rt.busy = false;
-                            rt.lookups_failed += 1;
-                            let wait =
-                                lookup_backoff(rt.lookups_failed, self.config.retry.max_delay);
-                            rt.retry_at = Some(now + wait);
-                            tracing::warn!(booking = %key, "cannot look up whether an earlier create happened ({e}); trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
                         }
                     }
                 }
-                true
+                self.bookings.looked_up(keys, result, &recorded, now);
             }
         }
+        self.follow_up()
     }
 
-    fn apply_created(
-        &mut self,
-        key: BookingKey,
-        result: Result<MeetingInfo, ApiError>,
-        now: DateTime<Utc>,
-    ) -> bool {
-        match result {
-            Ok(m) => {
-                // A lookup for a twin booking (same owner, subject and times) may have adopted
-                // this meeting while this create was on its way: the answer is certain, the
-                // adoption was not. The twin goes back to be looked up again.
-                if let Some(twin) = self.adopted.remove(m.meeting_id.as_str())
-                    && twin != key
-                    && self
-                        .records
-                        .get(&twin)
-                        .is_some_and(|r| r.meeting_id.as_deref() == Some(m.meeting_id.as_str()))
-                {
-                    tracing::warn!(booking = %twin, meeting_id = %m.meeting_id, by = %key, "the meeting adopted for this booking was made by another one's create: looked up again");
-                    self.records.unbooked(&twin, now.timestamp());
-                    let rt = self.runtime.entry(twin).or_default();
-                    rt.unsure = true;
-                    rt.busy = false;
-                    rt.retry_at = None;
-                    self.record_booked(&key, &m, false, now);
-                    return true;
-                }
-                self.record_booked(&key, &m, false, now);
-                false
-            }
-            Err(e @ (ApiError::HeldBack { .. } | ApiError::Fenced { .. })) => {
-                // Not sent: it waits with the user's other creates until the quota frees, or
-                // until the server confirms the lead again.
-                tracing::debug!(booking = %key, "create held back: {e}");
-                let rt = self.runtime.entry(key.clone()).or_default();
-                rt.busy = false;
-                rt.retry_at = None;
-                if let Some(r) = self.records.get_mut(&key) {
-                    r.attempts = r.attempts.saturating_sub(1);
-                }
+    /// Carries out what the bookings asked for. Returns whether a pass should follow.
+    fn follow_up(&mut self) -> bool {
+        let mut pass = false;
+        while let Some(output) = self.bookings.poll() {
+            match output {
+                Output::Told(told) => self.told(told),
+                Output::Pass => pass = true,
                 // Once the last one is back, a pass records who waits, and for what.
-                self.tasks.is_empty()
-            }
-            Err(e) => {
-                let message = e.to_string();
-                let rt = self.runtime.entry(key.clone()).or_default();
-                rt.busy = false;
-                if let Some(r) = self.records.get_mut(&key) {
-                    r.last_error = Some(message.as_str().into());
-                    r.error_code = e.code();
-                    r.updated_at = now.timestamp();
+                Output::PassWhenQuiet => pass |= self.tasks.is_empty(),
+                Output::WakeAt(at) => self.wake = self.wake.min(at),
+                Output::QuotaRefused { key, userid, error } => {
+                    let now = self.options.clock.now();
+                    let until = match userid {
+                        Some(user) => self.quotas().refused_user(&user, now),
+                        None => self.quotas().refused_app(now),
+                    };
+                    self.wake = self.wake.min(until);
+                    tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
                 }
-                if e.is_ambiguous() {
-                    rt.unsure = true;
-                    rt.retry_at = None;
-                    tracing::warn!(booking = %key, "create ended without a clear answer ({message}); looking it up before trying again");
-                    return true;
-                }
-                match e.treatment() {
-                    Treatment::Permanent => {
-                        let hint = if e
-                            .code()
-                            .is_some_and(|c| crate::api::error::codes::CREDENTIALS.contains(&c))
-                        {
-                            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
-                        } else {
-                            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
-                        };
-                        self.fail(key, message, hint, e.code(), now);
-                    }
-                    Treatment::Quota => {
-                        // A signal for the user's (or the app's) whole queue, not a timer for
-                        // this booking: its create waits with the others until the window
-                        // frees, and is not sent again on its own.
-                        rt.retry_at = None;
-                        let user = self.records.get(&key).map(|r| r.userid.clone());
-                        let until = match (e.code(), user) {
-                            (Some(crate::api::error::codes::HOURLY_CREATES), Some(user)) => {
-                                self.quotas().refused_user(&user, now)
-                            }
-                            _ => self.quotas().refused_app(now),
-                        };
-                        self.wake = self.wake.min(until);
-                        tracing::warn!(booking = %key, "API quota used up ({message}); creates wait until {}", until.format("%F %T UTC"));
-                        // A pass records who waits, and for what.
-                        return true;
-                    }
-                    Treatment::Retry | Treatment::Resign => {
-                        let wait = TimeDelta::from_std(self.config.retry.max_delay)
-                            .unwrap_or(TimeDelta::minutes(5));
-                        rt.retry_at = Some(now + wait);
-                        self.wake = self.wake.min(now + wait);
-                        tracing::warn!(booking = %key, "create still failing after retries ({message}); trying again in {}", humantime::format_duration(self.config.retry.max_delay));
-                    }
-                }
-                false
             }
         }
+        pass
     }
 
-    /// Records a booking as failed for good: not tried again until its file changes.
-    fn fail(
-        &mut self,
-        key: BookingKey,
-        message: String,
-        hint: &str,
-        code: Option<i64>,
-        now: DateTime<Utc>,
-    ) {
-        self.runtime.remove(&key);
-        self.records.failed(&key, &message, code, now.timestamp());
-        self.new_problems += 1;
-        self.dirty = true;
-        tracing::error!(booking = %key, "booking failed: {message}; {hint}");
-        self.emit(Event::Failed {
-            key,
-            error: message,
-        });
+    /// What happened to a booking, to the log's readers, the events and the notifications.
+    fn told(&mut self, told: Told) {
+        let event = match told {
+            Told::Booked {
+                key,
+                meeting: m,
+                adopted,
+            } => {
+                let Some(r) = self.bookings.records().get(&key) else {
+                    return;
+                };
+                let (subject, timezone) = (r.subject.clone(), r.timezone.clone());
+                let start = crate::booking::show_start(
+                    key.start,
+                    timezone.as_deref(),
+                    self.config.defaults.timezone,
+                    "%a %F %H:%M %Z",
+                );
+                tracing::info!(
+                    booking = %key,
+                    meeting_id = %m.meeting_id,
+                    meeting_code = %m.meeting_code,
+                    adopted,
+                    "booked {subject:?} {start} {}",
+                    m.join_url
+                );
+                Event::Booked {
+                    key,
+                    timezone: timezone.map(|z| z.to_string()),
+                    subject,
+                    meeting_id: m.meeting_id,
+                    meeting_code: m.meeting_code,
+                    join_url: m.join_url,
+                    adopted,
+                }
+            }
+            Told::Failed { key, error } => Event::Failed { key, error },
+            Told::Missed { key, reason } => Event::Missed { key, reason },
+            Told::Changed { key, what } => Event::Changed { key, what },
+            Told::NotFound { key, subject } => Event::NotFound { key, subject },
+        };
+        self.emit(event);
     }
 
     /// Drops records of meetings that ended more than `state.retention` ago.
     fn prune(&mut self, now: DateTime<Utc>) {
         let cutoff = self.config.state.forget_before(now).timestamp();
-        let before = self.records.len();
-        self.records.retain(|k, r| {
-            r.occurrence_end >= cutoff
-                || r.status == Status::Pending
-                || r.change.is_some()
-                || self.runtime.get(k).is_some_and(|rt| rt.busy)
-        });
-        if self.records.len() != before {
+        let pruned = self.bookings.prune(cutoff);
+        if pruned > 0 {
             tracing::info!(
-                pruned = before - self.records.len(),
+                pruned,
                 "forgot bookings of meetings that ended over the retention time ago"
             );
-            self.dirty = true;
         }
     }
 
@@ -1947,37 +1616,21 @@ impl Daemon {
         }
     }
 
-    /// Records the intent of a modify or cancel; it is written before it is sent.
-    fn record_change(&mut self, key: &BookingKey, change: Change, now: DateTime<Utc>) {
-        if let Some(r) = self.records.get_mut(key) {
-            tracing::info!(
-                booking = %key,
-                change = match &change {
-                    Change::Modify { .. } => "modify",
-                    Change::Cancel { .. } => "cancel",
-                },
-                "changing a booked meeting"
-            );
-            r.change = Some(Box::new(change));
-            r.updated_at = now.timestamp();
-            self.dirty = true;
-        }
-    }
-
     fn dispatch_change(&mut self, key: BookingKey) {
-        let Some(r) = self.records.get(&key) else {
+        let Some(request) = self.bookings.dispatch_change(&key) else {
             return;
         };
-        let (Some(change), Some(meeting_id)) = (r.change.clone(), r.meeting_id.clone()) else {
-            return;
-        };
-        let (userid, instanceid) = (r.userid.clone(), r.instanceid);
         let reason_code = self.config.lifecycle.reason_code;
-        self.runtime.entry(key.clone()).or_default().busy = true;
         let client = self.client.clone();
         let task_key = key.clone();
         let handle = self.tasks.spawn(async move {
-            let result = match *change {
+            let ChangeRequest {
+                change,
+                meeting_id,
+                userid,
+                instanceid,
+            } = request;
+            let result = match change {
                 Change::Modify { fields, .. } => {
                     let body = ModifyMeeting {
                         userid: userid.to_string(),
@@ -2005,166 +1658,6 @@ impl Daemon {
         self.task_keys.insert(handle.id(), vec![task_key]);
     }
 
-    fn apply_changed(
-        &mut self,
-        key: BookingKey,
-        result: Result<(), ApiError>,
-        now: DateTime<Utc>,
-    ) -> bool {
-        self.runtime.remove(&key);
-        let Some(r) = self.records.get_mut(&key) else {
-            return false;
-        };
-        let Some(change) = r.change.take() else {
-            return false;
-        };
-        match (result, *change) {
-            (Ok(()), Change::Cancel { reason }) => {
-                let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
-                self.records.cancelled(&key, &reason, now.timestamp());
-                tracing::info!(booking = %key, meeting_id = %meeting_id, "cancelled: {reason}");
-                self.emit(Event::Changed {
-                    key,
-                    what: format!("cancelled: {reason}"),
-                });
-                true
-            }
-            (
-                Ok(()),
-                Change::Modify {
-                    fields,
-                    start,
-                    end,
-                    request,
-                    definition_hash,
-                },
-            ) => {
-                if start != key.start
-                    && r.meeting_id.is_some()
-                    && r.join_url.is_none()
-                    && r.meeting_code.is_none()
-                {
-                    // The booking moves to another row, and the daemon holds it without its
-                    // join URL and code: they move with it, from the store.
-                    match self.store.record_of(&key) {
-                        Ok(Some(stored)) => {
-                            r.join_url = stored.join_url;
-                            r.meeting_code = stored.meeting_code;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
-                        }
-                    }
-                }
-                let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
-                let modified = crate::ledger::Modified {
-                    subject: request
-                        .get("subject")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
-                    start,
-                    end,
-                    request: serde_json::value::to_raw_value(&request)
-                        .ok()
-                        .map(state::RecordedRequest),
-                    definition_hash: definition_hash.into(),
-                };
-                let what = format!(
-                    "modified: {}",
-                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
-                tracing::info!(booking = %key, meeting_id = %meeting_id, "{what}");
-                let Some(new_key) = self.records.modified(&key, modified, now.timestamp()) else {
-                    return false;
-                };
-                self.emit(Event::Changed { key: new_key, what });
-                true
-            }
-            (Err(e), change) => {
-                let message = e.to_string();
-                r.last_error = Some(message.as_str().into());
-                r.error_code = e.code();
-                r.updated_at = now.timestamp();
-                match e.treatment() {
-                    Treatment::Permanent => {
-                        // Keep the meeting as booked; do not try this change again until the
-                        // definition changes again.
-                        let (kind, definition_hash) = match change {
-                            Change::Modify {
-                                definition_hash, ..
-                            } => ("modify", Some(definition_hash)),
-                            Change::Cancel { .. } => (
-                                "cancel",
-                                self.catalog.hash_of(&key.definition).map(str::to_string),
-                            ),
-                        };
-                        r.refused = Some(Box::new(state::Refused {
-                            kind: kind.to_string(),
-                            definition_hash,
-                            error_code: e.code(),
-                            at: now.timestamp(),
-                        }));
-                        tracing::error!(booking = %key, "the {kind} of a booked meeting was refused: {message}; it is not tried again until the definition changes");
-                    }
-                    _ => {
-                        r.change = Some(Box::new(change));
-                        let wait = TimeDelta::from_std(self.config.retry.max_delay)
-                            .unwrap_or(TimeDelta::minutes(5));
-                        self.runtime.entry(key.clone()).or_default().retry_at = Some(now + wait);
-                        self.wake = self.wake.min(now + wait);
-                        tracing::warn!(booking = %key, "the change to a booked meeting is still failing ({message}); trying again later");
-                    }
-                }
-                false
-            }
-        }
-    }
-
-    fn record_booked(
-        &mut self,
-        key: &BookingKey,
-        m: &MeetingInfo,
-        adopted: bool,
-        now: DateTime<Utc>,
-    ) {
-        self.runtime.remove(key);
-        let Some(r) = self.records.booked(
-            key,
-            &m.meeting_id,
-            &m.meeting_code,
-            &m.join_url,
-            now.timestamp(),
-        ) else {
-            return;
-        };
-        let subject = r.subject.clone();
-        let timezone = r.timezone.clone();
-        let start = crate::booking::show_start(
-            key.start,
-            timezone.as_deref(),
-            self.config.defaults.timezone,
-            "%a %F %H:%M %Z",
-        );
-        tracing::info!(
-            booking = %key,
-            meeting_id = %m.meeting_id,
-            meeting_code = %m.meeting_code,
-            adopted,
-            "booked {subject:?} {start} {}",
-            m.join_url
-        );
-        self.emit(Event::Booked {
-            key: key.clone(),
-            timezone: timezone.map(|z| z.to_string()),
-            subject,
-            meeting_id: m.meeting_id.clone(),
-            meeting_code: m.meeting_code.clone(),
-            join_url: m.join_url.clone(),
-            adopted,
-        });
-    }
-
     fn log_progress(&self) {
         let Progress { total, done } = self.progress;
         if total >= 100 && (done % (total / 10).max(1) == 0 || done == total) {
@@ -2176,27 +1669,7 @@ impl Daemon {
     fn next_wake(&self) -> DateTime<Utc> {
         let now = self.options.clock.now();
         let due = self.next_at.first().map(|(at, _)| *at);
-        let pending = self
-            .runtime
-            .iter()
-            .filter(|(k, _)| {
-                self.records
-                    .get(k)
-                    .is_some_and(|r| r.status == Status::Pending || r.change.is_some())
-            })
-            .filter_map(|(k, rt)| {
-                if rt.busy {
-                    return None;
-                }
-                // A retry time, and the start (to record a miss), whichever is still ahead.
-                let start = DateTime::from_timestamp(k.start + 1, 0);
-                [rt.retry_at, start]
-                    .into_iter()
-                    .flatten()
-                    .filter(|t| *t > now)
-                    .min()
-            })
-            .min();
+        let pending = self.bookings.next_due(now);
         // Times already past were handled by the last pass (or are not actionable): waking
         // for them again would spin.
         let quota = self.waiting.values().map(|(wait, _)| wait.until).min();
@@ -2237,7 +1710,7 @@ impl Daemon {
     /// Writes what changed since the last flush: the changed records and, when they changed,
     /// the daemon's values, in one transaction.
     fn flush(&mut self) -> Result<(), DaemonError> {
-        if !self.dirty || self.options.mode == (Mode::Recover { dry_run: true }) {
+        if !self.needs_flush() || self.options.mode == (Mode::Recover { dry_run: true }) {
             return Ok(());
         }
         let invalid = self.catalog.invalid();
@@ -2268,7 +1741,7 @@ impl Daemon {
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an
         // older one only widens the window in which unbooked starts count as missed, and each
         // start in it has a record already).
-        let (rows, keys) = self.records.take_changes();
+        let (rows, keys) = self.bookings.records_mut().take_changes();
         let only_last_pass = meta
             == store::Meta {
                 last_pass: meta.last_pass,
@@ -2288,11 +1761,11 @@ impl Daemon {
         let wrote_meta = batch.meta.is_some();
         drop(batch);
         if let Err(e) = result {
-            self.records.restore_changes(keys);
+            self.bookings.records_mut().restore_changes(keys);
             return Err(e.into());
         }
         // Written: the bodies live in the store from here on.
-        self.records.forget_requests(&keys);
+        self.bookings.records_mut().forget_requests(&keys);
         if wrote_meta {
             self.meta = meta;
         }
@@ -2312,7 +1785,7 @@ impl Daemon {
             .iter()
             .map(|s| (s.as_str(), 0))
             .collect();
-            for r in self.records.values() {
+            for r in self.bookings.records().values() {
                 *counts.entry(r.status.as_str()).or_default() += 1;
             }
             for (status, n) in counts {
@@ -2330,6 +1803,11 @@ impl Daemon {
         }
         self.update_status();
         Ok(())
+    }
+
+    /// Whether anything is to be written: records, or the daemon's values.
+    fn needs_flush(&self) -> bool {
+        self.dirty || self.bookings.records().has_changes()
     }
 
     /// Tells systemd the counts (`STATUS=`), when they changed.
@@ -2404,14 +1882,14 @@ impl Daemon {
     }
 
     fn summary(&self) -> Summary {
-        let count = |s: Status| self.records.values().filter(|r| r.status == s).count();
+        let count = |s: Status| self.bookings.records().count(s);
         Summary {
             booked: count(Status::Booked),
             pending: count(Status::Pending),
             failed: count(Status::Failed),
             missed: count(Status::Missed),
             invalid_files: self.catalog.invalid().len(),
-            new_problems: self.new_problems,
+            new_problems: self.bookings.problems(),
             state_writes: self.store.writes(),
             passes: self.passes,
         }
@@ -2545,7 +2023,6 @@ fn fingerprint(api: &crate::config::ApiConfig, key: &crate::config::SecretKey) -
     ))
 }
 
-/// Waits between failed lookups: 10 s, 20 s, 40 s, ... up to `max`.
 /// How long bookings made for the first time are looked up before they are created: a year
 /// (the longest `book_ahead`) from a start on a new or restored store, since the state it
 /// replaced may have booked anything up to that far ahead; otherwise what the store says.
@@ -2559,7 +2036,11 @@ fn look_up_until(fresh: bool, stored: Option<i64>, now: DateTime<Utc>) -> Option
     Some(stored.map_or(until, |s| s.max(until)))
 }
 
-fn lookup_backoff(failures: u32, max: Duration) -> TimeDelta {
-    let secs = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
-    TimeDelta::from_std(Duration::from_secs(secs).min(max)).unwrap_or(TimeDelta::minutes(5))
+/// The lifecycle's rules from the config.
+fn rules(config: &Config, mode: Mode) -> Rules {
+    Rules {
+        max_attempts: config.retry.max_attempts,
+        max_delay: config.retry.max_delay,
+        recover: matches!(mode, Mode::Recover { .. }),
+    }
 }

@@ -233,6 +233,19 @@ impl Ledger {
         }
     }
 
+    /// Puts back a join URL and meeting code read from the store (not a change).
+    pub fn restore_links(
+        &mut self,
+        key: &BookingKey,
+        join_url: Option<Box<str>>,
+        meeting_code: Option<Box<str>>,
+    ) {
+        if let Some(r) = self.records.get_mut(key) {
+            r.join_url = join_url;
+            r.meeting_code = meeting_code;
+        }
+    }
+
     /// The meeting exists: `booked` with its id, code and join URL; the last error goes.
     /// Returns the record, or `None` when there is none for `key`.
     pub fn booked(

@@ -30,6 +30,8 @@
 //!   version 1 JSON state file format that the store imports.
 //! - [`ledger`]: the records the daemon works with, and which of them changed since the
 //!   store last wrote them.
+//! - [`lifecycle`]: what each step and each API answer does to a booking: the booking's
+//!   phases as a state machine over the ledger. Sans-IO: events in, outputs out.
 //! - [`store`]: where the records live between runs: a locked SQLite database written in
 //!   batches of changed rows (import, backup, restore), or a PostgreSQL database shared by
 //!   daemons of which one leads.
@@ -62,6 +64,7 @@ pub mod diagnostic;
 pub mod fake_api;
 pub mod lease;
 pub mod ledger;
+pub mod lifecycle;
 pub mod logging;
 pub mod meeting;
 pub mod memory;

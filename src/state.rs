@@ -119,8 +119,7 @@ impl Names {
 /// A modify or cancel the API refused for good (meeting started, no permission, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refused {
-    /// `"modify"` or `"cancel"`.
-    pub kind: String,
+    pub kind: ChangeKind,
     /// The hash of the definition the change was made for; `None` when it was removed. While
     /// the definition is still this, the change is not sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +147,32 @@ pub enum Change {
     },
     /// `POST /v1/meetings/{id}/cancel`.
     Cancel { reason: String },
+}
+
+/// Which of the two changes a [`Change`] is (as recorded: `"modify"`, `"cancel"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Modify,
+    Cancel,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Modify => "modify",
+            ChangeKind::Cancel => "cancel",
+        }
+    }
+}
+
+impl Change {
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Change::Modify { .. } => ChangeKind::Modify,
+            Change::Cancel { .. } => ChangeKind::Cancel,
+        }
+    }
 }
 
 impl Record {

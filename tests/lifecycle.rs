@@ -486,7 +486,11 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
             .unwrap();
         assert_eq!(r.status, Status::Booked, "the meeting is still booked");
         let x = r.refused.as_ref().expect("the refusal is recorded");
-        (x.kind.clone(), x.error_code, x.definition_hash.is_some())
+        (
+            x.kind.as_str().to_string(),
+            x.error_code,
+            x.definition_hash.is_some(),
+        )
     };
     assert_eq!(
         refusal("planning"),
