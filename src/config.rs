@@ -42,6 +42,9 @@ pub struct Config {
     pub notify: Vec<NotifyTarget>,
 }
 
+/// The most dates a `skip` list (or a shared holiday file) may hold.
+pub const MAX_SKIP_DATES: usize = 1000;
+
 /// The most `[[notify]]` blocks a config may have (and names a definition may list).
 pub const MAX_NOTIFY_TARGETS: usize = 64;
 
@@ -1099,7 +1102,7 @@ fn read_skip_file(
     let dates = toml_reader::parse(&text, &mut c).and_then(|doc| {
         let root = Table::root(&doc);
         root.deny_unknown(&["skip"], &mut c);
-        root.dates("skip", crate::definition::MAX_SKIP_DATES, &mut c)
+        root.dates("skip", MAX_SKIP_DATES, &mut c)
     });
     let found = c.finish();
     match dates {

@@ -92,8 +92,7 @@ pub struct Definition {
     pub notify: Vec<String>,
 }
 
-/// The most dates a `skip` list (or a shared holiday file) may hold.
-pub const MAX_SKIP_DATES: usize = 1000;
+pub use crate::config::MAX_SKIP_DATES;
 
 /// When a definition's meeting happens.
 #[derive(Debug, Clone)]

@@ -16,18 +16,18 @@
 //! - [`toml_reader`]: typed reads from a spanned TOML tree that collect every problem.
 //! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
 //! - [`meeting`]: the API's vocabulary: device types, meeting types, users, settings.
+//! - [`booking`]: a booking's key (definition, occurrence start) and status.
 //! - [`config`]: the daemon config; its `[defaults]` feed every definition.
 //! - [`schedule`]: a cron rule in a time zone -> occurrence start times.
 //! - [`definition`]: one file -> a validated [`definition::Definition`].
 //! - [`scan`]: a directory -> every definition file, read and validated (`validate`, `plan`).
-//! - [`booking`]: a booking's key (definition, occurrence start) and status.
+//! - [`state`]: what is on record about bookings (records, the daemon's values), and the
+//!   version 1 JSON state file format that the store imports.
 //! - [`lease`]: how long a leader on a shared store may still send: checked by the API
 //!   client before every request.
 //! - [`api`]: the REST API: wire models, signing, errors, the paced and retried client.
 //! - [`plan`]: definitions + recorded bookings + now -> wanted bookings and the actions to
 //!   take. Pure.
-//! - [`state`]: what is on record about bookings (records, the daemon's values), and the
-//!   version 1 JSON state file format that the store imports.
 //! - [`ledger`]: the records the daemon works with, and which of them changed since the
 //!   store last wrote them.
 //! - [`lifecycle`]: what each step and each API answer does to a booking: the booking's

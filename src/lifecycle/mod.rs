@@ -208,6 +208,17 @@ pub struct Bookings {
     problems: usize,
 }
 
+impl Rules {
+    /// The rules `[retry]` sets; `recover` for [`Rules::recover`].
+    pub fn of(retry: &crate::config::RetryConfig, recover: bool) -> Rules {
+        Rules {
+            max_attempts: retry.max_attempts,
+            max_delay: retry.max_delay,
+            recover,
+        }
+    }
+}
+
 impl Bookings {
     /// The records as loaded. A pending one may have been sent by the run that wrote it: it is
     /// looked up before it is created again.

@@ -1,0 +1,389 @@
+//! Requests in flight: the creates waiting for a sending slot, the tasks that send creates,
+//! lookups, modifies and cancels (at most twice `api.concurrency` at once), and their answers,
+//! handed to the [`Bookings`] they are about.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+
+use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
+use crate::api::{ApiError, Client};
+use crate::booking::BookingKey;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::lifecycle::{Bookings, ChangeRequest};
+use crate::quota::Quotas;
+use crate::state::Change;
+use crate::store::Store;
+use crate::watch::Catalog;
+
+/// A create whose intent is on record, waiting for its turn to be sent. Its request body is
+/// the one on its record, taken from there when it goes.
+pub(super) struct Unsent {
+    pub(super) key: BookingKey,
+    /// Whose quota gates it.
+    pub(super) userid: String,
+}
+
+/// One user's bookings to look up with one list request.
+pub(super) struct Lookup {
+    pub(super) userid: String,
+    pub(super) instanceid: u8,
+    pub(super) keys: Vec<BookingKey>,
+}
+
+/// The answer to a request made for the loop.
+pub(super) enum Outcome {
+    Created {
+        key: BookingKey,
+        result: Result<MeetingInfo, ApiError>,
+    },
+    Resolved {
+        keys: Vec<BookingKey>,
+        result: Result<Vec<MeetingInfo>, ApiError>,
+    },
+    Changed {
+        key: BookingKey,
+        result: Result<(), ApiError>,
+    },
+}
+
+/// A finished task, as [`Dispatch::next`] gives it.
+pub(super) type Joined = Result<(Id, Outcome), JoinError>;
+
+/// The requests in flight and the creates waiting for a slot.
+pub(super) struct Dispatch {
+    client: Client,
+    tasks: JoinSet<Outcome>,
+    /// The bookings each task in flight is about, to release them if the task dies.
+    task_keys: HashMap<Id, Vec<BookingKey>>,
+    /// Lookup tasks: at shutdown they are aborted rather than waited for (one may be sleeping
+    /// before it lists; it has sent nothing, and its bookings are looked up at the next start).
+    lookups: HashMap<Id, AbortHandle>,
+    /// Creates whose intents are on record, waiting for a sending slot: a backlog of 50,000
+    /// is 50,000 keys here (their bodies are on their records), not 50,000 tasks each holding
+    /// its request and its answer.
+    unsent: VecDeque<Unsent>,
+    /// The vendor's hourly create quota per user, shared with the create tasks, which ask it
+    /// again when their turn comes (a refusal may have paused the user).
+    quotas: Arc<Mutex<Quotas>>,
+    clock: Arc<dyn Clock>,
+    /// At most this many tasks at once: enough to keep every connection the client may use
+    /// busy, with one waiting behind each.
+    limit: usize,
+    /// Twice `api.timeout`: how long a create the client gave up on may take to land.
+    settle: Duration,
+    /// `lifecycle.reason_code`, sent with each cancel.
+    reason_code: i64,
+    /// Creates queued and answered in the current backlog, for the progress log.
+    total: usize,
+    done: usize,
+}
+
+impl Dispatch {
+    pub(super) fn new(
+        client: Client,
+        config: &Config,
+        quotas: Arc<Mutex<Quotas>>,
+        clock: Arc<dyn Clock>,
+    ) -> Dispatch {
+        let mut d = Dispatch {
+            client,
+            tasks: JoinSet::new(),
+            task_keys: HashMap::new(),
+            lookups: HashMap::new(),
+            unsent: VecDeque::new(),
+            quotas,
+            clock,
+            limit: 0,
+            settle: Duration::ZERO,
+            reason_code: 0,
+            total: 0,
+            done: 0,
+        };
+        d.configure(config);
+        d
+    }
+
+    /// A reloaded config: its limits now, its client for the requests from now on.
+    pub(super) fn reload(&mut self, client: Client, config: &Config) {
+        self.client = client;
+        self.configure(config);
+    }
+
+    fn configure(&mut self, config: &Config) {
+        self.limit = config.api.concurrency.max(1) * 2;
+        self.settle = config.api.timeout * 2;
+        self.reason_code = config.lifecycle.reason_code;
+    }
+
+    /// The client requests are sent with.
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Nothing in flight and nothing waiting to go.
+    pub(super) fn is_idle(&self) -> bool {
+        self.tasks.is_empty() && self.unsent.is_empty()
+    }
+
+    /// Requests in flight.
+    pub(super) fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether queued creates wait and a slot is free.
+    pub(super) fn can_send(&self) -> bool {
+        !self.unsent.is_empty() && self.tasks.len() < self.limit
+    }
+
+    /// Creates whose intents are on record now, to send as slots free.
+    pub(super) fn queue(&mut self, unsent: Vec<Unsent>) {
+        if self.total == self.done {
+            (self.total, self.done) = (0, 0);
+        }
+        self.total += unsent.len();
+        self.unsent.extend(unsent);
+    }
+
+    /// Sends queued creates while there is room.
+    pub(super) fn send_creates(&mut self, bookings: &mut Bookings, store: &Store) {
+        while self.tasks.len() < self.limit {
+            let Some(u) = self.unsent.pop_front() else {
+                break;
+            };
+            self.send_create(u, bookings, store);
+        }
+    }
+
+    fn send_create(&mut self, u: Unsent, bookings: &mut Bookings, store: &Store) {
+        // The body recorded with the intent; from the store if memory lost it.
+        let body = match bookings.records_mut().take_request(&u.key) {
+            Some(body) => Ok(body),
+            None => store
+                .request_of(&u.key)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.ok_or_else(|| "no request body on record".to_string())),
+        };
+        let body = match body {
+            Ok(body) => body.0.get().as_bytes().to_vec(),
+            Err(e) => {
+                bookings.unsendable(&u.key, e, self.clock.now());
+                return;
+            }
+        };
+        bookings.dispatch_create(&u.key);
+        let client = self.client.clone();
+        let key = u.key.clone();
+        let (quotas, clock) = (self.quotas.clone(), self.clock.clone());
+        let handle = self.tasks.spawn(async move {
+            let Unsent { key, userid } = u;
+            let gate = move || {
+                let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
+                quotas
+                    .paused(&userid, clock.now())
+                    .map_err(|wait| format!("waiting for {}", wait.reason.describe(&userid)))
+            };
+            let result = client.create_body_gated(body, Some(&gate)).await;
+            Outcome::Created { key, result }
+        });
+        self.task_keys.insert(handle.id(), vec![key]);
+    }
+
+    /// Looks up one user's bookings whose creates' outcomes are unknown.
+    pub(super) fn look_up(&mut self, bookings: &mut Bookings, lookup: Lookup) {
+        let Lookup {
+            userid,
+            instanceid,
+            keys,
+        } = lookup;
+        // Only meetings that start at or after the earliest booking looked up can be ours.
+        let from = keys.iter().map(|k| k.start).min().unwrap_or_default();
+        let until = keys.iter().map(|k| k.start).max().unwrap_or_default();
+        // A request the client gave up on may still be in the server's queue: give it time to
+        // land before concluding from its absence that it never will. Not needed when none of
+        // these was ever sent.
+        let settle = if bookings.dispatch_lookup(&keys) {
+            self.settle
+        } else {
+            Duration::ZERO
+        };
+        tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
+        let client = self.client.clone();
+        let task_keys = keys.clone();
+        let handle = self.tasks.spawn(async move {
+            tokio::time::sleep(settle).await;
+            let result = client.list_upcoming(&userid, instanceid, from, until).await;
+            Outcome::Resolved { keys, result }
+        });
+        self.task_keys.insert(handle.id(), task_keys);
+        self.lookups.insert(handle.id(), handle);
+    }
+
+    /// Sends the modify or cancel on record for `key`.
+    pub(super) fn change(&mut self, bookings: &mut Bookings, key: BookingKey) {
+        let Some(request) = bookings.dispatch_change(&key) else {
+            return;
+        };
+        let reason_code = self.reason_code;
+        let client = self.client.clone();
+        let task_key = key.clone();
+        let handle = self.tasks.spawn(async move {
+            let ChangeRequest {
+                change,
+                meeting_id,
+                userid,
+                instanceid,
+            } = request;
+            let result = match change {
+                Change::Modify { fields, .. } => {
+                    let body = ModifyMeeting {
+                        userid: userid.to_string(),
+                        instanceid,
+                        changes: fields,
+                    };
+                    client.modify(&meeting_id, &body).await
+                }
+                Change::Cancel { .. } => {
+                    let body = CancelMeeting {
+                        userid: userid.to_string(),
+                        instanceid,
+                        reason_code,
+                    };
+                    match client.cancel(&meeting_id, &body).await {
+                        Ok(_) => Ok(()),
+                        // Gone already: as good as cancelled.
+                        Err(e) if e.code() == Some(crate::api::error::codes::NOT_FOUND) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            Outcome::Changed { key, result }
+        });
+        self.task_keys.insert(handle.id(), vec![task_key]);
+    }
+
+    /// The next task to finish; pending forever while none is in flight.
+    pub(super) async fn next(&mut self) -> Joined {
+        match self.tasks.join_next_with_id().await {
+            Some(joined) => joined,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Hands a finished task's answer to the bookings it is about. A task that panicked or
+    /// was stopped may have sent its request: its bookings are looked up before anything else
+    /// happens to them.
+    pub(super) fn hand_over(
+        &mut self,
+        joined: Joined,
+        bookings: &mut Bookings,
+        store: &Store,
+        catalog: &Catalog,
+    ) {
+        let now = self.clock.now();
+        match joined {
+            Ok((id, outcome)) => {
+                self.task_keys.remove(&id);
+                self.lookups.remove(&id);
+                self.answer(outcome, bookings, store, catalog, now);
+            }
+            Err(e) => {
+                if e.is_cancelled() {
+                    tracing::debug!("a request task was stopped at shutdown");
+                } else {
+                    tracing::error!("a request task ended abnormally: {e}");
+                }
+                let keys = self.task_keys.remove(&e.id()).unwrap_or_default();
+                self.lookups.remove(&e.id());
+                bookings.lost(&keys);
+            }
+        }
+    }
+
+    fn answer(
+        &mut self,
+        outcome: Outcome,
+        bookings: &mut Bookings,
+        store: &Store,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) {
+        match outcome {
+            Outcome::Changed { key, result } => {
+                if result.is_ok() && bookings.needs_links(&key) {
+                    // The booking moves to another row, and memory holds it without its join
+                    // URL and code: they move with it, from the store.
+                    match store.record_of(&key) {
+                        Ok(Some(stored)) => {
+                            bookings.keep_links(&key, stored.join_url, stored.meeting_code)
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
+                        }
+                    }
+                }
+                let hash = catalog.hash_of(&key.definition).map(str::to_string);
+                bookings.changed(key, result, hash.as_deref(), now);
+            }
+            Outcome::Created { key, result } => {
+                self.done += 1;
+                let (total, done) = (self.total, self.done);
+                if total >= 100 && (done % (total / 10).max(1) == 0 || done == total) {
+                    tracing::info!("booked {done}/{total}");
+                }
+                bookings.created(key, result, now);
+            }
+            Outcome::Resolved { keys, result } => {
+                // What the creates asked for (hosts, invitees): from the store, unless memory
+                // holds it.
+                let mut recorded = HashMap::new();
+                if result.is_ok() {
+                    for key in keys.iter().filter(|k| bookings.needs_request(k)) {
+                        match store.request_of(key) {
+                            Ok(Some(q)) => {
+                                recorded.insert(key.clone(), q);
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
+                            }
+                        }
+                    }
+                }
+                bookings.looked_up(keys, result, &recorded, now);
+            }
+        }
+    }
+
+    /// At shutdown: lookups stop (they have sent nothing that matters), and queued creates
+    /// stay pending (their intents are on record; the next start looks them up, finds none,
+    /// and books them).
+    pub(super) fn stop_new_work(&mut self) {
+        for (_, lookup) in self.lookups.drain() {
+            lookup.abort();
+        }
+        if !self.unsent.is_empty() {
+            tracing::info!(
+                "{} create(s) not sent yet stay pending; the next start books them",
+                self.unsent.len()
+            );
+            self.unsent.clear();
+        }
+    }
+
+    /// Stops every task in flight: its bookings stay pending and are looked up at the next
+    /// start. The tasks still report, as stopped ([`Dispatch::hand_over`]).
+    pub(super) fn abort_all(&mut self) {
+        self.tasks.abort_all();
+    }
+
+    /// The tasks that have finished since, stopped or not; `None` once none is left.
+    pub(super) async fn join_rest(&mut self) -> Option<Joined> {
+        self.tasks.join_next_with_id().await
+    }
+}

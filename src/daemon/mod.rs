@@ -1,0 +1,624 @@
+//! The daemon: watch the definitions, reconcile them with the state, book, record.
+//!
+//! One loop owns the catalog of definitions, the state and the bookkeeping of what is in
+//! flight. It sleeps until the next booking is due, a file changes, a request finishes, a
+//! rescan is due, SIGHUP asks for a reload, or shutdown is asked for; it never polls. Each
+//! pass asks [`plan::reconcile`] what to do and does it:
+//!
+//! - **create**: the intent (`pending`, with the request) is written to the state file and
+//!   fsynced *before* the request is sent; the result (`booked` with the meeting id, or
+//!   `failed`) is recorded after, writes coalesced;
+//! - **resolve**: a create whose outcome is unknown (timeout, reset, a crash between send and
+//!   record) is looked up in the user's meeting list and adopted if it exists; only if it does
+//!   not is it created again. The lookup waits twice the request timeout first, so that a
+//!   request the client gave up on but the server still holds has landed. This is how a
+//!   booking happens exactly once;
+//! - **modify / cancel**: a booked meeting whose definition changed or went is modified or
+//!   cancelled; the change is recorded before it is sent and cleared after (both are
+//!   idempotent, so an unfinished one is sent again); removals wait for an operator when too
+//!   many definitions vanish at once;
+//! - **missed**: an occurrence whose start passed before it could be booked is recorded as
+//!   such, never sent.
+//!
+//! Shutdown stops new work, lets requests in flight finish (bounded), and flushes the state.
+//!
+//! The loop is a driver: what happens to each booking is decided by [`crate::lifecycle`], and
+//! what to book by [`crate::plan`]. Each kind of I/O has its own room:
+//!
+//! - [`planner`]: each pass (the plan for what may need something, and its lifecycle steps);
+//! - [`dispatch`]: requests in flight, at most twice `api.concurrency`, and their answers;
+//! - [`persist`]: writes to the store;
+//! - [`lead`]: the lead on a shared (PostgreSQL) store;
+//! - [`announce`]: the notifications sent;
+//! - [`reload`]: the config read again on SIGHUP.
+//!
+//! None of them uses another but [`dispatch`]'s request types (the planner hands requests
+//! over) and [`lead`] (the drains keep the lead); `mod.rs` ties them together. The leaves
+//! [`options`], [`report`] and [`error`] are what callers see.
+
+mod announce;
+mod dispatch;
+mod error;
+mod lead;
+mod options;
+mod persist;
+mod planner;
+mod reload;
+mod report;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use error::DaemonError;
+pub use options::{Mode, Options};
+pub use report::{Event, Summary};
+
+use crate::api::Client;
+use crate::config::Config;
+use crate::lease::Lease;
+use crate::ledger::Ledger;
+use crate::lifecycle::{Bookings, Output, Rules};
+use crate::metrics::Metrics;
+use crate::notifications::{Done, Outbox};
+use crate::notifier::Notifier;
+use crate::quota::Quotas;
+use crate::store::{self, Store};
+use crate::watch::Catalog;
+use crate::watcher::{Due, Watching};
+use announce::{Announcer, Cx};
+use dispatch::{Dispatch, Joined};
+use lead::{Lead, Leadership};
+use persist::Persist;
+use planner::{Planner, World};
+
+/// The daemon's rooms, and what ties them.
+struct Daemon {
+    config: Config,
+    options: Options,
+    catalog: Catalog,
+    store: Store,
+    /// Every booking: its record and, while the daemon works on it, its phase.
+    bookings: Bookings,
+    planner: Planner,
+    dispatch: Dispatch,
+    persist: Persist,
+    lead: Leadership,
+    announcer: Announcer,
+    /// What systemd is told.
+    notifier: Notifier,
+    /// When the loop must wake next: set by each pass, moved earlier by answers that set a
+    /// retry time. Waking early is harmless (the pass finds nothing to do).
+    wake: chrono::DateTime<chrono::Utc>,
+    /// A hash of the API credentials: a reload that changes them retries the bookings that
+    /// failed because of them.
+    credentials: String,
+    /// The vendor's hourly create quota per user, kept before sending (shared with the
+    /// create tasks).
+    quotas: Arc<Mutex<Quotas>>,
+    /// Prometheus metrics, when `[metrics] listen` is set.
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// Runs the daemon until `shutdown` completes (or, in [`Mode::Once`], until its pass is done).
+pub async fn run(
+    config: Config,
+    mut options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let secret = config.api.secret_key.load()?;
+    let credentials = reload::fingerprint(&config.api, &secret);
+    let mut client = Client::new(&config.api, &config.retry, secret)?;
+    // Metrics, when configured: the server runs beside the loop and ends with it.
+    let (metrics, _metrics_server) = match config.metrics_listen {
+        Some(addr) => {
+            let (metrics, server) = serve_metrics(addr, &config, &options).await?;
+            client = client.with_metrics(metrics.clone());
+            (Some(metrics), Some(server))
+        }
+        None => (None, None),
+    };
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+    let outbox = Outbox::start(&config.notify, done_tx, metrics.clone())?;
+    tokio::pin!(shutdown);
+    // With a shared store, nothing is sent while the lead may have lapsed.
+    let lease = config
+        .state
+        .url
+        .as_ref()
+        .map(|_| Arc::new(Lease::new(config.state.takeover)));
+    if let Some(lease) = &lease {
+        client = client.with_lease(lease.clone());
+    }
+    let (store, state) = if let (Some(url), Some(lease)) = (&config.state.url, &lease) {
+        let lead = Lead {
+            takeover: config.state.takeover,
+            settle: config.api.timeout * 2,
+            lease,
+        };
+        match lead::wait_for_lead(url.expose(), &lead, &options, shutdown.as_mut()).await? {
+            Some(pg) => Store::leading(pg)?,
+            None => return Ok(Summary::default()),
+        }
+    } else if options.mode == (Mode::Recover { dry_run: true }) {
+        Store::open_in_memory(&config.state.file, config.state.import.as_deref())?
+    } else {
+        Store::open(&config.state.file, config.state.import.as_deref())?
+    };
+    // With no state at all (first start, or a lost state), whatever is due may already have
+    // been booked by a state that is gone: everything is looked up before it is created.
+    let fresh = store.fresh();
+    if fresh && options.mode != (Mode::Recover { dry_run: true }) {
+        tracing::warn!(
+            state = %config.state.file.display(),
+            "no state file: every booking due now is looked up in its user's meetings before anything is created"
+        );
+    }
+    let mut catalog = Catalog::new(&config.watch.dir).with_retention(config.state.retention);
+    let now = options.clock.now();
+    let changes =
+        catalog
+            .rescan(&config.defaults, now)
+            .map_err(|source| DaemonError::WatchDir {
+                dir: config.watch.dir.clone(),
+                source,
+            })?;
+    tracing::info!(
+        dir = %config.watch.dir.display(),
+        files = changes.changed,
+        state = %store.path().display(),
+        "starting: {} definition file(s), {} booking(s) on record",
+        catalog.len(),
+        state.bookings.len()
+    );
+    let (records, meta) = store::Meta::split(state);
+    let mut records = Ledger::new(records);
+    // The request bodies stay in the store: read back when a lookup or a changed definition
+    // needs one. The rest of each record is what the loop works with.
+    records.forget_all_requests();
+    let quotas = Arc::new(Mutex::new(Quotas::new(
+        config.api.creates_per_hour_per_user,
+    )));
+    let mut watching = Watching::start(catalog.dir(), options.watch);
+    let mut reloads = options.reloads.take();
+    let mut d = Daemon {
+        // A pending record from an earlier run may have been sent: it is looked up first.
+        bookings: Bookings::new(records, Rules::of(&config.retry, options.mode.recovers())),
+        planner: Planner::new(options.mode, options.check_incremental, &meta, fresh, now),
+        dispatch: Dispatch::new(client, &config, quotas.clone(), options.clock.clone()),
+        persist: Persist::new(meta),
+        lead: Leadership::new(lease, config.state.takeover),
+        announcer: Announcer::new(outbox, done_rx),
+        notifier: Notifier::new(options.systemd),
+        config,
+        options,
+        catalog,
+        store,
+        wake: now,
+        credentials,
+        quotas,
+        metrics,
+    };
+
+    {
+        let cx = Cx {
+            records: d.bookings.records(),
+            catalog: &d.catalog,
+            store: &d.store,
+            timezone: d.config.defaults.timezone,
+        };
+        d.announcer.announce_missing(now, &cx);
+    }
+    d.emit(Event::Ready {
+        definitions: d.catalog.definitions().count(),
+        invalid: d.catalog.invalid().len(),
+    });
+    d.pass()?;
+    d.flush()?;
+    d.notifier.send(&[sd_notify::NotifyState::Ready]);
+    let mut heartbeat = tokio::time::interval(crate::metrics::HEARTBEAT);
+    if let Some(m) = &d.metrics {
+        m.heartbeat(d.options.clock.now().timestamp());
+        m.set_ready();
+    }
+
+    let mut rescan = tokio::time::interval(d.config.watch.rescan_interval);
+    rescan.reset(); // The first tick would fire at once; the first scan is done.
+    let watchdog = if d.options.systemd {
+        sd_notify::watchdog_enabled()
+    } else {
+        None
+    };
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
+    let mut lead_tick = d.lead.tick();
+
+    loop {
+        if d.options.mode.is_one_shot() && d.dispatch.is_idle() && !d.has_work_now() {
+            break;
+        }
+        let (wake, clock) = (d.wake, d.options.clock.clone());
+        let (flush_at, status_at) = (d.persist.due(), d.notifier.due());
+        tokio::select! {
+            _ = &mut shutdown => break,
+            due = watching.next() => d.on_watch(due, &mut watching)?,
+            Some(()) = recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan)?,
+            joined = d.dispatch.next() => d.on_joined(joined)?,
+            _ = clock.sleep_until(wake) => d.pass()?,
+            _ = rescan.tick() => d.on_rescan(&mut watching)?,
+            _ = tokio::time::sleep_until(flush_at), if d.persist.needed(&d.bookings) => d.flush()?,
+            _ = tokio::time::sleep_until(status_at.unwrap_or_else(Instant::now)), if status_at.is_some() => d.notifier.send_waiting(),
+            _ = lead_tick.tick(), if d.store.is_shared() => d.lead.check(&d.store)?,
+            _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
+            _ = heartbeat.tick(), if d.metrics.is_some() => d.heartbeat(),
+            Some(done) = d.announcer.next() => d.announcer.notified(done, &mut d.bookings),
+        }
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+
+    d.notifier.send(&[sd_notify::NotifyState::Stopping]);
+    d.drain().await;
+    let deadline = Instant::now() + d.options.drain_timeout;
+    (d.announcer)
+        .drain(&mut d.bookings, deadline, &mut d.lead, &mut d.store)
+        .await;
+    d.flush()?;
+    let summary = d.summary();
+    tracing::info!(
+        booked = summary.booked,
+        pending = summary.pending,
+        failed = summary.failed,
+        missed = summary.missed,
+        invalid_files = summary.invalid_files,
+        state_writes = summary.state_writes,
+        "stopped"
+    );
+    Ok(summary)
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn world(&self) -> World<'_> {
+        World {
+            config: &self.config,
+            catalog: &self.catalog,
+            store: &self.store,
+            quotas: &self.quotas,
+        }
+    }
+
+    /// Reports an event: to the notification targets that follow it, and to `events`.
+    fn emit(&mut self, event: Event) {
+        let cx = Cx {
+            records: self.bookings.records(),
+            catalog: &self.catalog,
+            store: &self.store,
+            timezone: self.config.defaults.timezone,
+        };
+        self.announcer.announce(&event, &cx);
+        if let Some(tx) = &self.options.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Paths settled, or a rescan asked for by the watcher: read them, then a pass.
+    fn on_watch(&mut self, due: Due, watching: &mut Watching) -> Result<(), DaemonError> {
+        let now = self.options.clock.now();
+        let result = match due {
+            Due::Paths(paths) => self.catalog.refresh(&paths, &self.config.defaults, now),
+            Due::Rescan => {
+                watching.clear();
+                self.catalog.rescan(&self.config.defaults, now)
+            }
+        };
+        self.after_scan(result);
+        self.pass()
+    }
+
+    /// The periodic rescan (events are hints; this is the guarantee), then a pass.
+    fn on_rescan(&mut self, watching: &mut Watching) -> Result<(), DaemonError> {
+        watching.check_replaced(self.catalog.dir());
+        self.planner.look_at_everything();
+        let now = self.options.clock.now();
+        let result = self.catalog.rescan(&self.config.defaults, now);
+        self.after_scan(result);
+        self.pass()
+    }
+
+    /// SIGHUP: the config again, a rescan, a pass.
+    fn on_reload(
+        &mut self,
+        watching: &mut Watching,
+        rescan: &mut tokio::time::Interval,
+    ) -> Result<(), DaemonError> {
+        self.reload(watching);
+        self.planner.look_at_everything();
+        *rescan = tokio::time::interval(self.config.watch.rescan_interval);
+        rescan.reset();
+        self.pass()
+    }
+
+    /// A request task finished: its answer to the bookings, and a pass when they ask for one.
+    fn on_joined(&mut self, joined: Joined) -> Result<(), DaemonError> {
+        (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
+        if self.follow_up() {
+            self.pass()?;
+        }
+        self.send_creates()
+    }
+
+    /// The metrics' liveness heartbeat.
+    fn heartbeat(&self) {
+        if let Some(m) = &self.metrics {
+            m.heartbeat(chrono::Utc::now().timestamp());
+        }
+    }
+
+    fn after_scan(&mut self, result: std::io::Result<crate::watch::Changes>) {
+        match result {
+            Ok(changes) if changes.any() => {
+                tracing::info!(
+                    changed = changes.changed,
+                    removed = changes.removed,
+                    "definitions changed"
+                );
+                self.emit(Event::Scanned {
+                    changed: changes.changed,
+                    removed: changes.removed,
+                });
+                self.persist.touch();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(
+                "cannot rescan the watch dir {}: {e}; keeping what was read before",
+                self.catalog.dir().display()
+            ),
+        }
+    }
+
+    /// Re-reads the config (SIGHUP). A broken config is reported and the old one kept.
+    fn reload(&mut self, watching: &mut Watching) {
+        self.notifier.send(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
+        ]);
+        if let Some(path) = self.options.config_path.clone() {
+            match reload::load(&path, self.dispatch.client()) {
+                Ok(new) => {
+                    if new.credentials != self.credentials {
+                        // Failures the old credentials caused are worth another try now.
+                        let keys = reload::failed_for_credentials(self.bookings.records());
+                        let now = self.options.clock.now();
+                        (self.bookings).retry(&keys, "the API credentials changed", now);
+                        self.credentials = new.credentials;
+                    }
+                    planner::lock(&self.quotas).set_limit(new.config.api.creates_per_hour_per_user);
+                    let dir_changed = reload::take(&mut self.config, new.config);
+                    (self.bookings)
+                        .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
+                    self.dispatch.reload(new.client, &self.config);
+                    self.catalog.set_retention(self.config.state.retention);
+                    if dir_changed {
+                        self.catalog = Catalog::new(&self.config.watch.dir)
+                            .with_retention(self.config.state.retention);
+                        watching.restart(self.catalog.dir());
+                    }
+                    tracing::info!(config = %path.display(), "config reloaded");
+                }
+                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+            }
+        }
+        let now = self.options.clock.now();
+        let result = self.catalog.reparse_all(&self.config.defaults, now);
+        self.after_scan(result);
+        self.notifier.send(&[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Whether a pass now would do something (for `once`).
+    fn has_work_now(&self) -> bool {
+        let now = self.options.clock.now();
+        (self.planner).has_work_now(&self.world(), &self.bookings, now)
+    }
+
+    /// One reconcile pass: the planner's plan, its intents written, its requests sent.
+    fn pass(&mut self) -> Result<(), DaemonError> {
+        let now = self.options.clock.now();
+        let touched = self.catalog.take_touched();
+        let world = World {
+            config: &self.config,
+            catalog: &self.catalog,
+            store: &self.store,
+            quotas: &self.quotas,
+        };
+        let planned = (self.planner).pass(&world, touched, &mut self.bookings, now);
+        if let Some(m) = &self.metrics {
+            m.last_pass.set(now.timestamp());
+        }
+        self.wake = planned.wake;
+        if let Some(definitions) = planned.removals_held.clone() {
+            self.emit(Event::RemovalsHeld { definitions });
+        }
+        // What the plan's steps told goes out; their wake-ups move `wake` earlier.
+        self.follow_up();
+        if planned.sends() {
+            // Fencing: a daemon that no longer leads sends nothing.
+            self.lead.check(&self.store)?;
+            // The intent of each change and create is on record before it is sent.
+            self.flush()?;
+        }
+        for key in planned.changes {
+            self.dispatch.change(&mut self.bookings, key);
+        }
+        if !planned.creates.is_empty() {
+            self.dispatch.queue(planned.creates);
+            self.send_creates()?;
+        }
+        for lookup in planned.lookups {
+            self.dispatch.look_up(&mut self.bookings, lookup);
+        }
+        if planned.full {
+            crate::memory::give_back();
+        }
+        Ok(())
+    }
+
+    /// Sends queued creates while there is room. With PostgreSQL, the lead is checked again
+    /// first when the last check is stale: a daemon that no longer leads must not go on
+    /// sending a backlog.
+    fn send_creates(&mut self) -> Result<(), DaemonError> {
+        if !self.dispatch.can_send() {
+            return Ok(());
+        }
+        if self.lead.stale() {
+            self.lead.check(&self.store)?;
+        }
+        (self.dispatch).send_creates(&mut self.bookings, &self.store);
+        self.follow_up();
+        Ok(())
+    }
+
+    /// Carries out what the bookings asked for. Returns whether a pass should follow.
+    fn follow_up(&mut self) -> bool {
+        let mut pass = false;
+        while let Some(output) = self.bookings.poll() {
+            match output {
+                Output::Told(told) => {
+                    let event =
+                        Event::of(told, self.bookings.records(), self.config.defaults.timezone);
+                    self.emit(event);
+                }
+                Output::Pass => pass = true,
+                // Once the last one is back, a pass records who waits, and for what.
+                Output::PassWhenQuiet => pass |= self.dispatch.in_flight() == 0,
+                Output::WakeAt(at) => self.wake = self.wake.min(at),
+                Output::QuotaRefused { key, userid, error } => {
+                    let now = self.options.clock.now();
+                    let mut quotas = planner::lock(&self.quotas);
+                    let until = match userid {
+                        Some(user) => quotas.refused_user(&user, now),
+                        None => quotas.refused_app(now),
+                    };
+                    drop(quotas);
+                    self.wake = self.wake.min(until);
+                    tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
+                }
+            }
+        }
+        pass
+    }
+
+    /// Writes what changed since the last write (a dry-run recovery writes nothing).
+    fn flush(&mut self) -> Result<(), DaemonError> {
+        if self.planner.take_touched() {
+            self.persist.touch();
+        }
+        if self.options.mode == (Mode::Recover { dry_run: true })
+            || !self.persist.needed(&self.bookings)
+        {
+            return Ok(());
+        }
+        let meta = self.planner.meta(&self.catalog);
+        let looked_up = !self.planner.recovering;
+        let metrics = self.metrics.as_deref();
+        (self.persist).flush(
+            &mut self.store,
+            &mut self.bookings,
+            meta,
+            looked_up,
+            metrics,
+        )?;
+        if let Some(m) = metrics {
+            m.requests_waiting.set(self.dispatch.in_flight() as i64);
+        }
+        if self.options.systemd {
+            // Counting is not free with 100,000 records: only for systemd.
+            let status = (self.summary()).status(self.planner.held().len(), self.planner.waiting());
+            self.notifier.status(status);
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for requests in flight and records their answers.
+    async fn drain(&mut self) {
+        self.dispatch.stop_new_work();
+        let deadline = Instant::now() + self.options.drain_timeout;
+        let mut stop_now = self.options.stop_now.take();
+        let mut lead_tick = self.lead.tick();
+        while self.dispatch.in_flight() > 0 {
+            tokio::select! {
+                _ = lead_tick.tick(), if self.store.is_shared() => self.lead.keep(&self.store),
+                joined = self.dispatch.next() => {
+                    (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
+                    self.follow_up();
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        "{} request(s) still in flight after {:?}; they stay pending and are looked up at the next start",
+                        self.dispatch.in_flight(),
+                        self.options.drain_timeout
+                    );
+                    break;
+                }
+                Some(()) = recv_opt(&mut stop_now) => {
+                    tracing::warn!(
+                        "stopping now: {} request(s) in flight stay pending and are looked up at the next start",
+                        self.dispatch.in_flight()
+                    );
+                    break;
+                }
+            }
+        }
+        // Aborted tasks still report (as cancelled): their bookings are marked for a lookup.
+        self.dispatch.abort_all();
+        while let Some(joined) = self.dispatch.join_rest().await {
+            (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
+            self.follow_up();
+        }
+    }
+
+    fn summary(&self) -> Summary {
+        let (writes, passes) = (self.store.writes(), self.planner.passes);
+        Summary::of(&self.bookings, self.catalog.invalid().len(), writes, passes)
+    }
+}
+
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` beside the loop, until the
+/// returned guard drops.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    config: &Config,
+    options: &Options,
+) -> Result<(Arc<Metrics>, AbortOnDrop), DaemonError> {
+    let listener = crate::metrics::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    let metrics = Arc::new(Metrics::new());
+    let (state, clock) = (config.state.clone(), options.clock.clone());
+    let calendar: crate::metrics::CalendarSource = Arc::new(move || {
+        store::read_for(&state)
+            .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
+            .map_err(|e| e.to_string())
+    });
+    let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), calendar));
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
+    Ok((metrics, AbortOnDrop(server)))
+}
+
+/// Aborts a task when dropped: the metrics server ends with the loop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
