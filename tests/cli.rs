@@ -134,6 +134,30 @@ fn validate_with_a_broken_config_lists_its_problems() {
     );
 }
 
+/// `state.takeover = "2ns"` once passed `validate`, then `once` panicked (a tokio interval
+/// of zero: takeover / 3).
+#[test]
+fn a_takeover_below_its_floor_is_refused_by_validate_and_by_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let config = config_in(dir.path(), &meetings, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[state]\n", "[state]\ntakeover = \"2ns\"\n");
+    std::fs::write(&config, text).unwrap();
+    let want = "config.toml:5:12: `state.takeover` must be at least 3s";
+
+    let run = Run::new(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains(want), "{run}");
+
+    let run = Run::new(&["once", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "refused to start, not a panic: {run}");
+    assert!(run.stderr.contains(want), "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
+
 #[test]
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);
