@@ -31,7 +31,7 @@ pub struct StatusLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// `create`, `list`, `get`, `modify`, `cancel`.
+    /// `create`, `list`, `get`, `modify`, `cancel`: [`crate::api::client::Endpoint::as_str`].
     pub endpoint: String,
     /// `ok`, the vendor's error code, `http_502`, `transport` or `held_back`.
     pub code: String,
@@ -154,10 +154,10 @@ impl Metrics {
     }
 
     /// One API request ended.
-    pub fn request(&self, endpoint: &str, code: String, took: Duration) {
+    pub fn request(&self, endpoint: crate::api::client::Endpoint, code: String, took: Duration) {
         self.api_requests
             .get_or_create(&RequestLabels {
-                endpoint: endpoint.to_string(),
+                endpoint: endpoint.as_str().to_string(),
                 code,
             })
             .inc();
