@@ -514,6 +514,38 @@ fn plan_detailed_exitcode_says_whether_the_next_run_changes_anything() {
     assert_eq!(plan().code, 1, "problems win");
 }
 
+/// With `--detailed-exitcode`, 2 means changes and nothing else: a config that is missing, or
+/// readable by others with a secret in it, exits 1 (it exited 2, as if there were changes).
+#[test]
+fn plan_detailed_exitcode_never_says_changes_for_a_config_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let readable = config_in(dir.path(), &meetings, "[api]\nsecret_key = \"k\"\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let missing = dir.path().join("missing.toml");
+    for (config, why) in [
+        (&missing, "cannot read config"),
+        (&readable, "readable by group or others"),
+    ] {
+        let plan = |detailed: &[&str]| {
+            let mut args = vec!["plan", "--config", config.to_str().unwrap(), "--now", NOW];
+            args.extend(detailed);
+            Run::new(&args)
+        };
+        let run = plan(&["--detailed-exitcode"]);
+        assert_eq!(run.code, 1, "an error, not changes: {run}");
+        assert!(run.stderr.contains(why), "{run}");
+        let run = plan(&[]);
+        assert_eq!(run.code, 2, "could not run: {run}");
+        assert!(run.stderr.contains(why), "{run}");
+    }
+}
+
 #[test]
 fn a_shared_holiday_file_skips_dates_for_every_series() {
     let dir = tempfile::tempdir().unwrap();
