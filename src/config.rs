@@ -912,50 +912,76 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
 }
 
 /// How far ahead occurrences may be booked: `book_ahead`, in definitions and `[defaults]`.
+/// At least a minute: an occurrence is booked when `book_ahead` before its start is reached,
+/// and a create takes a moment; less would book meetings as they start, or miss them.
 pub const BOOK_AHEAD: DurationBounds = DurationBounds {
-    allow_zero: false,
+    min: Duration::from_secs(60),
+    min_text: "1m",
     max: Duration::from_secs(366 * DAY),
     max_text: "366d",
     hint: "book at least a few minutes and at most a year ahead, e.g. \"14d\"",
 };
-/// `state.retention`.
+/// `state.retention`. At least a day: a missed or failed meeting makes `status` exit 1 only
+/// while its record is kept, so a shorter retention could hide it from a daily check.
 pub const RETENTION: DurationBounds = DurationBounds {
-    allow_zero: true,
+    min: Duration::from_secs(DAY),
+    min_text: "1d",
     max: Duration::from_secs(3653 * DAY),
     max_text: "10y",
     hint: "records of meetings that ended longer ago are pruned; e.g. \"30d\"",
 };
-/// `retry.base_delay` and `retry.max_delay`.
-pub const RETRY_DELAY: DurationBounds = DurationBounds {
-    allow_zero: true,
+/// `retry.base_delay`. At least a millisecond: zero would send every retry at once, with
+/// nothing to double.
+pub const RETRY_BASE_DELAY: DurationBounds = DurationBounds {
+    min: Duration::from_millis(1),
+    min_text: "1ms",
+    max: Duration::from_secs(DAY),
+    max_text: "1d",
+    hint: "a failed request is retried within the day or not at all; e.g. \"1s\"",
+};
+/// `retry.max_delay`: the cap of each retry's delay (and of a server's `Retry-After`), and
+/// the wait before a create or lookup that still fails after its retries is tried again. At
+/// least 10 ms, so that loop cannot spin.
+pub const RETRY_MAX_DELAY: DurationBounds = DurationBounds {
+    min: Duration::from_millis(10),
+    min_text: "10ms",
     max: Duration::from_secs(DAY),
     max_text: "1d",
     hint: "a failed request is retried within the day or not at all; e.g. \"5m\"",
 };
-/// `retry.alert_after`.
+/// `retry.alert_after`. At least a minute: `status` counts whole seconds, and a create that
+/// is being retried is pending for seconds to minutes without needing anyone.
 pub const ALERT_AFTER: DurationBounds = DurationBounds {
-    allow_zero: false,
+    min: Duration::from_secs(60),
+    min_text: "1m",
     max: Duration::from_secs(7 * DAY),
     max_text: "7d",
     hint: "how long a booking may stay pending before `status` and `once` say so; e.g. \"15m\"",
 };
-/// `api.timeout`.
+/// `api.timeout`. At least a second: a request to the service (TLS included) takes a good
+/// part of one, and less would time out requests the server then carries out.
 pub const TIMEOUT: DurationBounds = DurationBounds {
-    allow_zero: false,
+    min: Duration::from_secs(1),
+    min_text: "1s",
     max: Duration::from_secs(600),
     max_text: "10m",
     hint: "the service answers in seconds; e.g. \"10s\"",
 };
-/// `watch.rescan_interval`.
-/// `state.takeover`.
+/// `state.takeover`. At least 3 s: a standby tries for the lock every tenth of it and a
+/// leader checks its lock every third, and the PostgreSQL session timeouts are set to it (a
+/// tokio interval of zero panics).
 pub const TAKEOVER: DurationBounds = DurationBounds {
-    allow_zero: false,
+    min: Duration::from_secs(3),
+    min_text: "3s",
     max: Duration::from_secs(3600),
     max_text: "1h",
     hint: "how soon a standby takes over from a dead leader; e.g. \"30s\"",
 };
+/// `watch.rescan_interval`. At least a second: each rescan reads every definition, and a
+/// shorter interval keeps a core busy (file events are seen at once anyway).
 pub const RESCAN_INTERVAL: DurationBounds = DurationBounds {
-    allow_zero: false,
+    min: Duration::from_secs(1),
+    min_text: "1s",
     max: Duration::from_secs(DAY),
     max_text: "1d",
     hint: "file events are hints, the rescan is the guarantee; e.g. \"5m\"",
@@ -976,8 +1002,8 @@ fn read_retry(retry: &Table<'_, '_>, out: &mut RetryConfig, c: &mut Collector<'_
             _ => c.error(n.span(), "`retry.max_attempts` must be from 1 to 100"),
         }
     }
-    let base = retry.bounded_duration("base_delay", &RETRY_DELAY, c);
-    let max = retry.bounded_duration("max_delay", &RETRY_DELAY, c);
+    let base = retry.bounded_duration("base_delay", &RETRY_BASE_DELAY, c);
+    let max = retry.bounded_duration("max_delay", &RETRY_MAX_DELAY, c);
     if let Some(b) = &base {
         out.base_delay = *b.get_ref();
     }
@@ -1313,6 +1339,73 @@ mute_enable_join = true
     fn both_secret_sources_is_an_error() {
         let found = problems("[api]\nsecret_key = \"a\"\nsecret_key_file = \"/k\"\n");
         assert!(found[0].contains("both set"), "{found:?}");
+    }
+
+    /// Every duration setting, a value just below its floor, and the floor.
+    const FLOORS: [(&str, &str, &str, &str); 8] = [
+        ("api", "timeout", "999ms", "1s"),
+        ("retry", "base_delay", "0s", "1ms"),
+        ("retry", "max_delay", "9ms", "10ms"),
+        ("retry", "alert_after", "59s", "1m"),
+        ("watch", "rescan_interval", "1ns", "1s"),
+        ("state", "takeover", "2ns", "3s"),
+        ("state", "retention", "23h", "1d"),
+        ("defaults", "book_ahead", "59s", "1m"),
+    ];
+
+    #[test]
+    fn every_duration_below_its_floor_is_refused_at_its_place_naming_the_floor() {
+        for (section, key, small, floor) in FLOORS {
+            // One line above the key, so the position is not the file's first line by chance.
+            let found = problems(&format!("[{section}]\n\n{key} = \"{small}\"\n"));
+            assert_eq!(found.len(), 1, "{section}.{key}: {found:?}");
+            let col = key.len() + 4;
+            let want = format!(
+                "/etc/ws/config.toml:3:{col}: `{section}.{key}` must be at least {floor}; hint: "
+            );
+            assert!(
+                found[0].starts_with(&want),
+                "want {want}\ngot  {}",
+                found[0]
+            );
+        }
+    }
+
+    #[test]
+    fn every_duration_at_its_floor_is_accepted() {
+        for (section, key, _, floor) in FLOORS {
+            let mut text = format!("[{section}]\n{key} = \"{floor}\"\n");
+            if key == "max_delay" {
+                // Not shorter than `base_delay`, which is 1s unless set.
+                text.push_str("base_delay = \"1ms\"\n");
+            }
+            assert!(
+                parse(&text).is_ok(),
+                "{section}.{key} = {floor}: {:?}",
+                parse(&text)
+            );
+        }
+    }
+
+    #[test]
+    fn the_built_in_durations_are_within_their_bounds() {
+        let d = Config::default();
+        for (value, bounds) in [
+            (d.api.timeout, &TIMEOUT),
+            (d.retry.base_delay, &RETRY_BASE_DELAY),
+            (d.retry.max_delay, &RETRY_MAX_DELAY),
+            (d.retry.alert_after, &ALERT_AFTER),
+            (d.watch.rescan_interval, &RESCAN_INTERVAL),
+            (d.state.takeover, &TAKEOVER),
+            (d.state.retention, &RETENTION),
+            (d.defaults.book_ahead, &BOOK_AHEAD),
+        ] {
+            assert!(bounds.min <= value && value <= bounds.max, "{value:?}");
+            assert_eq!(
+                humantime::parse_duration(bounds.min_text).ok(),
+                Some(bounds.min)
+            );
+        }
     }
 
     #[test]

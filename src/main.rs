@@ -1,5 +1,5 @@
-//! The command line: parse arguments, set up logging, run a command, map its end to an exit
-//! code (0 clean, 1 problems found, 2 could not run).
+//! The command line: parse arguments, set up logging, run a command, and exit with the code
+//! [`commands::exit`] decides for how it ended.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use wemeet_scheduler::commands::exit::{Codes, Exit};
 use wemeet_scheduler::commands::{self, Outcome};
 use wemeet_scheduler::config::SecretKey;
 use wemeet_scheduler::daemon::Mode;
@@ -67,7 +68,8 @@ enum Command {
         /// Plan as if it were this time (RFC 3339)
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
-        /// Exit 0 when the next run changes nothing, 2 when it would, 1 on problems (for CI)
+        /// Exit 0 when the next run changes nothing, 2 when it would, 1 on problems or errors
+        /// (for CI, like `terraform plan -detailed-exitcode`)
         #[arg(long)]
         detailed_exitcode: bool,
     },
@@ -317,20 +319,6 @@ fn sighup_channel() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     rx
 }
 
-/// An error and its causes, each once: a cause whose text the message before it already
-/// carries (`cannot read x: No such file or directory`) is not repeated.
-fn chain_text(e: &anyhow::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
-}
-
 /// The first Ctrl-C or SIGTERM completes the future (shutdown: drain, flush, exit); each
 /// later one is a message on the receiver (stop now). Must be called inside the runtime.
 fn stop_signals() -> (
@@ -402,6 +390,13 @@ fn main() -> ExitCode {
         logging::level(level, cli.quiet, cli.verbose),
     );
     let config = cli.config.as_deref();
+    let codes = match cli.command {
+        Command::Plan {
+            detailed_exitcode: true,
+            ..
+        } => Codes::Detailed,
+        _ => Codes::Standard,
+    };
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Validate { paths, now } => {
@@ -505,43 +500,9 @@ fn main() -> ExitCode {
             .map(|()| Outcome::Clean)
         }
     };
-    match result {
-        Ok(Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(Outcome::Problems) => ExitCode::from(1),
-        Ok(Outcome::Changes) => ExitCode::from(2),
-        // The reader went away (`status --json | head`): nothing more to say.
-        Err(e)
-            if e.chain().any(|c| {
-                let io = c.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
-                let json = c
-                    .downcast_ref::<serde_json::Error>()
-                    .and_then(serde_json::Error::io_error_kind);
-                io.or(json) == Some(std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
-        // Lost the lead, or the database went away: worth a restart (as a standby), unlike
-        // the errors a person must fix (the unit's RestartPreventExitStatus=2).
-        Err(e)
-            if e.chain().any(|c| {
-                use wemeet_scheduler::daemon::DaemonError;
-                use wemeet_scheduler::state::StateError;
-                matches!(
-                    c.downcast_ref::<DaemonError>(),
-                    Some(DaemonError::LostLead { .. } | DaemonError::State(StateError::Db { .. }))
-                ) || matches!(
-                    c.downcast_ref::<wemeet_scheduler::state::StateError>(),
-                    Some(wemeet_scheduler::state::StateError::Db { .. })
-                )
-            }) =>
-        {
-            eprintln!("error: {}", chain_text(&e));
-            ExitCode::from(3)
-        }
-        Err(e) => {
-            eprintln!("error: {}", chain_text(&e));
-            ExitCode::from(2)
-        }
+    let exit = Exit::of(result, codes);
+    if let Some(message) = exit.message() {
+        eprintln!("error: {message}");
     }
+    ExitCode::from(exit.code())
 }

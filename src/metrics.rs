@@ -31,7 +31,7 @@ pub struct StatusLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// `create`, `list`, `get`, `modify`, `cancel`.
+    /// `create`, `list`, `get`, `modify`, `cancel`: [`crate::api::client::Endpoint::as_str`].
     pub endpoint: String,
     /// `ok`, the vendor's error code, `http_502`, `transport` or `held_back`.
     pub code: String,
@@ -154,10 +154,10 @@ impl Metrics {
     }
 
     /// One API request ended.
-    pub fn request(&self, endpoint: &str, code: String, took: Duration) {
+    pub fn request(&self, endpoint: crate::api::client::Endpoint, code: String, took: Duration) {
         self.api_requests
             .get_or_create(&RequestLabels {
-                endpoint: endpoint.to_string(),
+                endpoint: endpoint.as_str().to_string(),
                 code,
             })
             .inc();
@@ -222,47 +222,317 @@ async fn calendar(source: CalendarSource) -> (StatusCode, String) {
     }
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` on `listener` until the task
-/// is aborted.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: CalendarSource) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let (metrics, source) = (metrics.clone(), source.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let (metrics, source) = (metrics.clone(), source.clone());
-                async move {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs() as i64);
-                    let (status, body) = match req.uri().path() {
-                        "/calendar.ics" => calendar(source).await,
-                        path => metrics.answer(path, now),
-                    };
-                    let mut resp = Response::new(Full::new(Bytes::from(body)));
-                    *resp.status_mut() = status;
-                    let content_type = match req.uri().path() {
-                        "/metrics" => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        "/calendar.ics" => "text/calendar; charset=utf-8",
-                        _ => "text/plain; charset=utf-8",
-                    };
-                    resp.headers_mut().insert(
-                        hyper::header::CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static(content_type),
-                    );
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The most connections the metrics server serves at once; more wait for a slot before they
+/// are accepted (in the kernel's backlog), so idle clients cannot use up the daemon's file
+/// descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request's header (the first one, and each next one
+/// on a kept-alive connection); then its connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait after a failed accept; each failure in a row doubles it.
+const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait after failed accepts: the server never gives up (the daemon's other work
+/// goes on without it), it tries again at least this often.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(64);
+
+/// Where the metrics server's connections come from: a [`TcpListener`], or a test's source.
+pub trait Accept: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+
+    /// The next connection.
+    fn accept(&mut self)
+    -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&mut self) -> std::io::Result<Self::Stream> {
+        TcpListener::accept(self).await.map(|(stream, _)| stream)
     }
+}
+
+/// The metrics server (after mini-redis's `Listener`): accepts connections while fewer than
+/// [`MAX_CONNECTIONS`] are open, serves each on its own task, and backs off when accepting
+/// fails.
+pub struct Listener<A = TcpListener> {
+    accept: A,
+    /// One permit per open connection.
+    slots: Arc<tokio::sync::Semaphore>,
+    header_read_timeout: Duration,
+    metrics: Arc<Metrics>,
+    calendar: CalendarSource,
+}
+
+impl<A: Accept> Listener<A> {
+    /// A server with the default limits ([`MAX_CONNECTIONS`], [`HEADER_READ_TIMEOUT`]).
+    pub fn new(accept: A, metrics: Arc<Metrics>, calendar: CalendarSource) -> Self {
+        Listener {
+            accept,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            metrics,
+            calendar,
+        }
+    }
+
+    /// The same with other limits (for tests).
+    pub fn with_limits(mut self, max_connections: usize, header_read_timeout: Duration) -> Self {
+        self.slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        self.header_read_timeout = header_read_timeout;
+        self
+    }
+
+    /// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` until the task is aborted.
+    ///
+    /// Each turn first waits for a free slot (at most [`MAX_CONNECTIONS`] connections are
+    /// open; more wait, unaccepted), then accepts one connection and serves it on its own
+    /// task, which gives the slot back when the connection ends. A client that does not send
+    /// a request's header within [`HEADER_READ_TIMEOUT`] is disconnected. When accepting
+    /// fails (out of file descriptors, say), the server waits 1 s, then 2, 4, ... up to
+    /// [`MAX_ACCEPT_BACKOFF`], and tries again: it never spins and never gives up.
+    pub async fn run(mut self) {
+        loop {
+            // The semaphore is never closed; were it, there would be nothing left to serve.
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let stream = self.next_connection().await;
+            let (metrics, calendar) = (self.metrics.clone(), self.calendar.clone());
+            let header_read_timeout = self.header_read_timeout;
+            tokio::spawn(async move {
+                serve_connection(stream, metrics, calendar, header_read_timeout).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// Accepts the next connection, waiting longer after each failure in a row. A failure
+    /// that concerns one connection only (it was reset before it was accepted) is no reason
+    /// to wait.
+    async fn next_connection(&mut self) -> A::Stream {
+        let mut backoff = FIRST_ACCEPT_BACKOFF;
+        loop {
+            match self.accept.accept().await {
+                Ok(stream) => return stream,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    tracing::debug!("metrics: a connection went away before it was accepted: {e}");
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "metrics: cannot accept a connection ({e}); trying again in {}",
+                        humantime::format_duration(backoff)
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// Answers the requests of one connection until it closes, or its client is too slow to send
+/// a request's header.
+async fn serve_connection<S>(
+    stream: S,
+    metrics: Arc<Metrics>,
+    source: CalendarSource,
+    header_read_timeout: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let (metrics, source) = (metrics.clone(), source.clone());
+        async move {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let (status, body) = match req.uri().path() {
+                "/calendar.ics" => calendar(source).await,
+                path => metrics.answer(path, now),
+            };
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = status;
+            let content_type = match req.uri().path() {
+                "/metrics" => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                "/calendar.ics" => "text/calendar; charset=utf-8",
+                _ => "text/plain; charset=utf-8",
+            };
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(content_type),
+            );
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` on `listener` until the task
+/// is aborted: a [`Listener`] with the default limits.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: CalendarSource) {
+    Listener::new(listener, metrics, source).run().await;
 }
 
 /// Binds the metrics address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    /// Connections (or accept errors) handed over by the test, one per `accept`; each call's
+    /// time is noted. With nothing left it waits for ever, like a quiet listener.
+    struct Source {
+        next: mpsc::UnboundedReceiver<std::io::Result<DuplexStream>>,
+        calls: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Accept for Source {
+        type Stream = DuplexStream;
+
+        async fn accept(&mut self) -> std::io::Result<DuplexStream> {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(Instant::now());
+            }
+            match self.next.recv().await {
+                Some(next) => next,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    type Feed = mpsc::UnboundedSender<std::io::Result<DuplexStream>>;
+
+    /// A listener on a [`Source`], running on its own task.
+    fn start(limits: Option<(usize, Duration)>) -> (Feed, Arc<Mutex<Vec<Instant>>>) {
+        let (feed, next) = mpsc::unbounded_channel();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let source = Source {
+            next,
+            calls: calls.clone(),
+        };
+        let calendar: CalendarSource = Arc::new(|| Ok(String::new()));
+        let mut listener = Listener::new(source, Arc::new(Metrics::new()), calendar);
+        if let Some((max, timeout)) = limits {
+            listener = listener.with_limits(max, timeout);
+        }
+        tokio::spawn(listener.run());
+        (feed, calls)
+    }
+
+    /// A new connection to the listener: the client's end.
+    fn connect(feed: &Feed) -> DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        feed.send(Ok(server)).unwrap();
+        client
+    }
+
+    async fn send_request(client: &mut DuplexStream) {
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+    }
+
+    async fn read_all(client: &mut DuplexStream) -> String {
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn calls(calls: &Mutex<Vec<Instant>>) -> Vec<Instant> {
+        calls.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connections_beyond_the_cap_wait_for_a_slot() {
+        let (feed, accepted) = start(Some((2, Duration::from_secs(3600))));
+        let first = connect(&feed);
+        let _second = connect(&feed);
+        let mut third = connect(&feed);
+        send_request(&mut third).await;
+
+        let waited = tokio::time::timeout(Duration::from_secs(5), read_all(&mut third)).await;
+        assert!(waited.is_err(), "answered while two connections were open");
+        assert_eq!(calls(&accepted).len(), 2, "the third is not even accepted");
+
+        drop(first);
+        let answer = read_all(&mut third).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.contains("wemeet_api_request_seconds"), "{answer}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_after_the_header_timeout() {
+        let (feed, _) = start(None);
+        let mut idle = connect(&feed);
+        let start = Instant::now();
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(
+            HEADER_READ_TIMEOUT - Duration::from_secs(1),
+            idle.read(&mut byte),
+        )
+        .await;
+        assert!(early.is_err(), "closed before the timeout: {early:?}");
+        let rest = tokio::time::timeout(Duration::from_secs(60), read_all(&mut idle)).await;
+        assert_eq!(rest.ok().as_deref(), Some(""), "closed, without an answer");
+        assert_eq!(start.elapsed(), HEADER_READ_TIMEOUT);
+
+        // A client that sends its header in time is answered.
+        let mut prompt = connect(&feed);
+        send_request(&mut prompt).await;
+        assert!(read_all(&mut prompt).await.starts_with("HTTP/1.1 200 OK"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_accepts_back_off_up_to_the_cap_and_serving_goes_on() {
+        let (feed, accepted) = start(None);
+        for _ in 0..9 {
+            // Too many open files.
+            feed.send(Err(std::io::Error::from_raw_os_error(libc::EMFILE)))
+                .unwrap();
+        }
+        let mut client = connect(&feed);
+        send_request(&mut client).await;
+        let answer = read_all(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+
+        let times = calls(&accepted);
+        let waits: Vec<u64> = times
+            .windows(2)
+            .take(9)
+            .map(|w| (w[1] - w[0]).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_reset_before_accept_is_no_reason_to_wait() {
+        let (feed, accepted) = start(None);
+        let start = Instant::now();
+        feed.send(Err(std::io::ErrorKind::ConnectionAborted.into()))
+            .unwrap();
+        let mut client = connect(&feed);
+        send_request(&mut client).await;
+        assert!(read_all(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        assert!(calls(&accepted).iter().all(|t| *t == start));
+    }
 }

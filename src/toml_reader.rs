@@ -278,8 +278,9 @@ impl<'a, 'i> Table<'a, 'i> {
         ok.then_some(out)
     }
 
-    /// A duration string within `bounds`: every duration the program reads has an upper
-    /// bound, so no value can overflow time arithmetic or make work without end.
+    /// A duration string within `bounds`: every duration the program reads has a lower
+    /// bound, so no value can make a timer spin or an interval panic, and an upper bound, so
+    /// no value can overflow time arithmetic or make work without end.
     pub fn bounded_duration(
         &self,
         key: &str,
@@ -288,10 +289,14 @@ impl<'a, 'i> Table<'a, 'i> {
     ) -> Option<Spanned<Duration>> {
         let d = self.duration(key, c)?;
         let value = *d.get_ref();
-        if value.is_zero() && !bounds.allow_zero {
+        if value < bounds.min {
             c.error_hint(
                 d.span(),
-                format!("`{}` must be more than zero", self.path_of(key)),
+                format!(
+                    "`{}` must be at least {}",
+                    self.path_of(key),
+                    bounds.min_text
+                ),
                 bounds.hint,
             );
             return None;
@@ -312,14 +317,17 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 }
 
-/// The limits of a duration setting: whether zero is allowed, the largest value, and the hint
-/// shown when the value is too large.
+/// The limits of a duration setting: the smallest and the largest value, and the hint shown
+/// when a value is outside them.
 pub struct DurationBounds {
-    pub allow_zero: bool,
+    /// The smallest value allowed (`Duration::ZERO`: zero is allowed).
+    pub min: Duration,
+    /// `min` as the user would write it (`"1s"`).
+    pub min_text: &'static str,
     pub max: Duration,
     /// `max` as the user would write it (`"366d"`).
     pub max_text: &'static str,
-    /// Advice for a zero value (when refused) or a value above `max`.
+    /// Advice for a value below `min` or above `max`.
     pub hint: &'static str,
 }
 

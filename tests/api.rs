@@ -280,6 +280,56 @@ async fn modify_get_and_cancel() {
     s.stop().await;
 }
 
+/// The `endpoint` label comes from the call made, one per method; dashboards know these names.
+#[tokio::test]
+async fn every_request_is_counted_under_its_endpoint() {
+    let s = Setup::start(FakeConfig::default()).await;
+    let metrics = std::sync::Arc::new(wemeet_scheduler::metrics::Metrics::new());
+    let client = s.client.clone().with_metrics(metrics.clone());
+    let req = create_request("Counted", 1);
+    let m = client.create(&req).await.unwrap();
+    client
+        .list_upcoming("tester", 1, 0, i64::MAX)
+        .await
+        .unwrap();
+    client.get(&m.meeting_id, "tester", 1).await.unwrap();
+    let mut changes = serde_json::Map::new();
+    changes.insert("subject".into(), "Recounted".into());
+    let modify = ModifyMeeting {
+        userid: "tester".into(),
+        instanceid: 1,
+        changes,
+    };
+    client.modify(&m.meeting_id, &modify).await.unwrap();
+    let cancel = CancelMeeting {
+        userid: "tester".into(),
+        instanceid: 1,
+        reason_code: 1,
+    };
+    client.cancel(&m.meeting_id, &cancel).await.unwrap();
+    client.cancel(&m.meeting_id, &cancel).await.unwrap();
+    let text = metrics.text();
+    for line in [
+        "wemeet_api_requests_total{endpoint=\"create\",code=\"ok\"} 1",
+        "wemeet_api_requests_total{endpoint=\"list\",code=\"ok\"} 1",
+        "wemeet_api_requests_total{endpoint=\"get\",code=\"ok\"} 1",
+        "wemeet_api_requests_total{endpoint=\"modify\",code=\"ok\"} 1",
+        "wemeet_api_requests_total{endpoint=\"cancel\",code=\"ok\"} 1",
+        // Already cancelled: done, and counted with the server's code.
+        "wemeet_api_requests_total{endpoint=\"cancel\",code=\"9007\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("wemeet_api_requests_total{"))
+            .count(),
+        6,
+        "{text}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn find_pages_through_the_users_meetings() {
     let s = Setup::start(FakeConfig::default()).await;

@@ -134,6 +134,30 @@ fn validate_with_a_broken_config_lists_its_problems() {
     );
 }
 
+/// `state.takeover = "2ns"` once passed `validate`, then `once` panicked (a tokio interval
+/// of zero: takeover / 3).
+#[test]
+fn a_takeover_below_its_floor_is_refused_by_validate_and_by_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let config = config_in(dir.path(), &meetings, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[state]\n", "[state]\ntakeover = \"2ns\"\n");
+    std::fs::write(&config, text).unwrap();
+    let want = "config.toml:5:12: `state.takeover` must be at least 3s";
+
+    let run = Run::new(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains(want), "{run}");
+
+    let run = Run::new(&["once", "--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "refused to start, not a panic: {run}");
+    assert!(run.stderr.contains(want), "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
+
 #[test]
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);
@@ -488,6 +512,38 @@ fn plan_detailed_exitcode_says_whether_the_next_run_changes_anything() {
     );
     write(&meetings, "bad.toml", "subject = 1\n");
     assert_eq!(plan().code, 1, "problems win");
+}
+
+/// With `--detailed-exitcode`, 2 means changes and nothing else: a config that is missing, or
+/// readable by others with a secret in it, exits 1 (it exited 2, as if there were changes).
+#[test]
+fn plan_detailed_exitcode_never_says_changes_for_a_config_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let readable = config_in(dir.path(), &meetings, "[api]\nsecret_key = \"k\"\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let missing = dir.path().join("missing.toml");
+    for (config, why) in [
+        (&missing, "cannot read config"),
+        (&readable, "readable by group or others"),
+    ] {
+        let plan = |detailed: &[&str]| {
+            let mut args = vec!["plan", "--config", config.to_str().unwrap(), "--now", NOW];
+            args.extend(detailed);
+            Run::new(&args)
+        };
+        let run = plan(&["--detailed-exitcode"]);
+        assert_eq!(run.code, 1, "an error, not changes: {run}");
+        assert!(run.stderr.contains(why), "{run}");
+        let run = plan(&[]);
+        assert_eq!(run.code, 2, "could not run: {run}");
+        assert!(run.stderr.contains(why), "{run}");
+    }
 }
 
 #[test]

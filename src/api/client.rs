@@ -64,21 +64,40 @@ pub struct Client {
     lease: Option<Arc<Lease>>,
 }
 
-/// The endpoint a request is for, as metrics name it.
-fn endpoint(method: &Method, path_and_query: &str) -> &'static str {
-    let path = path_and_query.split('?').next().unwrap_or_default();
-    let parts = path
-        .trim_start_matches("/v1/meetings")
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .count();
-    match (method.as_str(), parts) {
-        ("POST", 0) => "create",
-        ("GET", 0) => "list",
-        ("GET", _) => "get",
-        ("PUT", _) => "modify",
-        ("POST", _) => "cancel",
-        _ => "other",
+/// The endpoint a request is for, stated by the method that builds it: the `endpoint` label
+/// of `wemeet_api_requests_total`. Dashboards and alerts depend on these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /v1/meetings`.
+    Create,
+    /// `GET /v1/meetings?userid=...`: a user's upcoming meetings, a page at a time.
+    List,
+    /// `GET /v1/meetings/{id}`.
+    Get,
+    /// `PUT /v1/meetings/{id}`.
+    Modify,
+    /// `POST /v1/meetings/{id}/cancel`.
+    Cancel,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::Create,
+        Endpoint::List,
+        Endpoint::Get,
+        Endpoint::Modify,
+        Endpoint::Cancel,
+    ];
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Create => "create",
+            Endpoint::List => "list",
+            Endpoint::Get => "get",
+            Endpoint::Modify => "modify",
+            Endpoint::Cancel => "cancel",
+        }
     }
 }
 
@@ -243,6 +262,7 @@ impl Client {
     ) -> Result<MeetingInfo, ApiError> {
         let list: MeetingList = self
             .call_gated(
+                Endpoint::Create,
                 Method::POST,
                 "/v1/meetings",
                 Some(body),
@@ -291,6 +311,7 @@ impl Client {
                 .finish();
             let page: MeetingList = self
                 .call(
+                    Endpoint::List,
                     Method::GET,
                     &format!("/v1/meetings?{query}"),
                     None,
@@ -332,7 +353,9 @@ impl Client {
             .append_pair("instanceid", &instanceid.to_string())
             .finish();
         let path = format!("/v1/meetings/{}?{query}", segment(meeting_id));
-        let list: MeetingList = self.call(Method::GET, &path, None, Idempotent::Yes).await?;
+        let list: MeetingList = self
+            .call(Endpoint::Get, Method::GET, &path, None, Idempotent::Yes)
+            .await?;
         first_meeting(list, "GET", &path)
     }
 
@@ -342,7 +365,13 @@ impl Client {
         let path = format!("/v1/meetings/{}", segment(meeting_id));
         let body = serde_json::to_vec(req).map_err(|e| ApiError::unsent("PUT", &path, e))?;
         let _: serde_json::Value = self
-            .call(Method::PUT, &path, Some(body), Idempotent::Yes)
+            .call(
+                Endpoint::Modify,
+                Method::PUT,
+                &path,
+                Some(body),
+                Idempotent::Yes,
+            )
             .await?;
         Ok(())
     }
@@ -356,7 +385,13 @@ impl Client {
         let path = format!("/v1/meetings/{}/cancel", segment(meeting_id));
         let body = serde_json::to_vec(req).map_err(|e| ApiError::unsent("POST", &path, e))?;
         match self
-            .call::<serde_json::Value>(Method::POST, &path, Some(body), Idempotent::Yes)
+            .call::<serde_json::Value>(
+                Endpoint::Cancel,
+                Method::POST,
+                &path,
+                Some(body),
+                Idempotent::Yes,
+            )
             .await
         {
             Ok(_) => Ok(Cancelled::Now),
@@ -365,21 +400,24 @@ impl Client {
         }
     }
 
-    /// Sends a request until it succeeds, fails for good, or runs out of attempts.
+    /// Sends a request until it succeeds, fails for good, or runs out of attempts. Each
+    /// attempt is counted under `endpoint`.
     async fn call<T: DeserializeOwned>(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path_and_query: &str,
         body: Option<Vec<u8>>,
         idempotent: Idempotent,
     ) -> Result<T, ApiError> {
-        self.call_gated(method, path_and_query, body, idempotent, None)
+        self.call_gated(endpoint, method, path_and_query, body, idempotent, None)
             .await
     }
 
     /// [`Client::call`], asking `gate` before each attempt is sent (after its pacing turn).
     async fn call_gated<T: DeserializeOwned>(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path_and_query: &str,
         body: Option<Vec<u8>>,
@@ -393,11 +431,7 @@ impl Client {
                 .attempt(&method, path_and_query, body.as_deref(), gate)
                 .await;
             if let Some(m) = &self.metrics {
-                m.request(
-                    endpoint(&method, path_and_query),
-                    outcome(&result),
-                    started.elapsed(),
-                );
+                m.request(endpoint, outcome(&result), started.elapsed());
             }
             let err = match result {
                 Ok(answer) => return Ok(answer),
@@ -655,6 +689,12 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn the_endpoint_labels_stay_what_dashboards_know() {
+        let labels = Endpoint::ALL.map(Endpoint::as_str);
+        assert_eq!(labels, ["create", "list", "get", "modify", "cancel"]);
     }
 
     #[test]

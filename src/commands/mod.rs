@@ -1,8 +1,9 @@
 //! The subcommands' work, one module each, printing to the writers they are given. The CLI in
-//! `main.rs` only parses arguments and maps [`Outcome`] to an exit code.
+//! `main.rs` only parses arguments; [`exit`] turns how a command ended into its exit code.
 
 pub mod approve;
 pub mod demo;
+pub mod exit;
 pub mod export;
 pub mod fake_api;
 pub mod plan;
@@ -20,14 +21,14 @@ use anyhow::Context as _;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 
-/// How a command ended when it ran to the end.
+/// How a command ended when it ran to the end (its exit code: [`exit::Ending::code`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Everything checked out: exit 0.
+    /// Everything checked out.
     Clean,
-    /// The command ran but found problems (invalid files, failed bookings): exit 1.
+    /// The command ran but found problems (invalid files, failed bookings).
     Problems,
-    /// `plan --detailed-exitcode`: no problems, but the next run would change things: exit 2.
+    /// `plan --detailed-exitcode`: no problems, but the next run would change things.
     Changes,
 }
 

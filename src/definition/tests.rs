@@ -544,7 +544,7 @@ fn schedule_window_problems() {
         "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"0s\"\n",
     );
     assert!(
-        e.starts_with("5:14: `schedule.book_ahead` must be more than zero"),
+        e.starts_with("5:14: `schedule.book_ahead` must be at least 1m"),
         "{e}"
     );
     let e = only_error("subject = \"x\"\nduration = \"15m\"\n[schedule]\n");
