@@ -921,11 +921,12 @@ pub const BOOK_AHEAD: DurationBounds = DurationBounds {
     max_text: "366d",
     hint: "book at least a few minutes and at most a year ahead, e.g. \"14d\"",
 };
-/// `state.retention`. At least a day: a missed or failed meeting makes `status` exit 1 only
-/// while its record is kept, so a shorter retention could hide it from a daily check.
+/// `state.retention`. At least an hour: records are pruned by the passes that look at
+/// everything, so a shorter one would not be kept anyway. (A missed or failed meeting makes
+/// `status` exit 1 only while its record is kept: under a day can hide it from a daily check.)
 pub const RETENTION: DurationBounds = DurationBounds {
-    min: Duration::from_secs(DAY),
-    min_text: "1d",
+    min: Duration::from_secs(3600),
+    min_text: "1h",
     max: Duration::from_secs(3653 * DAY),
     max_text: "10y",
     hint: "records of meetings that ended longer ago are pruned; e.g. \"30d\"",
@@ -1349,7 +1350,7 @@ mute_enable_join = true
         ("retry", "alert_after", "59s", "1m"),
         ("watch", "rescan_interval", "1ns", "1s"),
         ("state", "takeover", "2ns", "3s"),
-        ("state", "retention", "23h", "1d"),
+        ("state", "retention", "59m", "1h"),
         ("defaults", "book_ahead", "59s", "1m"),
     ];
 

@@ -31,7 +31,7 @@ pub struct StatusLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// `create`, `list`, `get`, `modify`, `cancel`: [`crate::api::client::Endpoint::as_str`].
+    /// `create`, `list`, `get`, `modify`, `cancel`: the API client's `Endpoint::as_str`.
     pub endpoint: String,
     /// `ok`, the vendor's error code, `http_502`, `transport` or `held_back`.
     pub code: String,
@@ -153,11 +153,12 @@ impl Metrics {
         }
     }
 
-    /// One API request ended.
-    pub fn request(&self, endpoint: crate::api::client::Endpoint, code: String, took: Duration) {
+    /// One API request ended. `endpoint`: the label the client's typed endpoint names
+    /// (`create`, `list`, `get`, `modify`, `cancel`).
+    pub fn request(&self, endpoint: &'static str, code: String, took: Duration) {
         self.api_requests
             .get_or_create(&RequestLabels {
-                endpoint: endpoint.as_str().to_string(),
+                endpoint: endpoint.to_string(),
                 code,
             })
             .inc();
@@ -386,6 +387,28 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: Calenda
 /// Binds the metrics address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+/// The server, serving beside the daemon until this drops.
+pub struct Server(tokio::task::JoinHandle<()>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Binds `addr` and serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` there, in a
+/// task of its own, until the returned [`Server`] drops.
+pub async fn start(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    calendar: CalendarSource,
+) -> std::io::Result<Server> {
+    let listener = bind(addr).await?;
+    let server = tokio::spawn(serve(listener, metrics, calendar));
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
+    Ok(Server(server))
 }
 
 #[cfg(test)]

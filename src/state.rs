@@ -1,8 +1,7 @@
 //! What is on record about bookings: one [`Record`] per occurrence, and the daemon's values
 //! beside them ([`State`]), in the shape `status --json` and the version 1 JSON state file
 //! share. The [`crate::store`] keeps them; this module reads the JSON state file that earlier
-//! versions wrote (the store imports it once), and the request files beside the store
-//! (`retry`, `approve-removals`).
+//! versions wrote (the store imports it once).
 //!
 //! A booking is recorded as `pending` (the intent) durably before its create is sent, and as
 //! `booked` with the meeting's id after. A `pending` record found at start-up may or may not
@@ -10,7 +9,6 @@
 //! parse, or has a newer version, stops the daemon and is never overwritten.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -371,72 +369,6 @@ fn parse(path: &Path, text: &str) -> Result<State, StateError> {
         return Err(corrupt("version 0".into()));
     }
     serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
-}
-
-/// The file `approve-removals` writes beside the state; the daemon acts on it and removes it.
-pub fn approval_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".approve-removals");
-    path.with_file_name(name)
-}
-
-/// The file `retry` writes beside the state: one booking key (`definition@start`) a line;
-/// the daemon acts on it at its next pass and removes it.
-pub fn retry_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".retry");
-    path.with_file_name(name)
-}
-
-/// The bookings asked for in a retry file (none when there is none). Lines that are not
-/// `definition@start` are left out.
-pub fn read_retry(path: &Path) -> std::io::Result<Vec<BookingKey>> {
-    use std::io::Read as _;
-    let file = match File::open(retry_path(path)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut text = String::new();
-    file.take(16 * 1024 * 1024).read_to_string(&mut text)?;
-    Ok(text.lines().filter_map(BookingKey::parse).collect())
-}
-
-/// The file `approve-changes` writes beside the state; the daemon acts on it and removes it.
-pub fn changes_approval_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".approve-changes");
-    path.with_file_name(name)
-}
-
-/// The definitions an operator approved the removal of: none when there is no approval file.
-/// A file that is there but cannot be read is an error, not "nothing approved".
-pub fn read_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
-    read_names(&approval_path(path))
-}
-
-/// The definitions whose held changes an operator approved ([`read_approval`]'s rules).
-pub fn read_changes_approval(path: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
-    read_names(&changes_approval_path(path))
-}
-
-/// One definition id a line, from an approval file (none when there is no file).
-fn read_names(file: &Path) -> std::io::Result<std::collections::BTreeSet<String>> {
-    use std::io::Read as _;
-    let file = match File::open(file) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(e),
-    };
-    // One definition id a line; a megabyte is tens of thousands of them.
-    let mut text = String::new();
-    file.take(1024 * 1024).read_to_string(&mut text)?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
 }
 
 /// The records by key (`plan` works with them so).

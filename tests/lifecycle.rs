@@ -245,7 +245,54 @@ async fn a_mass_vanish_cancels_nothing_until_approved() {
     );
     d.stop().await;
     assert!(env.state().held_removals.is_empty());
-    assert!(!wemeet_scheduler::state::approval_path(&env.config.state.file).exists());
+    assert_eq!(
+        wemeet_scheduler::store::requests_for(&env.config.state).unwrap(),
+        [],
+        "the approval is used up"
+    );
+}
+
+/// An approval is for the removals held when it was given: once nothing is held any more
+/// (the files came back), it is used up, and a later vanish is held again.
+#[tokio::test]
+async fn an_approval_is_used_up_when_the_files_come_back() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("a.toml", ONE_OFF);
+    env.start(Mode::Once).finish().await;
+    let unmount = || {
+        std::fs::rename(env.watch_dir(), env.dir.path().join("unmounted")).unwrap();
+        std::fs::create_dir(env.watch_dir()).unwrap();
+    };
+    unmount();
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.state().held_removals, ["a"]);
+    let mut out = Vec::new();
+    wemeet_scheduler::commands::approve::run(Some(&env.config_path), &mut out).unwrap();
+    assert_eq!(
+        wemeet_scheduler::store::requests_for(&env.config.state)
+            .unwrap()
+            .len(),
+        1
+    );
+    // The files come back before the daemon acts: nothing is held, the approval goes.
+    std::fs::remove_dir(env.watch_dir()).unwrap();
+    std::fs::rename(env.dir.path().join("unmounted"), env.watch_dir()).unwrap();
+    env.start(Mode::Once).finish().await;
+    assert!(env.state().held_removals.is_empty());
+    assert_eq!(
+        wemeet_scheduler::store::requests_for(&env.config.state).unwrap(),
+        [],
+        "used up"
+    );
+    // They vanish again: held again, nothing cancelled.
+    unmount();
+    env.start(Mode::Once).finish().await;
+    assert_eq!(env.state().held_removals, ["a"]);
+    assert!(
+        ops(&env).iter().all(|o| o.starts_with("create")),
+        "{:?}",
+        ops(&env)
+    );
 }
 
 #[tokio::test]
@@ -764,8 +811,9 @@ async fn many_changes_no_definition_made_wait_for_an_operator() {
         4
     );
     assert!(env.state().held_changes.is_empty());
-    assert!(
-        !wemeet_scheduler::state::changes_approval_path(&env.config.state.file).exists(),
+    assert_eq!(
+        wemeet_scheduler::store::requests_for(&env.config.state).unwrap(),
+        [],
         "the approval is used up"
     );
 }

@@ -51,6 +51,7 @@ fn commit(store: &mut Store, rows: Vec<wemeet_scheduler::ledger::Write<'_>>, met
             rows,
             meta,
             looked_up: true,
+            requests_done: &[],
         })
         .unwrap();
 }
@@ -559,4 +560,189 @@ async fn paused_leaders(kind: Kind) {
         env.creates()
     );
     check_exactly_once(&env, defs, leader).await;
+}
+
+const ONE_OFF: &str =
+    "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
+
+/// A config on the database `url` (3 s takeover) against our fake with `fake`'s faults.
+async fn store_env(url: &str, fake: wemeet_scheduler::fake_api::FakeConfig) -> Env {
+    Env::with_config(fake, |text| {
+        text.replace(
+            "[state]\n",
+            &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
+        )
+    })
+    .await
+}
+
+/// Runs the binary's `command` (with `args`) on `env`'s config; its stdout, which must be a
+/// success.
+fn run_command(env: &Env, command: &str, args: &[&str]) -> String {
+    let out = env
+        .command(command)
+        .args(args)
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The operators' requests waiting in `env`'s store, as `kind items` lines.
+fn waiting_requests(env: &Env) -> Vec<String> {
+    wemeet_scheduler::store::requests_for(&env.config.state)
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r.kind.as_str(), r.items.join(",")))
+        .collect()
+}
+
+/// `retry` on PostgreSQL reaches the daemon through the store: a running leader acts at its
+/// next pass, and with none running the next to start does. (It used to open an SQLite file
+/// beside the config, say "0 booking(s) back to pending", and leave the record failed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_reaches_the_daemon_through_the_store_running_or_stopped() {
+    use wemeet_scheduler::daemon::{Event, Mode};
+    use wemeet_scheduler::fake_api::{ErrorFault, FakeConfig, FaultSpec, Faults};
+    if !util::postgres::here("retry on PostgreSQL") {
+        return;
+    }
+    let pg = Postgres::start();
+    let url = pg.database("retry");
+    // Refused for good once (no permission), then accepted.
+    let refused_once = || Faults {
+        create_error: Some(ErrorFault {
+            code: 9100,
+            status: 500,
+            spec: FaultSpec::Count(1),
+        }),
+        ..Faults::default()
+    };
+    let env = store_env(
+        &url,
+        FakeConfig {
+            faults: refused_once(),
+            ..FakeConfig::default()
+        },
+    )
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let failed = |env: &Env| {
+        wemeet_scheduler::store::read_for(&env.config.state)
+            .unwrap()
+            .bookings
+            .iter()
+            .filter(|r| r.status == Status::Failed)
+            .count()
+    };
+    // The daemon runs: the request waits for its next pass (a reload here).
+    let mut d = env.start(Mode::Run);
+    d.wait_for("the failure", |e| {
+        matches!(e, Event::Failed { .. }).then_some(())
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while failed(&env) == 0 {
+        assert!(Instant::now() < deadline, "the failure is not on record");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        run_command(&env, "retry", &["planning"]),
+        "asked the daemon that leads (or the next to start) to retry 1 booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):\n  planning@1893664800\n"
+    );
+    assert_eq!(waiting_requests(&env), ["retry planning@1893664800"]);
+    d.reload.send(()).unwrap();
+    d.booked(1).await;
+    d.stop().await;
+    assert_eq!(env.creates(), 1);
+    assert_eq!(waiting_requests(&env), Vec::<String>::new(), "done with");
+    // No daemon runs: the next to start acts on it.
+    env.write(
+        "review.toml",
+        &ONE_OFF
+            .replace("Planning", "Review")
+            .replace("10:00", "15:00"),
+    );
+    env.fake.set_faults(refused_once());
+    assert_eq!(env.start(Mode::Once).finish().await.failed, 1);
+    assert_eq!(
+        run_command(&env, "retry", &["--all-failed"]),
+        "asked the daemon that leads (or the next to start) to retry 1 booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):\n  review@1893682800\n"
+    );
+    assert_eq!(failed(&env), 1, "nothing changed until a daemon acts");
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, summary.failed), (2, 0));
+    assert_eq!(env.creates(), 2);
+    assert_eq!(waiting_requests(&env), Vec::<String>::new());
+}
+
+/// `approve-removals` on PostgreSQL: the running leader cancels the held removals at its next
+/// pass, and the approval is used up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_removals_reaches_the_running_daemon_through_the_store() {
+    use wemeet_scheduler::daemon::{Event, Mode};
+    if !util::postgres::here("approve-removals on PostgreSQL") {
+        return;
+    }
+    let pg = Postgres::start();
+    let url = pg.database("approve");
+    let env = store_env(&url, Default::default()).await;
+    for name in ["a", "b", "c"] {
+        env.write(&format!("{name}.toml"), &ONE_OFF.replace("Planning", name));
+    }
+    env.start(Mode::Once).finish().await;
+    // Two of three vanish (67% > 50%): held.
+    std::fs::remove_file(env.watch_dir().join("a.toml")).unwrap();
+    std::fs::remove_file(env.watch_dir().join("b.toml")).unwrap();
+    let mut d = env.start(Mode::Run);
+    let held = d
+        .wait_for("held removals", |e| match e {
+            Event::RemovalsHeld { definitions } => Some(definitions.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(held, ["a", "b"]);
+    // The held list reaches the store within a second (the approval reads it there).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while wemeet_scheduler::store::read_for(&env.config.state)
+        .unwrap()
+        .held_removals
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the held removals are not on record"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let approved = run_command(&env, "approve-removals", &[]);
+    assert!(
+        approved.starts_with("approved: the daemon cancels"),
+        "{approved}"
+    );
+    assert_eq!(waiting_requests(&env), ["approve-removals a,b"]);
+    d.reload.send(()).unwrap();
+    let mut cancelled = Vec::new();
+    while cancelled.len() < 2 {
+        cancelled.push(
+            d.wait_for("a cancel", |e| match e {
+                Event::Changed { key, what } => Some(format!("{key} {what}")),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    cancelled.sort();
+    assert_eq!(
+        cancelled,
+        [
+            "a@1893664800 cancelled: its definition was removed",
+            "b@1893664800 cancelled: its definition was removed"
+        ]
+    );
+    d.stop().await;
+    let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
+    assert!(st.held_removals.is_empty());
+    assert_eq!(waiting_requests(&env), Vec::<String>::new(), "used up");
 }

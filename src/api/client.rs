@@ -431,7 +431,7 @@ impl Client {
                 .attempt(&method, path_and_query, body.as_deref(), gate)
                 .await;
             if let Some(m) = &self.metrics {
-                m.request(endpoint, outcome(&result), started.elapsed());
+                m.request(endpoint.as_str(), outcome(&result), started.elapsed());
             }
             let err = match result {
                 Ok(answer) => return Ok(answer),

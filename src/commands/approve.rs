@@ -8,28 +8,28 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::commands::{Outcome, load_config};
-use crate::state;
+use crate::config::Config;
+use crate::store::RequestKind;
 
 /// What an approval lets go.
 struct Held<'a> {
     /// The definitions held back.
     definitions: &'a [String],
-    /// The file the daemon reads the approval from.
-    approval: std::path::PathBuf,
+    /// The request the daemon reads the approval from.
+    kind: RequestKind,
     /// Said when nothing is held: "removals", "changes".
     what: &'static str,
     /// Said after "approved: the daemon ", with the count of definitions.
     does: &'static str,
 }
 
-/// Writes the approval of `held` for the daemon and says what it lets go.
-fn approve(held: Held<'_>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+/// Leaves the approval of `held` in the store for the daemon and says what it lets go.
+fn approve(config: &Config, held: Held<'_>, out: &mut dyn Write) -> anyhow::Result<Outcome> {
     if held.definitions.is_empty() {
         writeln!(out, "no {} are held back; nothing to approve", held.what)?;
         return Ok(Outcome::Clean);
     }
-    std::fs::write(&held.approval, held.definitions.join("\n") + "\n")
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", held.approval.display()))?;
+    crate::store::ask(&config.state, held.kind, held.definitions)?;
     writeln!(
         out,
         "approved: the daemon {} of {} definition(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
@@ -46,9 +46,10 @@ pub fn run(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<Ou
     let config = load_config(config_path)?;
     let st = crate::store::read_for(&config.state)?;
     approve(
+        &config,
         Held {
             definitions: &st.held_removals,
-            approval: state::approval_path(&config.state.file),
+            kind: RequestKind::ApproveRemovals,
             what: "removals",
             does: "cancels the future meetings",
         },
@@ -60,9 +61,10 @@ pub fn changes(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Resul
     let config = load_config(config_path)?;
     let st = crate::store::read_for(&config.state)?;
     approve(
+        &config,
         Held {
             definitions: &st.held_changes,
-            approval: state::changes_approval_path(&config.state.file),
+            kind: RequestKind::ApproveChanges,
             what: "changes",
             does: "makes the held changes (`plan` lists them) to the booked meetings",
         },

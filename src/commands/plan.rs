@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::model::CreateMeeting;
 use crate::booking::{BookingKey, Status, show_start};
@@ -19,6 +18,7 @@ use crate::plan::{Action, Context, Tracked, reconcile};
 use crate::plan::{Wanted, upcoming};
 use crate::quota::Quotas;
 use crate::state;
+use crate::store::RequestKind;
 use crate::watch::Catalog;
 
 pub struct Options<'a> {
@@ -150,6 +150,15 @@ fn write_changes(
         .collect();
     let defs: Vec<_> = catalog.definitions().collect();
     let hash_of = |id: &str| catalog.hash_of(id);
+    // What operators approved, as the daemon will read it.
+    let requests = crate::store::requests_for(&config.state)?;
+    let approved = |kind: RequestKind| -> BTreeSet<String> {
+        requests
+            .iter()
+            .filter(|r| r.kind == kind)
+            .flat_map(|r| r.items.iter().cloned())
+            .collect()
+    };
     let reconciled = reconcile(
         &defs,
         &tracked,
@@ -160,23 +169,11 @@ fn write_changes(
             last_pass: st.last_pass.and_then(|t| DateTime::from_timestamp(t, 0)),
             lifecycle: &config.lifecycle,
             hash_of: &hash_of,
-            removals_approved: &state::read_approval(&config.state.file).with_context(|| {
-                format!(
-                    "cannot read the approval {}",
-                    state::approval_path(&config.state.file).display()
-                )
-            })?,
+            removals_approved: &approved(RequestKind::ApproveRemovals),
             // `plan` sees no file change: what the daemon would do at its next start.
             edited: &|_| false,
             max_changes: config.guard.max_changes,
-            changes_approved: &state::read_changes_approval(&config.state.file).with_context(
-                || {
-                    format!(
-                        "cannot read the approval {}",
-                        state::changes_approval_path(&config.state.file).display()
-                    )
-                },
-            )?,
+            changes_approved: &approved(RequestKind::ApproveChanges),
             forget_before: config.state.forget_before(now),
         },
     );

@@ -1,8 +1,8 @@
 //! `wemeet-scheduler retry [DEFINITION|KEY ...] [--all-failed]`: failed bookings back to
 //! pending (attempts reset), to be looked up and booked again, without editing their files.
-//! With the daemon running, it writes a request beside the state that the daemon acts on at its
-//! next pass; with the daemon stopped, it changes the state itself, and the next `run` or
-//! `once` books them.
+//! With the daemon running (and always on PostgreSQL), it leaves a request in the store that
+//! the daemon acts on at its next pass; with the daemon stopped (SQLite), it changes the state
+//! itself, and the next `run` or `once` books them.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,8 +12,8 @@ use chrono::Utc;
 use crate::booking::BookingKey;
 use crate::commands::{Outcome, load_config};
 use crate::ledger::Ledger;
-use crate::state::{self, StateError, Status};
-use crate::store::{self, Store};
+use crate::state::{StateError, Status};
+use crate::store::{self, RequestKind, Store};
 
 pub fn run(
     config_path: Option<&Path>,
@@ -44,9 +44,18 @@ pub fn run(
         writeln!(out, "no failed booking matches; nothing to retry")?;
         return Ok(Outcome::Clean);
     }
-    match Store::open(&config.state.file, config.state.import.as_deref()) {
-        // The daemon is stopped: change the state here.
-        Ok((mut store, st)) => {
+    // On PostgreSQL the leader (or the next daemon to lead) acts on the request; on SQLite a
+    // stopped daemon's state is changed here, and a running one is asked.
+    let stopped = match &config.state.url {
+        Some(_) => None,
+        None => match Store::open(&config.state.file, config.state.import.as_deref()) {
+            Ok(opened) => Some(opened),
+            Err(StateError::Locked { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    match stopped {
+        Some((mut store, st)) => {
             let mut ledger = Ledger::new(st.bookings);
             let done = ledger.retry(&keys, Utc::now().timestamp());
             let (rows, _) = ledger.take_changes();
@@ -55,6 +64,7 @@ pub fn run(
                 meta: None,
                 // Writing these does not make a fresh store whole.
                 looked_up: !store.fresh(),
+                requests_done: &[],
             })?;
             writeln!(
                 out,
@@ -65,22 +75,22 @@ pub fn run(
                 writeln!(out, "  {k}")?;
             }
         }
-        // The daemon runs: ask it.
-        Err(StateError::Locked { .. }) => {
-            let request = state::retry_path(&config.state.file);
-            let text: String = keys.iter().map(|k| format!("{k}\n")).collect();
-            std::fs::write(&request, text)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", request.display()))?;
+        None => {
+            let items: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            store::ask(&config.state, RequestKind::Retry, &items)?;
+            let who = match config.state.url {
+                Some(_) => "the daemon that leads (or the next to start)",
+                None => "the running daemon",
+            };
             writeln!(
                 out,
-                "asked the running daemon to retry {} booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
+                "asked {who} to retry {} booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
                 keys.len()
             )?;
             for k in &keys {
                 writeln!(out, "  {k}")?;
             }
         }
-        Err(e) => return Err(e.into()),
     }
     Ok(Outcome::Clean)
 }

@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+use tokio::time::Instant;
 
+use super::lead::Leadership;
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client};
 use crate::booking::BookingKey;
@@ -360,10 +363,22 @@ impl Dispatch {
         }
     }
 
-    /// At shutdown: lookups stop (they have sent nothing that matters), and queued creates
-    /// stay pending (their intents are on record; the next start looks them up, finds none,
-    /// and books them).
-    pub(super) fn stop_new_work(&mut self) {
+    /// At shutdown: waits until `deadline` for the requests in flight, handing their answers
+    /// to the bookings and keeping the lead meanwhile; a message on `stop_now` (a second
+    /// signal) stops at once. Lookups stop at once (they have sent nothing that matters);
+    /// queued creates stay pending (their intents are on record: the next start looks them
+    /// up, finds none, and books them); requests still in flight at the end are stopped, and
+    /// their bookings are looked up at the next start.
+    pub(super) async fn drain(
+        &mut self,
+        bookings: &mut Bookings,
+        catalog: &Catalog,
+        // `&mut`: a `&Store` held across the awaits would need the store to be `Sync`.
+        store: &mut Store,
+        lead: &mut Leadership,
+        deadline: Instant,
+        mut stop_now: Option<mpsc::UnboundedReceiver<()>>,
+    ) {
         for (_, lookup) in self.lookups.drain() {
             lookup.abort();
         }
@@ -374,16 +389,38 @@ impl Dispatch {
             );
             self.unsent.clear();
         }
-    }
-
-    /// Stops every task in flight: its bookings stay pending and are looked up at the next
-    /// start. The tasks still report, as stopped ([`Dispatch::hand_over`]).
-    pub(super) fn abort_all(&mut self) {
+        let mut lead_tick = lead.tick();
+        let stop = async move {
+            match &mut stop_now {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(stop);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                _ = lead_tick.tick(), if store.is_shared() => lead.keep(&*store),
+                joined = self.next() => self.hand_over(joined, bookings, &*store, catalog),
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        "{} request(s) still in flight at the end of the drain; they stay pending and are looked up at the next start",
+                        self.tasks.len(),
+                    );
+                    break;
+                }
+                Some(()) = &mut stop => {
+                    tracing::warn!(
+                        "stopping now: {} request(s) in flight stay pending and are looked up at the next start",
+                        self.tasks.len()
+                    );
+                    break;
+                }
+            }
+        }
+        // Stopped tasks still report (as cancelled): their bookings are marked for a lookup.
         self.tasks.abort_all();
-    }
-
-    /// The tasks that have finished since, stopped or not; `None` once none is left.
-    pub(super) async fn join_rest(&mut self) -> Option<Joined> {
-        self.tasks.join_next_with_id().await
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            self.hand_over(joined, bookings, &*store, catalog);
+        }
     }
 }

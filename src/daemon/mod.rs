@@ -260,8 +260,20 @@ pub async fn run(
     tracing::info!("shutting down: finishing requests in flight");
 
     d.notifier.send(&[sd_notify::NotifyState::Stopping]);
-    d.drain().await;
     let deadline = Instant::now() + d.options.drain_timeout;
+    let stop_now = d.options.stop_now.take();
+    let (bookings, catalog) = (&mut d.bookings, &d.catalog);
+    (d.dispatch)
+        .drain(
+            bookings,
+            catalog,
+            &mut d.store,
+            &mut d.lead,
+            deadline,
+            stop_now,
+        )
+        .await;
+    d.follow_up(); // What the answers told goes out, and is announced.
     (d.announcer)
         .drain(&mut d.bookings, deadline, &mut d.lead, &mut d.store)
         .await;
@@ -441,6 +453,9 @@ impl Daemon {
             quotas: &self.quotas,
         };
         let planned = (self.planner).pass(&world, touched, &mut self.bookings, now);
+        if self.planner.take_touched() {
+            self.persist.touch();
+        }
         if let Some(m) = &self.metrics {
             m.last_pass.set(now.timestamp());
         }
@@ -530,13 +545,11 @@ impl Daemon {
         let meta = self.planner.meta(&self.catalog);
         let looked_up = !self.planner.recovering;
         let metrics = self.metrics.as_deref();
-        (self.persist).flush(
-            &mut self.store,
-            &mut self.bookings,
-            meta,
-            looked_up,
-            metrics,
-        )?;
+        let done = self.planner.requests_done();
+        let store = &mut self.store;
+        (self.persist).flush(store, &mut self.bookings, meta, looked_up, done, metrics)?;
+        let removed = done.len();
+        self.planner.requests_removed(removed);
         if let Some(m) = metrics {
             m.requests_waiting.set(self.dispatch.in_flight() as i64);
         }
@@ -548,60 +561,19 @@ impl Daemon {
         Ok(())
     }
 
-    /// Waits (bounded) for requests in flight and records their answers.
-    async fn drain(&mut self) {
-        self.dispatch.stop_new_work();
-        let deadline = Instant::now() + self.options.drain_timeout;
-        let mut stop_now = self.options.stop_now.take();
-        let mut lead_tick = self.lead.tick();
-        while self.dispatch.in_flight() > 0 {
-            tokio::select! {
-                _ = lead_tick.tick(), if self.store.is_shared() => self.lead.keep(&self.store),
-                joined = self.dispatch.next() => {
-                    (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
-                    self.follow_up();
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!(
-                        "{} request(s) still in flight after {:?}; they stay pending and are looked up at the next start",
-                        self.dispatch.in_flight(),
-                        self.options.drain_timeout
-                    );
-                    break;
-                }
-                Some(()) = recv_opt(&mut stop_now) => {
-                    tracing::warn!(
-                        "stopping now: {} request(s) in flight stay pending and are looked up at the next start",
-                        self.dispatch.in_flight()
-                    );
-                    break;
-                }
-            }
-        }
-        // Aborted tasks still report (as cancelled): their bookings are marked for a lookup.
-        self.dispatch.abort_all();
-        while let Some(joined) = self.dispatch.join_rest().await {
-            (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
-            self.follow_up();
-        }
-    }
-
     fn summary(&self) -> Summary {
         let (writes, passes) = (self.store.writes(), self.planner.passes);
         Summary::of(&self.bookings, self.catalog.invalid().len(), writes, passes)
     }
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` beside the loop, until the
-/// returned guard drops.
+/// Serves the metrics (and the calendar, read from the store) beside the loop, until the
+/// returned server drops.
 async fn serve_metrics(
     addr: std::net::SocketAddr,
     config: &Config,
     options: &Options,
-) -> Result<(Arc<Metrics>, AbortOnDrop), DaemonError> {
-    let listener = crate::metrics::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Metrics { addr, source })?;
+) -> Result<(Arc<Metrics>, crate::metrics::Server), DaemonError> {
     let metrics = Arc::new(Metrics::new());
     let (state, clock) = (config.state.clone(), options.clock.clone());
     let calendar: crate::metrics::CalendarSource = Arc::new(move || {
@@ -609,16 +581,8 @@ async fn serve_metrics(
             .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
             .map_err(|e| e.to_string())
     });
-    let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), calendar));
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
-    Ok((metrics, AbortOnDrop(server)))
-}
-
-/// Aborts a task when dropped: the metrics server ends with the loop.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    let server = crate::metrics::start(addr, metrics.clone(), calendar)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    Ok((metrics, server))
 }

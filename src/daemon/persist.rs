@@ -52,7 +52,8 @@ impl Persist {
     }
 
     /// Writes the changed records and, when they differ from what was written, the values in
-    /// `meta`. `looked_up`: the store's records were looked up (not a recovery in progress).
+    /// `meta`, removing the operator requests done. `looked_up`: the store's records were
+    /// looked up (not a recovery in progress).
     /// Returns whether it wrote.
     pub(super) fn flush(
         &mut self,
@@ -60,6 +61,7 @@ impl Persist {
         bookings: &mut Bookings,
         meta: store::Meta,
         looked_up: bool,
+        requests_done: &[i64],
         metrics: Option<&Metrics>,
     ) -> Result<bool, DaemonError> {
         if !self.needed(bookings) {
@@ -84,6 +86,7 @@ impl Persist {
             rows,
             meta: write_meta.then_some(&meta),
             looked_up,
+            requests_done,
         };
         let result = store.commit(&batch);
         drop(batch);

@@ -7,7 +7,6 @@
 //! time are looked up before they are created.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,7 +20,7 @@ use crate::lifecycle::{Bookings, First};
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
 use crate::state::{self, Change, Record};
-use crate::store::{self, Store};
+use crate::store::{self, RequestKind, Store};
 use crate::watch::Catalog;
 
 /// What a pass reads.
@@ -56,6 +55,16 @@ impl Planned {
     }
 }
 
+/// The definitions operators approved the held removals or changes of, and the requests
+/// that did: removed from the store once nothing is held any more.
+#[derive(Default)]
+struct Approvals {
+    removals: BTreeSet<String>,
+    removal_requests: Vec<i64>,
+    changes: BTreeSet<String>,
+    change_requests: Vec<i64>,
+}
+
 /// What passes share.
 pub(super) struct Planner {
     mode: Mode,
@@ -81,7 +90,14 @@ pub(super) struct Planner {
     /// Until then a booking made for the first time is looked up before it is created (see
     /// [`look_up_until`]).
     look_up_until: Option<DateTime<Utc>>,
-    /// The values the store keeps changed (held, waiting): the next write takes them.
+    /// What operators approved (their requests in the store), until nothing is held.
+    approvals: Approvals,
+    /// The newest operator request acted on: later reads skip it and those before.
+    last_request: i64,
+    /// Operator requests acted on, removed by the next write.
+    requests_done: Vec<i64>,
+    /// The values the store keeps changed (held, waiting), or requests were acted on: the next
+    /// write takes them.
     touched: bool,
     pub(super) passes: u64,
 }
@@ -108,6 +124,9 @@ impl Planner {
             waiting: BTreeMap::new(),
             recovering: fresh || matches!(mode, Mode::Recover { .. }),
             look_up_until: look_up_until(fresh, meta.look_up_until, now),
+            approvals: Approvals::default(),
+            last_request: 0,
+            requests_done: Vec::new(),
             touched: false,
             passes: 0,
         }
@@ -121,6 +140,61 @@ impl Planner {
     /// Whether the values the store keeps changed since the last call.
     pub(super) fn take_touched(&mut self) -> bool {
         std::mem::take(&mut self.touched)
+    }
+
+    /// Acts on the operator requests that came since the last pass: a retry at once (and done
+    /// with); an approval from now until nothing it approved is held.
+    fn take_requests(&mut self, store: &Store, bookings: &mut Bookings, now: DateTime<Utc>) {
+        let requests = match store.requests() {
+            Ok(requests) => requests,
+            Err(e) => {
+                tracing::error!(
+                    "cannot read the operators' requests (retry, approve): {e}; trying again at the next pass"
+                );
+                return;
+            }
+        };
+        let seen = self.last_request;
+        for r in requests.into_iter().filter(|r| r.id > seen) {
+            self.last_request = r.id;
+            match r.kind {
+                RequestKind::Retry => {
+                    let keys: Vec<BookingKey> = r
+                        .items
+                        .iter()
+                        .filter_map(|k| BookingKey::parse(k))
+                        .collect();
+                    bookings.retry(&keys, "asked for with `wemeet-scheduler retry`", now);
+                    self.done(vec![r.id]);
+                }
+                RequestKind::ApproveRemovals => {
+                    self.approvals.removals.extend(r.items);
+                    self.approvals.removal_requests.push(r.id);
+                }
+                RequestKind::ApproveChanges => {
+                    self.approvals.changes.extend(r.items);
+                    self.approvals.change_requests.push(r.id);
+                }
+            }
+        }
+    }
+
+    /// Requests acted on: the next write removes them.
+    fn done(&mut self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.requests_done.extend(ids);
+            self.touched = true;
+        }
+    }
+
+    /// The operator requests acted on, for the next write to remove.
+    pub(super) fn requests_done(&self) -> &[i64] {
+        &self.requests_done
+    }
+
+    /// The write removed the first `n` of [`Planner::requests_done`].
+    pub(super) fn requests_removed(&mut self, n: usize) {
+        self.requests_done.drain(..n.min(self.requests_done.len()));
     }
 
     /// Removals held back.
@@ -169,7 +243,7 @@ impl Planner {
         now: DateTime<Utc>,
     ) -> Planned {
         self.passes += 1;
-        operator_retry(w.config, bookings, now);
+        self.take_requests(w.store, bookings, now);
         let scope = self.scope(touched, bookings, now);
         let full = scope.is_none();
         if full {
@@ -208,7 +282,7 @@ impl Planner {
         self.update_next_at(w.catalog, scope.as_ref(), now);
         let mut removals_held = None;
         if !matches!(self.mode, Mode::Recover { .. }) {
-            removals_held = self.note_held(held, &w.config.state.file);
+            removals_held = self.note_held(held);
             self.note_held_changes(held_changes, w);
         }
         let actions: Vec<Action> = actions
@@ -377,7 +451,6 @@ impl Planner {
             }
         };
         let hash_of = |id: &str| w.catalog.hash_of(id);
-        let state_file = &w.config.state.file;
         plan::reconcile(
             &defs,
             &tracked,
@@ -387,22 +460,10 @@ impl Planner {
                 last_pass: self.last_pass,
                 lifecycle: &w.config.lifecycle,
                 hash_of: &hash_of,
-                removals_approved: &state::read_approval(state_file).unwrap_or_else(|e| {
-                    tracing::error!(
-                        "cannot read the approval {}: {e}; removals stay held",
-                        state::approval_path(state_file).display()
-                    );
-                    Default::default()
-                }),
+                removals_approved: &self.approvals.removals,
                 edited: &|id| w.catalog.edited(id),
                 max_changes: w.config.guard.max_changes,
-                changes_approved: &state::read_changes_approval(state_file).unwrap_or_else(|e| {
-                    tracing::error!(
-                        "cannot read the approval {}: {e}; changes stay held",
-                        state::changes_approval_path(state_file).display()
-                    );
-                    Default::default()
-                }),
+                changes_approved: &self.approvals.changes,
                 forget_before: w.config.state.forget_before(now),
                 at_stake,
             },
@@ -560,7 +621,7 @@ impl Planner {
 
     /// Records which removals are held back, saying so loudly when that changes; consumes an
     /// operator's approval once it has been acted on.
-    fn note_held(&mut self, held: Vec<String>, state_file: &Path) -> Option<Vec<String>> {
+    fn note_held(&mut self, held: Vec<String>) -> Option<Vec<String>> {
         let mut told = None;
         if held != self.held {
             if held.is_empty() {
@@ -577,7 +638,9 @@ impl Planner {
             self.touched = true;
         }
         if self.held.is_empty() {
-            drop_approval(&state::approval_path(state_file));
+            let done = std::mem::take(&mut self.approvals.removal_requests);
+            self.done(done);
+            self.approvals.removals.clear();
         }
         told
     }
@@ -600,7 +663,9 @@ impl Planner {
             self.touched = true;
         }
         if self.held_changes.is_empty() {
-            drop_approval(&state::changes_approval_path(&w.config.state.file));
+            let done = std::mem::take(&mut self.approvals.change_requests);
+            self.done(done);
+            self.approvals.changes.clear();
         }
     }
 
@@ -709,21 +774,6 @@ fn steps(
     (changes, creates, resolves, moved)
 }
 
-/// `wemeet-scheduler retry`'s request: failed bookings back to pending.
-fn operator_retry(config: &Config, bookings: &mut Bookings, now: DateTime<Utc>) {
-    let request = state::retry_path(&config.state.file);
-    match state::read_retry(&config.state.file) {
-        Ok(keys) if !keys.is_empty() => {
-            bookings.retry(&keys, "asked for with `wemeet-scheduler retry`", now);
-            if let Err(e) = std::fs::remove_file(&request) {
-                tracing::warn!("cannot remove the retry request {}: {e}", request.display());
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!("cannot read the retry request {}: {e}", request.display()),
-    }
-}
-
 /// How many definitions have booked meetings still to come (records are in definition order,
 /// so one walk counts them).
 fn at_stake(records: &Ledger, now: DateTime<Utc>) -> usize {
@@ -750,15 +800,6 @@ pub(super) fn lock(quotas: &Mutex<Quotas>) -> MutexGuard<'_, Quotas> {
     // A panic while holding it cannot leave the counts half-written: each change is one push
     // or insert.
     quotas.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Removes an operator's approval once nothing it approved is held any more.
-fn drop_approval(approval: &Path) {
-    if approval.exists()
-        && let Err(e) = std::fs::remove_file(approval)
-    {
-        tracing::warn!("cannot remove the approval {}: {e}", approval.display());
-    }
 }
 
 /// How long bookings made for the first time are looked up before they are created: a year

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use super::{Batch, Meta, Write};
+use super::{Batch, MAX_REQUESTS, Meta, Request, RequestKind, Write};
 use crate::state::{self, Record, State, StateError};
 
 /// The advisory lock key all daemons on one database contend for ("wemeet" in ASCII).
@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS bookings (
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id      BIGSERIAL PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    items   TEXT NOT NULL,
+    made_at BIGINT NOT NULL
 );
 ";
 
@@ -441,6 +447,7 @@ impl Pg {
                 rows,
                 meta: Some(meta),
                 looked_up: true,
+                requests_done: &[],
             },
             true,
         )
@@ -463,6 +470,43 @@ impl Pg {
             })
         })?;
         Ok(text.and_then(|t| serde_json::from_str::<Record>(&t).ok()))
+    }
+
+    /// The operator requests waiting, oldest first.
+    pub fn requests(&self) -> Result<Vec<Request>, StateError> {
+        let rows: Vec<(i64, String, String)> = self.call(|c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT id, kind, items FROM requests ORDER BY id LIMIT $1",
+                    &[&(MAX_REQUESTS as i64)],
+                )
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .collect()
+                })
+            })
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, kind, items)| Request::of_row(id, &kind, &items))
+            .collect())
+    }
+
+    /// Leaves an operator request (`items`: a JSON list of strings).
+    pub fn ask(&self, kind: RequestKind, items: &str) -> Result<(), StateError> {
+        let (kind, items) = (kind.as_str().to_string(), items.to_string());
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO requests (kind, items, made_at) VALUES ($1, $2, extract(epoch from now())::bigint)",
+                    &[&kind, &items],
+                )
+                .await
+                .map(|_| ())
+            })
+        })
     }
 
     /// Marks the store as maybe not holding everything booked (see the SQLite store's).
@@ -492,6 +536,7 @@ impl Pg {
             None => None,
         };
         let looked_up = batch.looked_up;
+        let requests_done = batch.requests_done.to_vec();
         // A round trip a row: a backlog's batch of intents gets a millisecond each on top.
         let rows = u64::try_from(puts.len() + deletes.len()).unwrap_or(u64::MAX);
         let bound = self.timeout.saturating_add(Duration::from_millis(rows));
@@ -544,6 +589,10 @@ impl Pg {
                 }
                 if looked_up {
                     tx.execute("DELETE FROM meta WHERE key = $1", &[&LOOK_UP_FIRST])
+                        .await?;
+                }
+                if !requests_done.is_empty() {
+                    tx.execute("DELETE FROM requests WHERE id = ANY($1)", &[&requests_done])
                         .await?;
                 }
                 tx.commit().await

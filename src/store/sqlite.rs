@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Batch, Meta, Write};
+use super::{Batch, MAX_REQUESTS, Meta, Request, RequestKind, Write};
 use crate::state::{self, Record, State, StateError};
 
 /// The schema this build reads and writes (`PRAGMA user_version`).
@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Operator requests (`retry`, `approve-removals`, `approve-changes`) for the daemon.
+CREATE TABLE IF NOT EXISTS requests (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind    TEXT NOT NULL,
+    -- A JSON list of strings: booking keys, or definition ids.
+    items   TEXT NOT NULL,
+    made_at INTEGER NOT NULL
+);
 ";
 
 /// The meta row holding [`Meta`].
@@ -208,6 +216,7 @@ impl Db {
                 rows,
                 meta: Some(meta),
                 looked_up: true,
+                requests_done: &[],
             },
             true,
         )
@@ -271,8 +280,64 @@ impl Db {
                 tx.execute("DELETE FROM meta WHERE key = ?1", [LOOK_UP_FIRST])
                     .map_err(e)?;
             }
+            if !batch.requests_done.is_empty() {
+                let mut done = tx
+                    .prepare_cached("DELETE FROM requests WHERE id = ?1")
+                    .map_err(e)?;
+                for id in batch.requests_done {
+                    done.execute([id]).map_err(e)?;
+                }
+            }
         }
         tx.commit().map_err(e)
+    }
+
+    /// The operator requests waiting, oldest first (none in a database made before there
+    /// were any, opened read-only).
+    pub fn requests(&self) -> Result<Vec<Request>, StateError> {
+        let e = |e| err(&self.path, e);
+        let table: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'requests'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(e)?;
+        if table.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut query = self
+            .conn
+            .prepare("SELECT id, kind, items FROM requests ORDER BY id LIMIT ?1")
+            .map_err(e)?;
+        let rows = query
+            .query_map([MAX_REQUESTS as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(e)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, items) = row.map_err(e)?;
+            out.extend(Request::of_row(id, &kind, &items));
+        }
+        Ok(out)
+    }
+
+    /// Leaves an operator request (`items`: a JSON list of strings).
+    pub fn ask(&self, kind: RequestKind, items: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO requests (kind, items, made_at) VALUES (?1, ?2, unixepoch())",
+                params![kind.as_str(), items],
+            )
+            .map(|_| ())
+            .map_err(|e| err(&self.path, e))
     }
 
     /// One booking's record as stored, whole.

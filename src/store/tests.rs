@@ -53,6 +53,7 @@ fn commit(store: &mut Store, rows: Vec<Write<'_>>, meta: Option<&Meta>, looked_u
             rows,
             meta,
             looked_up,
+            requests_done: &[],
         })
         .unwrap();
 }
@@ -150,6 +151,7 @@ fn a_new_store_stays_fresh_until_the_daemon_writes_to_it() {
                 ..Meta::default()
             }),
             looked_up: false,
+            requests_done: &[],
         })
         .unwrap();
     drop(store);
@@ -390,4 +392,65 @@ fn a_record_loaded_without_its_join_url_and_code_keeps_them_while_its_meeting_is
         (Some("https://meeting.example/j/3"), Some("987654321"))
     );
     assert_eq!(read(&path).unwrap().bookings, vec![stored]);
+}
+
+#[test]
+fn an_operator_request_reaches_a_locked_store_and_goes_with_the_write_that_acts_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let config = crate::config::StateConfig {
+        file: path.clone(),
+        import: None,
+        url: None,
+        takeover: std::time::Duration::from_secs(30),
+        retention: std::time::Duration::from_secs(86400),
+    };
+    // No database yet: nothing to leave a request in, and nothing waits.
+    assert!(ask(&config, RequestKind::Retry, &["a@1".into()]).is_err());
+    assert_eq!(requests_for(&config).unwrap(), []);
+    // A daemon holds the store; the command leaves its requests beside it.
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    ask(&config, RequestKind::Retry, &["a@1".into()]).unwrap();
+    ask(
+        &config,
+        RequestKind::ApproveRemovals,
+        &["x".into(), "y".into()],
+    )
+    .unwrap();
+    let waiting = store.requests().unwrap();
+    let shown: Vec<(RequestKind, Vec<String>)> =
+        waiting.iter().map(|r| (r.kind, r.items.clone())).collect();
+    assert_eq!(
+        shown,
+        [
+            (RequestKind::Retry, vec!["a@1".to_string()]),
+            (RequestKind::ApproveRemovals, vec!["x".into(), "y".into()]),
+        ]
+    );
+    assert!(waiting[0].id < waiting[1].id, "oldest first");
+    assert_eq!(
+        requests_for(&config).unwrap(),
+        waiting,
+        "readers see them too"
+    );
+    // The write that acts on the retry removes it.
+    store
+        .commit(&Batch {
+            rows: vec![],
+            meta: None,
+            looked_up: false,
+            requests_done: &[waiting[0].id],
+        })
+        .unwrap();
+    assert_eq!(store.requests().unwrap(), waiting[1..]);
+}
+
+#[test]
+fn a_request_of_a_kind_this_build_does_not_know_is_left_alone() {
+    assert_eq!(
+        Request::of_row(1, "retry", "[\"a@1\"]").map(|r| r.kind),
+        Some(RequestKind::Retry)
+    );
+    assert_eq!(Request::of_row(2, "approve-everything", "[]"), None);
+    assert_eq!(Request::of_row(3, "retry", "{\"not\": \"a list\"}"), None);
 }
