@@ -21,11 +21,11 @@ mod fake;
 mod util;
 
 use fake::Fake;
+use wemeet_fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 use wemeet_scheduler::api::Client;
 use wemeet_scheduler::api::model::CreateMeeting;
 use wemeet_scheduler::api::sign::{Signed, header, signature};
 use wemeet_scheduler::config::{Config, SecretKey};
-use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 fn client(url: &str, rpm: u32, concurrency: usize) -> Client {
     let mut config = Config::default();

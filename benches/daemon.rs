@@ -24,7 +24,7 @@ mod process;
 
 use fake::Fake;
 use process::{Proc, stop, unix_ms, wait_ready};
-use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
+use wemeet_fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wemeet-scheduler");
 

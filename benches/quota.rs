@@ -14,7 +14,7 @@ mod fake;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wemeet_scheduler::fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
+use wemeet_fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY};
 
 fn main() {
     let args: Vec<String> = std::env::args()

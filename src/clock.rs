@@ -78,6 +78,19 @@ impl Clock for ManualClock {
     }
 }
 
+/// The fake API's quota clock runs on the daemon's clock in tests and the demo.
+impl wemeet_fake_api::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+}
+
+impl wemeet_fake_api::Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,10 +45,9 @@
 //!   WeCom robots, Slack and webhooks, never delaying a booking.
 //! - [`notifier`]: what the daemon tells systemd (`READY=1`, `STATUS=`, ...), never blocking.
 //! - [`daemon`]: the loop that ties them together: watch, reconcile, book, record; signals.
-//! - [`fake_api`]: a fake of the REST API that checks signatures and injects faults, for the
-//!   demo, the tests and the benchmarks.
 //! - [`commands`]: `validate`, `plan`, `run`, `once`, `status`, `retry`, `recover`,
-//!   `approve-removals`, `state backup|restore`, `export ics`, `demo`, `fake-api` (`completions` and `man` are in
+//!   `approve-removals`, `state backup|restore`, `export ics`, `demo`, `fake-api` (the fake itself is the workspace's
+//!   `wemeet-fake-api` crate; `completions` and `man` are in
 //!   `main.rs`: they only print the CLI's own description).
 //! - [`logging`]: the `tracing` subscriber.
 
@@ -61,7 +60,6 @@ pub mod config;
 pub mod daemon;
 pub mod definition;
 pub mod diagnostic;
-pub mod fake_api;
 pub mod lease;
 pub mod ledger;
 pub mod lifecycle;

@@ -9,13 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use wemeet_fake_api::{
+    self as fake_api, ErrorFault, FakeConfig, FaultSpec, Faults, Readings, SecretKey, readings,
+};
 use wemeet_scheduler::commands::exit::{Codes, Exit};
 use wemeet_scheduler::commands::{self, Outcome};
-use wemeet_scheduler::config::SecretKey;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::{
-    self, ErrorFault, FakeConfig, FaultSpec, Faults, Readings, readings,
-};
 use wemeet_scheduler::logging::{self, LogFormat};
 
 #[derive(Parser)]

@@ -6,11 +6,11 @@ mod util;
 use std::time::Duration;
 
 use util::api::{Setup, create_request};
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::api::error::{TransportKind, codes};
 use wemeet_scheduler::api::lookup::Found;
 use wemeet_scheduler::api::model::{CancelMeeting, ModifyMeeting};
 use wemeet_scheduler::api::{ApiError, Cancelled, Treatment};
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
 
 #[tokio::test]
 async fn create_books_one_meeting_with_id_code_and_url() {
@@ -433,21 +433,19 @@ async fn settings_are_optional_unless_the_fake_is_strict() {
     let mut req = create_request("No settings", 1);
     req.settings = Default::default();
     // `create_request` always sends settings; an empty object stands for none here.
-    let loose = wemeet_scheduler::fake_api::FakeApi::start(
-        FakeConfig::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let loose =
+        wemeet_fake_api::FakeApi::start(FakeConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
     let mut config = wemeet_scheduler::config::Config::default();
     config.api.base_url = loose.base_url().parse().unwrap();
-    config.api.app_id = wemeet_scheduler::fake_api::DEMO_APP_ID.into();
-    config.api.secret_id = wemeet_scheduler::fake_api::DEMO_SECRET_ID.into();
+    config.api.app_id = wemeet_fake_api::DEMO_APP_ID.into();
+    config.api.secret_id = wemeet_fake_api::DEMO_SECRET_ID.into();
     config.api.requests_per_minute = 0;
     let client = wemeet_scheduler::api::Client::new(
         &config.api,
         &config.retry,
-        wemeet_scheduler::config::SecretKey::new(wemeet_scheduler::fake_api::DEMO_SECRET_KEY),
+        wemeet_scheduler::config::SecretKey::new(wemeet_fake_api::DEMO_SECRET_KEY),
     )
     .unwrap();
     client.create(&req).await.expect("today's service takes it");
@@ -561,7 +559,7 @@ fn user(id: &str) -> wemeet_scheduler::api::model::WireUser {
 async fn the_adoption_rule_finds_its_meeting_under_every_reading_of_the_docs() {
     // 36 readings: hosts (caller when none, as sent, left out), participants (all, left out,
     // some), users (objects, strings), times (strings, numbers).
-    for readings in wemeet_scheduler::fake_api::Readings::all() {
+    for readings in wemeet_fake_api::Readings::all() {
         let s = Setup::start(FakeConfig {
             readings,
             ..FakeConfig::default()

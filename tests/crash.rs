@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use util::daemon::Env;
 use util::fake::Kind;
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults, Readings};
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults, Readings};
 use wemeet_scheduler::plan;
 use wemeet_scheduler::scan;
 use wemeet_scheduler::state::{self, Status};

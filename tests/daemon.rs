@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use util::daemon::{Env, t0};
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::daemon::{Event, Mode};
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::state::Status;
 
 const ONE_OFF: &str =
@@ -227,7 +227,7 @@ async fn once_books_what_is_due_and_exits() {
 #[tokio::test]
 async fn a_wrong_secret_fails_each_booking_once_and_the_daemon_stays_up() {
     let env = Env::new(FakeConfig {
-        secret_key: wemeet_scheduler::config::SecretKey::new("the-real-key"),
+        secret_key: wemeet_fake_api::SecretKey::new("the-real-key"),
         ..FakeConfig::default()
     })
     .await;
@@ -265,7 +265,7 @@ async fn a_wrong_secret_fails_each_booking_once_and_the_daemon_stays_up() {
 #[tokio::test]
 async fn a_failed_booking_is_tried_again_after_the_file_is_fixed() {
     let env = Env::new(FakeConfig {
-        secret_key: wemeet_scheduler::config::SecretKey::new("the-real-key"),
+        secret_key: wemeet_fake_api::SecretKey::new("the-real-key"),
         ..FakeConfig::default()
     })
     .await;
@@ -533,7 +533,7 @@ async fn an_unknown_error_code_on_create_is_bounded_and_fails_with_its_trace() {
     // (4 here) instead of looping.
     let env = Env::new(FakeConfig {
         faults: Faults {
-            create_error: Some(wemeet_scheduler::fake_api::ErrorFault {
+            create_error: Some(wemeet_fake_api::ErrorFault {
                 code: 123_456,
                 status: 500,
                 spec: FaultSpec::Rate(1.0),
@@ -566,7 +566,7 @@ async fn an_unknown_error_code_on_create_is_bounded_and_fails_with_its_trace() {
 async fn retry_sends_a_failed_booking_again_to_a_running_or_stopped_daemon() {
     // Refused for good once (no permission), then accepted.
     let refused_once = || Faults {
-        create_error: Some(wemeet_scheduler::fake_api::ErrorFault {
+        create_error: Some(wemeet_fake_api::ErrorFault {
             code: 9100,
             status: 500,
             spec: FaultSpec::Count(1),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use util::daemon::Env;
 use util::fake::Kind;
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults, Readings};
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults, Readings};
 use wemeet_scheduler::state::Status;
 
 /// Bookings in the matrix; `WEMEET_FAULT_BOOKINGS` makes it bigger for a long run by hand.

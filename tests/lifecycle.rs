@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use util::daemon::{Env, t0};
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::daemon::{Event, Mode};
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::state::Status;
 
 const ONE_OFF: &str =
@@ -498,7 +498,7 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
     env.write("third.toml", &ONE_OFF.replace("Planning", "Third"));
     assert_eq!(env.start(Mode::Once).finish().await.booked, 3);
-    let refused = |code: i64| wemeet_scheduler::fake_api::ErrorFault {
+    let refused = |code: i64| wemeet_fake_api::ErrorFault {
         code,
         status: 500,
         spec: FaultSpec::Rate(1.0),

@@ -6,8 +6,8 @@ mod util;
 
 use util::daemon::Env;
 use util::receiver::{Answer, Receiver};
+use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::FakeConfig;
 
 const PLANNING: &str =
     "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";

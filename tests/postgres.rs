@@ -566,7 +566,7 @@ const ONE_OFF: &str =
     "subject = \"Planning\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n";
 
 /// A config on the database `url` (3 s takeover) against our fake with `fake`'s faults.
-async fn store_env(url: &str, fake: wemeet_scheduler::fake_api::FakeConfig) -> Env {
+async fn store_env(url: &str, fake: wemeet_fake_api::FakeConfig) -> Env {
     Env::with_config(fake, |text| {
         text.replace(
             "[state]\n",
@@ -603,8 +603,8 @@ fn waiting_requests(env: &Env) -> Vec<String> {
 /// beside the config, say "0 booking(s) back to pending", and leave the record failed.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_reaches_the_daemon_through_the_store_running_or_stopped() {
+    use wemeet_fake_api::{ErrorFault, FakeConfig, FaultSpec, Faults};
     use wemeet_scheduler::daemon::{Event, Mode};
-    use wemeet_scheduler::fake_api::{ErrorFault, FakeConfig, FaultSpec, Faults};
     if !util::postgres::here("retry on PostgreSQL") {
         return;
     }

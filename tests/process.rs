@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use util::binary;
 use util::daemon::{Env, PATIENCE};
-use wemeet_scheduler::fake_api::{FakeConfig, FaultSpec, Faults};
+use wemeet_fake_api::{FakeConfig, FaultSpec, Faults};
 use wemeet_scheduler::state::Status;
 
 const ONE_OFF: &str =
@@ -499,7 +499,7 @@ async fn shutdown_does_not_wait_for_a_lookup_that_is_still_sleeping() {
 async fn once_and_status_exit_1_while_a_person_is_needed() {
     // Every create refused for good: the booking fails at the first run.
     let env = Env::new(FakeConfig {
-        secret_key: wemeet_scheduler::config::SecretKey::new("another-key"),
+        secret_key: wemeet_fake_api::SecretKey::new("another-key"),
         ..FakeConfig::default()
     })
     .await;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use util::daemon::{Env, t0};
+use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::daemon::{Event, Mode};
-use wemeet_scheduler::fake_api::FakeConfig;
 
 /// Bookings of the busy user; `WEMEET_QUOTA_BOOKINGS` changes it.
 fn bookings() -> usize {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use util::daemon::Env;
 use util::fake::Kind;
+use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::fake_api::FakeConfig;
 use wemeet_scheduler::state::Status;
 
 const PLANNING: &str =

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
+use wemeet_fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
 use wemeet_scheduler::api::sign::{Signed, header, signature};
 use wemeet_scheduler::config::SecretKey;
-use wemeet_scheduler::fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
 
 /// In the order they make sense against one server.
 const CASES: [&str; 6] = [

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use util::daemon::Env;
-use wemeet_scheduler::fake_api::FakeConfig;
+use wemeet_fake_api::FakeConfig;
 
 const CANARY: &str = "S3cr3t-Canary-Key-0123456789";
 

@@ -15,9 +15,9 @@ use crate::commands::Outcome;
 use crate::commands::run::DRAIN_TIMEOUT;
 use crate::config::{Config, SecretKey, SecretSource};
 use crate::daemon::{self, Event, Mode, Options};
-use crate::fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
 use crate::state;
 use crate::store;
+use wemeet_fake_api::{DEMO_SECRET_KEY, FakeApi, FakeConfig};
 
 /// The demo's config when `--config` is not given.
 pub const DEMO_CONFIG: &str = "config/demo.toml";

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 
-use crate::fake_api::{FakeApi, FakeConfig};
+use wemeet_fake_api::{FakeApi, FakeConfig};
 
 /// Starts the fake on `listen`, prints where it listens, serves until `shutdown`.
 pub async fn run(
@@ -16,7 +16,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let faults = &config.faults;
     let shown =
-        |f: &Option<crate::fake_api::ErrorFault>| f.map_or("off".to_string(), |f| f.to_string());
+        |f: &Option<wemeet_fake_api::ErrorFault>| f.map_or("off".to_string(), |f| f.to_string());
     let summary = format!(
         "500:{} rate-limit:{} slow:{}({:?}) hang:{}({:?}) reset:{} create-error:{} modify-error:{} cancel-error:{}",
         faults.internal_error,

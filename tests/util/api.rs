@@ -2,13 +2,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use wemeet_fake_api::{DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig};
 use wemeet_scheduler::api::Client;
 use wemeet_scheduler::api::model::CreateMeeting;
 use wemeet_scheduler::api::sign::{Signed, header, signature};
 use wemeet_scheduler::config::{Config, SecretKey};
-use wemeet_scheduler::fake_api::{
-    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig,
-};
 use wemeet_scheduler::meeting::{MeetingType, REQUIRED_SETTINGS};
 
 pub struct Setup {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::{mpsc, oneshot};
+use wemeet_fake_api::{
+    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig, FaultSpec, Faults,
+};
 use wemeet_scheduler::clock::ManualClock;
 use wemeet_scheduler::config::{Config, SecretKey, SecretSource};
 use wemeet_scheduler::daemon::{self, DaemonError, Event, Mode, Options, Summary};
-use wemeet_scheduler::fake_api::{
-    DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig, FaultSpec, Faults,
-};
 use wemeet_scheduler::state::State;
 
 use super::fake::{DocsFake, Kind, TestFake};

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wemeet_scheduler::fake_api::store::{JournalEntry, Meeting};
-use wemeet_scheduler::fake_api::{
+use wemeet_fake_api::store::{JournalEntry, Meeting};
+use wemeet_fake_api::{
     DEMO_APP_ID, DEMO_SECRET_ID, DEMO_SECRET_KEY, FakeApi, FakeConfig, FaultSpec, Faults, Stats,
 };
 

@@ -3,7 +3,7 @@
 //! want a sandbox before pointing the daemon at their company account).
 //!
 //! It serves create, list, get, modify and cancel over HTTP/1.1, checks every request's
-//! headers and signature with the same [`crate::api::sign`] code the client uses, validates
+//! headers and signature with its own code ([`sign`], pinned by the vendor's vectors), validates
 //! bodies against the spec ([`store`]), keeps meetings in memory, injects faults on demand
 //! ([`faults`]), and can append every create, modify and cancel to a JSONL journal. Start it
 //! in-process with [`FakeApi::start`] (port 0 gives a free port) or as
@@ -11,6 +11,7 @@
 
 pub mod faults;
 pub mod readings;
+pub mod sign;
 pub mod store;
 pub mod vendor;
 
@@ -33,12 +34,36 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::api::sign::{Signed, header, signature, signatures_match};
-use crate::clock::Clock;
-use crate::config::SecretKey;
 pub use faults::{ErrorFault, FaultSpec, Faults};
 pub use readings::Readings;
+use sign::{Signed, header, signature, signatures_match};
 use store::{JournalEntry, Refusal, Store};
+
+/// The quota clock's source of "now": the test's clock, so the fake's hourly and daily
+/// quotas move with the daemon's time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The secret key the fake checks signatures with; never shown (`Debug` says `***`).
+#[derive(Clone)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    pub fn new(key: impl Into<String>) -> SecretKey {
+        SecretKey(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
 
 /// Credentials the fake accepts when none are given: those of `config/demo.toml`.
 pub const DEMO_APP_ID: &str = "demo-app";
@@ -602,7 +627,7 @@ fn check_headers(
         .ok_or_else(|| sig_failed("X-TC-Nonce missing or not a positive integer"))?;
     let sent = get(header::SIGNATURE).ok_or_else(|| sig_failed("X-TC-Signature missing"))?;
     let expected = signature(
-        &config.secret_key,
+        config.secret_key.expose(),
         &Signed {
             method: parts.method.as_str(),
             secret_id: &key,
