@@ -339,6 +339,72 @@ async fn systemd_hears_ready_status_reloading_and_stopping() {
     assert!(status.success(), "{stderr}");
 }
 
+/// A write that waits for the store (another connection holds SQLite's write lock for 2.5 s)
+/// runs beside the loop: the systemd watchdog keeps its beat (a ping every 100 ms), and the
+/// create whose intent that write holds is not sent until the write is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watchdog_keeps_its_beat_while_a_write_waits_for_the_store() {
+    use std::os::unix::net::UnixDatagram;
+    let env = Env::new(FakeConfig::default()).await;
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let child = binary()
+        .args(["run", "--config"])
+        .arg(&env.config_path)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < PATIENCE, "no READY=1");
+        if let Ok(n) = sock.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("READY=1")
+        {
+            break;
+        }
+    }
+    // Another process takes the store's write lock, and a file is dropped.
+    let other = rusqlite::Connection::open(&env.config.state.file).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    env.write("planning.toml", ONE_OFF);
+    let stalled = std::time::Instant::now();
+    let mut last_ping = std::time::Instant::now();
+    let mut longest = Duration::ZERO;
+    while stalled.elapsed() < Duration::from_millis(2500) {
+        if let Ok(n) = sock.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1")
+        {
+            longest = longest.max(last_ping.elapsed());
+            last_ping = std::time::Instant::now();
+        }
+        assert_eq!(
+            env.creates(),
+            0,
+            "a create went before its intent was written"
+        );
+    }
+    longest = longest.max(last_ping.elapsed());
+    assert!(
+        longest < Duration::from_millis(1000),
+        "the watchdog went {longest:?} without a ping while the store was locked"
+    );
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    until("the create, once its intent is written", || {
+        env.creates() == 1
+    })
+    .await;
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert!(status.success(), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_the_lock_file_does_not_let_a_second_daemon_run() {
     let env = Env::new(FakeConfig::default()).await;

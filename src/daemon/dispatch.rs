@@ -66,10 +66,15 @@ pub(super) struct Dispatch {
     /// Lookup tasks: at shutdown they are aborted rather than waited for (one may be sleeping
     /// before it lists; it has sent nothing, and its bookings are looked up at the next start).
     lookups: HashMap<Id, AbortHandle>,
-    /// Creates whose intents are on record, waiting for a sending slot: a backlog of 50,000
-    /// is 50,000 keys here (their bodies are on their records), not 50,000 tasks each holding
-    /// its request and its answer.
-    unsent: VecDeque<Unsent>,
+    /// Creates whose intents are recorded, each with the number of the write that holds its
+    /// intent, waiting for that write and for a sending slot: a backlog of 50,000 is 50,000
+    /// keys here (their bodies are on their records), not 50,000 tasks each holding its
+    /// request and its answer.
+    unsent: VecDeque<(u64, Unsent)>,
+    /// Modifies and cancels whose intents are recorded, waiting for their write likewise.
+    changes: VecDeque<(u64, BookingKey)>,
+    /// The last write done: requests whose intents it (or an earlier one) holds may go.
+    written: u64,
     /// The vendor's hourly create quota per user, shared with the create tasks, which ask it
     /// again when their turn comes (a refusal may have paused the user).
     quotas: Arc<Mutex<Quotas>>,
@@ -99,6 +104,8 @@ impl Dispatch {
             task_keys: HashMap::new(),
             lookups: HashMap::new(),
             unsent: VecDeque::new(),
+            changes: VecDeque::new(),
+            written: 0,
             quotas,
             clock,
             limit: 0,
@@ -130,7 +137,12 @@ impl Dispatch {
 
     /// Nothing in flight and nothing waiting to go.
     pub(super) fn is_idle(&self) -> bool {
-        self.tasks.is_empty() && self.unsent.is_empty()
+        self.tasks.is_empty() && self.unsent.is_empty() && self.changes.is_empty()
+    }
+
+    /// Write `number` is done: the requests whose intents it holds may go.
+    pub(super) fn written(&mut self, number: u64) {
+        self.written = self.written.max(number);
     }
 
     /// Requests in flight.
@@ -138,24 +150,43 @@ impl Dispatch {
         self.tasks.len()
     }
 
-    /// Whether queued creates wait and a slot is free.
+    /// Whether a queued create may go (its intent is written) and a slot is free.
     pub(super) fn can_send(&self) -> bool {
-        !self.unsent.is_empty() && self.tasks.len() < self.limit
+        self.unsent.front().is_some_and(|(w, _)| *w <= self.written)
+            && self.tasks.len() < self.limit
     }
 
-    /// Creates whose intents are on record now, to send as slots free.
-    pub(super) fn queue(&mut self, unsent: Vec<Unsent>) {
+    /// Creates whose intents write `write` holds, to send once it is done, as slots free.
+    pub(super) fn queue(&mut self, unsent: Vec<Unsent>, write: u64) {
         if self.total == self.done {
             (self.total, self.done) = (0, 0);
         }
         self.total += unsent.len();
-        self.unsent.extend(unsent);
+        self.unsent.extend(unsent.into_iter().map(|u| (write, u)));
     }
 
-    /// Sends queued creates while there is room.
+    /// Modifies and cancels whose intents write `write` holds, to send once it is done.
+    pub(super) fn queue_changes(&mut self, keys: Vec<BookingKey>, write: u64) {
+        self.changes.extend(keys.into_iter().map(|k| (write, k)));
+    }
+
+    /// Sends the queued changes whose intents are written.
+    pub(super) fn send_changes(&mut self, bookings: &mut Bookings) {
+        while self
+            .changes
+            .front()
+            .is_some_and(|(w, _)| *w <= self.written)
+        {
+            if let Some((_, key)) = self.changes.pop_front() {
+                self.change(bookings, key);
+            }
+        }
+    }
+
+    /// Sends queued creates whose intents are written, while there is room.
     pub(super) fn send_creates(&mut self, bookings: &mut Bookings, store: &Store) {
-        while self.tasks.len() < self.limit {
-            let Some(u) = self.unsent.pop_front() else {
+        while self.can_send() {
+            let Some((_, u)) = self.unsent.pop_front() else {
                 break;
             };
             self.send_create(u, bookings, store);
@@ -227,7 +258,7 @@ impl Dispatch {
     }
 
     /// Sends the modify or cancel on record for `key`.
-    pub(super) fn change(&mut self, bookings: &mut Bookings, key: BookingKey) {
+    fn change(&mut self, bookings: &mut Bookings, key: BookingKey) {
         let Some(request) = bookings.dispatch_change(&key) else {
             return;
         };
@@ -389,6 +420,8 @@ impl Dispatch {
             );
             self.unsent.clear();
         }
+        // Their intents are recorded: the next start sends them.
+        self.changes.clear();
         let mut lead_tick = lead.tick();
         let stop = async move {
             match &mut stop_now {

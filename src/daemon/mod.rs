@@ -189,7 +189,7 @@ pub async fn run(
         bookings: Bookings::new(records, Rules::of(&config.retry, options.mode.recovers())),
         planner: Planner::new(options.mode, options.check_incremental, &meta, fresh, now),
         dispatch: Dispatch::new(client, &config, quotas.clone(), options.clock.clone()),
-        persist: Persist::new(meta),
+        persist: Persist::new(meta, store.writer()?),
         lead: Leadership::new(lease, config.state.takeover),
         announcer: Announcer::new(outbox, done_rx),
         notifier: Notifier::new(options.systemd),
@@ -249,7 +249,10 @@ pub async fn run(
             joined = d.dispatch.next() => d.on_joined(joined)?,
             _ = clock.sleep_until(wake) => d.pass()?,
             _ = rescan.tick() => d.on_rescan(&mut watching)?,
-            _ = tokio::time::sleep_until(flush_at), if d.persist.needed(&d.bookings) => d.flush()?,
+            _ = tokio::time::sleep_until(flush_at), if d.persist.needed(&d.bookings) && !d.persist.writing() => {
+                d.flush()?;
+            }
+            result = d.persist.done() => d.on_written(result)?,
             _ = tokio::time::sleep_until(status_at.unwrap_or_else(Instant::now)), if status_at.is_some() => d.notifier.send_waiting(),
             _ = lead_tick.tick(), if d.store.is_shared() => d.lead.check(&d.store)?,
             _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
@@ -277,7 +280,7 @@ pub async fn run(
     (d.announcer)
         .drain(&mut d.bookings, deadline, &mut d.lead, &mut d.store)
         .await;
-    d.flush()?;
+    d.finish_writes().await?;
     let summary = d.summary();
     tracing::info!(
         booked = summary.booked,
@@ -468,15 +471,12 @@ impl Daemon {
         if planned.sends() {
             // Fencing: a daemon that no longer leads sends nothing.
             self.lead.check(&self.store)?;
-            // The intent of each change and create is on record before it is sent.
-            self.flush()?;
-        }
-        for key in planned.changes {
-            self.dispatch.change(&mut self.bookings, key);
-        }
-        if !planned.creates.is_empty() {
-            self.dispatch.queue(planned.creates);
-            self.send_creates()?;
+            // The intent of each change and create is on record before it is sent: they go
+            // once the write that holds them is done.
+            let write = self.flush()?;
+            self.dispatch.queue_changes(planned.changes, write);
+            self.dispatch.queue(planned.creates, write);
+            self.send_queued()?;
         }
         for lookup in planned.lookups {
             self.dispatch.look_up(&mut self.bookings, lookup);
@@ -485,6 +485,31 @@ impl Daemon {
             crate::memory::give_back();
         }
         Ok(())
+    }
+
+    /// A write is done: the requests whose intents it holds go, and the next write starts at
+    /// once when requests wait for it.
+    fn on_written(
+        &mut self,
+        result: Result<(), crate::state::StateError>,
+    ) -> Result<(), DaemonError> {
+        let metrics = self.metrics.as_deref();
+        let written = (self.persist).written(result, &mut self.bookings, metrics)?;
+        self.planner.requests_removed(written.requests_done);
+        if let Some(m) = metrics {
+            m.requests_waiting.set(self.dispatch.in_flight() as i64);
+        }
+        self.dispatch.written(written.number);
+        if written.again {
+            self.flush()?;
+        }
+        self.send_queued()
+    }
+
+    /// Sends the queued changes and creates whose intents are written.
+    fn send_queued(&mut self) -> Result<(), DaemonError> {
+        self.dispatch.send_changes(&mut self.bookings);
+        self.send_creates()
     }
 
     /// Sends queued creates while there is room. With PostgreSQL, the lead is checked again
@@ -532,33 +557,52 @@ impl Daemon {
         pass
     }
 
-    /// Writes what changed since the last write (a dry-run recovery writes nothing).
-    fn flush(&mut self) -> Result<(), DaemonError> {
+    /// Hands what changed since the last write to the writer (a dry-run recovery writes
+    /// nothing). Returns the number of the write that holds everything recorded until now.
+    fn flush(&mut self) -> Result<u64, DaemonError> {
         if self.planner.take_touched() {
             self.persist.touch();
         }
-        if self.options.mode == (Mode::Recover { dry_run: true })
-            || !self.persist.needed(&self.bookings)
-        {
-            return Ok(());
+        if self.options.mode == (Mode::Recover { dry_run: true }) {
+            return Ok(0);
+        }
+        if self.persist.writing() {
+            // It goes with the next write, at once after this one.
+            return Ok(self.persist.after_current());
+        }
+        if !self.persist.needed(&self.bookings) {
+            return Ok(self.persist.last_handed());
         }
         let meta = self.planner.meta(&self.catalog);
         let looked_up = !self.planner.recovering;
-        let metrics = self.metrics.as_deref();
         let done = self.planner.requests_done();
-        let store = &mut self.store;
-        (self.persist).flush(store, &mut self.bookings, meta, looked_up, done, metrics)?;
-        let removed = done.len();
-        self.planner.requests_removed(removed);
-        if let Some(m) = metrics {
-            m.requests_waiting.set(self.dispatch.in_flight() as i64);
-        }
+        let write = (self.persist).flush(&mut self.bookings, meta, looked_up, done)?;
         if self.options.systemd {
             // Counting is not free with 100,000 records: only for systemd.
             let status = (self.summary()).status(self.planner.held().len(), self.planner.waiting());
             self.notifier.status(status);
         }
-        Ok(())
+        Ok(write)
+    }
+
+    /// At shutdown: every write done, the last changes written.
+    async fn finish_writes(&mut self) -> Result<(), DaemonError> {
+        if self.options.mode == (Mode::Recover { dry_run: true }) {
+            return Ok(());
+        }
+        loop {
+            if self.persist.writing() {
+                let result = self.persist.done().await;
+                let metrics = self.metrics.as_deref();
+                let written = (self.persist).written(result, &mut self.bookings, metrics)?;
+                self.planner.requests_removed(written.requests_done);
+            } else if self.planner.take_touched() || self.persist.needed(&self.bookings) {
+                self.persist.touch();
+                self.flush()?;
+            } else {
+                return Ok(());
+            }
+        }
     }
 
     fn summary(&self) -> Summary {

@@ -1,38 +1,81 @@
 //! Writes to the store: the records the ledger marked as changed and, when they changed, the
-//! daemon's values, in one transaction. Intents are written at once (before their requests
-//! are sent); results are coalesced, at most one write a second ([`FLUSH_EVERY`]).
+//! daemon's values, in one transaction. The write runs off the loop ([`store::Writer`]): the
+//! loop hands a batch over and goes on (its timers, its answers, the systemd watchdog), and
+//! hears when the batch is durable. One write is in flight at a time; each has a number, and a
+//! request whose intent is in batch `n` is sent only once batch `n` is written.
+//!
+//! Intents are written at once (before their requests are sent); results are coalesced, at most
+//! one write a second ([`FLUSH_EVERY`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::DaemonError;
-use crate::booking::Status;
+use crate::booking::{BookingKey, Status};
 use crate::lifecycle::Bookings;
 use crate::metrics::Metrics;
-use crate::store::{self, Store};
+use crate::state::StateError;
+use crate::store::{self, Writer};
 
 /// How often results are written at most; intents are written at once. A result lost to a
 /// crash in between is found again by the lookup of its pending record.
 pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// What was last written, and when.
+type Writing = Pin<Box<dyn Future<Output = Result<(), StateError>> + Send>>;
+
+/// What was last written, and the write in flight.
 pub(super) struct Persist {
+    writer: Writer,
     /// The daemon's values as last written: written again only when they change.
     meta: store::Meta,
     /// The values changed since (not the records: the ledger knows those).
     dirty: bool,
     last_flush: Instant,
+    /// Batches handed to the writer so far (the number of the last), and written.
+    handed: u64,
+    written: u64,
+    /// The write in flight, and what it carries.
+    writing: Option<(Writing, InFlight)>,
+    /// Start the next write as soon as the one in flight is done: requests wait for it.
+    asap: bool,
+}
+
+/// What a write in flight carries, for when it is done.
+struct InFlight {
+    /// The records it writes (their request bodies may leave memory once written).
+    keys: BTreeSet<BookingKey>,
+    /// The values it writes, when it writes them.
+    meta: Option<store::Meta>,
+    /// Operator requests it removes.
+    requests_done: usize,
+    started: Instant,
+}
+
+/// A write done.
+pub(super) struct Written {
+    /// Its number: requests whose intents it holds may go.
+    pub(super) number: u64,
+    /// Operator requests it removed.
+    pub(super) requests_done: usize,
+    /// Whether another write should start at once (requests wait for it).
+    pub(super) again: bool,
 }
 
 impl Persist {
-    /// `meta` as loaded with the records.
-    pub(super) fn new(meta: store::Meta) -> Persist {
+    /// `meta` as loaded with the records; `writer` writes this store.
+    pub(super) fn new(meta: store::Meta, writer: Writer) -> Persist {
         Persist {
+            writer,
             meta,
             dirty: true,
             last_flush: Instant::now(),
+            handed: 0,
+            written: 0,
+            writing: None,
+            asap: false,
         }
     }
 
@@ -46,28 +89,39 @@ impl Persist {
         self.dirty || bookings.records().has_changes()
     }
 
+    /// Whether a write is in flight.
+    pub(super) fn writing(&self) -> bool {
+        self.writing.is_some()
+    }
+
     /// When results are written next.
     pub(super) fn due(&self) -> Instant {
         self.last_flush + FLUSH_EVERY
     }
 
-    /// Writes the changed records and, when they differ from what was written, the values in
-    /// `meta`, removing the operator requests done. `looked_up`: the store's records were
-    /// looked up (not a recovery in progress).
-    /// Returns whether it wrote.
+    /// The number of the last write handed over: it holds everything recorded before it.
+    pub(super) fn last_handed(&self) -> u64 {
+        self.handed
+    }
+
+    /// With a write in flight: the number of the next, which starts as soon as this one is
+    /// done and holds everything recorded until then.
+    pub(super) fn after_current(&mut self) -> u64 {
+        self.asap = true;
+        self.handed + 1
+    }
+
+    /// Hands what changed to the writer; call with no write in flight. Returns the write's
+    /// number: a request recorded before this call may be sent once it is done.
+    /// `looked_up`: the store's records were looked up (not a recovery in progress).
     pub(super) fn flush(
         &mut self,
-        store: &mut Store,
         bookings: &mut Bookings,
         meta: store::Meta,
         looked_up: bool,
         requests_done: &[i64],
-        metrics: Option<&Metrics>,
-    ) -> Result<bool, DaemonError> {
-        if !self.needed(bookings) {
-            return Ok(false);
-        }
-        let started = Instant::now();
+    ) -> Result<u64, StateError> {
+        debug_assert!(self.writing.is_none(), "one write at a time");
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an
         // older one only widens the window in which unbooked starts count as missed, and each
         // start in it has a record already).
@@ -82,31 +136,77 @@ impl Persist {
         );
         let write_meta = meta != self.meta && !(only_last_pass && last_pass_fresh);
         let (rows, keys) = bookings.records_mut().take_changes();
-        let batch = store::Batch {
+        let owned = store::Batch {
             rows,
             meta: write_meta.then_some(&meta),
             looked_up,
             requests_done,
+        }
+        .to_owned();
+        let owned = match owned {
+            Ok(owned) => owned,
+            Err(e) => {
+                bookings.records_mut().restore_changes(keys);
+                return Err(e);
+            }
         };
-        let result = store.commit(&batch);
-        drop(batch);
+        self.handed += 1;
+        self.dirty = false;
+        self.asap = false;
+        self.last_flush = Instant::now();
+        let in_flight = InFlight {
+            keys,
+            meta: write_meta.then_some(meta),
+            requests_done: requests_done.len(),
+            started: Instant::now(),
+        };
+        self.writing = Some((Box::pin(self.writer.write(owned)), in_flight));
+        Ok(self.handed)
+    }
+
+    /// Completes when the write in flight is done; pending while none is.
+    pub(super) async fn done(&mut self) -> Result<(), StateError> {
+        match &mut self.writing {
+            Some((writing, _)) => writing.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The write in flight is done (`result` from [`Persist::done`]): the records' request
+    /// bodies live in the store from here on, and the gauges show what is on record.
+    pub(super) fn written(
+        &mut self,
+        result: Result<(), StateError>,
+        bookings: &mut Bookings,
+        metrics: Option<&Metrics>,
+    ) -> Result<Written, StateError> {
+        let Some((_, in_flight)) = self.writing.take() else {
+            return Ok(Written {
+                number: self.written,
+                requests_done: 0,
+                again: false,
+            });
+        };
         if let Err(e) = result {
-            bookings.records_mut().restore_changes(keys);
-            return Err(e.into());
+            // The daemon stops on a failed write; what it carried is still to be written.
+            bookings.records_mut().restore_changes(in_flight.keys);
+            return Err(e);
         }
-        // Written: the bodies live in the store from here on.
-        bookings.records_mut().forget_requests(&keys);
-        if let Some(m) = metrics {
-            m.store_write_seconds
-                .observe(started.elapsed().as_secs_f64());
-            observe(m, bookings, &meta);
-        }
-        if write_meta {
+        self.written = self.handed;
+        bookings.records_mut().forget_requests(&in_flight.keys);
+        if let Some(meta) = in_flight.meta {
             self.meta = meta;
         }
-        self.dirty = false;
-        self.last_flush = Instant::now();
-        Ok(true)
+        if let Some(m) = metrics {
+            m.store_write_seconds
+                .observe(in_flight.started.elapsed().as_secs_f64());
+            observe(m, bookings, &self.meta);
+        }
+        Ok(Written {
+            number: self.written,
+            requests_done: in_flight.requests_done,
+            again: self.asap,
+        })
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use super::{Batch, MAX_REQUESTS, Meta, Request, RequestKind, Write};
+use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
 use crate::state::{self, Record, State, StateError};
 
 /// The advisory lock key all daemons on one database contend for ("wemeet" in ASCII).
@@ -517,88 +517,151 @@ impl Pg {
     }
 
     fn write(&self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
-        let mut puts: Vec<(String, i64, i64, String, String)> = Vec::new();
-        let mut deletes: Vec<(String, i64)> = Vec::new();
-        for row in &batch.rows {
-            match row {
-                Write::Put(r) => puts.push((
-                    r.definition.to_string(),
-                    r.occurrence_start,
-                    r.occurrence_end,
-                    r.status.as_str().to_string(),
-                    serde_json::to_string(r).map_err(|e| self.err_text(&e.to_string()))?,
-                )),
-                Write::Delete(k) => deletes.push((k.definition.to_string(), k.start)),
-            }
-        }
-        let meta = match batch.meta {
-            Some(m) => Some(serde_json::to_string(m).map_err(|e| self.err_text(&e.to_string()))?),
-            None => None,
-        };
-        let looked_up = batch.looked_up;
-        let requests_done = batch.requests_done.to_vec();
-        // A round trip a row: a backlog's batch of intents gets a millisecond each on top.
-        let rows = u64::try_from(puts.len() + deletes.len()).unwrap_or(u64::MAX);
-        let bound = self.timeout.saturating_add(Duration::from_millis(rows));
-        self.call_within(bound, move |c| {
-            Box::pin(async move {
-                let tx = c.transaction().await?;
-                if delete_all {
-                    tx.batch_execute("DELETE FROM bookings").await?;
-                }
-                if !puts.is_empty() {
-                    // As the SQLite store's: a record put without its request keeps the
-                    // stored one, and one without its join URL and code keeps the stored ones
-                    // while its meeting is the same.
-                    let put = tx
-                        .prepare(
-                            "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
-                             record = (EXCLUDED.record::jsonb
-                                 || CASE WHEN EXCLUDED.record::jsonb -> 'request' IS NULL
-                                              AND bookings.record::jsonb -> 'request' IS NOT NULL
-                                         THEN jsonb_build_object('request', bookings.record::jsonb -> 'request')
-                                         ELSE '{}'::jsonb END
-                                 || CASE WHEN EXCLUDED.record::jsonb -> 'join_url' IS NULL
-                                              AND EXCLUDED.record::jsonb -> 'meeting_code' IS NULL
-                                              AND EXCLUDED.record::jsonb -> 'meeting_id' = bookings.record::jsonb -> 'meeting_id'
-                                         THEN jsonb_strip_nulls(jsonb_build_object(
-                                                  'join_url', bookings.record::jsonb -> 'join_url',
-                                                  'meeting_code', bookings.record::jsonb -> 'meeting_code'))
-                                         ELSE '{}'::jsonb END)::text",
-                        )
-                        .await?;
-                    for (d, s, e, st, rec) in &puts {
-                        tx.execute(&put, &[d, s, e, st, rec]).await?;
-                    }
-                }
-                if !deletes.is_empty() {
-                    let delete = tx
-                        .prepare("DELETE FROM bookings WHERE definition = $1 AND start = $2")
-                        .await?;
-                    for (d, s) in &deletes {
-                        tx.execute(&delete, &[d, s]).await?;
-                    }
-                }
-                if let Some(text) = &meta {
-                    tx.execute(
-                        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        &[&DAEMON, text],
-                    )
-                    .await?;
-                }
-                if looked_up {
-                    tx.execute("DELETE FROM meta WHERE key = $1", &[&LOOK_UP_FIRST])
-                        .await?;
-                }
-                if !requests_done.is_empty() {
-                    tx.execute("DELETE FROM requests WHERE id = ANY($1)", &[&requests_done])
-                        .await?;
-                }
-                tx.commit().await
-            })
-        })
+        let owned = batch.to_owned()?;
+        let bound = write_bound(self.timeout, &owned);
+        self.call_within(bound, move |c| Box::pin(write_on(c, owned, delete_all)))
     }
+
+    /// A handle that writes on this session from another task ([`super::Writer`]).
+    pub fn handle(&self) -> Handle {
+        Handle {
+            jobs: self.jobs.clone(),
+            lost: self.lost.clone(),
+            shown: self.shown.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Writes on a [`Pg`]'s session without waiting on the caller's thread.
+#[derive(Clone)]
+pub struct Handle {
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    lost: Arc<AtomicBool>,
+    shown: PathBuf,
+    timeout: Duration,
+}
+
+impl Handle {
+    /// Writes `batch` in one transaction; completes when the server committed it (or within
+    /// the bound, else the session is taken as lost).
+    pub async fn write(&self, batch: Owned) -> Result<(), StateError> {
+        let err_text = |text: &str| StateError::Db {
+            path: self.shown.clone(),
+            source: text.to_string().into(),
+        };
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(err_text("the connection to the server is lost"));
+        }
+        let timeout = write_bound(self.timeout, &batch);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |client| {
+            Box::pin(async move {
+                let answer = tokio::time::timeout(timeout, write_on(client, batch, false)).await;
+                let _ = tx.send(answer);
+            })
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(err_text("the connection's thread has ended"));
+        }
+        match rx.await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(StateError::Db {
+                path: self.shown.clone(),
+                source: Box::new(e),
+            }),
+            Ok(Err(_)) => {
+                self.lost.store(true, Ordering::SeqCst);
+                Err(err_text(&format!("no answer within {timeout:?}")))
+            }
+            Err(_) => Err(err_text("the connection's thread has ended")),
+        }
+    }
+}
+
+/// How long a write may take: a query's bound, and a millisecond a row on top (a backlog's
+/// batch of intents is a round trip a row).
+fn write_bound(timeout: Duration, batch: &Owned) -> Duration {
+    let rows = u64::try_from(batch.rows.len()).unwrap_or(u64::MAX);
+    timeout.saturating_add(Duration::from_millis(rows))
+}
+
+/// Writes `batch` in one transaction on `c`.
+async fn write_on(
+    c: &mut tokio_postgres::Client,
+    batch: Owned,
+    delete_all: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = c.transaction().await?;
+    if delete_all {
+        tx.batch_execute("DELETE FROM bookings").await?;
+    }
+    let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+    for row in &batch.rows {
+        match row {
+            Row::Put {
+                definition,
+                start,
+                end,
+                status,
+                record,
+            } => puts.push((definition, start, end, *status, record)),
+            Row::Delete { definition, start } => deletes.push((definition, start)),
+        }
+    }
+    if !puts.is_empty() {
+        // As the SQLite store's: a record put without its request keeps the stored one, and
+        // one without its join URL and code keeps the stored ones while its meeting is the
+        // same.
+        let put = tx
+            .prepare(
+                "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
+                 record = (EXCLUDED.record::jsonb
+                     || CASE WHEN EXCLUDED.record::jsonb -> 'request' IS NULL
+                                  AND bookings.record::jsonb -> 'request' IS NOT NULL
+                             THEN jsonb_build_object('request', bookings.record::jsonb -> 'request')
+                             ELSE '{}'::jsonb END
+                     || CASE WHEN EXCLUDED.record::jsonb -> 'join_url' IS NULL
+                                  AND EXCLUDED.record::jsonb -> 'meeting_code' IS NULL
+                                  AND EXCLUDED.record::jsonb -> 'meeting_id' = bookings.record::jsonb -> 'meeting_id'
+                             THEN jsonb_strip_nulls(jsonb_build_object(
+                                      'join_url', bookings.record::jsonb -> 'join_url',
+                                      'meeting_code', bookings.record::jsonb -> 'meeting_code'))
+                             ELSE '{}'::jsonb END)::text",
+            )
+            .await?;
+        for (d, s, e, st, rec) in &puts {
+            tx.execute(&put, &[d, s, e, st, rec]).await?;
+        }
+    }
+    if !deletes.is_empty() {
+        let delete = tx
+            .prepare("DELETE FROM bookings WHERE definition = $1 AND start = $2")
+            .await?;
+        for (d, s) in &deletes {
+            tx.execute(&delete, &[d, s]).await?;
+        }
+    }
+    if let Some(text) = &batch.meta {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&DAEMON, text],
+        )
+        .await?;
+    }
+    if batch.looked_up {
+        tx.execute("DELETE FROM meta WHERE key = $1", &[&LOOK_UP_FIRST])
+            .await?;
+    }
+    if !batch.requests_done.is_empty() {
+        tx.execute(
+            "DELETE FROM requests WHERE id = ANY($1)",
+            &[&batch.requests_done],
+        )
+        .await?;
+    }
+    tx.commit().await
 }
 
 type DynError = Box<dyn std::error::Error + Send + Sync>;

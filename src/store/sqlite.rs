@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Batch, MAX_REQUESTS, Meta, Request, RequestKind, Write};
+use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
 use crate::state::{self, Record, State, StateError};
 
 /// The schema this build reads and writes (`PRAGMA user_version`).
@@ -223,6 +223,16 @@ impl Db {
     }
 
     fn write(&mut self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
+        let owned = batch.to_owned()?;
+        self.write_owned(&owned, delete_all)
+    }
+
+    /// Writes a serialized batch in one transaction (see [`super::Writer`]).
+    pub(super) fn write_owned(
+        &mut self,
+        batch: &Owned,
+        delete_all: bool,
+    ) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |e| err(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
@@ -253,28 +263,27 @@ impl Db {
                 .map_err(e)?;
             for row in &batch.rows {
                 match row {
-                    Write::Put(r) => {
-                        let text =
-                            serde_json::to_string(r).map_err(|source| StateError::Write {
-                                path: path.clone(),
-                                source: std::io::Error::other(source),
-                            })?;
-                        put.execute(params![
-                            r.definition,
-                            r.occurrence_start,
-                            r.occurrence_end,
-                            r.status.as_str(),
-                            text
-                        ])
-                        .map_err(e)?;
+                    Row::Put {
+                        definition,
+                        start,
+                        end,
+                        status,
+                        record,
+                    } => {
+                        put.execute(params![definition, start, end, status, record])
+                            .map_err(e)?;
                     }
-                    Write::Delete(k) => {
-                        delete.execute(params![k.definition, k.start]).map_err(e)?;
+                    Row::Delete { definition, start } => {
+                        delete.execute(params![definition, start]).map_err(e)?;
                     }
                 }
             }
-            if let Some(meta) = batch.meta {
-                put_meta(&tx, meta, &path)?;
+            if let Some(meta) = &batch.meta {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![DAEMON, meta],
+                )
+                .map_err(e)?;
             }
             if batch.looked_up {
                 tx.execute("DELETE FROM meta WHERE key = ?1", [LOOK_UP_FIRST])
@@ -284,12 +293,17 @@ impl Db {
                 let mut done = tx
                     .prepare_cached("DELETE FROM requests WHERE id = ?1")
                     .map_err(e)?;
-                for id in batch.requests_done {
+                for id in &batch.requests_done {
                     done.execute([id]).map_err(e)?;
                 }
             }
         }
         tx.commit().map_err(e)
+    }
+
+    /// Whether this database is in memory only.
+    pub fn in_memory(&self) -> bool {
+        self.path.as_os_str() == ":memory:"
     }
 
     /// The operator requests waiting, oldest first (none in a database made before there
@@ -405,19 +419,6 @@ impl Db {
     fn err(&self, e: rusqlite::Error) -> StateError {
         err(&self.path, e)
     }
-}
-
-fn put_meta(tx: &rusqlite::Transaction<'_>, meta: &Meta, path: &Path) -> Result<(), StateError> {
-    let text = serde_json::to_string(meta).map_err(|source| StateError::Write {
-        path: path.into(),
-        source: std::io::Error::other(source),
-    })?;
-    tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params![DAEMON, text],
-    )
-    .map(drop)
-    .map_err(|e| err(path, e))
 }
 
 fn err(path: &Path, source: rusqlite::Error) -> StateError {
