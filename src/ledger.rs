@@ -175,6 +175,12 @@ impl Ledger {
         (writes, keys)
     }
 
+    /// The keys changed since the last call (to write them a part at a time: see
+    /// [`Ledger::take_changes`]), forgotten as changes.
+    pub fn take_changed_keys(&mut self) -> BTreeSet<BookingKey> {
+        std::mem::take(&mut self.changed)
+    }
+
     /// Marks `keys` changed again: their write did not happen.
     pub fn restore_changes(&mut self, keys: BTreeSet<BookingKey>) {
         self.changed.extend(keys);

@@ -45,6 +45,8 @@ mod persist;
 mod planner;
 mod reload;
 mod report;
+mod serve;
+mod steps;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -115,7 +117,7 @@ pub async fn run(
     // Metrics, when configured: the server runs beside the loop and ends with it.
     let (metrics, _metrics_server) = match config.metrics_listen {
         Some(addr) => {
-            let (metrics, server) = serve_metrics(addr, &config, &options).await?;
+            let (metrics, server) = serve::metrics(addr, &config, &options).await?;
             client = client.with_metrics(metrics.clone());
             (Some(metrics), Some(server))
         }
@@ -245,7 +247,7 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             due = watching.next() => d.on_watch(due, &mut watching)?,
-            Some(()) = recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan)?,
+            Some(()) = options::recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan)?,
             joined = d.dispatch.next() => d.on_joined(joined)?,
             _ = clock.sleep_until(wake) => d.pass()?,
             _ = rescan.tick() => d.on_rescan(&mut watching)?,
@@ -282,35 +284,11 @@ pub async fn run(
         .await;
     d.finish_writes().await?;
     let summary = d.summary();
-    tracing::info!(
-        booked = summary.booked,
-        pending = summary.pending,
-        failed = summary.failed,
-        missed = summary.missed,
-        invalid_files = summary.invalid_files,
-        state_writes = summary.state_writes,
-        "stopped"
-    );
+    summary.log();
     Ok(summary)
 }
 
-async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Daemon {
-    fn world(&self) -> World<'_> {
-        World {
-            config: &self.config,
-            catalog: &self.catalog,
-            store: &self.store,
-            quotas: &self.quotas,
-        }
-    }
-
     /// Reports an event: to the notification targets that follow it, and to `events`.
     fn emit(&mut self, event: Event) {
         let cx = Cx {
@@ -441,8 +419,13 @@ impl Daemon {
 
     /// Whether a pass now would do something (for `once`).
     fn has_work_now(&self) -> bool {
-        let now = self.options.clock.now();
-        (self.planner).has_work_now(&self.world(), &self.bookings, now)
+        let world = World {
+            config: &self.config,
+            catalog: &self.catalog,
+            store: &self.store,
+            quotas: &self.quotas,
+        };
+        (self.planner).has_work_now(&world, &self.bookings, self.options.clock.now())
     }
 
     /// One reconcile pass: the planner's plan, its intents written, its requests sent.
@@ -494,7 +477,9 @@ impl Daemon {
         result: Result<(), crate::state::StateError>,
     ) -> Result<(), DaemonError> {
         let metrics = self.metrics.as_deref();
-        let written = (self.persist).written(result, &mut self.bookings, metrics)?;
+        let Some(written) = (self.persist).written(result, &mut self.bookings, metrics)? else {
+            return Ok(()); // A part of it; the next is on its way.
+        };
         self.planner.requests_removed(written.requests_done);
         if let Some(m) = metrics {
             m.requests_waiting.set(self.dispatch.in_flight() as i64);
@@ -592,10 +577,9 @@ impl Daemon {
         }
         loop {
             if self.persist.writing() {
+                // The queues were emptied by the drain: nothing is sent from here.
                 let result = self.persist.done().await;
-                let metrics = self.metrics.as_deref();
-                let written = (self.persist).written(result, &mut self.bookings, metrics)?;
-                self.planner.requests_removed(written.requests_done);
+                self.on_written(result)?;
             } else if self.planner.take_touched() || self.persist.needed(&self.bookings) {
                 self.persist.touch();
                 self.flush()?;
@@ -609,24 +593,4 @@ impl Daemon {
         let (writes, passes) = (self.store.writes(), self.planner.passes);
         Summary::of(&self.bookings, self.catalog.invalid().len(), writes, passes)
     }
-}
-
-/// Serves the metrics (and the calendar, read from the store) beside the loop, until the
-/// returned server drops.
-async fn serve_metrics(
-    addr: std::net::SocketAddr,
-    config: &Config,
-    options: &Options,
-) -> Result<(Arc<Metrics>, crate::metrics::Server), DaemonError> {
-    let metrics = Arc::new(Metrics::new());
-    let (state, clock) = (config.state.clone(), options.clock.clone());
-    let calendar: crate::metrics::CalendarSource = Arc::new(move || {
-        store::read_for(&state)
-            .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
-            .map_err(|e| e.to_string())
-    });
-    let server = crate::metrics::start(addr, metrics.clone(), calendar)
-        .await
-        .map_err(|source| DaemonError::Metrics { addr, source })?;
-    Ok((metrics, server))
 }

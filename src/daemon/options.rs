@@ -56,3 +56,12 @@ pub struct Options {
     /// builds only; it doubles the cost of a pass).
     pub check_incremental: bool,
 }
+
+/// The next message on one of the optional channels of [`Options`]; pending forever without
+/// one.
+pub(super) async fn recv_opt(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

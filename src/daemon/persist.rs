@@ -7,7 +7,7 @@
 //! Intents are written at once (before their requests are sent); results are coalesced, at most
 //! one write a second ([`FLUSH_EVERY`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,6 +19,11 @@ use crate::lifecycle::Bookings;
 use crate::metrics::Metrics;
 use crate::state::StateError;
 use crate::store::{self, Writer};
+
+/// The most rows serialized at once: a write of more (a backlog's intents) goes to the store
+/// in parts of this many, one after the other, so that 50,000 intents are never all in memory
+/// twice (as records and as JSON). The write is done when its last part is.
+const PART: usize = 1_000;
 
 /// How often results are written at most; intents are written at once. A result lost to a
 /// crash in between is found again by the lookup of its pending record.
@@ -45,12 +50,18 @@ pub(super) struct Persist {
 
 /// What a write in flight carries, for when it is done.
 struct InFlight {
-    /// The records it writes (their request bodies may leave memory once written).
-    keys: BTreeSet<BookingKey>,
-    /// The values it writes, when it writes them.
+    /// The records of the part in flight (their request bodies may leave memory once
+    /// written).
+    keys: Vec<BookingKey>,
+    /// The records of the parts still to go, serialized when their turn comes (as they stand
+    /// then: a later change is newer, and the ledger marks it for a later write too).
+    rest: std::collections::VecDeque<BookingKey>,
+    /// The values it writes (with its last part), when it writes them.
     meta: Option<store::Meta>,
-    /// Operator requests it removes.
-    requests_done: usize,
+    /// Whether its last part clears the look-up-first mark.
+    looked_up: bool,
+    /// Operator requests its last part removes.
+    requests_done: Vec<i64>,
     started: Instant,
 }
 
@@ -135,33 +146,65 @@ impl Persist {
             (Some(new), Some(old)) if new - old < 60
         );
         let write_meta = meta != self.meta && !(only_last_pass && last_pass_fresh);
-        let (rows, keys) = bookings.records_mut().take_changes();
-        let owned = store::Batch {
-            rows,
-            meta: write_meta.then_some(&meta),
-            looked_up,
-            requests_done,
-        }
-        .to_owned();
-        let owned = match owned {
-            Ok(owned) => owned,
-            Err(e) => {
-                bookings.records_mut().restore_changes(keys);
-                return Err(e);
-            }
-        };
+        let keys = bookings.records_mut().take_changed_keys();
         self.handed += 1;
         self.dirty = false;
         self.asap = false;
         self.last_flush = Instant::now();
-        let in_flight = InFlight {
-            keys,
+        let mut in_flight = InFlight {
+            keys: Vec::new(),
+            rest: keys.into_iter().collect(),
             meta: write_meta.then_some(meta),
-            requests_done: requests_done.len(),
+            looked_up,
+            requests_done: requests_done.to_vec(),
             started: Instant::now(),
         };
-        self.writing = Some((Box::pin(self.writer.write(owned)), in_flight));
-        Ok(self.handed)
+        match self.next_part(&mut in_flight, bookings) {
+            Ok(writing) => {
+                self.writing = Some((writing, in_flight));
+                Ok(self.handed)
+            }
+            Err(e) => {
+                bookings
+                    .records_mut()
+                    .restore_changes(in_flight.rest.into_iter().collect());
+                Err(e)
+            }
+        }
+    }
+
+    /// Serializes the next part of `in_flight` (the last one with the values, the mark and the
+    /// requests) and hands it to the writer.
+    fn next_part(
+        &self,
+        in_flight: &mut InFlight,
+        bookings: &Bookings,
+    ) -> Result<Writing, StateError> {
+        let n = in_flight.rest.len().min(PART);
+        in_flight.keys = in_flight.rest.drain(..n).collect();
+        let last = in_flight.rest.is_empty();
+        let records = bookings.records();
+        let rows = in_flight
+            .keys
+            .iter()
+            .map(|k| match records.get(k) {
+                Some(r) => store::Write::Put(r),
+                None => store::Write::Delete(k.clone()),
+            })
+            .collect();
+        let no_requests: &[i64] = &[];
+        let owned = store::Batch {
+            rows,
+            meta: in_flight.meta.as_ref().filter(|_| last),
+            looked_up: in_flight.looked_up && last,
+            requests_done: if last {
+                &in_flight.requests_done
+            } else {
+                no_requests
+            },
+        }
+        .to_owned()?;
+        Ok(Box::pin(self.writer.write(owned)))
     }
 
     /// Completes when the write in flight is done; pending while none is.
@@ -179,21 +222,32 @@ impl Persist {
         result: Result<(), StateError>,
         bookings: &mut Bookings,
         metrics: Option<&Metrics>,
-    ) -> Result<Written, StateError> {
-        let Some((_, in_flight)) = self.writing.take() else {
-            return Ok(Written {
-                number: self.written,
-                requests_done: 0,
-                again: false,
-            });
+    ) -> Result<Option<Written>, StateError> {
+        let Some((_, mut in_flight)) = self.writing.take() else {
+            return Ok(None);
         };
         if let Err(e) = result {
             // The daemon stops on a failed write; what it carried is still to be written.
-            bookings.records_mut().restore_changes(in_flight.keys);
+            let keys = in_flight.keys.into_iter().chain(in_flight.rest);
+            bookings.records_mut().restore_changes(keys.collect());
             return Err(e);
         }
-        self.written = self.handed;
         bookings.records_mut().forget_requests(&in_flight.keys);
+        if !in_flight.rest.is_empty() {
+            // The next part; the write is done with its last.
+            match self.next_part(&mut in_flight, bookings) {
+                Ok(writing) => {
+                    self.writing = Some((writing, in_flight));
+                    return Ok(None);
+                }
+                Err(e) => {
+                    let keys = in_flight.keys.into_iter().chain(in_flight.rest);
+                    bookings.records_mut().restore_changes(keys.collect());
+                    return Err(e);
+                }
+            }
+        }
+        self.written = self.handed;
         if let Some(meta) = in_flight.meta {
             self.meta = meta;
         }
@@ -202,11 +256,11 @@ impl Persist {
                 .observe(in_flight.started.elapsed().as_secs_f64());
             observe(m, bookings, &self.meta);
         }
-        Ok(Written {
+        Ok(Some(Written {
             number: self.written,
-            requests_done: in_flight.requests_done,
+            requests_done: in_flight.requests_done.len(),
             again: self.asap,
-        })
+        }))
     }
 }
 
@@ -237,4 +291,57 @@ fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta) {
     m.invalid_definitions.set(meta.invalid.len() as i64);
     m.waiting_for_quota
         .set(meta.waiting.iter().map(|w| w.bookings as i64).sum());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, tests::record};
+    use crate::lifecycle::Rules;
+    use crate::store::Store;
+
+    /// A write of more rows than a part goes in parts, and is done only with its last: a
+    /// request whose intent is in it waits for every part.
+    #[tokio::test]
+    async fn a_write_of_more_than_a_part_is_done_with_its_last_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (store, _) = Store::open(&path, None).unwrap();
+        let rules = Rules {
+            max_attempts: 4,
+            max_delay: Duration::from_secs(60),
+            recover: false,
+        };
+        let mut bookings = Bookings::new(Ledger::default(), rules);
+        let rows = 2 * PART + 1;
+        for i in 0..rows {
+            let r = record("d", i as i64, Status::Booked);
+            bookings.records_mut().insert(r.key(), r);
+        }
+        let mut persist = Persist::new(store::Meta::default(), store.writer().unwrap());
+        let meta = store::Meta {
+            held_removals: vec!["x".into()],
+            ..store::Meta::default()
+        };
+        assert_eq!(persist.flush(&mut bookings, meta, true, &[]).unwrap(), 1);
+        let mut parts = 0;
+        let written = loop {
+            let result = persist.done().await;
+            parts += 1;
+            let on_record = crate::store::read(&path).unwrap();
+            match persist.written(result, &mut bookings, None).unwrap() {
+                Some(written) => break written,
+                None => {
+                    assert_eq!(on_record.bookings.len(), parts * PART, "part {parts}");
+                    assert!(on_record.held_removals.is_empty(), "the values go last");
+                }
+            }
+        };
+        assert_eq!((parts, written.number), (3, 1));
+        let on_record = crate::store::read(&path).unwrap();
+        assert_eq!(on_record.bookings.len(), rows);
+        assert_eq!(on_record.held_removals, ["x"]);
+        assert!(!persist.writing());
+        assert!(!persist.needed(&bookings));
+    }
 }

@@ -13,13 +13,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::dispatch::{Lookup, Unsent};
 use super::options::Mode;
+use super::steps;
 use crate::booking::{BookingKey, Name, Status};
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::lifecycle::{Bookings, First};
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
-use crate::state::{self, Change, Record};
+use crate::state::{self, Record};
 use crate::store::{self, RequestKind, Store};
 use crate::watch::Catalog;
 
@@ -289,7 +290,8 @@ impl Planner {
             .into_iter()
             .filter(|a| self.allowed(bookings, a))
             .collect();
-        let (changes, creates, resolves, moved) = steps(w, bookings, actions, now);
+        let (changes, creates, resolves, moved) =
+            steps::take(w.catalog, w.store, bookings, actions, now);
         self.last_pass = Some(now);
         let mut wake = if moved {
             now
@@ -300,7 +302,7 @@ impl Planner {
         let creates = self.admit(w, creates, &mut wake, now);
         let mut unsent = Vec::with_capacity(creates.len());
         for c in creates {
-            let hash = hash_of(w.catalog, &c.key);
+            let hash = steps::hash_of(w.catalog, &c.key);
             if bookings.intent(&c, &hash, First::Send, now) {
                 unsent.push(Unsent {
                     key: c.key,
@@ -360,7 +362,7 @@ impl Planner {
                 "looking up bookings before creating them: a state this store replaced may have booked them"
             );
             for c in look_up {
-                let hash = hash_of(w.catalog, &c.key);
+                let hash = steps::hash_of(w.catalog, &c.key);
                 bookings.intent(&c, &hash, First::LookUp { never_sent }, now);
             }
             *wake = now;
@@ -690,90 +692,6 @@ impl Planner {
     }
 }
 
-/// The plan's steps, taken on the bookings. Returns the changes to send, the creates wanted,
-/// the lookups by user, and whether a booking moved (a pass follows at once).
-#[allow(clippy::type_complexity)]
-fn steps(
-    w: &World<'_>,
-    bookings: &mut Bookings,
-    actions: Vec<Action>,
-    now: DateTime<Utc>,
-) -> (
-    Vec<BookingKey>,
-    Vec<Wanted>,
-    BTreeMap<(String, u8), Vec<BookingKey>>,
-    bool,
-) {
-    let mut creates = Vec::new();
-    let mut changes = Vec::new();
-    let mut resolves: BTreeMap<(String, u8), Vec<BookingKey>> = BTreeMap::new();
-    let mut moved = false;
-    for action in actions {
-        match action {
-            Action::Move { from, to } => {
-                // The body that was sent is what the lookup compares: it moves along.
-                let sent = match bookings
-                    .records()
-                    .get(&from)
-                    .and_then(|r| r.request.clone())
-                {
-                    Some(q) => Some(q),
-                    None => w.store.request_of(&from).ok().flatten(),
-                };
-                moved |= bookings.moved(&from, &to.definition, sent).is_some();
-            }
-            Action::Modify {
-                key,
-                wanted,
-                fields,
-            } => {
-                let request = match serde_json::to_value(&wanted.request) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(booking = %key, "cannot build the request for the change: {e}; the meeting is left as it is");
-                        continue;
-                    }
-                };
-                let change = Change::Modify {
-                    fields,
-                    start: wanted.key.start,
-                    end: wanted.end.timestamp(),
-                    request,
-                    definition_hash: hash_of(w.catalog, &key),
-                };
-                bookings.change(&key, change, now);
-                changes.push(key);
-            }
-            Action::Cancel { key, reason } => {
-                bookings.change(&key, Change::Cancel { reason }, now);
-                changes.push(key);
-            }
-            Action::Resume(key) => changes.push(key),
-            Action::DropChange { key, reason } => bookings.drop_change(&key, reason),
-            Action::Rehash(key) => {
-                if let Some(h) = w.catalog.hash_of(&key.definition) {
-                    bookings.rehash(&key, h);
-                }
-            }
-            Action::Create(c) => creates.push(c),
-            Action::Resolve(key) => {
-                if let Some(r) = bookings.records().get(&key) {
-                    resolves
-                        .entry((r.userid.to_string(), r.instanceid))
-                        .or_default()
-                        .push(key);
-                }
-            }
-            Action::Missed { wanted, reason } => {
-                let hash = hash_of(w.catalog, &wanted.key);
-                bookings.missed(&wanted, &hash, reason, now);
-            }
-            Action::Forget(key) => bookings.forget(&key),
-        }
-    }
-    (changes, creates, resolves, moved)
-}
-
 /// How many definitions have booked meetings still to come (records are in definition order,
 /// so one walk counts them).
 fn at_stake(records: &Ledger, now: DateTime<Utc>) -> usize {
@@ -786,14 +704,6 @@ fn at_stake(records: &Ledger, now: DateTime<Utc>) -> usize {
         }
     }
     count
-}
-
-/// The hash of the definition a booking is made from.
-fn hash_of(catalog: &Catalog, key: &BookingKey) -> String {
-    catalog
-        .hash_of(&key.definition)
-        .unwrap_or_default()
-        .to_string()
 }
 
 pub(super) fn lock(quotas: &Mutex<Quotas>) -> MutexGuard<'_, Quotas> {

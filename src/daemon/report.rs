@@ -56,6 +56,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The log line of a daemon that stopped.
+    pub(super) fn log(&self) {
+        tracing::info!(
+            booked = self.booked,
+            pending = self.pending,
+            failed = self.failed,
+            missed = self.missed,
+            invalid_files = self.invalid_files,
+            state_writes = self.state_writes,
+            "stopped"
+        );
+    }
+
     /// The counts now.
     pub(super) fn of(
         bookings: &Bookings,

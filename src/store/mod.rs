@@ -15,7 +15,9 @@
 //! transaction (SQLite's WAL mode), never half of one.
 
 pub mod postgres;
+mod requests;
 mod sqlite;
+mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::ledger::Write;
 use crate::state::{self, State, StateError};
+pub use requests::{MAX_REQUEST_ITEMS, MAX_REQUESTS, Request, RequestKind, ask, requests_for};
+pub(crate) use writer::Row;
+use writer::WriterKind;
+pub use writer::{Owned, Writer};
 
 /// The small values beside the records: everything in [`State`] but the bookings.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -102,205 +108,6 @@ pub struct Batch<'a> {
 impl Batch<'_> {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.meta.is_none() && self.requests_done.is_empty()
-    }
-}
-
-/// A [`Batch`] made ready to write away from the loop: every record already serialized, so the
-/// writer needs nothing of the caller's ([`Writer`]).
-#[derive(Debug, Default)]
-pub struct Owned {
-    pub(crate) rows: Vec<Row>,
-    /// The daemon's values as JSON, when they are written.
-    pub(crate) meta: Option<String>,
-    pub(crate) looked_up: bool,
-    pub(crate) requests_done: Vec<i64>,
-}
-
-/// One row of an [`Owned`] batch.
-#[derive(Debug)]
-pub(crate) enum Row {
-    Put {
-        definition: String,
-        start: i64,
-        end: i64,
-        status: &'static str,
-        /// The record as JSON.
-        record: String,
-    },
-    Delete {
-        definition: String,
-        start: i64,
-    },
-}
-
-impl Batch<'_> {
-    /// The batch serialized, to write now or hand to a [`Writer`].
-    pub fn to_owned(&self) -> Result<Owned, StateError> {
-        let json = |e: serde_json::Error| StateError::Db {
-            path: PathBuf::from("(serializing a record)"),
-            source: Box::new(e),
-        };
-        let mut rows = Vec::with_capacity(self.rows.len());
-        for row in &self.rows {
-            rows.push(match row {
-                Write::Put(r) => Row::Put {
-                    definition: r.definition.to_string(),
-                    start: r.occurrence_start,
-                    end: r.occurrence_end,
-                    status: r.status.as_str(),
-                    record: serde_json::to_string(r).map_err(json)?,
-                },
-                Write::Delete(k) => Row::Delete {
-                    definition: k.definition.to_string(),
-                    start: k.start,
-                },
-            });
-        }
-        Ok(Owned {
-            rows,
-            meta: self
-                .meta
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(json)?,
-            looked_up: self.looked_up,
-            requests_done: self.requests_done.to_vec(),
-        })
-    }
-}
-
-impl Owned {
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.meta.is_none() && self.requests_done.is_empty()
-    }
-}
-
-/// Writes batches off the caller's thread: the daemon's loop hands each write to it and goes
-/// on (a store that stalls for seconds must not stall the loop, its timers or the systemd
-/// watchdog), and learns when the write is durable. Cheap to clone; one write at a time is
-/// the caller's rule.
-#[derive(Clone)]
-pub struct Writer {
-    kind: WriterKind,
-    /// Batches written, shared with the [`Store`] (`Summary::state_writes`).
-    writes: Arc<AtomicU64>,
-}
-
-#[derive(Clone)]
-enum WriterKind {
-    /// A thread of its own with its own connection to the database (SQLite takes a second
-    /// connection; readers are never blocked by it in WAL mode).
-    Sqlite(std::sync::mpsc::Sender<(Owned, tokio::sync::oneshot::Sender<Result<(), StateError>>)>),
-    /// The leader's session (its connection is already off the loop).
-    Postgres(postgres::Handle),
-    /// A store in memory (`recover --dry-run`): it writes nothing.
-    Discard,
-}
-
-impl Writer {
-    /// Writes `batch` in one transaction; the future completes once it is durable. It holds
-    /// nothing of the writer's: the caller may keep it beside its other work.
-    pub fn write(
-        &self,
-        batch: Owned,
-    ) -> impl std::future::Future<Output = Result<(), StateError>> + Send + 'static {
-        let kind = self.kind.clone();
-        let writes = self.writes.clone();
-        async move {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            match kind {
-                WriterKind::Sqlite(jobs) => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let gone = || StateError::Db {
-                        path: PathBuf::from("(the SQLite writer)"),
-                        source: "the writer's thread has ended".into(),
-                    };
-                    jobs.send((batch, tx)).map_err(|_| gone())?;
-                    rx.await.map_err(|_| gone())??;
-                }
-                WriterKind::Postgres(pg) => pg.write(batch).await?,
-                WriterKind::Discard => {}
-            }
-            writes.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-    }
-}
-
-/// What an operator asks the daemon for: a row in the store, written by `retry`,
-/// `approve-removals` and `approve-changes`, read by the daemon (the leader, on PostgreSQL) at
-/// each pass. A running daemon acts on it at its next pass; a stopped one when it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// Rising: the daemon acts on each once, and removes it once done.
-    pub id: i64,
-    pub kind: RequestKind,
-    /// Booking keys (`definition@start`) for a retry; definition ids for an approval.
-    pub items: Vec<String>,
-}
-
-/// What a [`Request`] asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
-    /// Failed bookings back to pending.
-    Retry,
-    /// Cancel the meetings of definitions whose removal is held back.
-    ApproveRemovals,
-    /// Make the held changes of these definitions' meetings.
-    ApproveChanges,
-}
-
-impl RequestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Retry => "retry",
-            RequestKind::ApproveRemovals => "approve-removals",
-            RequestKind::ApproveChanges => "approve-changes",
-        }
-    }
-
-    fn parse(text: &str) -> Option<RequestKind> {
-        [
-            RequestKind::Retry,
-            RequestKind::ApproveRemovals,
-            RequestKind::ApproveChanges,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-}
-
-/// The most requests read at once, and the most items kept of one (a request is a few
-/// definitions or bookings; these bound what a corrupt or hostile row can cost).
-pub const MAX_REQUESTS: usize = 1_000;
-pub const MAX_REQUEST_ITEMS: usize = 1_000_000;
-
-impl Request {
-    /// A row as stored: `None` (left alone, and logged) when its kind is unknown (a newer
-    /// build's) or its items are not a list of strings.
-    fn of_row(id: i64, kind: &str, items: &str) -> Option<Request> {
-        let Some(kind) = RequestKind::parse(kind) else {
-            tracing::warn!(
-                request = id,
-                "an operator request of unknown kind `{kind}` is left alone"
-            );
-            return None;
-        };
-        match serde_json::from_str::<Vec<String>>(items) {
-            Ok(mut items) => {
-                items.truncate(MAX_REQUEST_ITEMS);
-                Some(Request { id, kind, items })
-            }
-            Err(e) => {
-                tracing::warn!(
-                    request = id,
-                    "an operator request that does not parse is left alone: {e}"
-                );
-                None
-            }
-        }
     }
 }
 
@@ -561,42 +368,6 @@ pub fn read_for(config: &crate::config::StateConfig) -> Result<State, StateError
             .load()?
             .0),
         None => read(&config.file),
-    }
-}
-
-/// Leaves an operator request for the daemon in the store `config` names: on SQLite beside
-/// a running daemon (the database takes a second writer; the daemon's lock is not needed),
-/// on PostgreSQL for whichever daemon leads now or next.
-pub fn ask(
-    config: &crate::config::StateConfig,
-    kind: RequestKind,
-    items: &[String],
-) -> Result<(), StateError> {
-    let items = serde_json::to_string(items).map_err(|e| StateError::Db {
-        path: config.file.clone(),
-        source: Box::new(e),
-    })?;
-    match &config.url {
-        Some(url) => postgres::Pg::connect(url.expose(), config.takeover)?.ask(kind, &items),
-        None => match sniff(&config.file)? {
-            Kind::Sqlite => sqlite::Db::open(&config.file)?.ask(kind, &items),
-            Kind::Missing | Kind::Json => Err(StateError::Corrupt {
-                path: config.file.clone(),
-                reason: "there is no database to leave the request in; start the daemon once (it makes one, or converts the JSON state of an earlier version)".into(),
-            }),
-        },
-    }
-}
-
-/// The operator requests waiting in the store `config` names (for `plan`, which shows what
-/// the daemon would do).
-pub fn requests_for(config: &crate::config::StateConfig) -> Result<Vec<Request>, StateError> {
-    match &config.url {
-        Some(url) => postgres::Pg::connect(url.expose(), config.takeover)?.requests(),
-        None => match sniff(&config.file)? {
-            Kind::Sqlite => sqlite::Db::open_read_only(&config.file)?.requests(),
-            Kind::Missing | Kind::Json => Ok(Vec::new()),
-        },
     }
 }
 

@@ -1,0 +1,30 @@
+//! The metrics server beside the loop: `/metrics`, `/healthz`, `/readyz`, and the calendar of
+//! what is booked, read from the store.
+
+use std::sync::Arc;
+
+use super::error::DaemonError;
+use super::options::Options;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store;
+
+/// Serves the metrics (and the calendar, read from the store) beside the loop, until the
+/// returned server drops.
+pub(super) async fn metrics(
+    addr: std::net::SocketAddr,
+    config: &Config,
+    options: &Options,
+) -> Result<(Arc<Metrics>, crate::metrics::Server), DaemonError> {
+    let metrics = Arc::new(Metrics::new());
+    let (state, clock) = (config.state.clone(), options.clock.clone());
+    let calendar: crate::metrics::CalendarSource = Arc::new(move || {
+        store::read_for(&state)
+            .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
+            .map_err(|e| e.to_string())
+    });
+    let server = crate::metrics::start(addr, metrics.clone(), calendar)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    Ok((metrics, server))
+}
