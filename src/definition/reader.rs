@@ -1,32 +1,20 @@
-//! One meeting definition file -> one validated [`Definition`], or every problem in it.
-//!
-//! A definition mirrors the create-meeting API fields (see `README.md` for the format). Values a
-//! file leaves out come from the daemon config's `[defaults]`. Checks that depend on the clock
-//! ("start is in the past") take `now` as an argument, so this module never reads the clock.
+//! The reader of one definition file: every key checked and turned into a field of a
+//! [`Definition`], with the config's `[defaults]` for what the file leaves out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use toml::Spanned;
-use toml::de::DeValue;
 
-use crate::config::{self, Defaults, parse_timezone};
-use crate::diagnostic::{Collector, Diagnostic};
-use crate::meeting::{
-    Instance, MeetingType, Settings, User, read_settings, read_users, resolve_settings, to_json,
+use super::instant::{Bound, read_bound, read_instant};
+use super::{
+    Definition, MAX_DURATION, MAX_INVITEES, MAX_SKIP_DATES, MAX_SUBJECT_BYTES, Past, When,
 };
-use crate::schedule::{self, Density, MAX_OCCURRENCES_PER_WINDOW, Schedule, parse_rule};
-use crate::toml_reader::{self, Span, Table, describe, integer_of};
-
-/// Largest definition file read.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-/// The API's limit on `subject`, in bytes of UTF-8.
-pub const MAX_SUBJECT_BYTES: usize = 512;
-/// The API's limit on invitees.
-pub const MAX_INVITEES: usize = 300;
-/// The longest meeting a definition may describe.
-pub const MAX_DURATION: TimeDelta = TimeDelta::hours(24);
+use crate::config::{self, Defaults, parse_timezone};
+use crate::diagnostic::Collector;
+use crate::meeting::{Instance, MeetingType, read_settings, read_users, resolve_settings, to_json};
+use crate::schedule::{Density, MAX_OCCURRENCES_PER_WINDOW, Schedule, parse_rule};
+use crate::toml_reader::{Span, Table, integer_of};
 
 const TOP_KEYS: [&str; 17] = [
     "paused",
@@ -63,164 +51,15 @@ const OWN_REQUEST_FIELDS: [&str; 11] = [
     "meeting_id",
 ];
 
-/// A validated meeting definition.
-#[derive(Debug, Clone)]
-pub struct Definition {
-    /// Path under the watch dir without `.toml`, with `/` separators: `team/standup`.
-    pub id: crate::booking::Name,
-    pub path: PathBuf,
-    pub subject: String,
-    pub userid: String,
-    pub instanceid: Instance,
-    pub meeting_type: MeetingType,
-    pub hosts: Vec<User>,
-    pub invitees: Vec<User>,
-    pub password: Option<String>,
-    /// The meeting's time zone: for local datetimes, display, and the default of a schedule.
-    pub timezone: Tz,
-    pub when: When,
-    /// Complete settings: the file's, then the defaults', then `false` for required keys.
-    /// Shared: most definitions have the same (the defaults'), and the catalog keeps one copy
-    /// of them for all (see [`crate::watch::Catalog`]).
-    pub settings: std::sync::Arc<Settings>,
-    /// Further request fields, copied into the body unchanged.
-    pub extra: serde_json::Map<String, serde_json::Value>,
-    /// `paused = true`: nothing new is booked; what is booked stays as it is.
-    pub paused: bool,
-    /// `notify = ["team-a"]`: the `[[notify]]` targets (by name) that hear about this
-    /// definition's bookings, instead of those whose `definitions` globs match it.
-    pub notify: Vec<String>,
-}
-
-pub use crate::config::MAX_SKIP_DATES;
-
-/// When a definition's meeting happens.
-#[derive(Debug, Clone)]
-pub enum When {
-    /// A single meeting, booked as soon as the definition is seen.
-    Once {
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    },
-    /// A series, each occurrence booked `book_ahead` before it starts.
-    Recurring(Box<Schedule>),
-}
-
-/// What to make of times that have passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Past {
-    /// A start in the past, or a series that has ended, is an error (`validate`, `plan`).
-    Reject,
-    /// They are valid and simply have nothing left to book (the daemon, which keeps reading
-    /// a file after its meeting has happened), except a one-off that ended before
-    /// `ended_before`: its record is gone (`state.retention`), so it is an error like any
-    /// other, not a meeting to record as missed again and again.
-    Allow { ended_before: DateTime<Utc> },
-}
-
-/// Reads and validates one definition file. `id` is the definition's id (see [`Definition::id`]).
-pub fn load(
-    path: &Path,
-    id: &str,
-    defaults: &Defaults,
-    now: DateTime<Utc>,
-    past: Past,
-) -> Result<Definition, Vec<Diagnostic>> {
-    let text = read_text(path)?;
-    parse(path, id, &text, defaults, now, past)
-}
-
-/// Reads a file as UTF-8 text of at most [`MAX_FILE_BYTES`], refusing anything that is not a
-/// regular file (a FIFO would block the reader forever). A leading byte-order mark is dropped.
-pub fn read_text(path: &Path) -> Result<String, Vec<Diagnostic>> {
-    use std::io::Read;
-    let fail = |msg: String, hint: Option<&str>| {
-        vec![Diagnostic::file(path, msg, hint.map(str::to_string))]
-    };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}"), None))?;
-    if !meta.is_file() {
-        return Err(fail(
-            "not a regular file".into(),
-            Some("definitions must be plain files; remove it or rename it away from *.toml"),
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(
-            format!(
-                "file is {} bytes; a definition may have at most 1 MiB",
-                meta.len()
-            ),
-            Some("a definition is a few lines; is this the right file?"),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(format!("cannot read: {e}"), None))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(
-            "file grew past 1 MiB while being read".into(),
-            Some("a definition is a few lines; is this the right file?"),
-        ));
-    }
-    match String::from_utf8(bytes) {
-        Ok(mut text) => {
-            if text.starts_with('\u{feff}') {
-                text.drain(..'\u{feff}'.len_utf8());
-            }
-            Ok(text)
-        }
-        Err(e) => {
-            let bytes = e.as_bytes();
-            let valid = e.utf8_error().valid_up_to();
-            // The prefix up to `valid` is UTF-8 by definition of `valid_up_to`.
-            let prefix = String::from_utf8_lossy(&bytes[..valid]);
-            let mut c = Collector::new(path, &prefix);
-            c.error_hint(
-                valid..valid,
-                format!("file is not valid UTF-8 (byte {valid})"),
-                "save the file as UTF-8",
-            );
-            Err(c.finish())
-        }
-    }
-}
-
-/// Validates definition text. Every problem is reported, in file order.
-pub fn parse(
-    path: &Path,
-    id: &str,
-    text: &str,
-    defaults: &Defaults,
-    now: DateTime<Utc>,
-    past: Past,
-) -> Result<Definition, Vec<Diagnostic>> {
-    let mut c = Collector::new(path, text);
-    let definition = toml_reader::parse(text, &mut c).and_then(|doc| {
-        let root = Table::root(&doc);
-        Reader {
-            root: &root,
-            defaults,
-            now,
-            past,
-        }
-        .read(path, id, &mut c)
-    });
-    match definition {
-        Some(d) if c.is_empty() => Ok(d),
-        _ => Err(c.finish()),
-    }
-}
-
-struct Reader<'r, 'a, 'i> {
-    root: &'r Table<'a, 'i>,
-    defaults: &'r Defaults,
-    now: DateTime<Utc>,
-    past: Past,
+pub(super) struct Reader<'r, 'a, 'i> {
+    pub(super) root: &'r Table<'a, 'i>,
+    pub(super) defaults: &'r Defaults,
+    pub(super) now: DateTime<Utc>,
+    pub(super) past: Past,
 }
 
 impl Reader<'_, '_, '_> {
-    fn read(&self, path: &Path, id: &str, c: &mut Collector<'_>) -> Option<Definition> {
+    pub(super) fn read(&self, path: &Path, id: &str, c: &mut Collector<'_>) -> Option<Definition> {
         let root = self.root;
         root.deny_unknown(&TOP_KEYS, c);
 
@@ -741,194 +580,4 @@ fn check_length(length: TimeDelta, span: Span, c: &mut Collector<'_>) -> Option<
 
 fn show(d: TimeDelta) -> String {
     humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
-}
-
-/// Reads a point in time: a TOML offset datetime, a local datetime (in `tz`), unix seconds as
-/// an integer, or a string of unix seconds or RFC 3339 text.
-fn read_instant(
-    value: &Spanned<DeValue<'_>>,
-    key: &str,
-    tz: Tz,
-    c: &mut Collector<'_>,
-) -> Option<DateTime<Utc>> {
-    const HINT: &str = "write 2026-12-01T10:00:00+08:00, a local 2026-12-01T10:00:00 (in `timezone`), or unix seconds";
-    let span = value.span();
-    match value.get_ref() {
-        DeValue::Datetime(dt) => {
-            let (Some(date), Some(time)) = (dt.date, dt.time) else {
-                c.error_hint(
-                    span,
-                    format!("`{key}` needs both a date and a time of day"),
-                    HINT,
-                );
-                return None;
-            };
-            let naive =
-                NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
-                    .and_then(|d| {
-                        d.and_hms_nano_opt(
-                            time.hour.into(),
-                            time.minute.into(),
-                            time.second.unwrap_or(0).into(),
-                            time.nanosecond.unwrap_or(0),
-                        )
-                    });
-            let Some(naive) = naive else {
-                c.error_hint(span, format!("`{key}` is not a valid date and time"), HINT);
-                return None;
-            };
-            match dt.offset {
-                Some(toml::value::Offset::Z) => Some(naive.and_utc()),
-                Some(toml::value::Offset::Custom { minutes }) => {
-                    Some(naive.and_utc() - TimeDelta::minutes(minutes.into()))
-                }
-                None => local_to_utc(naive, tz, key, span, c),
-            }
-        }
-        DeValue::Integer(_) => match integer_of(value.get_ref()) {
-            Some(Ok(secs)) => unix(secs, key, span, c),
-            _ => {
-                c.error_hint(span, format!("`{key}` is out of range"), HINT);
-                None
-            }
-        },
-        DeValue::String(s) => {
-            let s = s.trim();
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                match s.parse::<i64>() {
-                    Ok(secs) => unix(secs, key, span, c),
-                    Err(_) => {
-                        c.error_hint(span, format!("`{key}` is out of range"), HINT);
-                        None
-                    }
-                }
-            } else if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                Some(t.with_timezone(&Utc))
-            } else {
-                c.error_hint(span, format!("`{key}` is not a time"), HINT);
-                None
-            }
-        }
-        other => {
-            c.error_hint(
-                span,
-                format!(
-                    "`{key}` must be a datetime or unix seconds, found {}",
-                    describe(other)
-                ),
-                HINT,
-            );
-            None
-        }
-    }
-}
-
-fn unix(secs: i64, key: &str, span: Span, c: &mut Collector<'_>) -> Option<DateTime<Utc>> {
-    // 1 January 2000 to 31 December 9999: anything else is a typo (or milliseconds).
-    if !(946_684_800..=253_402_300_799).contains(&secs) {
-        c.error_hint(
-            span,
-            format!("`{key}` = {secs} is not a plausible unix time in seconds"),
-            "unix seconds have 10 digits today; milliseconds (13 digits) are not accepted",
-        );
-        return None;
-    }
-    DateTime::from_timestamp(secs, 0)
-}
-
-fn local_to_utc(
-    naive: NaiveDateTime,
-    tz: Tz,
-    key: &str,
-    span: Span,
-    c: &mut Collector<'_>,
-) -> Option<DateTime<Utc>> {
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-        LocalResult::Ambiguous(a, b) => {
-            c.error_hint(
-                span,
-                format!("`{key}` {naive} happens twice in {tz} (clocks go back)"),
-                format!(
-                    "add the offset you mean: {} or {}",
-                    a.format("%FT%T%:z"),
-                    b.format("%FT%T%:z")
-                ),
-            );
-            None
-        }
-        LocalResult::None => {
-            c.error_hint(
-                span,
-                format!("`{key}` {naive} does not exist in {tz} (clocks go forward)"),
-                "pick a time outside the daylight-saving gap",
-            );
-            None
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Bound {
-    Start,
-    End,
-}
-
-/// `schedule.from`/`until`: a date (the whole day, in the schedule's zone) or a datetime.
-fn read_bound(
-    value: &Spanned<DeValue<'_>>,
-    key: &str,
-    tz: Tz,
-    bound: Bound,
-    c: &mut Collector<'_>,
-) -> Option<DateTime<Utc>> {
-    if let DeValue::Datetime(dt) = value.get_ref()
-        && let (Some(date), None) = (dt.date, dt.time)
-    {
-        let Some(day) =
-            NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
-        else {
-            c.error(value.span(), format!("`{key}` is not a valid date"));
-            return None;
-        };
-        // A date is the whole local day, a repeated hour at its end included, and starts at
-        // the first valid time when midnight falls in a gap (e.g. America/Santiago).
-        let instant = match bound {
-            Bound::Start => schedule::start_of_day(tz, day),
-            Bound::End => schedule::end_of_day(tz, day),
-        };
-        if instant.is_none() {
-            c.error(value.span(), format!("`{key}` is out of range"));
-        }
-        return instant;
-    }
-    read_instant(value, key, tz, c)
-}
-
-#[cfg(test)]
-mod tests;
-
-/// Whether a definition id matches a glob (`status`, `export`, `[[notify]] definitions`):
-/// `*` matches any run of characters (slashes included), `?` any one.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Classic two-pointer match with backtracking to the last `*`.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }

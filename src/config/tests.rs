@@ -1,0 +1,253 @@
+//! Reading configs: the documented example, every problem at its place, secrets never
+//! shown, and the bounds of every duration.
+
+use super::*;
+use std::path::Path;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/ws/config.toml"), text, Some(0o600))
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(|p| p.to_string()).collect()
+        }
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+const FULL: &str = r#"
+[api]
+base_url = "https://api.meeting.qq.com"
+app_id = "200000001"
+secret_id = "AKIDexample"
+secret_key_file = "/run/credentials/wemeet-scheduler.service/secret-key"
+sdk_id = ""
+timeout = "10s"
+requests_per_minute = 300
+concurrency = 4
+
+[retry]
+max_attempts = 8
+base_delay = "1s"
+max_delay = "5m"
+
+[watch]
+dir = "meetings.d"
+rescan_interval = "60s"
+
+[state]
+file = "/var/lib/wemeet-scheduler/state.db"
+import = "/var/lib/wemeet-scheduler/state.json"
+
+[defaults]
+userid = "ops-bot"
+instanceid = 1
+timezone = "Asia/Shanghai"
+book_ahead = "14d"
+[defaults.settings]
+mute_enable_join = true
+"#;
+
+#[test]
+fn guard_max_changes_is_bounded_and_defaults_to_ten() {
+    assert_eq!(parse("").unwrap().guard.max_changes, 10);
+    assert_eq!(
+        parse("[guard]\nmax_changes = 0\n")
+            .unwrap()
+            .guard
+            .max_changes,
+        0
+    );
+    for bad in ["-1", "1000001"] {
+        let p = problems(&format!("[guard]\nmax_changes = {bad}\n"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("2:15: `guard.max_changes` must be from 0 to 1000000"),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn the_documented_example_reads_into_typed_values() {
+    let config = parse(FULL).unwrap();
+    assert_eq!(config.api.app_id, "200000001");
+    assert_eq!(config.api.sdk_id, None, "empty sdk_id means none");
+    assert_eq!(
+        config.api.secret_key,
+        SecretSource::File("/run/credentials/wemeet-scheduler.service/secret-key".into())
+    );
+    assert_eq!(config.api.timeout, Duration::from_secs(10));
+    assert_eq!(config.retry.max_delay, Duration::from_secs(300));
+    assert_eq!(config.watch.dir, PathBuf::from("/etc/ws/meetings.d"));
+    assert_eq!(
+        config.state.file,
+        PathBuf::from("/var/lib/wemeet-scheduler/state.db")
+    );
+    assert_eq!(
+        config.state.import,
+        Some(PathBuf::from("/var/lib/wemeet-scheduler/state.json"))
+    );
+    assert_eq!(config.defaults.userid.as_deref(), Some("ops-bot"));
+    assert_eq!(config.defaults.timezone, chrono_tz::Asia::Shanghai);
+    assert_eq!(config.defaults.book_ahead, Duration::from_secs(14 * 86400));
+    assert_eq!(
+        config.defaults.settings.get("mute_enable_join"),
+        Some(&serde_json::Value::Bool(true))
+    );
+}
+
+#[test]
+fn an_empty_file_means_the_built_in_defaults() {
+    let config = parse("").unwrap();
+    assert_eq!(config.retry, Config::default().retry);
+    assert_eq!(config.api.secret_key, SecretSource::Env);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let found = problems(
+        "[api]\ntimeout = 10\nconcurrency = 0\nsecret_kye = \"x\"\n[watch]\ndir = 3\n[defaults]\ntimezone = \"Asia/Shanghia\"\n",
+    );
+    assert_eq!(found.len(), 5, "{found:#?}");
+    assert!(
+        found[0].starts_with("/etc/ws/config.toml:2:11: `api.timeout` must be a duration string")
+    );
+    assert!(
+        found[1].starts_with("/etc/ws/config.toml:3:15: `api.concurrency` must be from 1 to 256")
+    );
+    assert!(
+        found[2].contains(
+            ":4:1: unknown key `secret_kye` in [api]; hint: did you mean `api.secret_key`?"
+        )
+    );
+    assert!(found[3].contains(":6:7: `watch.dir` must be a string, found an integer"));
+    assert!(
+        found[4].contains(
+            ":8:12: unknown time zone `Asia/Shanghia`; hint: did you mean `Asia/Shanghai`?"
+        )
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_place() {
+    let found = problems("[api]\napp_id = \"unterminated\n");
+    assert!(found[0].starts_with("/etc/ws/config.toml:2:"), "{found:?}");
+    assert!(found[0].contains("invalid TOML"), "{found:?}");
+}
+
+#[test]
+fn duplicate_keys_are_an_error() {
+    let found = problems("[api]\napp_id = \"a\"\napp_id = \"b\"\n");
+    assert!(found[0].contains(":3:"), "{found:?}");
+}
+
+#[test]
+fn inline_secret_in_a_readable_file_is_refused_without_showing_it() {
+    let text = "[api]\nsecret_key = \"s3cr3t-value\"\n";
+    let err = Config::parse(Path::new("c.toml"), text, Some(0o644)).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains("readable by group or others (mode 644)"),
+        "{shown}"
+    );
+    assert!(shown.contains("chmod 600"), "{shown}");
+    assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    let ok = Config::parse(Path::new("c.toml"), text, Some(0o600)).unwrap();
+    assert_eq!(
+        ok.api.secret_key,
+        SecretSource::Inline(SecretKey::new("s3cr3t-value"))
+    );
+    assert!(!format!("{ok:?}").contains("s3cr3t-value"));
+}
+
+#[test]
+fn a_syntax_error_on_the_secret_line_does_not_quote_it() {
+    let text = "[api]\nsecret_key = \"s3cr3t-value\" junk\n";
+    let shown = parse(text).unwrap_err().to_string();
+    assert!(!shown.contains("s3cr3t-value"), "{shown}");
+}
+
+#[test]
+fn both_secret_sources_is_an_error() {
+    let found = problems("[api]\nsecret_key = \"a\"\nsecret_key_file = \"/k\"\n");
+    assert!(found[0].contains("both set"), "{found:?}");
+}
+
+/// Every duration setting, a value just below its floor, and the floor.
+const FLOORS: [(&str, &str, &str, &str); 8] = [
+    ("api", "timeout", "999ms", "1s"),
+    ("retry", "base_delay", "0s", "1ms"),
+    ("retry", "max_delay", "9ms", "10ms"),
+    ("retry", "alert_after", "59s", "1m"),
+    ("watch", "rescan_interval", "1ns", "1s"),
+    ("state", "takeover", "2ns", "3s"),
+    ("state", "retention", "59m", "1h"),
+    ("defaults", "book_ahead", "59s", "1m"),
+];
+
+#[test]
+fn every_duration_below_its_floor_is_refused_at_its_place_naming_the_floor() {
+    for (section, key, small, floor) in FLOORS {
+        // One line above the key, so the position is not the file's first line by chance.
+        let found = problems(&format!("[{section}]\n\n{key} = \"{small}\"\n"));
+        assert_eq!(found.len(), 1, "{section}.{key}: {found:?}");
+        let col = key.len() + 4;
+        let want = format!(
+            "/etc/ws/config.toml:3:{col}: `{section}.{key}` must be at least {floor}; hint: "
+        );
+        assert!(
+            found[0].starts_with(&want),
+            "want {want}\ngot  {}",
+            found[0]
+        );
+    }
+}
+
+#[test]
+fn every_duration_at_its_floor_is_accepted() {
+    for (section, key, _, floor) in FLOORS {
+        let mut text = format!("[{section}]\n{key} = \"{floor}\"\n");
+        if key == "max_delay" {
+            // Not shorter than `base_delay`, which is 1s unless set.
+            text.push_str("base_delay = \"1ms\"\n");
+        }
+        assert!(
+            parse(&text).is_ok(),
+            "{section}.{key} = {floor}: {:?}",
+            parse(&text)
+        );
+    }
+}
+
+#[test]
+fn the_built_in_durations_are_within_their_bounds() {
+    let d = Config::default();
+    for (value, bounds) in [
+        (d.api.timeout, &TIMEOUT),
+        (d.retry.base_delay, &RETRY_BASE_DELAY),
+        (d.retry.max_delay, &RETRY_MAX_DELAY),
+        (d.retry.alert_after, &ALERT_AFTER),
+        (d.watch.rescan_interval, &RESCAN_INTERVAL),
+        (d.state.takeover, &TAKEOVER),
+        (d.state.retention, &RETENTION),
+        (d.defaults.book_ahead, &BOOK_AHEAD),
+    ] {
+        assert!(bounds.min <= value && value <= bounds.max, "{value:?}");
+        assert_eq!(
+            humantime::parse_duration(bounds.min_text).ok(),
+            Some(bounds.min)
+        );
+    }
+}
+
+#[test]
+fn base_delay_longer_than_max_delay_is_an_error() {
+    let found = problems("[retry]\nbase_delay = \"10m\"\nmax_delay = \"1m\"\n");
+    assert!(
+        found[0].contains(":3:13: `retry.base_delay` is longer"),
+        "{found:?}"
+    );
+}
