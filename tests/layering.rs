@@ -176,3 +176,24 @@ fn the_daemons_rooms_form_no_circle() {
         );
     }
 }
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut long = Vec::new();
+    let mut stack = vec![src];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let lines = std::fs::read_to_string(&p).unwrap().lines().count();
+                if lines > 800 {
+                    long.push(format!("{}: {lines}", p.display()));
+                }
+            }
+        }
+    }
+    long.sort();
+    assert_eq!(long, Vec::<String>::new(), "files over 800 lines");
+}
