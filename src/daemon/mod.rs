@@ -219,7 +219,7 @@ pub async fn run(
         invalid: d.catalog.invalid().len(),
     });
     d.pass()?;
-    d.flush()?;
+    d.finish_writes().await?; // READY=1 once the first pass's intents are on record.
     d.notifier.send(&[sd_notify::NotifyState::Ready]);
     let mut heartbeat = tokio::time::interval(crate::metrics::HEARTBEAT);
     if let Some(m) = &d.metrics {
@@ -570,14 +570,14 @@ impl Daemon {
         Ok(write)
     }
 
-    /// At shutdown: every write done, the last changes written.
+    /// Every write done, the last changes written: at start (what the first pass queued goes
+    /// as its write lands) and at shutdown (the drain emptied the queues: nothing goes).
     async fn finish_writes(&mut self) -> Result<(), DaemonError> {
         if self.options.mode == (Mode::Recover { dry_run: true }) {
             return Ok(());
         }
         loop {
             if self.persist.writing() {
-                // The queues were emptied by the drain: nothing is sent from here.
                 let result = self.persist.done().await;
                 self.on_written(result)?;
             } else if self.planner.take_touched() || self.persist.needed(&self.bookings) {
