@@ -244,10 +244,13 @@ impl Planner {
         now: DateTime<Utc>,
     ) -> Planned {
         self.passes += 1;
-        self.take_requests(w.store, bookings, now);
         let scope = self.scope(touched, bookings, now);
         let full = scope.is_none();
         if full {
+            // Operators' requests are acted on at the passes that look at everything (a
+            // rescan, a reload, every pass of `once`), as `retry` and `approve` say: not a
+            // query of the store at every pass.
+            self.take_requests(w.store, bookings, now);
             let pruned = bookings.prune(w.config.state.forget_before(now).timestamp());
             if pruned > 0 {
                 tracing::info!(
