@@ -261,19 +261,7 @@ impl Pg {
         if self.jobs.send(job).is_err() {
             return Err(self.err_text("the connection's thread has ended"));
         }
-        match rx.recv() {
-            Ok(Ok(Ok(t))) => Ok(t),
-            Ok(Ok(Err(e))) => Err(StateError::Db {
-                path: self.shown.clone(),
-                source: Box::new(e),
-            }),
-            Ok(Err(_)) => {
-                // A query that did not answer in time: the session cannot be trusted any more.
-                self.lost.store(true, Ordering::SeqCst);
-                Err(self.err_text(&format!("no answer within {timeout:?}")))
-            }
-            Err(_) => Err(self.err_text("the connection's thread has ended")),
-        }
+        answer(&self.lost, &self.shown, timeout, rx.recv().ok())
     }
 
     fn batch(&self, sql: &str) -> Result<(), StateError> {
@@ -564,18 +552,34 @@ impl Handle {
         if self.jobs.send(job).is_err() {
             return Err(err_text("the connection's thread has ended"));
         }
-        match rx.await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(StateError::Db {
-                path: self.shown.clone(),
-                source: Box::new(e),
-            }),
-            Ok(Err(_)) => {
-                self.lost.store(true, Ordering::SeqCst);
-                Err(err_text(&format!("no answer within {timeout:?}")))
-            }
-            Err(_) => Err(err_text("the connection's thread has ended")),
+        answer(&self.lost, &self.shown, timeout, rx.await.ok())
+    }
+}
+
+/// What a job on the connection's thread came to: `got` is `None` when the thread ended
+/// before answering. A query that did not answer within `timeout` marks the session `lost`:
+/// it cannot be trusted any more.
+fn answer<T>(
+    lost: &AtomicBool,
+    shown: &Path,
+    timeout: Duration,
+    got: Option<Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>>,
+) -> Result<T, StateError> {
+    let text = |text: String| StateError::Db {
+        path: shown.into(),
+        source: text.into(),
+    };
+    match got {
+        Some(Ok(Ok(t))) => Ok(t),
+        Some(Ok(Err(e))) => Err(StateError::Db {
+            path: shown.into(),
+            source: Box::new(e),
+        }),
+        Some(Err(_)) => {
+            lost.store(true, Ordering::SeqCst);
+            Err(text(format!("no answer within {timeout:?}")))
         }
+        None => Err(text("the connection's thread has ended".into())),
     }
 }
 
