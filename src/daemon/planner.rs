@@ -70,6 +70,8 @@ struct Approvals {
 pub(super) struct Planner {
     mode: Mode,
     /// Tests: check that every incremental pass decides what a full pass would.
+    // Read by a check that only debug builds make.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     check_incremental: bool,
     pub(super) last_pass: Option<DateTime<Utc>>,
     /// The next pass looks at everything (see [`Planner::scope`]).
