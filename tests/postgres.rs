@@ -44,36 +44,48 @@ fn record(def: &str, start: i64, status: Status) -> Record {
     }
 }
 
-/// Writes one batch of the daemon's, which must succeed.
-fn commit(store: &mut Store, rows: Vec<wemeet_scheduler::ledger::Write<'_>>, meta: Option<&Meta>) {
-    store
-        .commit(&Batch {
-            rows,
-            meta,
-            looked_up: true,
-            requests_done: &[],
-        })
-        .unwrap();
+/// Writes one batch as the daemon does (through the store's writer), which must succeed.
+async fn commit(
+    store: &Store,
+    rows: Vec<wemeet_scheduler::ledger::Write<'_>>,
+    meta: Option<&Meta>,
+) {
+    let batch = Batch {
+        rows,
+        meta,
+        looked_up: true,
+        requests_done: &[],
+    }
+    .to_owned()
+    .unwrap();
+    store.writer().unwrap().write(batch).await.unwrap();
 }
 
-#[test]
-fn records_round_trip_and_one_session_leads_at_a_time() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_round_trip_and_one_session_leads_at_a_time() {
     if !util::postgres::here("the PostgreSQL round trip") {
         return;
     }
     let pg = Postgres::start();
     let url = pg.database("roundtrip");
     let takeover = Duration::from_secs(3);
-    let first = Pg::connect(&url, takeover).unwrap();
-    assert!(first.try_lead(takeover).unwrap());
-    assert!(first.still_leading().unwrap());
-    let second = Pg::connect(&url, takeover).unwrap();
-    assert!(!second.try_lead(takeover).unwrap(), "one leader at a time");
-    assert!(!second.still_leading().unwrap());
-    let leader = second.leader().unwrap().expect("the leader is recorded");
+    let first = Pg::connect(&url, takeover).await.unwrap();
+    assert!(first.try_lead(takeover).await.unwrap());
+    assert!(first.still_leading().await.unwrap());
+    let second = Pg::connect(&url, takeover).await.unwrap();
+    assert!(
+        !second.try_lead(takeover).await.unwrap(),
+        "one leader at a time"
+    );
+    assert!(!second.still_leading().await.unwrap());
+    let leader = second
+        .leader()
+        .await
+        .unwrap()
+        .expect("the leader is recorded");
     assert_eq!(leader.pid, std::process::id());
 
-    let (mut store, state) = Store::leading(first).unwrap();
+    let (store, state) = Store::leading(first, &url, takeover).await.unwrap();
     assert!(store.fresh(), "a new database looks up first");
     assert!(state.bookings.is_empty());
     let mut ledger = Ledger::new([]);
@@ -96,7 +108,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
         ..Meta::default()
     };
     let (rows, _) = ledger.take_changes();
-    commit(&mut store, rows, Some(&meta));
+    commit(&store, rows, Some(&meta)).await;
     ledger.remove(&BookingKey {
         definition: "a".into(),
         start: 1,
@@ -109,7 +121,7 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
         .unwrap()
         .status = Status::Cancelled;
     let (rows, _) = ledger.take_changes();
-    commit(&mut store, rows, None);
+    commit(&store, rows, None).await;
     let back = wemeet_scheduler::store::read_for(&wemeet_scheduler::config::StateConfig {
         file: "unused".into(),
         import: None,
@@ -131,11 +143,11 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
     // The leader goes: its session ends and the lock with it.
     drop(store);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !second.try_lead(takeover).unwrap() {
+    while !second.try_lead(takeover).await.unwrap() {
         assert!(Instant::now() < deadline, "the lock was not let go");
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (mut store, state) = Store::leading(second).unwrap();
+    let (store, state) = Store::leading(second, &url, takeover).await.unwrap();
     assert!(!store.fresh(), "written to: trusted");
     assert_eq!(state.bookings.len(), 2);
     // Loaded without join URLs and codes (the daemon reads them back when it needs them),
@@ -153,8 +165,8 @@ fn records_round_trip_and_one_session_leads_at_a_time() {
     };
     lean.get_mut(&first_key).unwrap().attempts = 5;
     let (rows, _) = lean.take_changes();
-    commit(&mut store, rows, None);
-    let stored = store.record_of(&first_key).unwrap().unwrap();
+    commit(&store, rows, None).await;
+    let stored = store.reader().record_of(&first_key).await.unwrap().unwrap();
     assert_eq!(stored.attempts, 5);
     assert_eq!(
         (stored.join_url.as_deref(), stored.meeting_code.as_deref()),
@@ -214,9 +226,14 @@ async fn wait_for_creates(env: &Env, n: usize) {
 
 /// Waits until `pid` leads; returns how long that took.
 async fn wait_for_leader(url: &str, pid: u32, since: Instant) -> Duration {
-    let watcher = Pg::connect(url, Duration::from_secs(3)).unwrap();
+    let watcher = Pg::connect(url, Duration::from_secs(3)).await.unwrap();
     loop {
-        if watcher.leader().unwrap().is_some_and(|l| l.pid == pid) {
+        if watcher
+            .leader()
+            .await
+            .unwrap()
+            .is_some_and(|l| l.pid == pid)
+        {
             return since.elapsed();
         }
         assert!(
@@ -393,7 +410,14 @@ fn two_daemons_creating_the_schema_of_a_new_database_at_once_both_start() {
                 let (url, barrier) = (url.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    Pg::connect(&url, Duration::from_secs(3)).map(drop)
+                    wemeet_scheduler::store::postgres::blocking(
+                        &url,
+                        Duration::from_secs(3),
+                        async |pg| {
+                            drop(pg);
+                            Ok(())
+                        },
+                    )
                 })
             })
             .collect();
@@ -404,8 +428,8 @@ fn two_daemons_creating_the_schema_of_a_new_database_at_once_both_start() {
     }
 }
 
-#[test]
-fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
     if !util::postgres::here("the frozen-leader takeover") {
         return;
     }
@@ -415,18 +439,18 @@ fn a_leader_frozen_inside_a_transaction_loses_the_lead_within_the_takeover() {
     let pg = Postgres::start();
     let url = pg.database("frozen");
     let takeover = Duration::from_secs(2);
-    let leader = Pg::connect(&url, takeover).unwrap();
-    assert!(leader.try_lead(takeover).unwrap());
-    leader.stall_in_transaction().unwrap();
-    let standby = Pg::connect(&url, takeover).unwrap();
+    let leader = Pg::connect(&url, takeover).await.unwrap();
+    assert!(leader.try_lead(takeover).await.unwrap());
+    leader.stall_in_transaction().await.unwrap();
+    let standby = Pg::connect(&url, takeover).await.unwrap();
     let since = Instant::now();
-    while !standby.try_lead(takeover).unwrap() {
+    while !standby.try_lead(takeover).await.unwrap() {
         assert!(
             since.elapsed() < takeover * 3,
             "the standby still waits after {:?}",
             since.elapsed()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
         since.elapsed() <= takeover + Duration::from_secs(1),
@@ -745,4 +769,87 @@ async fn approve_removals_reaches_the_running_daemon_through_the_store() {
     let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
     assert!(st.held_removals.is_empty());
     assert_eq!(waiting_requests(&env), Vec::<String>::new(), "used up");
+}
+
+/// The PostgreSQL twin of the process suite's watchdog test: another session locks the
+/// bookings table for 2.5 s, so the daemon's write of an intent waits on the server. The
+/// loop goes on beside it: the systemd watchdog keeps its beat (a ping every 100 ms), and the
+/// create is sent only once its intent is written and the lead confirmed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_keeps_its_beat_while_a_write_waits_for_the_database() {
+    use std::os::unix::net::UnixDatagram;
+    if !util::postgres::here("the watchdog while PostgreSQL stalls") {
+        return;
+    }
+    let pg = Postgres::start();
+    let url = pg.database("stall");
+    // Each call on the leader's session is bounded by a third of the takeover: 4 s here,
+    // longer than the stall.
+    let env = Env::with_config(wemeet_fake_api::FakeConfig::default(), |text| {
+        text.replace(
+            "[state]\n",
+            &format!("[state]\nurl = \"{url}\"\ntakeover = \"12s\"\n"),
+        )
+    })
+    .await;
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let child = env
+        .command("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "no READY=1");
+        if let Ok(n) = sock.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("READY=1")
+        {
+            break;
+        }
+    }
+    // Another session takes a lock that lets readers in and keeps writers out.
+    let other = Pg::connect(&url, Duration::from_secs(30)).await.unwrap();
+    other
+        .execute_batch("BEGIN; LOCK TABLE bookings IN EXCLUSIVE MODE;")
+        .await
+        .unwrap();
+    env.write("planning.toml", ONE_OFF);
+    let stalled = Instant::now();
+    let mut last_ping = Instant::now();
+    let mut longest = Duration::ZERO;
+    while stalled.elapsed() < Duration::from_millis(2500) {
+        if let Ok(n) = sock.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1")
+        {
+            longest = longest.max(last_ping.elapsed());
+            last_ping = Instant::now();
+        }
+        assert_eq!(
+            env.creates(),
+            0,
+            "a create went before its intent was written"
+        );
+    }
+    longest = longest.max(last_ping.elapsed());
+    assert!(
+        longest < Duration::from_millis(1000),
+        "the watchdog went {longest:?} without a ping while the database was locked"
+    );
+    other.execute_batch("COMMIT;").await.unwrap();
+    wait_for_creates(&env, 1).await;
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.creates(), 1);
 }

@@ -225,13 +225,15 @@ fn leader_line(
     takeover: std::time::Duration,
     settle: std::time::Duration,
 ) -> anyhow::Result<String> {
-    let pg = crate::store::postgres::Pg::connect(url, takeover)?;
+    let (leader, leads) = crate::store::postgres::blocking(url, takeover, async |pg| {
+        Ok((pg.leader().await?, pg.someone_leads().await?))
+    })?;
     let since = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|t| t.format("%F %H:%M:%S UTC").to_string())
             .unwrap_or_default()
     };
-    Ok(match (pg.leader()?, pg.someone_leads()?) {
+    Ok(match (leader, leads) {
         (Some(l), true) => format!(
             "leading: {} (pid {}) since {}; if it stops or stalls, a standby leads within {} and books {} later",
             l.host,

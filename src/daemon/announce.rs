@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::lead::Leadership;
@@ -14,7 +15,7 @@ use crate::booking::{BookingKey, Name, Status};
 use crate::ledger::Ledger;
 use crate::lifecycle::{Bookings, What};
 use crate::notifications::{Done, Message, Outbox};
-use crate::store::Store;
+use crate::store::Reader;
 use crate::watch::Catalog;
 
 /// Notifications remembered per booking (`notified`).
@@ -25,10 +26,20 @@ pub(super) struct Cx<'a> {
     pub(super) records: &'a Ledger,
     /// The definitions, for the targets each names.
     pub(super) catalog: &'a Catalog,
-    /// The join URLs and codes that memory does not hold.
-    pub(super) store: &'a Store,
     /// `defaults.timezone`, for a booking without its own.
     pub(super) timezone: chrono_tz::Tz,
+}
+
+/// What [`Announcer::came`] reads beside the bookings.
+pub(super) struct Cx2<'a> {
+    pub(super) catalog: &'a Catalog,
+    pub(super) timezone: chrono_tz::Tz,
+}
+
+/// What [`Announcer::next`] gives.
+pub(super) enum Came {
+    Done(Done),
+    Read(Pending, Links),
 }
 
 /// The notifications queued and done.
@@ -40,15 +51,35 @@ pub(super) struct Announcer {
     done: mpsc::UnboundedReceiver<Done>,
     /// (definition, target) pairs already warned about: a `notify` name the config lacks.
     unknown_targets: HashSet<(Name, String)>,
+    /// Reads the join URLs and codes that memory does not hold (a record loaded at start).
+    reader: Reader,
+    /// Announcements waiting for those reads.
+    reads: JoinSet<(Pending, Links)>,
 }
 
+/// An announcement about a booking, before its message is made.
+pub(super) struct Pending {
+    key: BookingKey,
+    kind: crate::config::NotifyEvent,
+    detail: Option<String>,
+}
+
+/// A booking's join URL and meeting code.
+pub(super) type Links = (Option<String>, Option<String>);
+
 impl Announcer {
-    pub(super) fn new(outbox: Outbox, done: mpsc::UnboundedReceiver<Done>) -> Announcer {
+    pub(super) fn new(
+        outbox: Outbox,
+        done: mpsc::UnboundedReceiver<Done>,
+        reader: Reader,
+    ) -> Announcer {
         Announcer {
             outbox,
             announcing: 0,
             done,
             unknown_targets: HashSet::new(),
+            reader,
+            reads: JoinSet::new(),
         }
     }
 
@@ -118,30 +149,57 @@ impl Announcer {
         let Some(r) = cx.records.get(key) else {
             return;
         };
+        let pending = Pending {
+            key: key.clone(),
+            kind,
+            detail,
+        };
+        // A record loaded at start holds neither: they stay in the store, read back first.
+        if let (None, None, Some(_)) = (&r.join_url, &r.meeting_code, &r.meeting_id) {
+            let read = self.reader.record_of(key);
+            self.reads.spawn(async move {
+                let links = match read.await {
+                    Ok(stored) => stored.map_or((None, None), |s| {
+                        (
+                            s.join_url.map(String::from),
+                            s.meeting_code.map(String::from),
+                        )
+                    }),
+                    Err(e) => {
+                        tracing::warn!(booking = %pending.key, "cannot read the join URL for the notification: {e}");
+                        (None, None)
+                    }
+                };
+                (pending, links)
+            });
+            return;
+        }
+        let links = (
+            r.join_url.as_deref().map(str::to_string),
+            r.meeting_code.as_deref().map(str::to_string),
+        );
+        self.queue(pending, links, cx);
+    }
+
+    /// Queues the message of `pending`, with its booking's links, to the targets that have
+    /// not had it.
+    pub(super) fn queue(&mut self, pending: Pending, links: Links, cx: &Cx<'_>) {
+        let Pending { key, kind, detail } = pending;
+        let key = &key;
+        let Some(r) = cx.records.get(key) else {
+            return;
+        };
+        let named = cx
+            .catalog
+            .get(&key.definition)
+            .map(|d| d.notify.clone())
+            .unwrap_or_default();
         let zone: chrono_tz::Tz = r
             .timezone
             .as_deref()
             .and_then(|z| z.parse().ok())
             .unwrap_or(cx.timezone);
-        // A record loaded at start holds neither: they stay in the store (read back here).
-        let (join_url, meeting_code) = match (&r.join_url, &r.meeting_code, &r.meeting_id) {
-            (None, None, Some(_)) => match cx.store.record_of(key) {
-                Ok(stored) => stored.map_or((None, None), |s| {
-                    (
-                        s.join_url.map(String::from),
-                        s.meeting_code.map(String::from),
-                    )
-                }),
-                Err(e) => {
-                    tracing::warn!(booking = %key, "cannot read the join URL for the notification: {e}");
-                    (None, None)
-                }
-            },
-            _ => (
-                r.join_url.as_deref().map(str::to_string),
-                r.meeting_code.as_deref().map(str::to_string),
-            ),
-        };
+        let (join_url, meeting_code) = links;
         let message = Message {
             event: kind,
             definition: key.definition.to_string(),
@@ -213,9 +271,29 @@ impl Announcer {
         }
     }
 
-    /// The next notification done.
-    pub(super) async fn next(&mut self) -> Option<Done> {
-        self.done.recv().await
+    /// The next notification done, or announcement whose links were read.
+    pub(super) async fn next(&mut self) -> Came {
+        let (done, reads) = (&mut self.done, &mut self.reads);
+        tokio::select! {
+            Some(done) = done.recv() => Came::Done(done),
+            Some((pending, links)) = read(reads) => Came::Read(pending, links),
+            else => std::future::pending().await,
+        }
+    }
+
+    /// What came: recorded, or queued.
+    pub(super) fn came(&mut self, came: Came, bookings: &mut Bookings, cx: Cx2<'_>) {
+        match came {
+            Came::Done(done) => self.notified(done, bookings),
+            Came::Read(pending, links) => {
+                let cx = Cx {
+                    records: bookings.records(),
+                    catalog: cx.catalog,
+                    timezone: cx.timezone,
+                };
+                self.queue(pending, links, &cx);
+            }
+        }
     }
 
     /// At shutdown: waits (bounded) for the notifications in flight, and records them,
@@ -223,16 +301,17 @@ impl Announcer {
     pub(super) async fn drain(
         &mut self,
         bookings: &mut Bookings,
+        catalog: &Catalog,
+        timezone: chrono_tz::Tz,
         deadline: Instant,
         lead: &mut Leadership,
-        // `&mut`: a `&Store` held across the awaits would need the store to be `Sync`.
-        store: &mut Store,
     ) {
         let mut lead_tick = lead.tick();
-        while self.announcing > 0 {
+        while self.announcing > 0 || !self.reads.is_empty() {
             tokio::select! {
-                Some(done) = self.done.recv() => self.notified(done, bookings),
-                _ = lead_tick.tick(), if store.is_shared() => lead.keep(&*store),
+                came = self.next() => self.came(came, bookings, Cx2 { catalog, timezone }),
+                _ = lead_tick.tick(), if lead.is_shared() => lead.ask(),
+                answer = lead.answer() => lead.kept(answer),
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         "{} notification(s) still being sent at shutdown; recent ones are sent again at the next start",
@@ -242,5 +321,17 @@ impl Announcer {
                 }
             }
         }
+    }
+}
+
+/// The next announcement whose links were read; pending while none is being read.
+async fn read(reads: &mut JoinSet<(Pending, Links)>) -> Option<(Pending, Links)> {
+    match reads.join_next().await {
+        Some(Ok(read)) => Some(read),
+        Some(Err(e)) => {
+            tracing::error!("a read for a notification ended abnormally: {e}");
+            None
+        }
+        None => std::future::pending().await,
     }
 }

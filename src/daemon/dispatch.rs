@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::lifecycle::{Bookings, ChangeRequest};
 use crate::quota::Quotas;
 use crate::state::Change;
-use crate::store::Store;
+use crate::state::RecordedRequest;
+use crate::store::Reader;
 use crate::watch::Catalog;
 
 /// A create whose intent is on record, waiting for its turn to be sent. Its request body is
@@ -47,12 +48,21 @@ pub(super) enum Outcome {
     Resolved {
         keys: Vec<BookingKey>,
         result: Result<Vec<MeetingInfo>, ApiError>,
+        /// The request bodies on record of those whose records in memory have none (read
+        /// from the store by the task, after the lookup).
+        recorded: HashMap<BookingKey, RecordedRequest>,
     },
     Changed {
         key: BookingKey,
         result: Result<(), ApiError>,
+        /// The join URL and code on record, when the change moved a booking whose record in
+        /// memory has none: they move with it (read by the task, after the change).
+        links: Option<Links>,
     },
 }
+
+/// A booking's join URL and meeting code, as recorded.
+pub(super) type Links = (Option<Box<str>>, Option<Box<str>>);
 
 /// A finished task, as [`Dispatch::next`] gives it.
 pub(super) type Joined = Result<(Id, Outcome), JoinError>;
@@ -60,6 +70,8 @@ pub(super) type Joined = Result<(Id, Outcome), JoinError>;
 /// The requests in flight and the creates waiting for a slot.
 pub(super) struct Dispatch {
     client: Client,
+    /// What the tasks read of the store: request bodies and join URLs memory does not hold.
+    reader: Reader,
     tasks: JoinSet<Outcome>,
     /// The bookings each task in flight is about, to release them if the task dies.
     task_keys: HashMap<Id, Vec<BookingKey>>,
@@ -97,9 +109,11 @@ impl Dispatch {
         config: &Config,
         quotas: Arc<Mutex<Quotas>>,
         clock: Arc<dyn Clock>,
+        reader: Reader,
     ) -> Dispatch {
         let mut d = Dispatch {
             client,
+            reader,
             tasks: JoinSet::new(),
             task_keys: HashMap::new(),
             lookups: HashMap::new(),
@@ -184,37 +198,40 @@ impl Dispatch {
     }
 
     /// Sends queued creates whose intents are written, while there is room.
-    pub(super) fn send_creates(&mut self, bookings: &mut Bookings, store: &Store) {
+    pub(super) fn send_creates(&mut self, bookings: &mut Bookings) {
         while self.can_send() {
             let Some((_, u)) = self.unsent.pop_front() else {
                 break;
             };
-            self.send_create(u, bookings, store);
+            self.send_create(u, bookings);
         }
     }
 
-    fn send_create(&mut self, u: Unsent, bookings: &mut Bookings, store: &Store) {
-        // The body recorded with the intent; from the store if memory lost it.
-        let body = match bookings.records_mut().take_request(&u.key) {
-            Some(body) => Ok(body),
-            None => store
-                .request_of(&u.key)
-                .map_err(|e| e.to_string())
-                .and_then(|b| b.ok_or_else(|| "no request body on record".to_string())),
-        };
-        let body = match body {
-            Ok(body) => body.0.get().as_bytes().to_vec(),
-            Err(e) => {
-                bookings.unsendable(&u.key, e, self.clock.now());
-                return;
-            }
-        };
+    fn send_create(&mut self, u: Unsent, bookings: &mut Bookings) {
+        // The body recorded with the intent; from the store if memory lost it (read by the
+        // task: a body that cannot be read is a create certainly not sent).
+        let kept = bookings.records_mut().take_request(&u.key);
         bookings.dispatch_create(&u.key);
-        let client = self.client.clone();
+        let (client, reader) = (self.client.clone(), self.reader.clone());
         let key = u.key.clone();
         let (quotas, clock) = (self.quotas.clone(), self.clock.clone());
         let handle = self.tasks.spawn(async move {
             let Unsent { key, userid } = u;
+            let body = match kept {
+                Some(body) => Ok(body),
+                None => reader
+                    .request_of(&key)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| b.ok_or_else(|| "no request body on record".to_string())),
+            };
+            let body = match body {
+                Ok(body) => body.0.get().as_bytes().to_vec(),
+                Err(e) => {
+                    let result = Err(ApiError::unsent("POST", "/v1/meetings", e));
+                    return Outcome::Created { key, result };
+                }
+            };
             let gate = move || {
                 let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
                 quotas
@@ -246,12 +263,36 @@ impl Dispatch {
             Duration::ZERO
         };
         tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
-        let client = self.client.clone();
+        // What the creates asked for (hosts, invitees): from the store, unless memory holds it.
+        let unknown: Vec<BookingKey> = keys
+            .iter()
+            .filter(|k| bookings.needs_request(k))
+            .cloned()
+            .collect();
+        let (client, reader) = (self.client.clone(), self.reader.clone());
         let task_keys = keys.clone();
         let handle = self.tasks.spawn(async move {
             tokio::time::sleep(settle).await;
             let result = client.list_upcoming(&userid, instanceid, from, until).await;
-            Outcome::Resolved { keys, result }
+            let mut recorded = HashMap::new();
+            if result.is_ok() {
+                for key in unknown {
+                    match reader.request_of(&key).await {
+                        Ok(Some(q)) => {
+                            recorded.insert(key, q);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
+                        }
+                    }
+                }
+            }
+            Outcome::Resolved {
+                keys,
+                result,
+                recorded,
+            }
         });
         self.task_keys.insert(handle.id(), task_keys);
         self.lookups.insert(handle.id(), handle);
@@ -263,8 +304,11 @@ impl Dispatch {
             return;
         };
         let reason_code = self.reason_code;
-        let client = self.client.clone();
+        let (client, reader) = (self.client.clone(), self.reader.clone());
         let task_key = key.clone();
+        // The booking moves to another row, and memory holds it without its join URL and
+        // code: they move with it, from the store.
+        let move_links = bookings.needs_links(&key);
         let handle = self.tasks.spawn(async move {
             let ChangeRequest {
                 change,
@@ -295,7 +339,17 @@ impl Dispatch {
                     }
                 }
             };
-            Outcome::Changed { key, result }
+            let mut links = None;
+            if result.is_ok() && move_links {
+                match reader.record_of(&key).await {
+                    Ok(Some(stored)) => links = Some((stored.join_url, stored.meeting_code)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
+                    }
+                }
+            }
+            Outcome::Changed { key, result, links }
         });
         self.task_keys.insert(handle.id(), vec![task_key]);
     }
@@ -311,19 +365,13 @@ impl Dispatch {
     /// Hands a finished task's answer to the bookings it is about. A task that panicked or
     /// was stopped may have sent its request: its bookings are looked up before anything else
     /// happens to them.
-    pub(super) fn hand_over(
-        &mut self,
-        joined: Joined,
-        bookings: &mut Bookings,
-        store: &Store,
-        catalog: &Catalog,
-    ) {
+    pub(super) fn hand_over(&mut self, joined: Joined, bookings: &mut Bookings, catalog: &Catalog) {
         let now = self.clock.now();
         match joined {
             Ok((id, outcome)) => {
                 self.task_keys.remove(&id);
                 self.lookups.remove(&id);
-                self.answer(outcome, bookings, store, catalog, now);
+                self.answer(outcome, bookings, catalog, now);
             }
             Err(e) => {
                 if e.is_cancelled() {
@@ -342,24 +390,13 @@ impl Dispatch {
         &mut self,
         outcome: Outcome,
         bookings: &mut Bookings,
-        store: &Store,
         catalog: &Catalog,
         now: DateTime<Utc>,
     ) {
         match outcome {
-            Outcome::Changed { key, result } => {
-                if result.is_ok() && bookings.needs_links(&key) {
-                    // The booking moves to another row, and memory holds it without its join
-                    // URL and code: they move with it, from the store.
-                    match store.record_of(&key) {
-                        Ok(Some(stored)) => {
-                            bookings.keep_links(&key, stored.join_url, stored.meeting_code)
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::warn!(booking = %key, "cannot read the join URL to keep it: {e}")
-                        }
-                    }
+            Outcome::Changed { key, result, links } => {
+                if let Some((join_url, code)) = links.filter(|_| bookings.needs_links(&key)) {
+                    bookings.keep_links(&key, join_url, code);
                 }
                 let hash = catalog.hash_of(&key.definition).map(str::to_string);
                 bookings.changed(key, result, hash.as_deref(), now);
@@ -372,25 +409,11 @@ impl Dispatch {
                 }
                 bookings.created(key, result, now);
             }
-            Outcome::Resolved { keys, result } => {
-                // What the creates asked for (hosts, invitees): from the store, unless memory
-                // holds it.
-                let mut recorded = HashMap::new();
-                if result.is_ok() {
-                    for key in keys.iter().filter(|k| bookings.needs_request(k)) {
-                        match store.request_of(key) {
-                            Ok(Some(q)) => {
-                                recorded.insert(key.clone(), q);
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(booking = %key, "cannot read the recorded request: {e}; matching on subject and times");
-                            }
-                        }
-                    }
-                }
-                bookings.looked_up(keys, result, &recorded, now);
-            }
+            Outcome::Resolved {
+                keys,
+                result,
+                recorded,
+            } => bookings.looked_up(keys, result, &recorded, now),
         }
     }
 
@@ -404,8 +427,6 @@ impl Dispatch {
         &mut self,
         bookings: &mut Bookings,
         catalog: &Catalog,
-        // `&mut`: a `&Store` held across the awaits would need the store to be `Sync`.
-        store: &mut Store,
         lead: &mut Leadership,
         deadline: Instant,
         mut stop_now: Option<mpsc::UnboundedReceiver<()>>,
@@ -432,8 +453,9 @@ impl Dispatch {
         tokio::pin!(stop);
         while !self.tasks.is_empty() {
             tokio::select! {
-                _ = lead_tick.tick(), if store.is_shared() => lead.keep(&*store),
-                joined = self.next() => self.hand_over(joined, bookings, &*store, catalog),
+                _ = lead_tick.tick(), if lead.is_shared() => lead.ask(),
+                answer = lead.answer() => lead.kept(answer),
+                joined = self.next() => self.hand_over(joined, bookings, catalog),
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         "{} request(s) still in flight at the end of the drain; they stay pending and are looked up at the next start",
@@ -453,7 +475,7 @@ impl Dispatch {
         // Stopped tasks still report (as cancelled): their bookings are marked for a lookup.
         self.tasks.abort_all();
         while let Some(joined) = self.tasks.join_next_with_id().await {
-            self.hand_over(joined, bookings, &*store, catalog);
+            self.hand_over(joined, bookings, catalog);
         }
     }
 }

@@ -1,8 +1,14 @@
 //! The lead on a shared (PostgreSQL) store: waiting for it as a standby, and keeping it while
 //! leading. Nothing is sent while the lead may have lapsed: the client checks the [`Lease`]
-//! before every request, and each confirmed check renews it.
+//! before every request, each confirmed check renews it, and the daemon sends a pass's
+//! requests only once a check asked after that pass planned them has been confirmed.
+//!
+//! A check is a query on the leader's session, which may be busy with a write: it is asked
+//! and its answer taken by the loop like any other event, so the loop (and the systemd
+//! watchdog's beat) never waits for it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,27 +18,59 @@ use super::error::DaemonError;
 use super::options::Options;
 use super::report::Event;
 use crate::lease::Lease;
-use crate::store::Store;
+use crate::state::StateError;
+use crate::store::postgres::Pg;
 
-/// The lead while this daemon has it: when the server last confirmed it, and the lease the
-/// client checks. With SQLite there is no lead to keep: every check passes.
+/// A check in flight: when it was asked (by the lease's clock and the loop's), and the
+/// server's answer.
+type Check = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// The answer to a lead check, for [`Leadership::answered`].
+pub(super) struct Answer {
+    /// When the check was asked, by the lease's clock.
+    lease_sent: Duration,
+    /// When the check was asked, by the loop's clock.
+    sent: Instant,
+    leading: Result<bool, StateError>,
+}
+
+/// The lead while this daemon has it. With SQLite there is no lead to keep: every check
+/// passes and nothing waits for one.
 pub(super) struct Leadership {
-    /// With a shared store: the lease the client checks before each request, renewed by each
-    /// confirmed check.
+    /// With a shared store: the leader's session, which holds the lock.
+    session: Option<Pg>,
+    /// With a shared store: the lease the client checks before each request.
     lease: Option<Arc<Lease>>,
-    /// When the server last said this daemon leads.
-    checked: Instant,
+    /// When the last check the server confirmed was asked.
+    confirmed: Instant,
+    /// The check in flight.
+    asking: Option<Check>,
+    /// Sends wait for a confirmation asked at or after this instant (a pass planned them,
+    /// or the last confirmation grew stale).
+    needed: Option<Instant>,
     /// `state.takeover`.
     takeover: Duration,
 }
 
 impl Leadership {
-    pub(super) fn new(lease: Option<Arc<Lease>>, takeover: Duration) -> Leadership {
+    pub(super) fn new(
+        session: Option<Pg>,
+        lease: Option<Arc<Lease>>,
+        takeover: Duration,
+    ) -> Leadership {
         Leadership {
+            session,
             lease,
-            checked: Instant::now(),
+            confirmed: Instant::now(),
+            asking: None,
+            needed: None,
             takeover,
         }
+    }
+
+    /// Whether there is a lead to keep (a shared store).
+    pub(super) fn is_shared(&self) -> bool {
+        self.session.is_some()
     }
 
     /// The leader's heartbeat, three times per takeover time (the server ends a session
@@ -41,43 +79,93 @@ impl Leadership {
         tokio::time::interval(self.takeover / 3)
     }
 
-    /// Whether the last confirmation is older than a tenth of the takeover time: a backlog
-    /// drains for longer than that, and a daemon that no longer leads must not go on sending.
-    pub(super) fn stale(&self) -> bool {
-        self.checked.elapsed() >= self.takeover / 10
+    /// Asks the server whether this session still holds the lock, unless a check is in
+    /// flight already.
+    pub(super) fn ask(&mut self) {
+        if self.asking.is_some() {
+            return;
+        }
+        let Some(pg) = self.session.clone() else {
+            return;
+        };
+        let (lease_sent, sent) = (Lease::now(), Instant::now());
+        self.asking = Some(Box::pin(async move {
+            Answer {
+                lease_sent,
+                sent,
+                leading: pg.still_leading().await,
+            }
+        }));
     }
 
-    /// Stops the daemon unless the server says its session still holds the leader lock (or
-    /// cannot be asked).
-    pub(super) fn check(&mut self, store: &Store) -> Result<(), DaemonError> {
-        if !store.is_shared() {
-            return Ok(());
+    /// Requests planned now wait for a confirmation asked from now on.
+    pub(super) fn need_fresh(&mut self) {
+        if self.session.is_some() {
+            self.needed = Some(Instant::now());
+            self.ask();
         }
-        let sent = Lease::now();
-        match store.still_leading() {
+    }
+
+    /// Whether requests may go now: always with SQLite; with PostgreSQL once the server
+    /// confirmed the lead after they were planned, and within a tenth of the takeover time
+    /// (a backlog drains for longer than that, and a daemon that no longer leads must not go
+    /// on sending). Asks for a confirmation when one is needed.
+    pub(super) fn may_send(&mut self) -> bool {
+        if self.session.is_none() {
+            return true;
+        }
+        if self.confirmed.elapsed() >= self.takeover / 10 {
+            self.need_fresh();
+        }
+        let ok = self.needed.is_none_or(|at| self.confirmed >= at);
+        if !ok {
+            self.ask();
+        }
+        ok
+    }
+
+    /// The answer to the check in flight; pending while none is.
+    pub(super) async fn answer(&mut self) -> Answer {
+        match &mut self.asking {
+            Some(check) => check.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Takes a check's answer: the lead confirmed (and the lease renewed), else an error
+    /// that stops the daemon.
+    pub(super) fn answered(&mut self, answer: Answer) -> Result<(), DaemonError> {
+        self.asking = None;
+        let shown = || {
+            self.session
+                .as_ref()
+                .map(|pg| pg.shown().to_path_buf())
+                .unwrap_or_default()
+        };
+        match answer.leading {
             Ok(true) => {
-                self.checked = Instant::now();
+                self.confirmed = self.confirmed.max(answer.sent);
                 if let Some(lease) = &self.lease {
-                    lease.confirmed(sent);
+                    lease.confirmed(answer.lease_sent);
+                }
+                if self.needed.is_some_and(|at| self.confirmed < at) {
+                    self.ask();
                 }
                 Ok(())
             }
-            Ok(false) => Err(DaemonError::LostLead {
-                store: store.path().into(),
-            }),
+            Ok(false) => Err(DaemonError::LostLead { store: shown() }),
             Err(e) => {
                 tracing::error!("cannot tell whether this daemon still leads: {e}");
-                Err(DaemonError::LostLead {
-                    store: store.path().into(),
-                })
+                Err(DaemonError::LostLead { store: shown() })
             }
         }
     }
 
-    /// The heartbeat while draining at shutdown: the session must outlive the drain, or the
-    /// last write fails. Nothing is sent any more, so a lost lead is only logged here.
-    pub(super) fn keep(&mut self, store: &Store) {
-        if let Err(e) = self.check(store) {
+    /// The heartbeat's answer while draining at shutdown: the session must outlive the
+    /// drain, or the last write fails. Nothing is sent any more, so a lost lead is only
+    /// logged here.
+    pub(super) fn kept(&mut self, answer: Answer) {
+        if let Err(e) = self.answered(answer) {
             tracing::warn!("while stopping: {e}");
         }
     }
@@ -103,18 +191,18 @@ pub(super) async fn wait_for_lead(
     lead: &Lead<'_>,
     options: &Options,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<Option<crate::store::postgres::Pg>, DaemonError> {
+) -> Result<Option<Pg>, DaemonError> {
     let takeover = lead.takeover;
-    let pg = crate::store::postgres::Pg::connect(url, takeover)?;
+    let pg = Pg::connect(url, takeover).await?;
     let mut announced = false;
     loop {
         // Who led last, before this daemon may overwrite it: unless that one certainly sends
         // nothing any more (its process on this machine is gone), what it sent under its
         // lease must land before this daemon sends.
-        let previous = pg.leader().ok().flatten();
+        let previous = pg.leader().await.ok().flatten();
         let fence = previous.is_some_and(|l| !l.certainly_gone());
         let sent = Lease::now();
-        if pg.try_lead(takeover)? {
+        if pg.try_lead(takeover).await? {
             lead.lease.confirmed(sent);
             if !fence {
                 tracing::info!(store = %pg.shown().display(), "leading: this daemon books");
@@ -133,7 +221,7 @@ pub(super) async fn wait_for_lead(
                         _ = tokio::time::sleep_until(until) => break,
                         _ = beat.tick() => {
                             let sent = Lease::now();
-                            if !pg.still_leading()? {
+                            if !pg.still_leading().await? {
                                 return Err(DaemonError::LostLead { store: pg.shown().into() });
                             }
                             lead.lease.confirmed(sent);
@@ -149,6 +237,7 @@ pub(super) async fn wait_for_lead(
         if !announced {
             let leader = pg
                 .leader()
+                .await
                 .ok()
                 .flatten()
                 .map(|l| format!("{} (pid {})", l.host, l.pid));

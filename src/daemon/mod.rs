@@ -83,6 +83,8 @@ struct Daemon {
     options: Options,
     catalog: Catalog,
     store: Store,
+    /// Reads what memory does not hold of the store, away from the loop.
+    reader: store::Reader,
     /// Every booking: its record and, while the daemon works on it, its phase.
     bookings: Bookings,
     planner: Planner,
@@ -142,7 +144,7 @@ pub async fn run(
             lease,
         };
         match lead::wait_for_lead(url.expose(), &lead, &options, shutdown.as_mut()).await? {
-            Some(pg) => Store::leading(pg)?,
+            Some(pg) => Store::leading(pg, url.expose(), config.state.takeover).await?,
             None => return Ok(Summary::default()),
         }
     } else if options.mode == (Mode::Recover { dry_run: true }) {
@@ -190,10 +192,17 @@ pub async fn run(
         // A pending record from an earlier run may have been sent: it is looked up first.
         bookings: Bookings::new(records, Rules::of(&config.retry, options.mode.recovers())),
         planner: Planner::new(options.mode, options.check_incremental, &meta, fresh, now),
-        dispatch: Dispatch::new(client, &config, quotas.clone(), options.clock.clone()),
+        dispatch: Dispatch::new(
+            client,
+            &config,
+            quotas.clone(),
+            options.clock.clone(),
+            store.reader(),
+        ),
         persist: Persist::new(meta, store.writer()?),
-        lead: Leadership::new(lease, config.state.takeover),
-        announcer: Announcer::new(outbox, done_rx),
+        lead: Leadership::new(store.session(), lease, config.state.takeover),
+        announcer: Announcer::new(outbox, done_rx, store.reader()),
+        reader: store.reader(),
         notifier: Notifier::new(options.systemd),
         config,
         options,
@@ -209,7 +218,6 @@ pub async fn run(
         let cx = Cx {
             records: d.bookings.records(),
             catalog: &d.catalog,
-            store: &d.store,
             timezone: d.config.defaults.timezone,
         };
         d.announcer.announce_missing(now, &cx);
@@ -218,7 +226,7 @@ pub async fn run(
         definitions: d.catalog.definitions().count(),
         invalid: d.catalog.invalid().len(),
     });
-    d.pass()?;
+    d.pass().await?;
     d.finish_writes().await?; // READY=1 once the first pass's intents are on record.
     d.notifier.send(&[sd_notify::NotifyState::Ready]);
     let mut heartbeat = tokio::time::interval(crate::metrics::HEARTBEAT);
@@ -246,20 +254,24 @@ pub async fn run(
         let (flush_at, status_at) = (d.persist.due(), d.notifier.due());
         tokio::select! {
             _ = &mut shutdown => break,
-            due = watching.next() => d.on_watch(due, &mut watching)?,
-            Some(()) = options::recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan)?,
-            joined = d.dispatch.next() => d.on_joined(joined)?,
-            _ = clock.sleep_until(wake) => d.pass()?,
-            _ = rescan.tick() => d.on_rescan(&mut watching)?,
+            due = watching.next() => d.on_watch(due, &mut watching).await?,
+            Some(()) = options::recv_opt(&mut reloads) => d.on_reload(&mut watching, &mut rescan).await?,
+            joined = d.dispatch.next() => d.on_joined(joined).await?,
+            _ = clock.sleep_until(wake) => d.pass().await?,
+            _ = rescan.tick() => d.on_rescan(&mut watching).await?,
             _ = tokio::time::sleep_until(flush_at), if d.persist.needed(&d.bookings) && !d.persist.writing() => {
                 d.flush()?;
             }
             result = d.persist.done() => d.on_written(result)?,
             _ = tokio::time::sleep_until(status_at.unwrap_or_else(Instant::now)), if status_at.is_some() => d.notifier.send_waiting(),
-            _ = lead_tick.tick(), if d.store.is_shared() => d.lead.check(&d.store)?,
+            _ = lead_tick.tick(), if d.lead.is_shared() => d.lead.ask(),
+            answer = d.lead.answer() => d.on_lead(answer)?,
             _ = watchdog_tick.tick(), if watchdog.is_some() => d.notifier.send(&[sd_notify::NotifyState::Watchdog]),
             _ = heartbeat.tick(), if d.metrics.is_some() => d.heartbeat(),
-            Some(done) = d.announcer.next() => d.announcer.notified(done, &mut d.bookings),
+            came = d.announcer.next() => {
+                let cx = announce::Cx2 { catalog: &d.catalog, timezone: d.config.defaults.timezone };
+                d.announcer.came(came, &mut d.bookings, cx);
+            }
         }
     }
     tracing::info!("shutting down: finishing requests in flight");
@@ -269,18 +281,17 @@ pub async fn run(
     let stop_now = d.options.stop_now.take();
     let (bookings, catalog) = (&mut d.bookings, &d.catalog);
     (d.dispatch)
-        .drain(
-            bookings,
-            catalog,
-            &mut d.store,
-            &mut d.lead,
-            deadline,
-            stop_now,
-        )
+        .drain(bookings, catalog, &mut d.lead, deadline, stop_now)
         .await;
     d.follow_up(); // What the answers told goes out, and is announced.
     (d.announcer)
-        .drain(&mut d.bookings, deadline, &mut d.lead, &mut d.store)
+        .drain(
+            &mut d.bookings,
+            &d.catalog,
+            d.config.defaults.timezone,
+            deadline,
+            &mut d.lead,
+        )
         .await;
     d.finish_writes().await?;
     let summary = d.summary();
@@ -294,7 +305,6 @@ impl Daemon {
         let cx = Cx {
             records: self.bookings.records(),
             catalog: &self.catalog,
-            store: &self.store,
             timezone: self.config.defaults.timezone,
         };
         self.announcer.announce(&event, &cx);
@@ -304,7 +314,7 @@ impl Daemon {
     }
 
     /// Paths settled, or a rescan asked for by the watcher: read them, then a pass.
-    fn on_watch(&mut self, due: Due, watching: &mut Watching) -> Result<(), DaemonError> {
+    async fn on_watch(&mut self, due: Due, watching: &mut Watching) -> Result<(), DaemonError> {
         let now = self.options.clock.now();
         let result = match due {
             Due::Paths(paths) => self.catalog.refresh(&paths, &self.config.defaults, now),
@@ -314,21 +324,21 @@ impl Daemon {
             }
         };
         self.after_scan(result);
-        self.pass()
+        self.pass().await
     }
 
     /// The periodic rescan (events are hints; this is the guarantee), then a pass.
-    fn on_rescan(&mut self, watching: &mut Watching) -> Result<(), DaemonError> {
+    async fn on_rescan(&mut self, watching: &mut Watching) -> Result<(), DaemonError> {
         watching.check_replaced(self.catalog.dir());
         self.planner.look_at_everything();
         let now = self.options.clock.now();
         let result = self.catalog.rescan(&self.config.defaults, now);
         self.after_scan(result);
-        self.pass()
+        self.pass().await
     }
 
     /// SIGHUP: the config again, a rescan, a pass.
-    fn on_reload(
+    async fn on_reload(
         &mut self,
         watching: &mut Watching,
         rescan: &mut tokio::time::Interval,
@@ -337,16 +347,25 @@ impl Daemon {
         self.planner.look_at_everything();
         *rescan = tokio::time::interval(self.config.watch.rescan_interval);
         rescan.reset();
-        self.pass()
+        self.pass().await
     }
 
     /// A request task finished: its answer to the bookings, and a pass when they ask for one.
-    fn on_joined(&mut self, joined: Joined) -> Result<(), DaemonError> {
-        (self.dispatch).hand_over(joined, &mut self.bookings, &self.store, &self.catalog);
+    async fn on_joined(&mut self, joined: Joined) -> Result<(), DaemonError> {
+        (self.dispatch).hand_over(joined, &mut self.bookings, &self.catalog);
         if self.follow_up() {
-            self.pass()?;
+            self.pass().await?;
         }
-        self.send_creates()
+        self.send_creates();
+        Ok(())
+    }
+
+    /// The server answered a lead check: confirmed, what waited for it goes; else the
+    /// daemon stops.
+    fn on_lead(&mut self, answer: lead::Answer) -> Result<(), DaemonError> {
+        self.lead.answered(answer)?;
+        self.send_queued();
+        Ok(())
     }
 
     /// The metrics' liveness heartbeat.
@@ -422,23 +441,25 @@ impl Daemon {
         let world = World {
             config: &self.config,
             catalog: &self.catalog,
-            store: &self.store,
+            reader: &self.reader,
             quotas: &self.quotas,
         };
         (self.planner).has_work_now(&world, &self.bookings, self.options.clock.now())
     }
 
     /// One reconcile pass: the planner's plan, its intents written, its requests sent.
-    fn pass(&mut self) -> Result<(), DaemonError> {
+    async fn pass(&mut self) -> Result<(), DaemonError> {
         let now = self.options.clock.now();
         let touched = self.catalog.take_touched();
         let world = World {
             config: &self.config,
             catalog: &self.catalog,
-            store: &self.store,
+            reader: &self.reader,
             quotas: &self.quotas,
         };
-        let planned = (self.planner).pass(&world, touched, &mut self.bookings, now);
+        let planned = (self.planner)
+            .pass(&world, touched, &mut self.bookings, now)
+            .await;
         if self.planner.take_touched() {
             self.persist.touch();
         }
@@ -452,14 +473,15 @@ impl Daemon {
         // What the plan's steps told goes out; their wake-ups move `wake` earlier.
         self.follow_up();
         if planned.sends() {
-            // Fencing: a daemon that no longer leads sends nothing.
-            self.lead.check(&self.store)?;
+            // Fencing: a daemon that no longer leads sends nothing. What this pass planned
+            // waits for a confirmation of the lead asked from now on.
+            self.lead.need_fresh();
             // The intent of each change and create is on record before it is sent: they go
             // once the write that holds them is done.
             let write = self.flush()?;
             self.dispatch.queue_changes(planned.changes, write);
             self.dispatch.queue(planned.creates, write);
-            self.send_queued()?;
+            self.send_queued();
         }
         for lookup in planned.lookups {
             self.dispatch.look_up(&mut self.bookings, lookup);
@@ -488,28 +510,28 @@ impl Daemon {
         if written.again {
             self.flush()?;
         }
-        self.send_queued()
-    }
-
-    /// Sends the queued changes and creates whose intents are written.
-    fn send_queued(&mut self) -> Result<(), DaemonError> {
-        self.dispatch.send_changes(&mut self.bookings);
-        self.send_creates()
-    }
-
-    /// Sends queued creates while there is room. With PostgreSQL, the lead is checked again
-    /// first when the last check is stale: a daemon that no longer leads must not go on
-    /// sending a backlog.
-    fn send_creates(&mut self) -> Result<(), DaemonError> {
-        if !self.dispatch.can_send() {
-            return Ok(());
-        }
-        if self.lead.stale() {
-            self.lead.check(&self.store)?;
-        }
-        (self.dispatch).send_creates(&mut self.bookings, &self.store);
-        self.follow_up();
+        self.send_queued();
         Ok(())
+    }
+
+    /// Sends the queued changes and creates whose intents are written, once the lead is
+    /// confirmed for them.
+    fn send_queued(&mut self) {
+        if self.lead.may_send() {
+            self.dispatch.send_changes(&mut self.bookings);
+        }
+        self.send_creates();
+    }
+
+    /// Sends queued creates while there is room. With PostgreSQL, the lead must be
+    /// confirmed for them, and recently: a daemon that no longer leads must not go on sending
+    /// a backlog ([`Leadership::may_send`]); they go when the answer comes.
+    fn send_creates(&mut self) {
+        if !self.dispatch.can_send() || !self.lead.may_send() {
+            return;
+        }
+        (self.dispatch).send_creates(&mut self.bookings);
+        self.follow_up();
     }
 
     /// Carries out what the bookings asked for. Returns whether a pass should follow.

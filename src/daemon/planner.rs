@@ -21,15 +21,15 @@ use crate::lifecycle::{Bookings, First};
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
 use crate::state::{self, Record};
-use crate::store::{self, RequestKind, Store};
+use crate::store::{self, Reader, RequestKind};
 use crate::watch::Catalog;
 
 /// What a pass reads.
 pub(super) struct World<'a> {
     pub(super) config: &'a Config,
     pub(super) catalog: &'a Catalog,
-    /// Request bodies that memory does not hold.
-    pub(super) store: &'a Store,
+    /// Request bodies that memory does not hold, and the operators' requests.
+    pub(super) reader: &'a Reader,
     pub(super) quotas: &'a Mutex<Quotas>,
 }
 
@@ -147,8 +147,13 @@ impl Planner {
 
     /// Acts on the operator requests that came since the last pass: a retry at once (and done
     /// with); an approval from now until nothing it approved is held.
-    fn take_requests(&mut self, store: &Store, bookings: &mut Bookings, now: DateTime<Utc>) {
-        let requests = match store.requests() {
+    async fn take_requests(
+        &mut self,
+        reader: &Reader,
+        bookings: &mut Bookings,
+        now: DateTime<Utc>,
+    ) {
+        let requests = match reader.requests().await {
             Ok(requests) => requests,
             Err(e) => {
                 tracing::error!(
@@ -238,7 +243,7 @@ impl Planner {
 
     /// One pass: the plan, and the lifecycle steps it takes.
     /// `touched`: the definitions whose files changed since the last pass.
-    pub(super) fn pass(
+    pub(super) async fn pass(
         &mut self,
         w: &World<'_>,
         touched: BTreeSet<Name>,
@@ -252,7 +257,7 @@ impl Planner {
             // Operators' requests are acted on at the passes that look at everything (a
             // rescan, a reload, every pass of `once`), as `retry` and `approve` say: not a
             // query of the store at every pass.
-            self.take_requests(w.store, bookings, now);
+            self.take_requests(w.reader, bookings, now).await;
             let pruned = bookings.prune(w.config.state.forget_before(now).timestamp());
             if pruned > 0 {
                 tracing::info!(
@@ -261,7 +266,7 @@ impl Planner {
                 );
             }
         }
-        Self::read_requests_for_changes(w, bookings, now, scope.as_ref());
+        Self::read_requests_for_changes(w, bookings, now, scope.as_ref()).await;
         let plan::Reconciled {
             actions,
             held,
@@ -296,7 +301,7 @@ impl Planner {
             .filter(|a| self.allowed(bookings, a))
             .collect();
         let (changes, creates, resolves, moved) =
-            steps::take(w.catalog, w.store, bookings, actions, now);
+            steps::take(w.catalog, w.reader, bookings, actions, now).await;
         self.last_pass = Some(now);
         let mut wake = if moved {
             now
@@ -480,7 +485,7 @@ impl Planner {
     /// Reads back the request bodies a pass compares with: those of booked meetings still to
     /// come whose definition changed since they were booked (the plan modifies the fields
     /// that differ).
-    fn read_requests_for_changes(
+    async fn read_requests_for_changes(
         w: &World<'_>,
         bookings: &mut Bookings,
         now: DateTime<Utc>,
@@ -510,7 +515,7 @@ impl Planner {
                 .collect(),
         };
         for key in keys {
-            match w.store.request_of(&key) {
+            match w.reader.request_of(&key).await {
                 Ok(Some(q)) => bookings.records_mut().restore_request(&key, q),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(booking = %key, "cannot read the recorded request: {e}"),

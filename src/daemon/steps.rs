@@ -10,15 +10,15 @@ use crate::booking::BookingKey;
 use crate::lifecycle::Bookings;
 use crate::plan::{Action, Wanted};
 use crate::state::Change;
-use crate::store::Store;
+use crate::store::Reader;
 use crate::watch::Catalog;
 
 /// The plan's steps, taken on the bookings. Returns the changes to send, the creates wanted,
 /// the lookups by user, and whether a booking moved (a pass follows at once).
 #[allow(clippy::type_complexity)]
-pub(super) fn take(
+pub(super) async fn take(
     catalog: &Catalog,
-    store: &Store,
+    reader: &Reader,
     bookings: &mut Bookings,
     actions: Vec<Action>,
     now: DateTime<Utc>,
@@ -42,7 +42,7 @@ pub(super) fn take(
                     .and_then(|r| r.request.clone())
                 {
                     Some(q) => Some(q),
-                    None => store.request_of(&from).ok().flatten(),
+                    None => reader.request_of(&from).await.ok().flatten(),
                 };
                 moved |= bookings.moved(&from, &to.definition, sent).is_some();
             }

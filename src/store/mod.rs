@@ -15,17 +15,20 @@
 //! transaction (SQLite's WAL mode), never half of one.
 
 pub mod postgres;
+mod reader;
 mod requests;
 mod sqlite;
 mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use crate::ledger::Write;
 use crate::state::{self, State, StateError};
+pub use reader::Reader;
+use reader::ReaderKind;
 pub use requests::{MAX_REQUEST_ITEMS, MAX_REQUESTS, Request, RequestKind, ask, requests_for};
 pub(crate) use writer::Row;
 use writer::WriterKind;
@@ -127,7 +130,8 @@ pub struct Store {
 /// Where the rows go.
 enum Backend {
     Sqlite {
-        db: sqlite::Db,
+        /// Shared with the [`Reader`], which reads on a blocking thread.
+        db: Arc<Mutex<sqlite::Db>>,
         /// Held for the life of the store; the OS releases the lock when the process dies.
         _lock: File,
         /// The lock on the state's directory, held likewise: a lock file can be deleted (and a
@@ -136,7 +140,13 @@ enum Backend {
         _dir_lock: Option<File>,
     },
     /// One writer at a time by the leader lock (see [`postgres`]).
-    Postgres(postgres::Pg),
+    Postgres {
+        /// The session that holds the leader lock: the writes and the lead checks.
+        leader: postgres::Pg,
+        /// A second session for the reads, which never wait behind a write (as SQLite's
+        /// readers do not, in WAL mode).
+        reader: postgres::Pg,
+    },
 }
 
 impl Store {
@@ -150,7 +160,7 @@ impl Store {
     }
 
     /// Takes the locks, imports a JSON state if one is there, and loads every record (without
-    /// its request body: see [`Store::request_of`]). Fails
+    /// its request body: see [`Reader::request_of`]). Fails
     /// when another process holds the lock, or the store is corrupt or newer than this build.
     pub fn open(path: &Path, import: Option<&Path>) -> Result<(Store, State), StateError> {
         let write_err = |source| StateError::Write {
@@ -186,7 +196,7 @@ impl Store {
         // Without the request bodies: the daemon reads one back when it needs it.
         let (state, fresh) = db.load_lean()?;
         let backend = Backend::Sqlite {
-            db,
+            db: Arc::new(Mutex::new(db)),
             _lock: lock,
             _dir_lock: dir_lock,
         };
@@ -216,62 +226,47 @@ impl Store {
         let mut db = sqlite::Db::open_in_memory()?;
         db.replace(&state, &Meta::of(&state))?;
         let backend = Backend::Sqlite {
-            db,
+            db: Arc::new(Mutex::new(db)),
             _lock: lock,
             _dir_lock: dir_lock,
         };
         Ok((Store::new(path, backend, fresh), state))
     }
 
-    /// The store on a PostgreSQL database whose leader lock `pg` holds: loads everything.
-    pub fn leading(pg: postgres::Pg) -> Result<(Store, State), StateError> {
-        let (state, fresh) = pg.load_lean()?;
+    /// The store on a PostgreSQL database whose leader lock `pg` holds: loads everything,
+    /// and opens a second session to `url` for the reads.
+    pub async fn leading(
+        pg: postgres::Pg,
+        url: &str,
+        takeover: std::time::Duration,
+    ) -> Result<(Store, State), StateError> {
+        let (state, fresh) = pg.load_lean().await?;
+        let reader = postgres::Pg::connect(url, takeover).await?;
         let path = pg.shown().to_path_buf();
-        Ok((Store::new(&path, Backend::Postgres(pg), fresh), state))
+        let backend = Backend::Postgres { leader: pg, reader };
+        Ok((Store::new(&path, backend, fresh), state))
     }
 
-    /// The operator requests waiting, oldest first (at most [`MAX_REQUESTS`]).
-    pub fn requests(&self) -> Result<Vec<Request>, StateError> {
+    /// The session that holds the leader lock, with a shared store: what the lead checks
+    /// ask on.
+    pub fn session(&self) -> Option<postgres::Pg> {
         match &self.backend {
-            Backend::Sqlite { db, .. } => db.requests(),
-            Backend::Postgres(pg) => pg.requests(),
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres { leader, .. } => Some(leader.clone()),
         }
     }
 
-    /// Whether this store may still be written: always for SQLite (the file lock is held for
-    /// the life of the process); for PostgreSQL, whether the server says this session holds
-    /// the leader lock. Asked before each batch of requests (fencing).
-    pub fn still_leading(&self) -> Result<bool, StateError> {
-        match &self.backend {
-            Backend::Sqlite { .. } => Ok(true),
-            Backend::Postgres(pg) => pg.still_leading(),
-        }
-    }
-
-    /// The request body recorded for one booking: the daemon keeps records without theirs,
-    /// and reads one back when it needs it (a lookup, a changed definition).
-    pub fn request_of(
-        &self,
-        key: &crate::booking::BookingKey,
-    ) -> Result<Option<state::RecordedRequest>, StateError> {
-        Ok(self.record_of(key)?.and_then(|r| r.request))
-    }
-
-    /// One booking's record as stored, whole: with its request body, join URL and meeting
-    /// code, which the daemon does not keep in memory.
-    pub fn record_of(
-        &self,
-        key: &crate::booking::BookingKey,
-    ) -> Result<Option<state::Record>, StateError> {
-        match &self.backend {
-            Backend::Sqlite { db, .. } => db.record_of(key),
-            Backend::Postgres(pg) => pg.record_of(key),
-        }
+    /// A [`Reader`] of this store, for reads away from the caller's loop.
+    pub fn reader(&self) -> Reader {
+        Reader(match &self.backend {
+            Backend::Sqlite { db, .. } => ReaderKind::Sqlite(db.clone()),
+            Backend::Postgres { reader, .. } => ReaderKind::Postgres(reader.clone()),
+        })
     }
 
     /// Whether the store is a PostgreSQL database (and so needs a heartbeat).
     pub fn is_shared(&self) -> bool {
-        matches!(self.backend, Backend::Postgres(_))
+        matches!(self.backend, Backend::Postgres { .. })
     }
 
     pub fn path(&self) -> &Path {
@@ -311,7 +306,7 @@ impl Store {
                     })?;
                 WriterKind::Sqlite(jobs)
             }
-            Backend::Postgres(pg) => WriterKind::Postgres(pg.handle()),
+            Backend::Postgres { leader, .. } => WriterKind::Postgres(leader.clone()),
         };
         Ok(Writer {
             kind,
@@ -321,7 +316,7 @@ impl Store {
 
     /// Whether the rows are in memory only (`recover --dry-run`).
     fn in_memory(&self) -> bool {
-        matches!(&self.backend, Backend::Sqlite { db, .. } if db.in_memory())
+        matches!(&self.backend, Backend::Sqlite { db, .. } if lock_db(db).in_memory())
     }
 
     /// Writes `batch` in one transaction, synced to disk before it returns.
@@ -329,9 +324,9 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        match &mut self.backend {
-            Backend::Sqlite { db, .. } => db.commit(batch)?,
-            Backend::Postgres(pg) => pg.commit(batch)?,
+        match &self.backend {
+            Backend::Sqlite { db, .. } => lock_db(db).commit(batch)?,
+            Backend::Postgres { .. } => return Err(self.written_by_writer()),
         }
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -340,13 +335,30 @@ impl Store {
     /// Replaces everything in the store with `state` (for the demo and the tests: a state
     /// known to be whole, so the look-up-first mark goes too).
     pub fn replace(&mut self, state: &State) -> Result<(), StateError> {
-        match &mut self.backend {
-            Backend::Sqlite { db, .. } => db.replace(state, &Meta::of(state))?,
-            Backend::Postgres(pg) => pg.replace(state, &Meta::of(state))?,
+        match &self.backend {
+            Backend::Sqlite { db, .. } => lock_db(db).replace(state, &Meta::of(state))?,
+            Backend::Postgres { .. } => return Err(self.written_by_writer()),
         }
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+impl Store {
+    /// A PostgreSQL store is written on its session's runtime, through [`Store::writer`]
+    /// (or [`postgres::blocking`]), never by a call that blocks.
+    fn written_by_writer(&self) -> StateError {
+        StateError::Db {
+            path: self.path.clone(),
+            source: "a PostgreSQL store is written through its writer".into(),
+        }
+    }
+}
+
+/// The SQLite connection, also when a thread that held it panicked (the connection itself
+/// is whole: each write is one transaction).
+pub(super) fn lock_db(db: &Mutex<sqlite::Db>) -> std::sync::MutexGuard<'_, sqlite::Db> {
+    db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Makes an empty store at `path`, known to be whole (nothing was booked before it): the
@@ -364,9 +376,9 @@ pub fn create_empty(path: &Path) -> Result<(), StateError> {
 /// taking its lock: what `status`, `plan` and `export` show.
 pub fn read_for(config: &crate::config::StateConfig) -> Result<State, StateError> {
     match &config.url {
-        Some(url) => Ok(postgres::Pg::connect(url.expose(), config.takeover)?
-            .load()?
-            .0),
+        Some(url) => {
+            Ok(postgres::blocking(url.expose(), config.takeover, async |pg| pg.load().await)?.0)
+        }
         None => read(&config.file),
     }
 }

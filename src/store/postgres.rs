@@ -16,12 +16,15 @@
 //! session still holds the lock ([`Pg::still_leading`]); a leader that cannot say so stops
 //! sending and exits, so a standby that took over is the only one booking.
 //!
-//! tokio-postgres is async; the store's interface is not (SQLite's writes block briefly, and
-//! the daemon's intent-before-send rule wants the write done before the send). So the client
-//! lives on its own thread with its own small runtime, and each call is a message to it and a
-//! blocking wait for the answer: the same from the daemon's runtime, a test's, or a command
-//! that has none.
+//! **On the caller's runtime.** A [`Pg`] is a tokio-postgres client whose connection is a
+//! task on the runtime that connected it (the daemon's), and every call is `async`: the daemon
+//! awaits a write or a lead check beside its other work, never blocking its loop. Its session
+//! is one connection: the calls on it take turns (a lock), each bounded by `timeout` once it
+//! has the session. The commands, which have no runtime of their own, use the blocking
+//! functions at the end of this file ([`blocking`]), each with a runtime for its one job.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,21 +67,18 @@ const LEADER: &str = "leader";
 /// The schema this build reads and writes (the `schema` meta row).
 const SCHEMA: i64 = 1;
 
-type Job = Box<dyn FnOnce(&mut tokio_postgres::Client) -> BoxFuture<'_> + Send>;
-type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
-/// What a call runs on the connection's thread.
-type Query<'c, T> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'c>,
->;
-
-/// A connection to the database, on its own thread.
+/// A session with the database: the client, and the connection's task on the runtime that
+/// connected it. Cheap to clone; the clones share the session.
+#[derive(Clone)]
 pub struct Pg {
-    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// One call on the session at a time (a write's transaction must not take in another's
+    /// statements).
+    client: Arc<tokio::sync::Mutex<tokio_postgres::Client>>,
     /// The server closed the session, or the connection broke: nothing more can be trusted.
     lost: Arc<AtomicBool>,
     /// What the config said, with any password replaced, for messages.
     shown: PathBuf,
-    /// Each query's bound: a cut-off server must not hang the daemon.
+    /// Each call's bound: a cut-off server must not hang the daemon.
     timeout: Duration,
 }
 
@@ -117,81 +117,35 @@ fn boot_id() -> Option<String> {
 }
 
 impl Pg {
-    /// Connects to `url`; `takeover` bounds each query and sets how soon the server ends a
-    /// leader's session that went silent.
-    pub fn connect(url: &str, takeover: Duration) -> Result<Pg, StateError> {
+    /// Connects to `url` on the current runtime; `takeover` bounds each query and sets how
+    /// soon the server ends a leader's session that went silent.
+    pub async fn connect(url: &str, takeover: Duration) -> Result<Pg, StateError> {
         let shown = PathBuf::from(redact(url));
-        let config: tokio_postgres::Config = url.parse().map_err(|e| StateError::Db {
+        let db_err = |source: DynError| StateError::Db {
             path: shown.clone(),
-            source: Box::new(e),
-        })?;
-        let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
-        let lost = Arc::new(AtomicBool::new(false));
-        let lost_in = lost.clone();
+            source,
+        };
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| db_err(Box::new(e) as DynError))?;
         let timeout = (takeover / 3).max(Duration::from_secs(1));
-        let connect_timeout = timeout;
-        std::thread::Builder::new()
-            .name("postgres".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(Box::new(e) as DynError));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let connected =
-                        tokio::time::timeout(connect_timeout, config.connect(NoTls)).await;
-                    let (mut client, connection) = match connected {
-                        Ok(Ok(pair)) => pair,
-                        Ok(Err(e)) => {
-                            let _ = ready_tx.send(Err(Box::new(e) as DynError));
-                            return;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(Box::new(e) as DynError));
-                            return;
-                        }
-                    };
-                    let lost_conn = lost_in.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::error!("the PostgreSQL connection broke: {e}");
-                        }
-                        lost_conn.store(true, Ordering::SeqCst);
-                    });
-                    let _ = ready_tx.send(Ok(()));
-                    while let Some(job) = rx.recv().await {
-                        job(&mut client).await;
-                    }
-                });
-            })
-            .map_err(|e| StateError::Db {
-                path: shown.clone(),
-                source: Box::new(e),
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(source)) => {
-                return Err(StateError::Db {
-                    path: shown,
-                    source,
-                });
+        let (client, connection) = match tokio::time::timeout(timeout, config.connect(NoTls)).await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(db_err(Box::new(e))),
+            Err(e) => return Err(db_err(Box::new(e))),
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_conn = lost.clone();
+        // The connection lives as long as a clone of the client does: dropping the last
+        // `Pg` closes the session (and so lets go of the leader lock at once).
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!("the PostgreSQL connection broke: {e}");
             }
-            Err(e) => {
-                return Err(StateError::Db {
-                    path: shown,
-                    source: Box::new(e),
-                });
-            }
-        }
+            lost_conn.store(true, Ordering::SeqCst);
+        });
         let pg = Pg {
-            jobs,
+            client: Arc::new(tokio::sync::Mutex::new(client)),
             lost,
             shown,
             timeout,
@@ -199,16 +153,17 @@ impl Pg {
         // Daemons started together on a new database would race in the catalog
         // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent create): the first
         // takes a transaction lock, creates, commits; the others then find it done.
-        pg.batch(&format!(
+        pg.batch(format!(
             "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {CREATE} COMMIT;"
-        ))?;
-        let found: Option<String> = pg.call(|c| {
-            Box::pin(async move {
+        ))
+        .await?;
+        let found: Option<String> = pg
+            .call(move |c| async move {
                 c.query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
                     .await
                     .map(|row| row.map(|r| r.get(0)))
             })
-        })?;
+            .await?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(found) if found > SCHEMA => {
                 return Err(StateError::Newer {
@@ -219,10 +174,11 @@ impl Pg {
             Some(_) => {}
             None => {
                 // A new database: mark it, and mark it as one to look up first.
-                pg.batch(&format!(
+                pg.batch(format!(
                     "INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA}') ON CONFLICT DO NOTHING;
                      INSERT INTO meta (key, value) VALUES ('{LOOK_UP_FIRST}', 'true') ON CONFLICT DO NOTHING;"
-                ))?;
+                ))
+                .await?;
             }
         }
         Ok(pg)
@@ -233,71 +189,99 @@ impl Pg {
         &self.shown
     }
 
-    /// Runs `f` with the client on the connection's thread and waits for its answer, at most
-    /// `timeout`.
-    fn call<T: Send + 'static>(
+    /// Runs `f` on the session once it has it, for at most `timeout`.
+    async fn call<T, F>(
         &self,
-        f: impl for<'c> FnOnce(&'c mut tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
-    ) -> Result<T, StateError> {
-        self.call_within(self.timeout, f)
+        f: impl FnOnce(Session) -> F + Send + 'static,
+    ) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        self.call_within(self.timeout, f).await
     }
 
-    /// [`Pg::call`] with its own bound (a big batch takes longer than a query).
-    fn call_within<T: Send + 'static>(
+    /// [`Pg::call`] with its own bound (a big batch takes longer than a query). The wait for
+    /// the session is not counted: whoever has it is bounded likewise. A call that is not
+    /// answered within the bound marks the session lost: it cannot be trusted any more.
+    ///
+    /// The call is a task of its own: its round trips go on while the caller is busy (the
+    /// daemon's loop in a long pass does not poll its write).
+    async fn call_within<T, F>(
         &self,
         timeout: Duration,
-        f: impl for<'c> FnOnce(&'c mut tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
-    ) -> Result<T, StateError> {
+        f: impl FnOnce(Session) -> F + Send + 'static,
+    ) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
         if self.lost.load(Ordering::SeqCst) {
-            return Err(self.err_text("the connection to the server is lost"));
+            return Err(self.err_text("the connection to the server is lost".into()));
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let job: Job = Box::new(move |client| {
-            Box::pin(async move {
-                let answer = tokio::time::timeout(timeout, f(client)).await;
-                let _ = tx.send(answer);
-            })
+        let client = self.client.clone();
+        let call = tokio::spawn(async move {
+            let session = client.lock_owned().await;
+            tokio::time::timeout(timeout, f(session)).await
         });
-        if self.jobs.send(job).is_err() {
-            return Err(self.err_text("the connection's thread has ended"));
+        match call.await {
+            Ok(Ok(Ok(t))) => Ok(t),
+            Ok(Ok(Err(e))) => Err(StateError::Db {
+                path: self.shown.clone(),
+                source: Box::new(e),
+            }),
+            Ok(Err(_)) => {
+                self.lost.store(true, Ordering::SeqCst);
+                Err(self.err_text(format!("no answer within {timeout:?}")))
+            }
+            Err(e) => Err(StateError::Db {
+                path: self.shown.clone(),
+                source: Box::new(e),
+            }),
         }
-        answer(&self.lost, &self.shown, timeout, rx.recv().ok())
     }
 
-    fn batch(&self, sql: &str) -> Result<(), StateError> {
-        let sql = sql.to_string();
-        self.call(move |c| Box::pin(async move { c.batch_execute(&sql).await }))
+    async fn batch(&self, sql: String) -> Result<(), StateError> {
+        self.call(move |c| async move { c.batch_execute(&sql).await })
+            .await
     }
 
-    fn err_text(&self, text: &str) -> StateError {
+    fn err_text(&self, text: String) -> StateError {
         StateError::Db {
             path: self.shown.clone(),
-            source: text.to_string().into(),
+            source: text.into(),
         }
     }
 
     /// Opens a transaction and leaves it idle, as a leader paused in the middle of a write
     /// does (for the takeover tests).
     #[doc(hidden)]
-    pub fn stall_in_transaction(&self) -> Result<(), StateError> {
-        self.batch("BEGIN; SELECT 1;")
+    pub async fn stall_in_transaction(&self) -> Result<(), StateError> {
+        self.batch("BEGIN; SELECT 1;".into()).await
+    }
+
+    /// Runs `sql` (statements without parameters) on this session, for the tests' stalls.
+    #[doc(hidden)]
+    pub async fn execute_batch(&self, sql: &str) -> Result<(), StateError> {
+        self.batch(sql.to_string()).await
     }
 
     /// Tries to take the lead; true when this session holds the lock. The leader's session
     /// is then ended by the server if it goes silent for `takeover`.
-    pub fn try_lead(&self, takeover: Duration) -> Result<bool, StateError> {
-        let got: bool = self.call(|c| {
-            Box::pin(async move {
+    pub async fn try_lead(&self, takeover: Duration) -> Result<bool, StateError> {
+        let got: bool = self
+            .call(move |c| async move {
                 c.query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
                     .await
                     .map(|r| r.get(0))
             })
-        })?;
+            .await?;
         if got {
             let ms = takeover.as_millis().max(1000);
-            self.batch(&format!(
+            self.batch(format!(
                 "SET idle_session_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}; SET tcp_user_timeout = {ms}; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
-            ))?;
+            ))
+            .await?;
             let me = Leader {
                 host: hostname(),
                 pid: std::process::id(),
@@ -305,74 +289,71 @@ impl Pg {
                 boot: boot_id(),
             };
             let text = serde_json::to_string(&me).unwrap_or_default();
-            self.call(move |c| {
-                Box::pin(async move {
-                    c.execute(
-                        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        &[&LEADER, &text],
-                    )
-                    .await
-                    .map(drop)
-                })
-            })?;
+            self.call(move |c| async move {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&LEADER, &text],
+                )
+                .await
+                .map(drop)
+            })
+            .await?;
         }
         Ok(got)
     }
 
-    /// Whether this session still holds the leader lock, asked of the server (fencing: called
+    /// Whether this session still holds the leader lock, asked of the server (fencing: asked
     /// before each batch of requests, and as the leader's heartbeat).
-    pub fn still_leading(&self) -> Result<bool, StateError> {
-        self.call(|c| {
-            Box::pin(async move {
-                c.query_one(
-                    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
-                    &[&LEADER_LOCK],
-                )
-                .await
-                .map(|r| r.get(0))
-            })
+    pub async fn still_leading(&self) -> Result<bool, StateError> {
+        self.call(move |c| async move {
+            c.query_one(
+                "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&LEADER_LOCK],
+            )
+            .await
+            .map(|r| r.get(0))
         })
+        .await
     }
 
     /// Whether any session holds the leader lock now (for `status`).
-    pub fn someone_leads(&self) -> Result<bool, StateError> {
-        self.call(|c| {
-            Box::pin(async move {
-                c.query_one(
-                    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
-                    &[&LEADER_LOCK],
-                )
-                .await
-                .map(|r| r.get(0))
-            })
+    pub async fn someone_leads(&self) -> Result<bool, StateError> {
+        self.call(move |c| async move {
+            c.query_one(
+                "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&LEADER_LOCK],
+            )
+            .await
+            .map(|r| r.get(0))
         })
+        .await
     }
 
     /// Who leads, as recorded.
-    pub fn leader(&self) -> Result<Option<Leader>, StateError> {
-        let text: Option<String> = self.call(|c| {
-            Box::pin(async move {
+    pub async fn leader(&self) -> Result<Option<Leader>, StateError> {
+        let text: Option<String> = self
+            .call(move |c| async move {
                 c.query_opt("SELECT value FROM meta WHERE key = $1", &[&LEADER])
                     .await
                     .map(|row| row.map(|r| r.get(0)))
             })
-        })?;
+            .await?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// Everything on record, and whether the store may not hold everything booked.
-    pub fn load(&self) -> Result<(State, bool), StateError> {
-        self.load_records(false)
+    pub async fn load(&self) -> Result<(State, bool), StateError> {
+        self.load_records(false).await
     }
 
     /// [`Pg::load`] without the request bodies (see the SQLite store's `load_lean`).
-    pub fn load_lean(&self) -> Result<(State, bool), StateError> {
-        self.load_records(true)
+    pub async fn load_lean(&self) -> Result<(State, bool), StateError> {
+        self.load_records(true).await
     }
 
-    fn load_records(&self, lean: bool) -> Result<(State, bool), StateError> {
-        let rows: Vec<(String, i64, String)> = self.call(move |c| {
-            Box::pin(async move {
+    async fn load_records(&self, lean: bool) -> Result<(State, bool), StateError> {
+        let rows: Vec<(String, i64, String)> = self
+            .call(move |c| async move {
                 c.query(
                     "SELECT definition, start, CASE WHEN $1 THEN (record::jsonb - ARRAY['request', 'join_url', 'meeting_code'])::text ELSE record END
                      FROM bookings ORDER BY definition, start",
@@ -385,7 +366,7 @@ impl Pg {
                         .collect()
                 })
             })
-        })?;
+            .await?;
         let corrupt = |reason: String| StateError::Corrupt {
             path: self.shown.clone(),
             reason,
@@ -398,8 +379,8 @@ impl Pg {
             names.share(&mut record);
             bookings.push(record);
         }
-        let metas: Vec<(String, String)> = self.call(|c| {
-            Box::pin(async move {
+        let metas: Vec<(String, String)> = self
+            .call(move |c| async move {
                 c.query(
                     "SELECT key, value FROM meta WHERE key = ANY($1)",
                     &[&vec![DAEMON, LOOK_UP_FIRST]],
@@ -407,7 +388,7 @@ impl Pg {
                 .await
                 .map(|rows| rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
             })
-        })?;
+            .await?;
         let mut meta = Meta::default();
         let mut fresh = false;
         for (key, value) in metas {
@@ -421,34 +402,42 @@ impl Pg {
         Ok((meta.with_bookings(bookings), fresh))
     }
 
-    /// Writes `batch` in one transaction (committed, so synced by the server, when it
-    /// returns).
-    pub fn commit(&self, batch: &Batch<'_>) -> Result<(), StateError> {
-        self.write(batch, false)
+    /// Writes `batch` in one transaction; returns when the server committed it (so synced),
+    /// or within the bound, else the session is taken as lost.
+    pub async fn write(&self, batch: Owned) -> Result<(), StateError> {
+        let bound = write_bound(self.timeout, &batch);
+        self.call_within(bound, |mut c| async move {
+            write_on(&mut c, batch, false).await
+        })
+        .await
     }
 
     /// Replaces every row with `state`'s, in one transaction.
-    pub fn replace(&self, state: &State, meta: &Meta) -> Result<(), StateError> {
+    pub async fn replace(&self, state: &State, meta: &Meta) -> Result<(), StateError> {
         let rows: Vec<Write<'_>> = state.bookings.iter().map(Write::Put).collect();
-        self.write(
-            &Batch {
-                rows,
-                meta: Some(meta),
-                looked_up: true,
-                requests_done: &[],
-            },
-            true,
+        let owned = Batch {
+            rows,
+            meta: Some(meta),
+            looked_up: true,
+            requests_done: &[],
+        }
+        .to_owned()?;
+        let bound = write_bound(self.timeout, &owned);
+        self.call_within(
+            bound,
+            |mut c| async move { write_on(&mut c, owned, true).await },
         )
+        .await
     }
 
     /// One booking's record as stored, whole.
-    pub fn record_of(
+    pub async fn record_of(
         &self,
         key: &crate::booking::BookingKey,
     ) -> Result<Option<Record>, StateError> {
         let (definition, start) = (key.definition.to_string(), key.start);
-        let text: Option<String> = self.call(move |c| {
-            Box::pin(async move {
+        let text: Option<String> = self
+            .call(move |c| async move {
                 c.query_opt(
                     "SELECT record FROM bookings WHERE definition = $1 AND start = $2",
                     &[&definition, &start],
@@ -456,14 +445,14 @@ impl Pg {
                 .await
                 .map(|row| row.map(|r| r.get(0)))
             })
-        })?;
+            .await?;
         Ok(text.and_then(|t| serde_json::from_str::<Record>(&t).ok()))
     }
 
     /// The operator requests waiting, oldest first.
-    pub fn requests(&self) -> Result<Vec<Request>, StateError> {
-        let rows: Vec<(i64, String, String)> = self.call(|c| {
-            Box::pin(async move {
+    pub async fn requests(&self) -> Result<Vec<Request>, StateError> {
+        let rows: Vec<(i64, String, String)> = self
+            .call(move |c| async move {
                 c.query(
                     "SELECT id, kind, items FROM requests ORDER BY id LIMIT $1",
                     &[&(MAX_REQUESTS as i64)],
@@ -475,7 +464,7 @@ impl Pg {
                         .collect()
                 })
             })
-        })?;
+            .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, kind, items)| Request::of_row(id, &kind, &items))
@@ -483,104 +472,48 @@ impl Pg {
     }
 
     /// Leaves an operator request (`items`: a JSON list of strings).
-    pub fn ask(&self, kind: RequestKind, items: &str) -> Result<(), StateError> {
+    pub async fn ask(&self, kind: RequestKind, items: &str) -> Result<(), StateError> {
         let (kind, items) = (kind.as_str().to_string(), items.to_string());
-        self.call(move |c| {
-            Box::pin(async move {
-                c.execute(
-                    "INSERT INTO requests (kind, items, made_at) VALUES ($1, $2, extract(epoch from now())::bigint)",
-                    &[&kind, &items],
-                )
-                .await
-                .map(|_| ())
-            })
+        self.call(move |c| async move {
+            c.execute(
+                "INSERT INTO requests (kind, items, made_at) VALUES ($1, $2, extract(epoch from now())::bigint)",
+                &[&kind, &items],
+            )
+            .await
+            .map(drop)
         })
-    }
-
-    /// Marks the store as maybe not holding everything booked (see the SQLite store's).
-    pub fn mark_look_up_first(&self) -> Result<(), StateError> {
-        self.batch(&format!(
-            "INSERT INTO meta (key, value) VALUES ('{LOOK_UP_FIRST}', 'true') ON CONFLICT DO NOTHING"
-        ))
-    }
-
-    fn write(&self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
-        let owned = batch.to_owned()?;
-        let bound = write_bound(self.timeout, &owned);
-        self.call_within(bound, move |c| Box::pin(write_on(c, owned, delete_all)))
-    }
-
-    /// A handle that writes on this session from another task ([`super::Writer`]).
-    pub fn handle(&self) -> Handle {
-        Handle {
-            jobs: self.jobs.clone(),
-            lost: self.lost.clone(),
-            shown: self.shown.clone(),
-            timeout: self.timeout,
-        }
+        .await
     }
 }
 
-/// Writes on a [`Pg`]'s session without waiting on the caller's thread.
-#[derive(Clone)]
-pub struct Handle {
-    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
-    lost: Arc<AtomicBool>,
-    shown: PathBuf,
-    timeout: Duration,
-}
-
-impl Handle {
-    /// Writes `batch` in one transaction; completes when the server committed it (or within
-    /// the bound, else the session is taken as lost).
-    pub async fn write(&self, batch: Owned) -> Result<(), StateError> {
-        let err_text = |text: &str| StateError::Db {
-            path: self.shown.clone(),
-            source: text.to_string().into(),
-        };
-        if self.lost.load(Ordering::SeqCst) {
-            return Err(err_text("the connection to the server is lost"));
-        }
-        let timeout = write_bound(self.timeout, &batch);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |client| {
-            Box::pin(async move {
-                let answer = tokio::time::timeout(timeout, write_on(client, batch, false)).await;
-                let _ = tx.send(answer);
-            })
-        });
-        if self.jobs.send(job).is_err() {
-            return Err(err_text("the connection's thread has ended"));
-        }
-        answer(&self.lost, &self.shown, timeout, rx.await.ok())
-    }
-}
-
-/// What a job on the connection's thread came to: `got` is `None` when the thread ended
-/// before answering. A query that did not answer within `timeout` marks the session `lost`:
-/// it cannot be trusted any more.
-fn answer<T>(
-    lost: &AtomicBool,
-    shown: &Path,
-    timeout: Duration,
-    got: Option<Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>>,
+/// Runs `job` on a connection to `url` for a caller without a runtime of its own (the
+/// commands, and tests that set a database up): a runtime is made for the one job, on a
+/// thread of its own when the caller is inside another runtime (which must not block on it).
+pub fn blocking<T: Send>(
+    url: &str,
+    takeover: Duration,
+    job: impl AsyncFnOnce(Pg) -> Result<T, StateError> + Send,
 ) -> Result<T, StateError> {
-    let text = |text: String| StateError::Db {
-        path: shown.into(),
-        source: text.into(),
+    let run = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Db {
+                path: PathBuf::from(redact(url)),
+                source: Box::new(e),
+            })?;
+        runtime.block_on(async move { job(Pg::connect(url, takeover).await?).await })
     };
-    match got {
-        Some(Ok(Ok(t))) => Ok(t),
-        Some(Ok(Err(e))) => Err(StateError::Db {
-            path: shown.into(),
-            source: Box::new(e),
-        }),
-        Some(Err(_)) => {
-            lost.store(true, Ordering::SeqCst);
-            Err(text(format!("no answer within {timeout:?}")))
-        }
-        None => Err(text("the connection's thread has ended".into())),
+    if tokio::runtime::Handle::try_current().is_err() {
+        return run();
     }
+    std::thread::scope(|s| match s.spawn(run).join() {
+        Ok(result) => result,
+        Err(_) => Err(StateError::Db {
+            path: PathBuf::from(redact(url)),
+            source: "the database job's thread panicked".into(),
+        }),
+    })
 }
 
 /// How long a write may take: a query's bound, and a millisecond a row on top (a backlog's
@@ -588,6 +521,19 @@ fn answer<T>(
 fn write_bound(timeout: Duration, batch: &Owned) -> Duration {
     let rows = u64::try_from(batch.rows.len()).unwrap_or(u64::MAX);
     timeout.saturating_add(Duration::from_millis(rows))
+}
+
+/// The session, while a call has it.
+type Session = tokio::sync::OwnedMutexGuard<tokio_postgres::Client>;
+
+/// The columns of the rows a write puts, one array each.
+#[derive(Default)]
+struct Puts<'a> {
+    definitions: Vec<&'a str>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    statuses: Vec<&'static str>,
+    records: Vec<&'a str>,
 }
 
 /// Writes `batch` in one transaction on `c`.
@@ -600,8 +546,22 @@ async fn write_on(
     if delete_all {
         tx.batch_execute("DELETE FROM bookings").await?;
     }
-    let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+    // One statement for the puts and one for the deletes, whatever their number (a round
+    // trip a row made a backlog's write of 1,000 intents take over a second). A key's last
+    // row is the one that counts.
+    let mut last: HashMap<(&str, i64), &Row> = HashMap::with_capacity(batch.rows.len());
     for row in &batch.rows {
+        let key = match row {
+            Row::Put {
+                definition, start, ..
+            }
+            | Row::Delete { definition, start } => (definition.as_str(), *start),
+        };
+        last.insert(key, row);
+    }
+    let mut puts = Puts::default();
+    let (mut gone_definitions, mut gone_starts) = (Vec::new(), Vec::new());
+    for row in last.into_values() {
         match row {
             Row::Put {
                 definition,
@@ -609,43 +569,56 @@ async fn write_on(
                 end,
                 status,
                 record,
-            } => puts.push((definition, start, end, *status, record)),
-            Row::Delete { definition, start } => deletes.push((definition, start)),
+            } => {
+                puts.definitions.push(definition.as_str());
+                puts.starts.push(*start);
+                puts.ends.push(*end);
+                puts.statuses.push(*status);
+                puts.records.push(record.as_str());
+            }
+            Row::Delete { definition, start } => {
+                gone_definitions.push(definition.as_str());
+                gone_starts.push(*start);
+            }
         }
     }
-    if !puts.is_empty() {
+    if !puts.definitions.is_empty() {
         // As the SQLite store's: a record put without its request keeps the stored one, and
         // one without its join URL and code keeps the stored ones while its meeting is the
         // same.
-        let put = tx
-            .prepare(
-                "INSERT INTO bookings (definition, start, end_at, status, record) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
-                 record = (EXCLUDED.record::jsonb
-                     || CASE WHEN EXCLUDED.record::jsonb -> 'request' IS NULL
-                                  AND bookings.record::jsonb -> 'request' IS NOT NULL
-                             THEN jsonb_build_object('request', bookings.record::jsonb -> 'request')
-                             ELSE '{}'::jsonb END
-                     || CASE WHEN EXCLUDED.record::jsonb -> 'join_url' IS NULL
-                                  AND EXCLUDED.record::jsonb -> 'meeting_code' IS NULL
-                                  AND EXCLUDED.record::jsonb -> 'meeting_id' = bookings.record::jsonb -> 'meeting_id'
-                             THEN jsonb_strip_nulls(jsonb_build_object(
-                                      'join_url', bookings.record::jsonb -> 'join_url',
-                                      'meeting_code', bookings.record::jsonb -> 'meeting_code'))
-                             ELSE '{}'::jsonb END)::text",
-            )
-            .await?;
-        for (d, s, e, st, rec) in &puts {
-            tx.execute(&put, &[d, s, e, st, rec]).await?;
-        }
+        tx.execute(
+            "INSERT INTO bookings (definition, start, end_at, status, record)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+             ON CONFLICT (definition, start) DO UPDATE SET end_at = EXCLUDED.end_at, status = EXCLUDED.status,
+             record = (EXCLUDED.record::jsonb
+                 || CASE WHEN EXCLUDED.record::jsonb -> 'request' IS NULL
+                              AND bookings.record::jsonb -> 'request' IS NOT NULL
+                         THEN jsonb_build_object('request', bookings.record::jsonb -> 'request')
+                         ELSE '{}'::jsonb END
+                 || CASE WHEN EXCLUDED.record::jsonb -> 'join_url' IS NULL
+                              AND EXCLUDED.record::jsonb -> 'meeting_code' IS NULL
+                              AND EXCLUDED.record::jsonb -> 'meeting_id' = bookings.record::jsonb -> 'meeting_id'
+                         THEN jsonb_strip_nulls(jsonb_build_object(
+                                  'join_url', bookings.record::jsonb -> 'join_url',
+                                  'meeting_code', bookings.record::jsonb -> 'meeting_code'))
+                         ELSE '{}'::jsonb END)::text",
+            &[
+                &puts.definitions,
+                &puts.starts,
+                &puts.ends,
+                &puts.statuses,
+                &puts.records,
+            ],
+        )
+        .await?;
     }
-    if !deletes.is_empty() {
-        let delete = tx
-            .prepare("DELETE FROM bookings WHERE definition = $1 AND start = $2")
-            .await?;
-        for (d, s) in &deletes {
-            tx.execute(&delete, &[d, s]).await?;
-        }
+    if !gone_definitions.is_empty() {
+        tx.execute(
+            "DELETE FROM bookings b USING unnest($1::text[], $2::bigint[]) AS gone(definition, start)
+             WHERE b.definition = gone.definition AND b.start = gone.start",
+            &[&gone_definitions, &gone_starts],
+        )
+        .await?;
     }
     if let Some(text) = &batch.meta {
         tx.execute(

@@ -92,7 +92,9 @@ pub fn ask(
         source: Box::new(e),
     })?;
     match &config.url {
-        Some(url) => postgres::Pg::connect(url.expose(), config.takeover)?.ask(kind, &items),
+        Some(url) => postgres::blocking(url.expose(), config.takeover, async |pg| {
+            pg.ask(kind, &items).await
+        }),
         None => match sniff(&config.file)? {
             Kind::Sqlite => sqlite::Db::open(&config.file)?.ask(kind, &items),
             Kind::Missing | Kind::Json => Err(StateError::Corrupt {
@@ -107,7 +109,9 @@ pub fn ask(
 /// the daemon would do).
 pub fn requests_for(config: &crate::config::StateConfig) -> Result<Vec<Request>, StateError> {
     match &config.url {
-        Some(url) => postgres::Pg::connect(url.expose(), config.takeover)?.requests(),
+        Some(url) => postgres::blocking(url.expose(), config.takeover, async |pg| {
+            pg.requests().await
+        }),
         None => match sniff(&config.file)? {
             Kind::Sqlite => sqlite::Db::open_read_only(&config.file)?.requests(),
             Kind::Missing | Kind::Json => Ok(Vec::new()),

@@ -310,7 +310,9 @@ fn a_record_written_without_its_request_keeps_the_stored_one() {
         definition: "c".into(),
         start: 3,
     };
-    let stored = store.request_of(&c).unwrap().expect("c has a request");
+    let stored = answer(store.reader().request_of(&c))
+        .unwrap()
+        .expect("c has a request");
     assert_eq!(stored.0.get(), r#"{"subject":"y"}"#);
     let mut ledger = Ledger::new(sample().bookings);
     ledger.forget_all_requests();
@@ -329,7 +331,7 @@ fn a_record_written_without_its_request_keeps_the_stored_one() {
     ledger.get_mut(&a).unwrap().attempts = 3;
     let (rows, _) = ledger.take_changes();
     commit(&mut store, rows, None, false);
-    assert_eq!(store.request_of(&a).unwrap(), None);
+    assert_eq!(answer(store.reader().request_of(&a)).unwrap(), None);
     assert_eq!(read(&path).unwrap().bookings[0].attempts, 3);
 }
 
@@ -366,7 +368,7 @@ fn a_record_loaded_without_its_join_url_and_code_keeps_them_while_its_meeting_is
     let (rows, _) = ledger.take_changes();
     commit(&mut store, rows, None, false);
     assert_eq!(
-        store.record_of(&a).unwrap(),
+        answer(store.reader().record_of(&a)).unwrap(),
         Some(Record {
             status: Status::Cancelled,
             ..full.clone()
@@ -380,13 +382,13 @@ fn a_record_loaded_without_its_join_url_and_code_keeps_them_while_its_meeting_is
     }
     let (rows, _) = ledger.take_changes();
     commit(&mut store, rows, None, false);
-    let stored = store.record_of(&a).unwrap().unwrap();
+    let stored = answer(store.reader().record_of(&a)).unwrap().unwrap();
     assert_eq!((stored.join_url, stored.meeting_code), (None, None));
     // The new meeting's, once known, are written.
     ledger.booked(&a, "m-3", "987654321", "https://meeting.example/j/3", 10);
     let (rows, _) = ledger.take_changes();
     commit(&mut store, rows, None, false);
-    let stored = store.record_of(&a).unwrap().unwrap();
+    let stored = answer(store.reader().record_of(&a)).unwrap().unwrap();
     assert_eq!(
         (stored.join_url.as_deref(), stored.meeting_code.as_deref()),
         (Some("https://meeting.example/j/3"), Some("987654321"))
@@ -417,7 +419,7 @@ fn an_operator_request_reaches_a_locked_store_and_goes_with_the_write_that_acts_
         &["x".into(), "y".into()],
     )
     .unwrap();
-    let waiting = store.requests().unwrap();
+    let waiting = answer(store.reader().requests()).unwrap();
     let shown: Vec<(RequestKind, Vec<String>)> =
         waiting.iter().map(|r| (r.kind, r.items.clone())).collect();
     assert_eq!(
@@ -442,7 +444,7 @@ fn an_operator_request_reaches_a_locked_store_and_goes_with_the_write_that_acts_
             requests_done: &[waiting[0].id],
         })
         .unwrap();
-    assert_eq!(store.requests().unwrap(), waiting[1..]);
+    assert_eq!(answer(store.reader().requests()).unwrap(), waiting[1..]);
 }
 
 #[test]
@@ -453,4 +455,12 @@ fn a_request_of_a_kind_this_build_does_not_know_is_left_alone() {
     );
     assert_eq!(Request::of_row(2, "approve-everything", "[]"), None);
     assert_eq!(Request::of_row(3, "retry", "{\"not\": \"a list\"}"), None);
+}
+
+/// Waits for a [`Reader`](super::Reader)'s answer, as the daemon's runtime does.
+fn answer<T>(answer: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(answer)
 }

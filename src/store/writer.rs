@@ -94,8 +94,8 @@ pub(super) enum WriterKind {
     /// A thread of its own with its own connection to the database (SQLite takes a second
     /// connection; readers are never blocked by it in WAL mode).
     Sqlite(std::sync::mpsc::Sender<(Owned, tokio::sync::oneshot::Sender<Result<(), StateError>>)>),
-    /// The leader's session (its connection is already off the loop).
-    Postgres(postgres::Handle),
+    /// The leader's session, on the daemon's runtime.
+    Postgres(postgres::Pg),
     /// A store in memory (`recover --dry-run`): it writes nothing.
     Discard,
 }

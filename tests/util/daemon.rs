@@ -106,9 +106,10 @@ impl Env {
         if let Some(pg) = &postgres {
             let url = pg.database("wemeet");
             // An empty store known to be whole, as for SQLite above.
-            wemeet_scheduler::store::postgres::Pg::connect(&url, Duration::from_secs(3))
-                .and_then(|db| db.replace(&State::default(), &Default::default()))
-                .expect("empty PostgreSQL store");
+            wemeet_scheduler::store::postgres::blocking(&url, Duration::from_secs(3), async |db| {
+                db.replace(&State::default(), &Default::default()).await
+            })
+            .expect("empty PostgreSQL store");
             config_text = config_text.replacen(
                 "[state]\n",
                 &format!("[state]\nurl = \"{url}\"\ntakeover = \"3s\"\n"),
