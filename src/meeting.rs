@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use toml::de::DeValue;
 
 use crate::diagnostic::Collector;
@@ -97,6 +97,23 @@ impl fmt::Display for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.userid)
     }
+}
+
+/// A host or invitee on the wire: `"alice"` or `{"userid": "alice", ...}`
+/// (`crate::api::model::WireUser::from_user` builds one per `users.format`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WireUser {
+    Id(String),
+    Object {
+        userid: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_anonymous: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_photo: Option<String>,
+    },
 }
 
 /// The settings the seed spec marks required: absent ones fall back to `defaults.settings`,

@@ -31,21 +31,8 @@ pub struct CreateMeeting {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A host or invitee on the wire: `"alice"` or `{"userid": "alice", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum WireUser {
-    Id(String),
-    Object {
-        userid: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        is_anonymous: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        nick_name: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        profile_photo: Option<String>,
-    },
-}
+// Defined with the meeting's vocabulary (a modify on record holds users too); built here.
+pub use crate::meeting::WireUser;
 
 impl WireUser {
     pub fn from_user(user: &User, format: UserFormat) -> WireUser {
