@@ -1,6 +1,6 @@
 //! The vocabulary of a meeting as the create-meeting API knows it: device types, meeting
 //! types, users and settings, shared by the daemon config (its `[defaults]`), the definitions
-//! and the API's wire model.
+//! and the API's wire model; and the fields a modify changes ([`Fields`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +10,10 @@ use toml::de::DeValue;
 
 use crate::diagnostic::Collector;
 use crate::toml_reader::{Table, describe};
+
+mod fields;
+
+pub use fields::{Field, Fields};
 
 /// The caller's device type, `instanceid` in the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
