@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::booking::{BookingKey, Name, Status};
 use crate::diagnostic::Diagnostic;
+use crate::meeting::Fields;
 
 /// The state format this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -136,11 +137,13 @@ pub struct Refused {
 pub enum Change {
     /// `PUT /v1/meetings/{id}` with these fields; the occurrence then starts and ends here.
     Modify {
-        fields: serde_json::Map<String, serde_json::Value>,
+        fields: Fields,
         start: i64,
         end: i64,
-        /// The request as it will stand (a plain value: a tagged enum cannot hold raw JSON).
-        request: serde_json::Value,
+        /// The create request as it will stand: the booking's request on record once the
+        /// modify is done. Read through a plain JSON value: a tagged enum cannot read raw JSON.
+        #[serde(deserialize_with = "RecordedRequest::read_plain")]
+        request: RecordedRequest,
         definition_hash: String,
     },
     /// `POST /v1/meetings/{id}/cancel`.
@@ -187,6 +190,20 @@ impl Record {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RecordedRequest(pub Box<serde_json::value::RawValue>);
+
+impl RecordedRequest {
+    /// `request` as JSON text.
+    pub fn of(request: &impl Serialize) -> Result<RecordedRequest, serde_json::Error> {
+        serde_json::value::to_raw_value(request).map(RecordedRequest)
+    }
+
+    /// Reads a request where raw JSON cannot be read directly (inside a tagged enum): as a
+    /// plain value, written out again.
+    fn read_plain<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecordedRequest, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        RecordedRequest::of(&value).map_err(serde::de::Error::custom)
+    }
+}
 
 impl PartialEq for RecordedRequest {
     fn eq(&self, other: &Self) -> bool {
