@@ -170,6 +170,7 @@ pub fn changed_fields(old: &Value, new: &CreateMeeting) -> Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::model::ModifyMeeting;
     use crate::meeting::WireUser;
     use serde_json::json;
 
@@ -241,6 +242,60 @@ mod tests {
         assert_eq!(
             changed.names().collect::<Vec<_>>(),
             ["hosts", "invitees", "settings"]
+        );
+    }
+
+    /// The body of a modify, byte for byte as the build before typed fields sent it for the
+    /// same two requests (its `changed_fields` over JSON values): fields in name order, user
+    /// objects' keys in name order, removed fields empty.
+    #[test]
+    fn a_modify_body_is_what_earlier_builds_sent() {
+        let old = json!({
+            "userid": "ops-bot", "instanceid": 1, "subject": "Old", "type": 0,
+            "hosts": ["alice"], "invitees": [{"userid": "bob"}],
+            "start_time": "1893664800", "end_time": "1893668400", "password": "1234",
+            "settings": {"mute_enable_join": true, "allow_unmute_self": true,
+                         "participant_video": false, "enable_record": false,
+                         "play_ivr_on_leave": false, "live_url": false},
+            "location": "Room 1", "media_set_type": ["a"], "time_zone": "Asia/Shanghai"
+        });
+        let alice = WireUser::Object {
+            userid: "alice".into(),
+            is_anonymous: Some(false),
+            nick_name: Some("Alice".into()),
+            profile_photo: None,
+        };
+        let settings = json!({"mute_enable_join": false, "allow_unmute_self": true,
+                              "participant_video": false, "enable_record": false,
+                              "play_ivr_on_leave": false, "live_url": false,
+                              "water_mark_type": 1});
+        let new = CreateMeeting {
+            userid: "ops-bot".into(),
+            subject: "New".into(),
+            invitees: vec![WireUser::Id("bob".into()), WireUser::Id("carol".into())],
+            extra: serde_json::from_value(json!({"time_zone": "Asia/Tokyo", "enable_live": true}))
+                .unwrap(),
+            ..request("New", 1_893_681_000, vec![alice], settings.clone())
+        };
+        // The request the earlier build was given, as JSON.
+        assert_eq!(
+            serde_json::to_value(&new).unwrap(),
+            json!({
+                "userid": "ops-bot", "instanceid": 1, "subject": "New", "type": 0,
+                "hosts": [{"userid": "alice", "nick_name": "Alice", "is_anonymous": false}],
+                "invitees": ["bob", "carol"],
+                "start_time": "1893681000", "end_time": "1893684600",
+                "settings": settings, "time_zone": "Asia/Tokyo", "enable_live": true
+            })
+        );
+        let body = ModifyMeeting {
+            userid: "ops-bot".into(),
+            instanceid: 1,
+            changes: changed_fields(&old, &new),
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"userid":"ops-bot","instanceid":1,"enable_live":true,"end_time":"1893684600","hosts":[{"is_anonymous":false,"nick_name":"Alice","userid":"alice"}],"invitees":["bob","carol"],"location":"","media_set_type":[],"password":"","settings":{"allow_unmute_self":true,"enable_record":false,"live_url":false,"mute_enable_join":false,"participant_video":false,"play_ivr_on_leave":false,"water_mark_type":1},"start_time":"1893681000","subject":"New","time_zone":"Asia/Tokyo"}"#
         );
     }
 }
