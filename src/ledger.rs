@@ -29,7 +29,7 @@ pub struct Ledger {
 /// What a modification made of a booked meeting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Modified {
-    /// The new subject, when the request has one.
+    /// The new subject, when the modify changes it.
     pub subject: Option<String>,
     pub start: i64,
     pub end: i64,

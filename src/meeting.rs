@@ -1,15 +1,19 @@
 //! The vocabulary of a meeting as the create-meeting API knows it: device types, meeting
 //! types, users and settings, shared by the daemon config (its `[defaults]`), the definitions
-//! and the API's wire model.
+//! and the API's wire model; and the fields a modify changes ([`Fields`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use toml::de::DeValue;
 
 use crate::diagnostic::Collector;
 use crate::toml_reader::{Table, describe};
+
+mod fields;
+
+pub use fields::{Field, Fields};
 
 /// The caller's device type, `instanceid` in the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,6 +101,23 @@ impl fmt::Display for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.userid)
     }
+}
+
+/// A host or invitee on the wire: `"alice"` or `{"userid": "alice", ...}`
+/// (`crate::api::model::WireUser::from_user` builds one per `users.format`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WireUser {
+    Id(String),
+    Object {
+        userid: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_anonymous: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_photo: Option<String>,
+    },
 }
 
 /// The settings the seed spec marks required: absent ones fall back to `defaults.settings`,

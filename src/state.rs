@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::booking::{BookingKey, Name, Status};
 use crate::diagnostic::Diagnostic;
+use crate::meeting::Fields;
 
 /// The state format this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -136,11 +137,13 @@ pub struct Refused {
 pub enum Change {
     /// `PUT /v1/meetings/{id}` with these fields; the occurrence then starts and ends here.
     Modify {
-        fields: serde_json::Map<String, serde_json::Value>,
+        fields: Fields,
         start: i64,
         end: i64,
-        /// The request as it will stand (a plain value: a tagged enum cannot hold raw JSON).
-        request: serde_json::Value,
+        /// The create request as it will stand: the booking's request on record once the
+        /// modify is done. Read through a plain JSON value: a tagged enum cannot read raw JSON.
+        #[serde(deserialize_with = "RecordedRequest::read_plain")]
+        request: RecordedRequest,
         definition_hash: String,
     },
     /// `POST /v1/meetings/{id}/cancel`.
@@ -187,6 +190,20 @@ impl Record {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RecordedRequest(pub Box<serde_json::value::RawValue>);
+
+impl RecordedRequest {
+    /// `request` as JSON text.
+    pub fn of(request: &impl Serialize) -> Result<RecordedRequest, serde_json::Error> {
+        serde_json::value::to_raw_value(request).map(RecordedRequest)
+    }
+
+    /// Reads a request where raw JSON cannot be read directly (inside a tagged enum): as a
+    /// plain value, written out again.
+    fn read_plain<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecordedRequest, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        RecordedRequest::of(&value).map_err(serde::de::Error::custom)
+    }
+}
 
 impl PartialEq for RecordedRequest {
     fn eq(&self, other: &Self) -> bool {
@@ -447,5 +464,132 @@ mod tests {
         let s = read(&dir.path().join("none.json")).unwrap();
         assert_eq!(s.version, VERSION);
         assert!(s.bookings.is_empty());
+    }
+
+    /// A record with a modify on record, exactly as the build before typed fields wrote it
+    /// (fields and request as plain JSON, keys in name order).
+    const MODIFY_AS_WRITTEN: &str = r#"{"definition":"team/planning","occurrence_start":1893664800,"occurrence_end":1893668400,"status":"booked","userid":"ops-bot","instanceid":1,"subject":"Old","timezone":"UTC","definition_hash":"h1","meeting_id":"m1","attempts":1,"updated_at":5,"change":{"kind":"modify","fields":{"enable_live":true,"end_time":"1893684600","hosts":[{"is_anonymous":false,"nick_name":"Alice","userid":"alice"}],"invitees":["bob","carol"],"location":"","media_set_type":[],"password":"","settings":{"allow_unmute_self":true,"enable_record":false,"live_url":false,"mute_enable_join":false,"participant_video":false,"play_ivr_on_leave":false,"water_mark_type":1},"start_time":"1893681000","subject":"New","time_zone":"Asia/Tokyo"},"start":1893681000,"end":1893684600,"request":{"enable_live":true,"end_time":"1893684600","hosts":[{"is_anonymous":false,"nick_name":"Alice","userid":"alice"}],"instanceid":1,"invitees":["bob","carol"],"settings":{"allow_unmute_self":true,"enable_record":false,"live_url":false,"mute_enable_join":false,"participant_video":false,"play_ivr_on_leave":false,"water_mark_type":1},"start_time":"1893681000","subject":"New","time_zone":"Asia/Tokyo","type":0,"userid":"ops-bot"},"definition_hash":"h2"}}"#;
+
+    #[test]
+    fn a_modify_recorded_by_the_earlier_build_loads_typed_and_is_written_the_same() {
+        use crate::meeting::{Field, MeetingType, WireUser};
+        let r: Record = serde_json::from_str(MODIFY_AS_WRITTEN).unwrap();
+        let Some(Change::Modify {
+            fields,
+            start,
+            end,
+            request,
+            definition_hash,
+        }) = r.change.as_deref()
+        else {
+            panic!("not a modify: {:?}", r.change);
+        };
+        assert_eq!(
+            (*start, *end, definition_hash.as_str()),
+            (1893681000, 1893684600, "h2")
+        );
+        let alice = WireUser::Object {
+            userid: "alice".into(),
+            is_anonymous: Some(false),
+            nick_name: Some("Alice".into()),
+            profile_photo: None,
+        };
+        let other = |name: &str, value: serde_json::Value| Field::Other {
+            name: name.into(),
+            value,
+        };
+        let settings = serde_json::json!({
+            "allow_unmute_self": true, "enable_record": false, "live_url": false,
+            "mute_enable_join": false, "participant_video": false, "play_ivr_on_leave": false,
+            "water_mark_type": 1
+        });
+        let expected: crate::meeting::Fields = [
+            other("enable_live", true.into()),
+            Field::EndTime("1893684600".into()),
+            Field::Hosts(vec![alice]),
+            Field::Invitees(vec![
+                WireUser::Id("bob".into()),
+                WireUser::Id("carol".into()),
+            ]),
+            other("location", "".into()),
+            other("media_set_type", serde_json::json!([])),
+            Field::Password(None),
+            Field::Settings(std::sync::Arc::new(
+                serde_json::from_value(settings).unwrap(),
+            )),
+            Field::StartTime("1893681000".into()),
+            Field::Subject("New".into()),
+            other("time_zone", "Asia/Tokyo".into()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(fields, &expected);
+        assert_eq!(fields.subject(), Some("New"));
+        assert_eq!(
+            fields.names().collect::<Vec<_>>(),
+            [
+                "enable_live",
+                "end_time",
+                "hosts",
+                "invitees",
+                "location",
+                "media_set_type",
+                "password",
+                "settings",
+                "start_time",
+                "subject",
+                "time_zone"
+            ]
+        );
+        let sent: serde_json::Value = serde_json::from_str(request.0.get()).unwrap();
+        assert_eq!(sent["type"], MeetingType::Scheduled.code());
+        // Written again, it is the same text: an earlier build reads what this one writes.
+        assert_eq!(serde_json::to_string(&r).unwrap(), MODIFY_AS_WRITTEN);
+    }
+
+    #[test]
+    fn what_this_build_writes_of_a_modify_the_earlier_build_reads() {
+        /// `Change` as the build before typed fields declared it.
+        #[derive(Deserialize)]
+        #[serde(tag = "kind", rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum Earlier {
+            Modify {
+                fields: serde_json::Map<String, serde_json::Value>,
+                start: i64,
+                end: i64,
+                request: serde_json::Value,
+                definition_hash: String,
+            },
+            Cancel {
+                reason: String,
+            },
+        }
+        let fields = [
+            crate::meeting::Field::Subject("New".into()),
+            crate::meeting::Field::Password(None),
+        ];
+        let request = serde_json::json!({"userid": "ops-bot", "subject": "New"});
+        let change = Change::Modify {
+            fields: fields.into_iter().collect(),
+            start: 3,
+            end: 4,
+            request: RecordedRequest::of(&request).unwrap(),
+            definition_hash: "h2".into(),
+        };
+        let text = serde_json::to_string(&change).unwrap();
+        let Earlier::Modify {
+            fields, request: r, ..
+        } = serde_json::from_str(&text).unwrap()
+        else {
+            panic!("{text}");
+        };
+        assert_eq!(
+            serde_json::Value::Object(fields),
+            serde_json::json!({"password": "", "subject": "New"})
+        );
+        assert_eq!(r, request);
+        let back: Change = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, change);
     }
 }

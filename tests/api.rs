@@ -11,6 +11,7 @@ use wemeet_scheduler::api::error::{TransportKind, codes};
 use wemeet_scheduler::api::lookup::Found;
 use wemeet_scheduler::api::model::{CancelMeeting, ModifyMeeting};
 use wemeet_scheduler::api::{ApiError, Cancelled, Treatment};
+use wemeet_scheduler::meeting::{Field, Fields};
 
 #[tokio::test]
 async fn create_books_one_meeting_with_id_code_and_url() {
@@ -248,8 +249,7 @@ async fn a_wrong_app_id_is_permanent() {
 async fn modify_get_and_cancel() {
     let s = Setup::start(FakeConfig::default()).await;
     let m = s.client.create(&create_request("Before", 1)).await.unwrap();
-    let mut changes = serde_json::Map::new();
-    changes.insert("subject".into(), "After".into());
+    let changes = Fields::from_iter([Field::Subject("After".into())]);
     let modify = ModifyMeeting {
         userid: "tester".into(),
         instanceid: 1,
@@ -293,8 +293,7 @@ async fn every_request_is_counted_under_its_endpoint() {
         .await
         .unwrap();
     client.get(&m.meeting_id, "tester", 1).await.unwrap();
-    let mut changes = serde_json::Map::new();
-    changes.insert("subject".into(), "Recounted".into());
+    let changes = Fields::from_iter([Field::Subject("Recounted".into())]);
     let modify = ModifyMeeting {
         userid: "tester".into(),
         instanceid: 1,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::UserFormat;
 use crate::definition::Definition;
-use crate::meeting::{MeetingType, Settings, User};
+use crate::meeting::{Field, Fields, MeetingType, Settings, User};
 
 /// The body of `POST /v1/meetings`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,21 +31,8 @@ pub struct CreateMeeting {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A host or invitee on the wire: `"alice"` or `{"userid": "alice", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum WireUser {
-    Id(String),
-    Object {
-        userid: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        is_anonymous: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        nick_name: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        profile_photo: Option<String>,
-    },
-}
+// Defined with the meeting's vocabulary (a modify on record holds users too); built here.
+pub use crate::meeting::WireUser;
 
 impl WireUser {
     pub fn from_user(user: &User, format: UserFormat) -> WireUser {
@@ -90,14 +77,42 @@ impl CreateMeeting {
     }
 }
 
+impl CreateMeeting {
+    /// The fields a modify can change (all but the caller, `userid` and `instanceid`) as this
+    /// request sends them: hosts, invitees and a password only when it has them.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut out = vec![
+            Field::Subject(self.subject.clone()),
+            Field::Type(self.meeting_type),
+            Field::StartTime(self.start_time.clone()),
+            Field::EndTime(self.end_time.clone()),
+            Field::Settings(self.settings.clone()),
+        ];
+        if !self.hosts.is_empty() {
+            out.push(Field::Hosts(self.hosts.clone()));
+        }
+        if !self.invitees.is_empty() {
+            out.push(Field::Invitees(self.invitees.clone()));
+        }
+        if let Some(p) = &self.password {
+            out.push(Field::Password(Some(p.clone()).filter(|p| !p.is_empty())));
+        }
+        out.extend(self.extra.iter().map(|(name, value)| Field::Other {
+            name: name.clone(),
+            value: value.clone(),
+        }));
+        out
+    }
+}
+
 /// The body of `PUT /v1/meetings/{id}`: the caller, then only the fields that change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModifyMeeting {
     pub userid: String,
     pub instanceid: u8,
-    /// Changed fields only, named as in [`CreateMeeting`].
+    /// Changed fields only, named as in [`CreateMeeting`], in name order.
     #[serde(flatten)]
-    pub changes: serde_json::Map<String, serde_json::Value>,
+    pub changes: Fields,
 }
 
 /// The body of `POST /v1/meetings/{id}/cancel`.

@@ -14,6 +14,7 @@ use crate::booking::{BookingKey, Status, show_start};
 use crate::commands::validate::{report, scan_for};
 use crate::commands::{Outcome, load_config, table};
 use crate::config::Config;
+use crate::meeting::Field;
 use crate::plan::{Action, Context, Tracked, reconcile};
 use crate::plan::{Wanted, upcoming};
 use crate::quota::Quotas;
@@ -230,8 +231,8 @@ fn write_changes(
                     .unwrap_or_default();
                 let zone = records.get(key).and_then(|r| r.timezone.as_deref());
                 // Times as the meeting's local time, other values as JSON.
-                let shown = |name: &str, v: &serde_json::Value| match (name, v.as_str()) {
-                    ("start_time" | "end_time", Some(secs)) => secs
+                let shown = |field: &Field, v: &serde_json::Value| match (field, v.as_str()) {
+                    (Field::StartTime(_) | Field::EndTime(_), Some(secs)) => secs
                         .parse::<i64>()
                         .map(|t| show_start(t, zone, tz, "%F %H:%M %Z"))
                         .unwrap_or_else(|_| short(v)),
@@ -239,9 +240,10 @@ fn write_changes(
                 };
                 let changes: Vec<String> = fields
                     .iter()
-                    .map(|(name, new)| {
-                        let before = old.get(name).unwrap_or(&serde_json::Value::Null);
-                        format!("{name}: {} -> {}", shown(name, before), shown(name, new))
+                    .map(|f| {
+                        let before = old.get(f.name()).unwrap_or(&serde_json::Value::Null);
+                        let (was, now) = (shown(f, before), shown(f, &f.value()));
+                        format!("{}: {was} -> {now}", f.name())
                     })
                     .collect();
                 let mut e = entry("modify", key);
@@ -250,9 +252,13 @@ fn write_changes(
                 }
                 e["fields"] = fields
                     .iter()
-                    .map(|(name, new)| {
-                        let before = old.get(name).cloned().unwrap_or_default();
-                        (name.clone(), serde_json::json!({"old": before, "new": new}))
+                    .map(|f| {
+                        let before = old.get(f.name()).cloned().unwrap_or_default();
+                        let new = f.value();
+                        (
+                            f.name().to_string(),
+                            serde_json::json!({"old": before, "new": new}),
+                        )
                     })
                     .collect::<serde_json::Map<_, _>>()
                     .into();
@@ -331,7 +337,7 @@ fn write_changes(
                     "      ~ modify  {}  {}  ({})",
                     key.definition,
                     when(key),
-                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                    fields.names().collect::<Vec<_>>().join(", ")
                 ),
             ),
             Action::Cancel { key, reason } => (

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::booking::BookingKey;
 use crate::lifecycle::Bookings;
 use crate::plan::{Action, Wanted};
-use crate::state::Change;
+use crate::state::{Change, RecordedRequest};
 use crate::store::Reader;
 use crate::watch::Catalog;
 
@@ -51,7 +51,7 @@ pub(super) async fn take(
                 wanted,
                 fields,
             } => {
-                let request = match serde_json::to_value(&wanted.request) {
+                let request = match RecordedRequest::of(&wanted.request) {
                     Ok(v) => v,
                     Err(e) => {
                         tracing::error!(booking = %key, "cannot build the request for the change: {e}; the meeting is left as it is");

@@ -331,18 +331,13 @@ impl Bookings {
             ) => {
                 let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());
                 let modified = Modified {
-                    subject: request
-                        .get("subject")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
+                    subject: fields.subject().map(str::to_string),
                     start,
                     end,
-                    request: serde_json::value::to_raw_value(&request)
-                        .ok()
-                        .map(RecordedRequest),
+                    request: Some(request),
                     definition_hash: definition_hash.into(),
                 };
-                let what = What::Modified(fields.keys().cloned().collect());
+                let what = What::Modified(fields.names().map(str::to_string).collect());
                 tracing::info!(booking = %key, meeting_id = %meeting_id, "{what}");
                 if let Some(key) = self.records.modified(&key, modified, now.timestamp()) {
                     self.tell(Told::Changed { key, what });

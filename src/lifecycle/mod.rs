@@ -351,9 +351,9 @@ impl Bookings {
     /// the create is to be sent: a request that cannot be written fails the booking.
     pub fn intent(&mut self, w: &Wanted, hash: &str, first: First, now: DateTime<Utc>) -> bool {
         let mut record = self.new_record(w, hash, Status::Pending, now);
-        let body = serde_json::value::to_raw_value(&w.request);
+        let body = RecordedRequest::of(&w.request);
         let error = body.as_ref().err().map(ToString::to_string);
-        record.request = body.ok().map(RecordedRequest);
+        record.request = body.ok();
         self.records.insert(w.key.clone(), record);
         let live = self.live.entry(w.key.clone()).or_default();
         match first {

@@ -10,6 +10,7 @@ use super::compare::follow;
 use super::{BookingKey, Due, Status, Wanted, due_now, occurrence_at, started_since};
 use crate::config::{LifecycleConfig, OnRemoved, UserFormat};
 use crate::definition::{Definition, When};
+use crate::meeting::Fields;
 use crate::state::{Change, Record};
 
 /// What the daemon knows of one booking: its durable record plus what it is doing with it.
@@ -46,7 +47,7 @@ pub enum Action {
     Modify {
         key: BookingKey,
         wanted: Wanted,
-        fields: serde_json::Map<String, serde_json::Value>,
+        fields: Fields,
     },
     /// Cancel the booked meeting (`POST .../cancel`).
     Cancel { key: BookingKey, reason: String },

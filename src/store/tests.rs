@@ -12,10 +12,12 @@ fn sample() -> State {
             record("b", 2, Status::Pending),
             Record {
                 change: Some(Box::new(Change::Modify {
-                    fields: serde_json::Map::from_iter([("subject".into(), "x".into())]),
+                    fields: [crate::meeting::Field::Subject("x".into())]
+                        .into_iter()
+                        .collect(),
                     start: 3,
                     end: 4,
-                    request: serde_json::json!({"subject": "x"}),
+                    request: RecordedRequest::of(&serde_json::json!({"subject": "x"})).unwrap(),
                     definition_hash: "h2".into(),
                 })),
                 request: serde_json::value::to_raw_value(&serde_json::json!({"subject": "y"}))

@@ -158,13 +158,12 @@ fn cancelling(b: &mut Bookings, def: &str) {
 
 fn modify() -> Change {
     let request = serde_json::json!({ "subject": "new subject" });
-    let mut fields = serde_json::Map::new();
-    fields.insert("subject".into(), request["subject"].clone());
+    let fields = [crate::meeting::Field::Subject("new subject".into())];
     Change::Modify {
-        fields,
+        fields: fields.into_iter().collect(),
         start: START + 600,
         end: START + 4200,
-        request,
+        request: crate::state::RecordedRequest::of(&request).unwrap(),
         definition_hash: "h2".into(),
     }
 }
