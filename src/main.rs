@@ -188,6 +188,10 @@ struct FakeApiArgs {
     /// 0: no limit)
     #[arg(long, default_value_t = 0)]
     creates_per_hour_per_user: u32,
+    /// Answer 500168 to creates past this many in a month, China time (the real service:
+    /// premium accounts x 10 from 50 accounts, x 2 below; 0: no limit)
+    #[arg(long, default_value_t = 0)]
+    creates_per_month: u32,
     /// Answer 190311 past this many requests in any 24 h (the real service: 200000 per app;
     /// 0: no limit)
     #[arg(long, default_value_t = 0)]
@@ -253,6 +257,7 @@ impl FakeApiArgs {
             sdk_id: self.sdk_id,
             requests_per_minute: self.requests_per_minute,
             creates_per_hour_per_user: self.creates_per_hour_per_user,
+            creates_per_month: self.creates_per_month,
             requests_per_day: self.requests_per_day,
             quota_clock: None,
             allow_replay: self.allow_replay,

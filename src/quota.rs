@@ -8,10 +8,20 @@
 //! 190311: another program books as the same user, or the daemon restarted and forgot its
 //! count), the user's (or the whole app's) queue is paused once, until the window frees,
 //! instead of each booking finding out on its own.
+//!
+//! **The monthly create budget.** The vendor caps an account's creates per month (doc
+//! 1095/105276: premium accounts × 10 from 50 of them, × 2 below; error 500168 past it).
+//! With `api.creates_per_month` set, the daemon counts its creates by month and holds the
+//! rest until the month turns, soonest meeting first (the planner admits in start order). A
+//! 500168 holds every create until then, whatever the count says. The month turns at 00:00
+//! Asia/Shanghai on the 1st: the docs name no boundary, and the service counts in China
+//! time. The count is kept in the store ([`MonthCount`]), so a restart does not forget it.
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+
+pub use crate::state::MonthCount;
 
 /// How long a server-side quota refusal pauses a queue when our own count cannot say when
 /// the server's window frees.
@@ -28,6 +38,10 @@ pub struct Quotas {
     paused: HashMap<String, DateTime<Utc>>,
     /// The whole app (190311, the daily total), until when.
     app_paused: Option<DateTime<Utc>>,
+    /// The account's creates a month; 0: not kept.
+    per_month: u32,
+    /// This month's creates, and whether the service refused for the month.
+    month: MonthCount,
 }
 
 /// Why a create must wait, and until when.
@@ -45,6 +59,10 @@ pub enum WaitReason {
     UserRefused,
     /// The server refused the app's requests for the daily quota.
     AppRefused,
+    /// Our count of the account's creates this month is at `api.creates_per_month`.
+    MonthlyCreates,
+    /// The server refused for the account's monthly creates (500168).
+    MonthRefused,
 }
 
 impl WaitReason {
@@ -56,6 +74,12 @@ impl WaitReason {
                 format!("{user}'s create quota (the service refused; it counts more than we do)")
             }
             WaitReason::AppRefused => "the app's daily request quota (the service refused)".into(),
+            WaitReason::MonthlyCreates => {
+                "the account's monthly create budget (api.creates_per_month)".into()
+            }
+            WaitReason::MonthRefused => {
+                "the account's monthly create quota (the service refused: 500168)".into()
+            }
         }
     }
 }
@@ -68,15 +92,44 @@ impl Quotas {
         }
     }
 
-    /// A new limit (after a reload), keeping what was counted.
-    pub fn set_limit(&mut self, creates_per_hour_per_user: u32) {
+    /// With the account's monthly budget (0: not kept), and this month's count as the store
+    /// kept it.
+    pub fn with_month(mut self, creates_per_month: u32, kept: Option<MonthCount>) -> Quotas {
+        self.per_month = creates_per_month;
+        self.month = kept.unwrap_or_default();
+        self
+    }
+
+    /// New limits (after a reload), keeping what was counted.
+    pub fn set_limit(&mut self, creates_per_hour_per_user: u32, creates_per_month: u32) {
         self.per_hour = creates_per_hour_per_user as usize;
+        self.per_month = creates_per_month;
+    }
+
+    /// This month's count at `now`, for the store and `status`.
+    pub fn month_count(&self, now: DateTime<Utc>) -> MonthCount {
+        let month = month_of(now);
+        if self.month.month == month {
+            self.month.clone()
+        } else {
+            MonthCount {
+                month,
+                ..MonthCount::default()
+            }
+        }
+    }
+
+    /// The account's creates a month (0: not kept).
+    pub fn per_month(&self) -> u32 {
+        self.per_month
     }
 
     /// Whether `user` may send a create at `now`; if so, it is counted.
     pub fn admit(&mut self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
         self.forget(now);
         self.check(user, now)?;
+        self.month = self.month_count(now);
+        self.month.creates = self.month.creates.saturating_add(1);
         if self.per_hour > 0 {
             let recent = self.recent.entry(user.to_string()).or_default();
             recent.push_back(now);
@@ -90,6 +143,12 @@ impl Quotas {
     /// Whether a server refusal pauses `user`'s creates at `now`: asked again by a create
     /// that was admitted but still waits for its turn to be sent.
     pub fn paused(&self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
+        if self.month_count(now).refused {
+            return Err(Wait {
+                until: next_month(now),
+                reason: WaitReason::MonthRefused,
+            });
+        }
         if let Some(until) = self.app_paused.filter(|until| *until > now) {
             return Err(Wait {
                 until,
@@ -108,6 +167,12 @@ impl Quotas {
     /// Whether `user` may send a create at `now`, without counting it.
     pub fn check(&self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
         self.paused(user, now)?;
+        if self.per_month > 0 && self.month_count(now).creates >= self.per_month {
+            return Err(Wait {
+                until: next_month(now),
+                reason: WaitReason::MonthlyCreates,
+            });
+        }
         if self.per_hour == 0 {
             return Ok(());
         }
@@ -156,6 +221,14 @@ impl Quotas {
         until
     }
 
+    /// The server refused a create for the account's monthly quota: every create waits until
+    /// the month turns (not an hourly retry: the answer cannot change before then).
+    pub fn refused_month(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.month = self.month_count(now);
+        self.month.refused = true;
+        next_month(now)
+    }
+
     /// Drops what left the window, and pauses that ended.
     fn forget(&mut self, now: DateTime<Utc>) {
         let hour_ago = now - TimeDelta::hours(1);
@@ -170,6 +243,27 @@ impl Quotas {
             self.app_paused = None;
         }
     }
+}
+
+/// The zone the service counts its months in.
+const SERVICE_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// `now`'s month in the service's zone: "2026-12".
+fn month_of(now: DateTime<Utc>) -> String {
+    now.with_timezone(&SERVICE_ZONE).format("%Y-%m").to_string()
+}
+
+/// When the month after `now`'s begins: 00:00 on the 1st in the service's zone.
+pub fn next_month(now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now.with_timezone(&SERVICE_ZONE).date_naive();
+    let (year, month) = match local.month() {
+        12 => (local.year() + 1, 1),
+        m => (local.year(), m + 1),
+    };
+    NaiveDate::from_ymd_opt(year, month, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| SERVICE_ZONE.from_local_datetime(&t).earliest())
+        .map_or(now + TimeDelta::days(31), |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -242,5 +336,73 @@ mod tests {
             let _ = q.admit("alice", t(i));
         }
         assert!(q.recent["alice"].len() <= 5);
+    }
+
+    #[test]
+    fn the_monthly_budget_holds_creates_until_the_month_turns_in_china_time() {
+        // 2030-01-31 15:59:59 UTC is 23:59:59 on the 31st in Shanghai.
+        let end = Utc.with_ymd_and_hms(2030, 1, 31, 15, 59, 59).unwrap();
+        let turn = Utc.with_ymd_and_hms(2030, 1, 31, 16, 0, 0).unwrap();
+        assert_eq!(next_month(end), turn);
+        let mut q = Quotas::new(0).with_month(2, None);
+        q.admit("alice", end - TimeDelta::days(3)).unwrap();
+        q.admit("bob", end - TimeDelta::days(2)).unwrap();
+        assert_eq!(
+            q.admit("carol", end),
+            Err(Wait {
+                until: turn,
+                reason: WaitReason::MonthlyCreates
+            })
+        );
+        // The month turned: the count starts again.
+        q.admit("carol", turn).unwrap();
+        assert_eq!(q.month_count(turn).creates, 1);
+        assert_eq!(q.month_count(turn).month, "2030-02");
+    }
+
+    #[test]
+    fn a_monthly_refusal_holds_every_create_until_the_month_turns_and_survives_a_restart() {
+        let now = Utc.with_ymd_and_hms(2030, 12, 10, 1, 0, 0).unwrap();
+        let turn = Utc.with_ymd_and_hms(2030, 12, 31, 16, 0, 0).unwrap();
+        // Unlimited by our count, but the service says no.
+        let mut q = Quotas::new(2000);
+        q.admit("alice", now).unwrap();
+        assert_eq!(q.refused_month(now), turn);
+        for user in ["alice", "bob"] {
+            assert_eq!(
+                q.check(user, now + TimeDelta::days(5)),
+                Err(Wait {
+                    until: turn,
+                    reason: WaitReason::MonthRefused
+                })
+            );
+        }
+        // What the store keeps brings it back after a restart.
+        let kept = q.month_count(now);
+        assert_eq!(
+            kept,
+            MonthCount {
+                month: "2030-12".into(),
+                creates: 1,
+                refused: true
+            }
+        );
+        let again = Quotas::new(2000).with_month(0, Some(kept));
+        assert_eq!(
+            again.paused("bob", now).unwrap_err().reason,
+            WaitReason::MonthRefused
+        );
+        // A new year's January is free again.
+        again.check("bob", turn).unwrap();
+    }
+
+    #[test]
+    fn the_count_is_kept_without_a_budget() {
+        let now = Utc.with_ymd_and_hms(2030, 3, 1, 0, 0, 0).unwrap();
+        let mut q = Quotas::new(0);
+        for i in 0..10 {
+            q.admit("alice", now + TimeDelta::minutes(i)).unwrap();
+        }
+        assert_eq!(q.month_count(now).creates, 10);
     }
 }

@@ -261,6 +261,22 @@ pub struct State {
     /// have booked it. Set when the daemon starts on a new or restored store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub look_up_until: Option<i64>,
+    /// This month's creates, against `api.creates_per_month`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<MonthCount>,
+}
+
+/// The creates of one month, as the store keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthCount {
+    /// "2026-12", in the service's zone.
+    pub month: String,
+    /// Creates sent this month (each counted when it is sent: one the server did not count
+    /// still counts here, so the budget errs on the side of waiting).
+    pub creates: u32,
+    /// The service answered 500168 this month: nothing more is sent until it turns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 /// Creates of one user that wait for a quota.

@@ -8,7 +8,7 @@ mod util;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{TimeDelta, TimeZone};
 use util::daemon::{Env, t0};
 use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::daemon::{Event, Mode};
@@ -253,4 +253,123 @@ async fn bookings_looked_up_first_go_soonest_first_under_the_quota() {
         .collect();
     booked.sort();
     assert_eq!(booked, (1..=15).collect::<Vec<u32>>());
+}
+
+/// Three one-offs, a minute apart, on 10 February 2030 (booked from January: the tests'
+/// configs book 60 days ahead).
+fn three_one_offs(env: &Env) {
+    for i in 0..3 {
+        env.write(
+            &format!("m{i}.toml"),
+            &format!(
+                "subject = \"m{i}\"\nstart_time = {}\nduration = \"30m\"\n",
+                t0().timestamp() + 40 * 86_400 + i * 60
+            ),
+        );
+    }
+}
+
+/// The tests' config, booking 60 days ahead.
+fn sixty_days(text: String) -> String {
+    text.replace("book_ahead = \"2d\"", "book_ahead = \"60d\"")
+}
+
+/// 00:00 on 1 February 2030 in China, when January's monthly create quota frees.
+fn february() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc
+        .with_ymd_and_hms(2030, 1, 31, 16, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+#[tokio::test]
+async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
+    // The service allows two creates this month (error 500168 past them), and the daemon
+    // has no budget of its own: the refusal holds the third until 1 February, China time,
+    // not for an hour at a time.
+    let env = Env::with_config(
+        FakeConfig {
+            creates_per_month: 2,
+            ..FakeConfig::default()
+        },
+        sixty_days,
+    )
+    .await;
+    three_one_offs(&env);
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    let refusals = || env.fake.stats().errors.get(&500_168).copied().unwrap_or(0);
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    let waiting = loop {
+        if let Some(w) = env.state().waiting.first().cloned() {
+            break w;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing waits");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (waiting.reason.as_str(), waiting.bookings, waiting.until),
+        (
+            "the account's monthly create quota (the service refused: 500168)",
+            1,
+            february().timestamp()
+        )
+    );
+    assert_eq!(refusals(), 1);
+    // The store keeps the count and the refusal, for a restart.
+    let month = env.state().month.expect("the month's count is on record");
+    assert_eq!((month.month.as_str(), month.refused), ("2030-01", true));
+    // Hours later, still January: nothing is sent again.
+    env.clock.advance(TimeDelta::hours(5));
+    env.write(
+        "late.toml",
+        &format!(
+            "subject = \"late\"\nstart_time = {}\nduration = \"30m\"\n",
+            t0().timestamp() + 41 * 86_400
+        ),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((refusals(), env.creates()), (1, 2));
+    // February: the held ones go.
+    env.clock.set(february());
+    d.booked(2).await;
+    d.stop().await;
+    assert_eq!(refusals(), 1);
+}
+
+#[tokio::test]
+async fn the_monthly_budget_sends_no_create_past_it() {
+    // `api.creates_per_month = 2`: the third create is held by the daemon's own count, and
+    // the service never has to refuse.
+    let env = Env::with_config(
+        FakeConfig {
+            creates_per_month: 2,
+            ..FakeConfig::default()
+        },
+        |text| sixty_days(text.replace("[api]\n", "[api]\ncreates_per_month = 2\n")),
+    )
+    .await;
+    three_one_offs(&env);
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    let waiting = loop {
+        if let Some(w) = env.state().waiting.first().cloned() {
+            break w;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing waits");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (waiting.reason.as_str(), waiting.until),
+        (
+            "the account's monthly create budget (api.creates_per_month)",
+            february().timestamp()
+        )
+    );
+    env.clock.set(february());
+    d.booked(1).await;
+    d.stop().await;
+    assert_eq!(env.fake.stats().errors.get(&500_168), None);
+    assert_eq!(env.creates(), 3);
 }

@@ -83,6 +83,9 @@ pub struct FakeConfig {
     /// Answer 500029 to a user's creates past this many in any hour (0: no limit); the real
     /// service allows 2,000.
     pub creates_per_hour_per_user: u32,
+    /// Answer 500168 to creates past this many in a month (China time, UTC+8), across all
+    /// users (0: no limit): the account's monthly create quota (doc 1095/105276).
+    pub creates_per_month: u32,
     /// Answer 190311 past this many requests in any 24 h (0: no limit); the real service
     /// allows 200,000 per app.
     pub requests_per_day: u32,
@@ -113,6 +116,7 @@ impl Default for FakeConfig {
             sdk_id: None,
             requests_per_minute: 0,
             creates_per_hour_per_user: 0,
+            creates_per_month: 0,
             requests_per_day: 0,
             quota_clock: None,
             allow_replay: false,
@@ -151,6 +155,8 @@ struct State {
     recent: VecDeque<i64>,
     /// Each user's create times (quota clock, unix ms) in the last hour.
     user_creates: HashMap<String, VecDeque<i64>>,
+    /// The month (China time, as `year * 12 + month`) and its creates so far.
+    month_creates: (i64, u32),
     /// Request times (quota clock, unix ms) in the last day.
     day_requests: VecDeque<i64>,
     stats: Stats,
@@ -186,6 +192,7 @@ impl FakeApi {
                 nonces: HashMap::new(),
                 recent: VecDeque::new(),
                 user_creates: HashMap::new(),
+                month_creates: (0, 0),
                 day_requests: VecDeque::new(),
                 stats: Stats::default(),
             }),
@@ -508,7 +515,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                         "more than the hourly create quota for this user",
                     ));
                 }
+                if over_monthly(&shared.config, state, quota_now) {
+                    return Err(Refusal::new(
+                        vendor::MONTHLY_CREATE_QUOTA,
+                        "每月总接口调用次数超过限制",
+                    ));
+                }
                 let m = state.store.create(&b, now, &mut state.rng)?;
+                state.month_creates.1 += 1;
                 if shared.config.creates_per_hour_per_user > 0 {
                     state.user_creates.entry(user).or_default().push_back(quota_now);
                 }
@@ -691,6 +705,21 @@ fn over_daily(config: &FakeConfig, state: &mut State, now_ms: i64) -> bool {
     }
     state.day_requests.push_back(now_ms);
     false
+}
+
+/// The account's monthly create quota, when configured: the month is China time's (the
+/// count of the month before is dropped when it turns).
+fn over_monthly(config: &FakeConfig, state: &mut State, now_ms: i64) -> bool {
+    use chrono::Datelike;
+    if config.creates_per_month == 0 {
+        return false;
+    }
+    let china = chrono::DateTime::from_timestamp_millis(now_ms + 8 * 3_600_000)
+        .map_or(0, |t| i64::from(t.year()) * 12 + i64::from(t.month()));
+    if state.month_creates.0 != china {
+        state.month_creates = (china, 0);
+    }
+    state.month_creates.1 >= config.creates_per_month
 }
 
 /// The hourly create quota of `user`, when configured (the create is counted once made).

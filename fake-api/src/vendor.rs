@@ -13,6 +13,8 @@ pub const INVALID_PARAMS: i64 = 190_004;
 pub const RATE_LIMITED: i64 = 190_310;
 pub const DAILY_QUOTA: i64 = 190_311;
 pub const HOURLY_CREATE_QUOTA: i64 = 500_029;
+/// The account's monthly create quota (doc 1095/105276: "每月总接口调用次数超过限制").
+pub const MONTHLY_CREATE_QUOTA: i64 = 500_168;
 pub const INTERNAL_ERROR: i64 = 5108;
 pub const NOT_FOUND: i64 = 9003;
 pub const ALREADY_CANCELLED: i64 = 9007;

@@ -145,6 +145,8 @@ pub mod codes {
     pub const QUOTA: [i64; 4] = [190_311, 500_029, 500_168, 9008];
     /// 2,000 creates an hour per user.
     pub const HOURLY_CREATES: i64 = 500_029;
+    /// The account's monthly create quota (doc 1095/105276): refused until the month turns.
+    pub const MONTHLY_CREATES: i64 = 500_168;
     /// Wrong AppId, SecretId or SdkId; a signature the key does not make.
     pub const CREDENTIALS: [i64; 2] = [BAD_CREDENTIALS, SIGNATURE_FAILED];
 }

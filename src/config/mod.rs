@@ -119,6 +119,9 @@ pub struct ApiConfig {
     pub requests_per_minute: u32,
     /// The vendor's 2,000 creates an hour per user, kept before sending (`0`: not kept).
     pub creates_per_hour_per_user: u32,
+    /// The account's monthly create budget (`api.creates_per_month`, or `premium_accounts` ×
+    /// 10 from 50 accounts, × 2 below), kept before sending (`0`: not kept).
+    pub creates_per_month: u32,
     /// The vendor's 200,000 requests a day per app, kept before sending (`0`: not kept).
     pub requests_per_day: u32,
     pub concurrency: usize,
@@ -251,6 +254,7 @@ impl Default for Config {
                 timeout: Duration::from_secs(10),
                 requests_per_minute: 300,
                 creates_per_hour_per_user: 2000,
+                creates_per_month: 0,
                 requests_per_day: 200_000,
                 concurrency: 4,
                 user_format: UserFormat::Object,

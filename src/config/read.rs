@@ -384,6 +384,8 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
             "timeout",
             "requests_per_minute",
             "creates_per_hour_per_user",
+            "creates_per_month",
+            "premium_accounts",
             "requests_per_day",
             "concurrency",
             "user_format",
@@ -466,6 +468,37 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
                 "the vendor allows 2000 creates an hour per user",
             ),
         }
+    }
+    let per_month = api.integer("creates_per_month", c);
+    let accounts = api.integer("premium_accounts", c);
+    match (per_month, accounts) {
+        (Some(n), Some(a)) => c.error_hint(
+            a.span(),
+            format!(
+                "`api.premium_accounts` and `api.creates_per_month` (= {}) both set the monthly create budget",
+                n.get_ref()
+            ),
+            "keep one: premium_accounts = N gives N x 10 a month from 50 accounts, N x 2 below",
+        ),
+        (Some(n), None) => match u32::try_from(*n.get_ref()) {
+            Ok(k) if k <= 10_000_000 => out.creates_per_month = k,
+            _ => c.error_hint(
+                n.span(),
+                "`api.creates_per_month` must be from 0 (not kept) to 10000000",
+                "the vendor allows premium accounts x 10 a month (x 2 below 50 accounts)",
+            ),
+        },
+        (None, Some(a)) => match u32::try_from(*a.get_ref()) {
+            Ok(k) if (1..=1_000_000).contains(&k) => {
+                out.creates_per_month = if k >= 50 { k * 10 } else { k * 2 };
+            }
+            _ => c.error_hint(
+                a.span(),
+                "`api.premium_accounts` must be from 1 to 1000000",
+                "the number of premium (paid) accounts of the enterprise",
+            ),
+        },
+        (None, None) => {}
     }
     if let Some(n) = api.integer("requests_per_day", c) {
         match u32::try_from(*n.get_ref()) {

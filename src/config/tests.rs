@@ -251,3 +251,40 @@ fn base_delay_longer_than_max_delay_is_an_error() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_monthly_budget_comes_from_the_cap_or_the_premium_accounts() {
+    let budget = |api: &str| {
+        parse(&format!("[api]\n{api}\n"))
+            .unwrap()
+            .api
+            .creates_per_month
+    };
+    assert_eq!(parse("").unwrap().api.creates_per_month, 0, "unlimited");
+    assert_eq!(budget("creates_per_month = 120"), 120);
+    // The vendor's rule (doc 1095/105276): x 10 from 50 premium accounts, x 2 below.
+    assert_eq!(budget("premium_accounts = 20"), 40);
+    assert_eq!(budget("premium_accounts = 49"), 98);
+    assert_eq!(budget("premium_accounts = 50"), 500);
+    let both = problems("[api]\ncreates_per_month = 40\npremium_accounts = 20\n");
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert!(
+        both[0].starts_with(
+            "/etc/ws/config.toml:3:20: `api.premium_accounts` and `api.creates_per_month` (= 40) both set the monthly create budget"
+        ),
+        "{both:?}"
+    );
+    for (bad, message) in [
+        (
+            "premium_accounts = 0",
+            "3:20: `api.premium_accounts` must be from 1",
+        ),
+        (
+            "creates_per_month = -1",
+            "3:21: `api.creates_per_month` must be from 0",
+        ),
+    ] {
+        let p = problems(&format!("[api]\n\n{bad}\n"));
+        assert!(p.len() == 1 && p[0].contains(message), "{bad}: {p:?}");
+    }
+}

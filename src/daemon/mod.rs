@@ -63,7 +63,7 @@ use crate::api::Client;
 use crate::config::Config;
 use crate::lease::Lease;
 use crate::ledger::Ledger;
-use crate::lifecycle::{Bookings, Output, Rules};
+use crate::lifecycle::{Bookings, Output, Refusal, Rules};
 use crate::metrics::Metrics;
 use crate::notifications::{Done, Outbox};
 use crate::notifier::Notifier;
@@ -183,9 +183,10 @@ pub async fn run(
     // The request bodies stay in the store: read back when a lookup or a changed definition
     // needs one. The rest of each record is what the loop works with.
     records.forget_all_requests();
-    let quotas = Arc::new(Mutex::new(Quotas::new(
-        config.api.creates_per_hour_per_user,
-    )));
+    let quotas = Arc::new(Mutex::new(
+        Quotas::new(config.api.creates_per_hour_per_user)
+            .with_month(config.api.creates_per_month, meta.month.clone()),
+    ));
     let mut watching = Watching::start(catalog.dir(), options.watch);
     let mut reloads = options.reloads.take();
     let mut d = Daemon {
@@ -414,7 +415,10 @@ impl Daemon {
                         (self.bookings).retry(&keys, "the API credentials changed", now);
                         self.credentials = new.credentials;
                     }
-                    planner::lock(&self.quotas).set_limit(new.config.api.creates_per_hour_per_user);
+                    planner::lock(&self.quotas).set_limit(
+                        new.config.api.creates_per_hour_per_user,
+                        new.config.api.creates_per_month,
+                    );
                     let dir_changed = reload::take(&mut self.config, new.config);
                     (self.bookings)
                         .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
@@ -548,12 +552,17 @@ impl Daemon {
                 // Once the last one is back, a pass records who waits, and for what.
                 Output::PassWhenQuiet => pass |= self.dispatch.in_flight() == 0,
                 Output::WakeAt(at) => self.wake = self.wake.min(at),
-                Output::QuotaRefused { key, userid, error } => {
+                Output::QuotaRefused {
+                    key,
+                    refused,
+                    error,
+                } => {
                     let now = self.options.clock.now();
                     let mut quotas = planner::lock(&self.quotas);
-                    let until = match userid {
-                        Some(user) => quotas.refused_user(&user, now),
-                        None => quotas.refused_app(now),
+                    let until = match refused {
+                        Refusal::User(user) => quotas.refused_user(&user, now),
+                        Refusal::App => quotas.refused_app(now),
+                        Refusal::Month => quotas.refused_month(now),
                     };
                     drop(quotas);
                     self.wake = self.wake.min(until);
@@ -580,7 +589,8 @@ impl Daemon {
         if !self.persist.needed(&self.bookings) {
             return Ok(self.persist.last_handed());
         }
-        let meta = self.planner.meta(&self.catalog);
+        let mut meta = self.planner.meta(&self.catalog);
+        meta.month = Some(planner::lock(&self.quotas).month_count(self.options.clock.now()));
         let looked_up = !self.planner.recovering;
         let done = self.planner.requests_done();
         let write = (self.persist).flush(&mut self.bookings, meta, looked_up, done)?;

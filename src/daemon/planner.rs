@@ -238,6 +238,7 @@ impl Planner {
                 .collect(),
             look_up_until: self.look_up_until.map(|t| t.timestamp()),
             held_changes: self.held_changes.clone(),
+            month: None, // The daemon's quotas fill it in.
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Bookings, MAX_ADOPTED, Output, Phase, Request, Told, What, lookup_backoff};
+use super::{Bookings, MAX_ADOPTED, Output, Phase, Refusal, Request, Told, What, lookup_backoff};
 use crate::api::ApiError;
 use crate::api::error::{Treatment, codes};
 use crate::api::lookup::{self, Found};
@@ -80,15 +80,15 @@ impl Bookings {
                         // this booking: its create waits with the others until the window
                         // frees, and is not sent again on its own.
                         self.set_phase(&key, Phase::Idle);
-                        let userid = match e.code() {
-                            Some(codes::HOURLY_CREATES) => {
-                                self.records.get(&key).map(|r| r.userid.clone())
-                            }
-                            _ => None,
+                        let user = || self.records.get(&key).map(|r| r.userid.clone());
+                        let refused = match (e.code(), user()) {
+                            (Some(codes::HOURLY_CREATES), Some(user)) => Refusal::User(user),
+                            (Some(codes::MONTHLY_CREATES), _) => Refusal::Month,
+                            _ => Refusal::App,
                         };
                         self.out.push_back(Output::QuotaRefused {
                             key: key.clone(),
-                            userid,
+                            refused,
                             error: message,
                         });
                         self.out.push_back(Output::Pass);

@@ -119,12 +119,23 @@ pub enum Output {
     PassWhenQuiet,
     /// Wake no later than this.
     WakeAt(DateTime<Utc>),
-    /// The API said a create quota is used up: the user's hourly one (`userid`), or the app's.
+    /// The API said a create quota is used up.
     QuotaRefused {
         key: BookingKey,
-        userid: Option<Name>,
+        refused: Refusal,
         error: String,
     },
+}
+
+/// Whose create quota the API said is used up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user's hourly creates (500029).
+    User(Name),
+    /// The app's daily requests (190311, and quota codes that name no scope).
+    App,
+    /// The account's monthly creates (500168): until the month turns.
+    Month,
 }
 
 /// What happened to a booking, for events and notifications.

@@ -51,6 +51,8 @@ pub struct Meta {
     pub look_up_until: Option<i64>,
     #[serde(default)]
     pub held_changes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<state::MonthCount>,
 }
 
 impl Meta {
@@ -63,6 +65,7 @@ impl Meta {
             paused: state.paused.clone(),
             look_up_until: state.look_up_until,
             held_changes: state.held_changes.clone(),
+            month: state.month.clone(),
         }
     }
 
@@ -76,6 +79,7 @@ impl Meta {
             paused: state.paused,
             look_up_until: state.look_up_until,
             held_changes: state.held_changes,
+            month: state.month,
         };
         (state.bookings, meta)
     }
@@ -92,6 +96,7 @@ impl Meta {
             paused: self.paused,
             look_up_until: self.look_up_until,
             held_changes: self.held_changes,
+            month: self.month,
         }
     }
 }

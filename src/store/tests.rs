@@ -42,6 +42,11 @@ fn sample() -> State {
         }],
         paused: vec!["team/standup".into()],
         look_up_until: Some(1_900_000_000),
+        month: Some(state::MonthCount {
+            month: "2030-03".into(),
+            creates: 7,
+            refused: true,
+        }),
         held_changes: vec!["team/weekly".into()],
     }
 }

@@ -103,7 +103,7 @@ fn every_answer_to_a_create() {
             Phase::Idle,
             Status::Pending,
             1,
-            vec!["quota Some(\"alice\")", "pass"],
+            vec!["quota User(\"alice\")", "pass"],
         ),
         (
             "the app's quota",
@@ -111,7 +111,15 @@ fn every_answer_to_a_create() {
             Phase::Idle,
             Status::Pending,
             1,
-            vec!["quota None", "pass"],
+            vec!["quota App", "pass"],
+        ),
+        (
+            "the account's monthly creates",
+            Err(status(500_168)),
+            Phase::Idle,
+            Status::Pending,
+            1,
+            vec!["quota Month", "pass"],
         ),
         (
             "held back by a quota: the call does not count",

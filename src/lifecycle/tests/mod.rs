@@ -194,7 +194,7 @@ fn outputs(b: &mut Bookings) -> Vec<String> {
             Output::Pass => "pass".into(),
             Output::PassWhenQuiet => "pass when quiet".into(),
             Output::WakeAt(t) => format!("wake +{}", t.timestamp() - T0),
-            Output::QuotaRefused { userid, .. } => format!("quota {userid:?}"),
+            Output::QuotaRefused { refused, .. } => format!("quota {refused:?}"),
         })
         .collect()
 }
