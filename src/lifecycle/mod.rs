@@ -31,8 +31,10 @@
 //! - an answer for a booking that is not [`Phase::Sending`] that request: a booking has at
 //!   most one request in flight (the plan skips busy bookings), and the daemon hands every
 //!   answer to the request it sent. Should one come anyway, a create's or change's answer is
-//!   still taken (it is certain about the meeting), and a lookup's is dropped (it was made for
-//!   a booking that has moved on: concluding from it could create twice); both are logged.
+//!   still taken (it is certain about the meeting; a change's finds nothing to take in a
+//!   booking with no change on record, and leaves it as it is), and a lookup's is dropped (it
+//!   was made for a booking that has moved on: concluding from it could create twice); both
+//!   are logged.
 //!   Likewise `lost` (a request ended without an answer) comes only for a booking that is
 //!   [`Phase::Sending`]; should it come for another, that booking is looked up all the same;
 //! - an answer for a key with no record: a record leaves the ledger only when it is done,

@@ -327,16 +327,18 @@ const FALLBACKS: &[Row] = &[
     (UNSURE, Found, "Unsure", "pending 1 h1", &["pass"]),
     (LOOKED_UP, NotFound, "LookedUp", "pending 1 h1", &["pass"]),
     (CREATE_WAITING, NotFound, "Waiting(+300)", "pending 1 h1", &["pass"]),
-    // A change's answer: taken, but for a key with no record.
+    // A change's answer: taken, but for a key with no record; for a booking without a change
+    // on record it has nothing to take, and leaves the booking as it is (an unsure one is
+    // still looked up before it is created again).
     (NEW, Changed, "Idle", "none", &[]),
     (CANCEL_RECORDED, Changed, "Idle", "cancelled 1 h1", &["cancelled: gone d", "pass"]),
-    (QUEUED, Changed, "Idle", "pending 0 h1", &[]),
-    (CREATING, Changed, "Idle", "pending 1 h1", &[]),
-    (LOOKING_UP, Changed, "Idle", "pending 1 h1", &[]),
-    (UNSURE, Changed, "Idle", "pending 1 h1", &[]),
+    (QUEUED, Changed, "Queued", "pending 0 h1", &[]),
+    (CREATING, Changed, "Sending(Create)", "pending 1 h1", &[]),
+    (LOOKING_UP, Changed, "Sending(LookUp)", "pending 1 h1", &[]),
+    (UNSURE, Changed, "Unsure", "pending 1 h1", &[]),
     (CHANGE_LOST, Changed, "Idle", "cancelled 1 h1", &["cancelled: gone d", "pass"]),
-    (LOOKED_UP, Changed, "Idle", "pending 1 h1", &[]),
-    (CREATE_WAITING, Changed, "Idle", "pending 1 h1", &[]),
+    (LOOKED_UP, Changed, "LookedUp", "pending 1 h1", &[]),
+    (CREATE_WAITING, Changed, "Waiting(+300)", "pending 1 h1", &[]),
     (CHANGE_WAITING, Changed, "Idle", "cancelled 1 h1", &["cancelled: gone d", "pass"]),
     // A request lost that was not about the booking: it is looked up all the same.
     (HELD_BACK, Lost, "Unsure", "pending 0 h1", &["pass"]),
