@@ -301,13 +301,19 @@ impl Bookings {
         if !self.answered(&key, Request::Change) {
             return;
         }
-        self.live.remove(&key);
+        let waited = self.phase(&key) == Phase::Sending(Request::Change);
         let Some(r) = self.records.get_mut(&key) else {
             return;
         };
         let Some(change) = r.change.take() else {
+            // Nothing on record for it to take: unless the booking waited for this answer, it
+            // is left as it is (an unsure one is still looked up before it is created again).
+            if waited {
+                self.live.remove(&key);
+            }
             return;
         };
+        self.live.remove(&key);
         match (result, *change) {
             (Ok(()), Change::Cancel { reason }) => {
                 let meeting_id = r.meeting_id.clone().unwrap_or_else(|| "-".into());

@@ -26,16 +26,33 @@
 //! missed, cancelled). A pending record loaded at start is [`Phase::Unsure`]: its create may
 //! have been sent by the run that wrote it.
 //!
-//! Pairs that cannot happen, and why:
+//! Pairs that cannot happen, and why (`tests/matrix.rs` has a row for every other pair, and
+//! fails on a phase or an event that has neither):
 //! - an answer for a booking that is not [`Phase::Sending`] that request: a booking has at
 //!   most one request in flight (the plan skips busy bookings), and the daemon hands every
 //!   answer to the request it sent. Should one come anyway, a create's or change's answer is
-//!   still taken (it is certain about the meeting), and a lookup's is dropped (it was made for
-//!   a booking that has moved on: concluding from it could create twice); both are logged;
+//!   still taken (it is certain about the meeting; a change's finds nothing to take in a
+//!   booking with no change on record, and leaves it as it is), and a lookup's is dropped (it
+//!   was made for a booking that has moved on: concluding from it could create twice); both
+//!   are logged.
+//!   Likewise `lost` (a request ended without an answer) comes only for a booking that is
+//!   [`Phase::Sending`]; should it come for another, that booking is looked up all the same;
 //! - an answer for a key with no record: a record leaves the ledger only when it is done,
 //!   forgotten or moved, never while a request for it is in flight (`prune` keeps busy ones;
 //!   `Forget` and `Move` come from the plan, which skips busy bookings). The answer is then
-//!   dropped, and the live entry with it.
+//!   dropped, and the live entry with it;
+//! - a step of the plan for a busy booking ([`Phase::Queued`] or [`Phase::Sending`]):
+//!   `intent`, `missed`, `forget`, `moved`, `change`, `drop_change`, `rehash`, or the
+//!   `dispatch_change` that sends a change it planned. The plan skips busy bookings; nothing
+//!   here guards against one (an `intent` would queue a second create);
+//! - a step for a phase it is not made for: `dispatch_create` sends a [`Phase::Queued`]
+//!   create only; `unsendable` is only the create that `intent` has just queued (or marked
+//!   unsure); `dispatch_lookup` looks up an [`Phase::Unsure`] booking only. The plan never
+//!   creates (`intent`) an unsure booking (it looks it up), moves (`moved`) only unsure ones,
+//!   and changes (`change`, `rehash`, `dispatch_change`, `drop_change`) only booked meetings,
+//!   which are never [`Phase::LookedUp`] (that is a pending booking), and are
+//!   [`Phase::Waiting`] only with a change on record (`change` and `rehash` come only for a
+//!   meeting without one). Nothing guards against these either.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;

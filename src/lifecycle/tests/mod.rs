@@ -394,3 +394,4 @@ fn an_answer_for_a_booking_no_longer_on_record_is_dropped() {
 }
 
 mod answers;
+mod matrix;
