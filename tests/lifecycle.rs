@@ -856,3 +856,65 @@ async fn changes_under_the_guard_or_made_by_an_edit_go_out() {
     d.stop().await;
     assert!(env.state().held_changes.is_empty());
 }
+
+/// A pass that comes while a change's intent is still being written (the store is busy) does
+/// not plan the change again: it is sent once. (It went twice: the booking was not busy
+/// until its change was sent, so the second pass resumed it and queued it a second time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_while_a_changes_intent_is_written_sends_it_once() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    d.booked(1).await;
+    // Results are written within a second: then the store is idle.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Answers take 600 ms from now on: the first send of the change is still in flight when
+    // a second one would go.
+    env.fake.set_faults(Faults {
+        slow: FaultSpec::Rate(1.0),
+        latency: Duration::from_millis(600),
+        ..Faults::default()
+    });
+    // Another connection holds the write lock: the change's intent waits to be written.
+    let other = rusqlite::Connection::open(&env.config.state.file).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    env.write("planning.toml", &ONE_OFF.replace("Planning", "Planning v2"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Another file: another pass, while the intent is still being written.
+    env.write(
+        "other.toml",
+        "subject = \"Other\"\nstart_time = 2030-01-03T12:00:00Z\nduration = \"1h\"\n",
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    // The change and the other file's booking, in whichever order they come.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(
+            d.wait_for("the change and the other booking", |e| match e {
+                Event::Changed { key, what } => Some(format!("{key} {what}")),
+                Event::Booked { key, .. } => Some(format!("{key} booked")),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "other@1893672000 booked",
+            "planning@1893664800 modified: subject"
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.stop().await;
+    let modifies = env
+        .fake
+        .journal()
+        .iter()
+        .filter(|e| e.op == "modify")
+        .count();
+    assert_eq!(modifies, 1, "{:?}", ops(&env));
+}

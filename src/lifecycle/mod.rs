@@ -42,9 +42,14 @@
 //!   `Forget` and `Move` come from the plan, which skips busy bookings). The answer is then
 //!   dropped, and the live entry with it;
 //! - a step of the plan for a busy booking ([`Phase::Queued`] or [`Phase::Sending`]):
-//!   `intent`, `missed`, `forget`, `moved`, `change`, `drop_change`, `rehash`, or the
-//!   `dispatch_change` that sends a change it planned. The plan skips busy bookings; nothing
-//!   here guards against one (an `intent` would queue a second create);
+//!   `intent`, `missed`, `forget`, `moved`, `change`, `drop_change`, `rehash`. The plan skips
+//!   busy bookings (a change recorded is [`Phase::Queued`] until it is sent, so a pass while
+//!   its intent is written does not plan it again); nothing here guards against one (an
+//!   `intent` would queue a second create);
+//! - a `dispatch_change` for a booking already [`Phase::Sending`]: a change goes from
+//!   [`Phase::Queued`] (just recorded), or from Idle or [`Phase::Waiting`] (resumed from the
+//!   record). Should one come anyway (a change queued twice), nothing is sent: it is on its
+//!   way once;
 //! - a step for a phase it is not made for: `dispatch_create` sends a [`Phase::Queued`]
 //!   create only; `unsendable` is only the create that `intent` has just queued (or marked
 //!   unsure); `dispatch_lookup` looks up an [`Phase::Unsure`] booking only. The plan never
@@ -77,7 +82,7 @@ pub enum Phase {
     /// Nothing planned or in flight: the plan decides what comes next.
     #[default]
     Idle,
-    /// Its create's intent is on record, waiting for a sending slot.
+    /// Its create's or change's intent is on record, waiting to be sent.
     Queued,
     /// A request about it is in flight.
     Sending(Request),
@@ -454,6 +459,11 @@ impl Bookings {
             tracing::info!(booking = %key, change = change.kind().as_str(), "changing a booked meeting");
             r.change = Some(Box::new(change));
             r.updated_at = now.timestamp();
+            // Busy until it is sent: a pass while its intent is written must not plan it
+            // again (it would be queued, and sent, twice). An unsure booking stays so.
+            if self.phase(key) == Phase::Idle {
+                self.set_phase(key, Phase::Queued);
+            }
         }
     }
 
@@ -465,6 +475,7 @@ impl Bookings {
             tracing::warn!(booking = %key, "{reason}; the change is dropped");
             r.change = None;
         }
+        self.unqueue(key);
     }
 
     /// The definition changed in nothing the meeting shows: its new hash is noted.
@@ -516,10 +527,18 @@ impl Bookings {
 
     /// The change on record for `key`, to send now; `None` when there is none (or no meeting).
     pub fn dispatch_change(&mut self, key: &BookingKey) -> Option<ChangeRequest> {
-        let r = self.records.get(key)?;
-        let (Some(change), Some(meeting_id)) = (r.change.as_deref(), r.meeting_id.as_ref()) else {
+        let Some(r) = self.records.get(key) else {
+            self.unqueue(key);
             return None;
         };
+        let (Some(change), Some(meeting_id)) = (r.change.as_deref(), r.meeting_id.as_ref()) else {
+            self.unqueue(key);
+            return None;
+        };
+        if matches!(self.phase(key), Phase::Sending(_)) {
+            // Queued twice (two passes resumed it before it went): it is on its way once.
+            return None;
+        }
         let request = ChangeRequest {
             change: change.clone(),
             meeting_id: meeting_id.clone(),
@@ -545,6 +564,14 @@ impl Bookings {
         }
         tracing::warn!(booking = %key, "an answer to a {request:?} came for a booking in {phase:?}");
         request != Request::LookUp
+    }
+
+    /// A booking queued with nothing left to send is not busy any more (else the plan would
+    /// skip it for good).
+    fn unqueue(&mut self, key: &BookingKey) {
+        if self.phase(key) == Phase::Queued {
+            self.set_phase(key, Phase::Idle);
+        }
     }
 
     fn set_phase(&mut self, key: &BookingKey, phase: Phase) {

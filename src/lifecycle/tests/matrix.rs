@@ -23,9 +23,18 @@ const HELD_BACK: Start = Start("held back (pending)", "Idle", |b| {
     creating(b, "d");
     b.created(key("d"), Err(held_back()), now());
 });
-const CANCEL_RECORDED: Start = Start("cancel recorded", "Idle", |b| {
+const CANCEL_RECORDED: Start = Start("cancel recorded", "Queued", |b| {
     booked(b, "d");
     Cancel.apply(b);
+});
+/// A cancel on record when the daemon starts (recorded by the run before, not sent).
+const CANCEL_ON_RECORD: Start = Start("cancel on record at start", "Idle", |b| {
+    booked(b, "d");
+    if let Some(r) = b.records_mut().get_mut(&key("d")) {
+        r.change = Some(Box::new(Change::Cancel {
+            reason: "gone".into(),
+        }));
+    }
 });
 const QUEUED: Start = Start("queued", "Queued", |b| queued(b, "d"));
 const CREATING: Start = Start("creating", "Sending(Create)", |b| creating(b, "d"));
@@ -237,15 +246,15 @@ const ROWS: &[Row] = &[
     (NEW, LookUpFirst, "Unsure", "pending 0 h2", &["false"]),
     (FAILED, Intent, "Queued", "pending 1 h2", &["true"]),
     (HELD_BACK, Intent, "Queued", "pending 0 h2", &["true"]),
-    (CANCEL_RECORDED, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
+    (CANCEL_ON_RECORD, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     (BOOKED, DispatchChange, "Idle", "booked 1 h1", &["None"]),
     (FAILED, Retry, "Unsure", "pending 0 h1", &["1"]),
     (BOOKED, Retry, "Idle", "booked 1 h1", &["0"]),
     (NEW, Missed, "Idle", "missed 0 h1", &["missed d"]),
     (HELD_BACK, Missed, "Idle", "missed 0 h1", &["missed d"]),
     (HELD_BACK, Forget, "Idle", "none", &[]),
-    (BOOKED, Cancel, "Idle", "booked 1 h1 change", &[]),
-    (CANCEL_RECORDED, DropChange, "Idle", "booked 1 h1", &[]),
+    (BOOKED, Cancel, "Queued", "booked 1 h1 change", &[]),
+    (CANCEL_ON_RECORD, DropChange, "Idle", "booked 1 h1", &[]),
     (BOOKED, Rehash, "Idle", "booked 1 h2", &[]),
     (BOOKED, Prune, "Idle", "none", &["1"]),
     (HELD_BACK, Prune, "Idle", "pending 0 h1", &["0"]),
@@ -254,6 +263,7 @@ const ROWS: &[Row] = &[
     (QUEUED, DispatchCreate, "Sending(Create)", "pending 1 h1", &[]),
     (QUEUED, Retry, "Queued", "pending 0 h1", &["0"]),
     (QUEUED, Prune, "Queued", "pending 0 h1", &["0"]),
+    (CANCEL_RECORDED, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     // Sending(Create).
     (CREATING, Created, "Idle", "booked 1 h1", &["booked d adopted=false"]),
     (CREATING, CreateUnclear, "Unsure", "pending 1 h1", &["pass"]),
@@ -308,6 +318,10 @@ const ROWS: &[Row] = &[
 /// record is dropped, and a booking a lost request was not about is looked up.
 #[rustfmt::skip]
 const FALLBACKS: &[Row] = &[
+    // A change queued twice: it is on its way once, and nothing more is sent.
+    (CANCELLING, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["None"]),
+    (CREATING, DispatchChange, "Sending(Create)", "pending 1 h1", &["None"]),
+    (LOOKING_UP, DispatchChange, "Sending(LookUp)", "pending 1 h1", &["None"]),
     // A create's answer: taken (it is certain about the meeting), but for a key with no record.
     (NEW, Created, "Idle", "none", &[]),
     (HELD_BACK, Created, "Idle", "booked 0 h1", &["booked d adopted=false"]),
@@ -379,8 +393,10 @@ const IMPOSSIBLE: &[(&[&str], &[&str], &str, bool)] = &[
         "an answer for a booking that is not [`Phase::Sending`] that request", true),
     (&["Idle", "Queued", "Unsure", "LookedUp", "Waiting"], &["lost"],
         "should it come for another, that booking is looked up all the same", true),
-    (BUSY, &["intent", "missed", "forget", "moved", "change", "drop_change", "rehash", "dispatch_change"],
+    (BUSY, &["intent", "missed", "forget", "moved", "change", "drop_change", "rehash"],
         "a step of the plan for a busy booking", false),
+    (&["Sending(Create)", "Sending(LookUp)", "Sending(Change)"], &["dispatch_change"],
+        "a `dispatch_change` for a booking already [`Phase::Sending`]", true),
     (&["Idle", "Sending(Create)", "Sending(LookUp)", "Sending(Change)", "Unsure", "LookedUp", "Waiting"],
         &["dispatch_create"], "`dispatch_create` sends a [`Phase::Queued`] create only", false),
     (&["Idle", "Sending(Create)", "Sending(LookUp)", "Sending(Change)", "LookedUp", "Waiting"], &["unsendable"],
