@@ -210,8 +210,10 @@ impl Dispatch {
     fn send_create(&mut self, u: Unsent, bookings: &mut Bookings) {
         // The body recorded with the intent; from the store if memory lost it (read by the
         // task: a body that cannot be read is a create certainly not sent).
+        if !bookings.dispatch_create(&u.key) {
+            return;
+        }
         let kept = bookings.records_mut().take_request(&u.key);
-        bookings.dispatch_create(&u.key);
         let (client, reader) = (self.client.clone(), self.reader.clone());
         let key = u.key.clone();
         let (quotas, clock) = (self.quotas.clone(), self.clock.clone());

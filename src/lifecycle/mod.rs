@@ -51,7 +51,7 @@
 //!   record). Should one come anyway (a change queued twice), nothing is sent: it is on its
 //!   way once;
 //! - a step for a phase it is not made for: `dispatch_create` sends a [`Phase::Queued`]
-//!   create only; `unsendable` is only the create that `intent` has just queued (or marked
+//!   create only (should it come for another, nothing is sent); `unsendable` is only the create that `intent` has just queued (or marked
 //!   unsure); `dispatch_lookup` looks up an [`Phase::Unsure`] booking only. The plan never
 //!   creates (`intent`) an unsure booking (it looks it up), moves (`moved`) only unsure ones,
 //!   and changes (`change`, `rehash`, `dispatch_change`, `drop_change`) only booked meetings,
@@ -503,14 +503,21 @@ impl Bookings {
 
     // ---- Requests going out -----------------------------------------------------------------
 
-    /// A queued create is sent now: one more create call on record.
-    pub fn dispatch_create(&mut self, key: &BookingKey) {
+    /// A queued create is sent now: one more create call on record. Returns whether to send
+    /// it: only a [`Phase::Queued`] booking's create goes (one whose create was answered or
+    /// dropped meanwhile sends nothing; a create never goes twice).
+    pub fn dispatch_create(&mut self, key: &BookingKey) -> bool {
+        if self.phase(key) != Phase::Queued || !self.records.contains(key) {
+            tracing::warn!(booking = %key, "a queued create whose booking moved on; not sent");
+            return false;
+        }
         if let Some(r) = self.records.get_mut(key) {
             r.attempts += 1;
         }
         let live = self.live.entry(key.clone()).or_default();
         live.phase = Phase::Sending(Request::Create);
         live.never_sent = false;
+        true
     }
 
     /// These bookings are looked up in one list request. Returns whether any create of them

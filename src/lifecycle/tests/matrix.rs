@@ -159,6 +159,7 @@ impl Ev {
                 b.intent(&wanted("d"), "h2", first, t).to_string()
             }
             DispatchLookup => b.dispatch_lookup(&[d]).to_string(),
+            DispatchCreate => b.dispatch_create(&d).to_string(),
             DispatchChange => format!("{:?}", b.dispatch_change(&d).map(|c| c.change.kind())),
             Retry => b.retry(&[d], "asked", t).to_string(),
             Moved => format!(
@@ -182,7 +183,6 @@ impl Ev {
         let timeout = || Err(transport(TransportKind::Timeout));
         match self {
             Unsendable => b.unsendable(&d, "no body".into(), t),
-            DispatchCreate => b.dispatch_create(&d),
             Created => b.created(d, Ok(meeting("d", "m-new")), t),
             CreateUnclear => b.created(d, timeout(), t),
             NotFound => b.looked_up(vec![d], Ok(Vec::new()), &none, t),
@@ -260,7 +260,7 @@ const ROWS: &[Row] = &[
     (HELD_BACK, Prune, "Idle", "pending 0 h1", &["0"]),
     // Queued.
     (QUEUED, Unsendable, "Unsure", "pending 0 h1", &["pass"]),
-    (QUEUED, DispatchCreate, "Sending(Create)", "pending 1 h1", &[]),
+    (QUEUED, DispatchCreate, "Sending(Create)", "pending 1 h1", &["true"]),
     (QUEUED, Retry, "Queued", "pending 0 h1", &["0"]),
     (QUEUED, Prune, "Queued", "pending 0 h1", &["0"]),
     (CANCEL_RECORDED, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
@@ -318,6 +318,15 @@ const ROWS: &[Row] = &[
 /// record is dropped, and a booking a lost request was not about is looked up.
 #[rustfmt::skip]
 const FALLBACKS: &[Row] = &[
+    // A create that is not queued: nothing is sent (a create never goes twice).
+    (NEW, DispatchCreate, "Idle", "none", &["false"]),
+    (BOOKED, DispatchCreate, "Idle", "booked 1 h1", &["false"]),
+    (CREATING, DispatchCreate, "Sending(Create)", "pending 1 h1", &["false"]),
+    (LOOKING_UP, DispatchCreate, "Sending(LookUp)", "pending 1 h1", &["false"]),
+    (CANCELLING, DispatchCreate, "Sending(Change)", "booked 1 h1 change", &["false"]),
+    (UNSURE, DispatchCreate, "Unsure", "pending 1 h1", &["false"]),
+    (LOOKED_UP, DispatchCreate, "LookedUp", "pending 1 h1", &["false"]),
+    (CREATE_WAITING, DispatchCreate, "Waiting(+300)", "pending 1 h1", &["false"]),
     // A change queued twice: it is on its way once, and nothing more is sent.
     (CANCELLING, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["None"]),
     (CREATING, DispatchChange, "Sending(Create)", "pending 1 h1", &["None"]),
@@ -398,7 +407,7 @@ const IMPOSSIBLE: &[(&[&str], &[&str], &str, bool)] = &[
     (&["Sending(Create)", "Sending(LookUp)", "Sending(Change)"], &["dispatch_change"],
         "a `dispatch_change` for a booking already [`Phase::Sending`]", true),
     (&["Idle", "Sending(Create)", "Sending(LookUp)", "Sending(Change)", "Unsure", "LookedUp", "Waiting"],
-        &["dispatch_create"], "`dispatch_create` sends a [`Phase::Queued`] create only", false),
+        &["dispatch_create"], "`dispatch_create` sends a [`Phase::Queued`]", true),
     (&["Idle", "Sending(Create)", "Sending(LookUp)", "Sending(Change)", "LookedUp", "Waiting"], &["unsendable"],
         "`unsendable` is only the create that `intent` has just queued (or marked unsure)", false),
     (&["Idle", "Queued", "Sending(Create)", "Sending(LookUp)", "Sending(Change)", "LookedUp", "Waiting"],

@@ -265,13 +265,18 @@ fn an_intent_keeps_the_attempts_error_and_notifications_of_the_record_it_replace
 #[test]
 fn dispatching_a_create_counts_a_call_and_marks_it_sent() {
     let mut b = fresh();
+    // Looked up first (never sent), not found, then queued to be created.
     b.intent(
         &wanted("d"),
         "h1",
         First::LookUp { never_sent: true },
         now(),
     );
-    b.dispatch_create(&key("d"));
+    b.dispatch_lookup(&[key("d")]);
+    b.looked_up(vec![key("d")], Ok(Vec::new()), &HashMap::new(), now());
+    b.intent(&wanted("d"), "h1", First::Send, now());
+    assert!(b.live(&key("d")).unwrap().never_sent);
+    assert!(b.dispatch_create(&key("d")));
     assert_eq!(record(&b, "d").attempts, 1);
     assert!(!b.live(&key("d")).unwrap().never_sent);
 }
