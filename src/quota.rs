@@ -15,7 +15,9 @@
 //! rest until the month turns, soonest meeting first (the planner admits in start order). A
 //! 500168 holds every create until then, whatever the count says. The month turns at 00:00
 //! Asia/Shanghai on the 1st: the docs name no boundary, and the service counts in China
-//! time. The count is kept in the store ([`MonthCount`]), so a restart does not forget it.
+//! time. Should its month turn later (in UTC, 8 hours on), a 500168 on the first day of ours
+//! holds creates for an hour, not a month. The count is kept in the store ([`MonthCount`]),
+//! so a restart does not forget it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -143,9 +145,11 @@ impl Quotas {
     /// Whether a server refusal pauses `user`'s creates at `now`: asked again by a create
     /// that was admitted but still waits for its turn to be sent.
     pub fn paused(&self, user: &str, now: DateTime<Utc>) -> Result<(), Wait> {
-        if self.month_count(now).refused {
+        if let Some(until) = self.month_count(now).refused_until
+            && until > now.timestamp()
+        {
             return Err(Wait {
-                until: next_month(now),
+                until: DateTime::from_timestamp(until, 0).unwrap_or_else(|| next_month(now)),
                 reason: WaitReason::MonthRefused,
             });
         }
@@ -223,10 +227,18 @@ impl Quotas {
 
     /// The server refused a create for the account's monthly quota: every create waits until
     /// the month turns (not an hourly retry: the answer cannot change before then).
+    /// On the first day of the month (ours), the service's month may not have turned yet
+    /// (the docs name no boundary): then an hour, not a month.
     pub fn refused_month(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.month = self.month_count(now);
-        self.month.refused = true;
-        next_month(now)
+        let first_day = now.with_timezone(&SERVICE_ZONE).day() == 1;
+        let until = if first_day {
+            now + REFUSAL_PAUSE
+        } else {
+            next_month(now)
+        };
+        self.month.refused_until = Some(until.timestamp());
+        until
     }
 
     /// Drops what left the window, and pauses that ended.
@@ -384,7 +396,7 @@ mod tests {
             MonthCount {
                 month: "2030-12".into(),
                 creates: 1,
-                refused: true
+                refused_until: Some(turn.timestamp())
             }
         );
         let again = Quotas::new(2000).with_month(0, Some(kept));
@@ -394,6 +406,26 @@ mod tests {
         );
         // A new year's January is free again.
         again.check("bob", turn).unwrap();
+    }
+
+    #[test]
+    fn a_refusal_on_the_first_day_of_the_month_holds_for_an_hour() {
+        // 02:00 on 1 January in China: the service's month may turn at 00:00 UTC, six hours
+        // on. A month's hold would lose the whole month.
+        let now = Utc.with_ymd_and_hms(2030, 12, 31, 18, 0, 0).unwrap();
+        let mut q = Quotas::new(0);
+        assert_eq!(q.refused_month(now), now + REFUSAL_PAUSE);
+        assert_eq!(
+            q.check("bob", now).unwrap_err().reason,
+            WaitReason::MonthRefused
+        );
+        q.check("bob", now + REFUSAL_PAUSE).unwrap();
+        // The next day, it holds until the month turns.
+        let later = now + TimeDelta::days(1);
+        assert_eq!(
+            q.refused_month(later),
+            Utc.with_ymd_and_hms(2031, 1, 31, 16, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -274,9 +274,10 @@ pub struct MonthCount {
     /// Creates sent this month (each counted when it is sent: one the server did not count
     /// still counts here, so the budget errs on the side of waiting).
     pub creates: u32,
-    /// The service answered 500168 this month: nothing more is sent until it turns.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub refused: bool,
+    /// The service answered 500168 this month: nothing more is sent until then (unix
+    /// seconds; the month's turn, or an hour on when the refusal came on its first day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_until: Option<i64>,
 }
 
 /// Creates of one user that wait for a quota.

@@ -295,6 +295,9 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
         sixty_days,
     )
     .await;
+    // 10 January: not the first day of the month (a refusal then holds for an hour: the
+    // service's month may turn later than China's midnight).
+    env.clock.advance(TimeDelta::days(9));
     three_one_offs(&env);
     let mut d = env.start(Mode::Run);
     d.booked(2).await;
@@ -318,7 +321,10 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
     assert_eq!(refusals(), 1);
     // The store keeps the count and the refusal, for a restart.
     let month = env.state().month.expect("the month's count is on record");
-    assert_eq!((month.month.as_str(), month.refused), ("2030-01", true));
+    assert_eq!(
+        (month.month.as_str(), month.refused_until),
+        ("2030-01", Some(february().timestamp()))
+    );
     // Hours later, still January: nothing is sent again.
     env.clock.advance(TimeDelta::hours(5));
     env.write(

@@ -45,7 +45,7 @@ fn sample() -> State {
         month: Some(state::MonthCount {
             month: "2030-03".into(),
             creates: 7,
-            refused: true,
+            refused_until: Some(1_900_000_000),
         }),
         held_changes: vec!["team/weekly".into()],
     }
