@@ -15,10 +15,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::error::DaemonError;
-use super::options::Options;
+use super::options::{Mode, Options};
 use super::report::Event;
+use crate::config::Config;
 use crate::lease::Lease;
+use crate::state::State;
 use crate::state::StateError;
+use crate::store::Store;
 use crate::store::postgres::Pg;
 
 /// A check in flight: when it was asked (by the lease's clock and the loop's), and the
@@ -169,6 +172,34 @@ impl Leadership {
             tracing::warn!("while stopping: {e}");
         }
     }
+}
+
+/// Opens the store the config names: SQLite (in memory for a dry run), or PostgreSQL once
+/// this daemon leads ([`wait_for_lead`]). `None` when shutdown came first.
+pub(super) async fn open(
+    config: &Config,
+    options: &Options,
+    lease: Option<&Lease>,
+    shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<(Store, State)>, DaemonError> {
+    let state = &config.state;
+    Ok(Some(match (&state.url, lease) {
+        (Some(url), Some(lease)) => {
+            let lead = Lead {
+                takeover: state.takeover,
+                settle: config.api.timeout * 2,
+                lease,
+            };
+            match wait_for_lead(url.expose(), &lead, options, shutdown).await? {
+                Some(pg) => Store::leading(pg, url.expose(), state.takeover).await?,
+                None => return Ok(None),
+            }
+        }
+        _ if options.mode == (Mode::Recover { dry_run: true }) => {
+            Store::open_in_memory(&state.file, state.import.as_deref())?
+        }
+        _ => Store::open(&state.file, state.import.as_deref())?,
+    }))
 }
 
 /// What taking the lead needs to know.

@@ -63,7 +63,7 @@ use crate::api::Client;
 use crate::config::Config;
 use crate::lease::Lease;
 use crate::ledger::Ledger;
-use crate::lifecycle::{Bookings, Output, Refusal, Rules};
+use crate::lifecycle::{Bookings, Output, Rules};
 use crate::metrics::Metrics;
 use crate::notifications::{Done, Outbox};
 use crate::notifier::Notifier;
@@ -73,7 +73,7 @@ use crate::watch::Catalog;
 use crate::watcher::{Due, Watching};
 use announce::{Announcer, Cx};
 use dispatch::{Dispatch, Joined};
-use lead::{Lead, Leadership};
+use lead::Leadership;
 use persist::Persist;
 use planner::{Planner, World};
 
@@ -137,20 +137,10 @@ pub async fn run(
     if let Some(lease) = &lease {
         client = client.with_lease(lease.clone());
     }
-    let (store, state) = if let (Some(url), Some(lease)) = (&config.state.url, &lease) {
-        let lead = Lead {
-            takeover: config.state.takeover,
-            settle: config.api.timeout * 2,
-            lease,
-        };
-        match lead::wait_for_lead(url.expose(), &lead, &options, shutdown.as_mut()).await? {
-            Some(pg) => Store::leading(pg, url.expose(), config.state.takeover).await?,
-            None => return Ok(Summary::default()),
-        }
-    } else if options.mode == (Mode::Recover { dry_run: true }) {
-        Store::open_in_memory(&config.state.file, config.state.import.as_deref())?
-    } else {
-        Store::open(&config.state.file, config.state.import.as_deref())?
+    let Some((store, state)) =
+        lead::open(&config, &options, lease.as_deref(), shutdown.as_mut()).await?
+    else {
+        return Ok(Summary::default()); // Shutdown came while waiting for the lead.
     };
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
@@ -398,48 +388,6 @@ impl Daemon {
         }
     }
 
-    /// Re-reads the config (SIGHUP). A broken config is reported and the old one kept.
-    fn reload(&mut self, watching: &mut Watching) {
-        self.notifier.send(&[
-            sd_notify::NotifyState::Reloading,
-            sd_notify::NotifyState::monotonic_usec_now()
-                .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
-        ]);
-        if let Some(path) = self.options.config_path.clone() {
-            match reload::load(&path, self.dispatch.client()) {
-                Ok(new) => {
-                    if new.credentials != self.credentials {
-                        // Failures the old credentials caused are worth another try now.
-                        let keys = reload::failed_for_credentials(self.bookings.records());
-                        let now = self.options.clock.now();
-                        (self.bookings).retry(&keys, "the API credentials changed", now);
-                        self.credentials = new.credentials;
-                    }
-                    planner::lock(&self.quotas).set_limit(
-                        new.config.api.creates_per_hour_per_user,
-                        new.config.api.creates_per_month,
-                    );
-                    let dir_changed = reload::take(&mut self.config, new.config);
-                    (self.bookings)
-                        .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
-                    self.dispatch.reload(new.client, &self.config);
-                    self.catalog.set_retention(self.config.state.retention);
-                    if dir_changed {
-                        self.catalog = Catalog::new(&self.config.watch.dir)
-                            .with_retention(self.config.state.retention);
-                        watching.restart(self.catalog.dir());
-                    }
-                    tracing::info!(config = %path.display(), "config reloaded");
-                }
-                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
-            }
-        }
-        let now = self.options.clock.now();
-        let result = self.catalog.reparse_all(&self.config.defaults, now);
-        self.after_scan(result);
-        self.notifier.send(&[sd_notify::NotifyState::Ready]);
-    }
-
     /// Whether a pass now would do something (for `once`).
     fn has_work_now(&self) -> bool {
         let world = World {
@@ -557,14 +505,7 @@ impl Daemon {
                     refused,
                     error,
                 } => {
-                    let now = self.options.clock.now();
-                    let mut quotas = planner::lock(&self.quotas);
-                    let until = match refused {
-                        Refusal::User(user) => quotas.refused_user(&user, now),
-                        Refusal::App => quotas.refused_app(now),
-                        Refusal::Month => quotas.refused_month(now),
-                    };
-                    drop(quotas);
+                    let until = planner::refused(&self.quotas, refused, self.options.clock.now());
                     self.wake = self.wake.min(until);
                     tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
                 }

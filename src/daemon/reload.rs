@@ -8,7 +8,10 @@ use crate::api::error::codes;
 use crate::booking::{BookingKey, Status};
 use crate::config::{ApiConfig, Config, SecretKey};
 use crate::ledger::Ledger;
+use crate::lifecycle::Rules;
 use crate::state::Record;
+use crate::watch::Catalog;
+use crate::watcher::Watching;
 
 /// A config read again, with its client.
 pub(super) struct Reloaded {
@@ -16,6 +19,50 @@ pub(super) struct Reloaded {
     pub(super) client: Client,
     /// [`fingerprint`] of its credentials.
     pub(super) credentials: String,
+}
+
+impl super::Daemon {
+    /// Re-reads the config (SIGHUP). A broken config is reported and the old one kept.
+    pub(super) fn reload(&mut self, watching: &mut Watching) {
+        self.notifier.send(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
+        ]);
+        if let Some(path) = self.options.config_path.clone() {
+            match load(&path, self.dispatch.client()) {
+                Ok(new) => {
+                    if new.credentials != self.credentials {
+                        // Failures the old credentials caused are worth another try now.
+                        let keys = failed_for_credentials(self.bookings.records());
+                        let now = self.options.clock.now();
+                        (self.bookings).retry(&keys, "the API credentials changed", now);
+                        self.credentials = new.credentials;
+                    }
+                    super::planner::lock(&self.quotas).set_limit(
+                        new.config.api.creates_per_hour_per_user,
+                        new.config.api.creates_per_month,
+                    );
+                    let dir_changed = take(&mut self.config, new.config);
+                    (self.bookings)
+                        .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
+                    self.dispatch.reload(new.client, &self.config);
+                    self.catalog.set_retention(self.config.state.retention);
+                    if dir_changed {
+                        self.catalog = Catalog::new(&self.config.watch.dir)
+                            .with_retention(self.config.state.retention);
+                        watching.restart(self.catalog.dir());
+                    }
+                    tracing::info!(config = %path.display(), "config reloaded");
+                }
+                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+            }
+        }
+        let now = self.options.clock.now();
+        let result = self.catalog.reparse_all(&self.config.defaults, now);
+        self.after_scan(result);
+        self.notifier.send(&[sd_notify::NotifyState::Ready]);
+    }
 }
 
 /// Reads the config at `path` and its secret key, and makes the client that signs with them
