@@ -771,6 +771,57 @@ async fn approve_removals_reaches_the_running_daemon_through_the_store() {
     assert_eq!(waiting_requests(&env), Vec::<String>::new(), "used up");
 }
 
+/// `approve-removals` while no daemon runs: the request waits in the database, and the next
+/// daemon to lead acts on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_removals_with_the_daemon_stopped_is_acted_on_by_the_next_leader() {
+    use wemeet_scheduler::daemon::{Event, Mode};
+    if !util::postgres::here("approve-removals on PostgreSQL, daemon stopped") {
+        return;
+    }
+    let pg = Postgres::start();
+    let url = pg.database("approve_stopped");
+    let env = store_env(&url, Default::default()).await;
+    for name in ["a", "b", "c"] {
+        env.write(&format!("{name}.toml"), &ONE_OFF.replace("Planning", name));
+    }
+    env.start(Mode::Once).finish().await;
+    std::fs::remove_file(env.watch_dir().join("a.toml")).unwrap();
+    std::fs::remove_file(env.watch_dir().join("b.toml")).unwrap();
+    // A run that holds the removals, then stops.
+    env.start(Mode::Once).finish().await;
+    let st = wemeet_scheduler::store::read_for(&env.config.state).unwrap();
+    assert_eq!(st.held_removals, ["a", "b"]);
+    let approved = run_command(&env, "approve-removals", &[]);
+    assert!(
+        approved.starts_with("approved: the daemon cancels"),
+        "{approved}"
+    );
+    assert_eq!(waiting_requests(&env), ["approve-removals a,b"]);
+    let mut d = env.start(Mode::Run);
+    let mut cancelled = Vec::new();
+    while cancelled.len() < 2 {
+        cancelled.push(
+            d.wait_for("a cancel", |e| match e {
+                Event::Changed { key, what } => Some(format!("{key} {what}")),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    cancelled.sort();
+    assert_eq!(
+        cancelled,
+        [
+            "a@1893664800 cancelled: its definition was removed",
+            "b@1893664800 cancelled: its definition was removed"
+        ]
+    );
+    d.stop().await;
+    assert_eq!(waiting_requests(&env), Vec::<String>::new(), "used up");
+    assert_eq!(env.fake.live_meetings().len(), 1, "c is left");
+}
+
 /// The PostgreSQL twin of the process suite's watchdog test: another session locks the
 /// bookings table for 2.5 s, so the daemon's write of an intent waits on the server. The
 /// loop goes on beside it: the systemd watchdog keeps its beat (a ping every 100 ms), and the
