@@ -732,3 +732,56 @@ fn completions_and_the_man_page_are_generated_from_the_cli() {
     assert!(man.stdout.contains(".TH wemeet-scheduler 1"), "{man}");
     assert!(man.stdout.contains("approve\\-removals"), "{man}");
 }
+
+#[test]
+fn plan_shows_which_bookings_wait_for_the_monthly_create_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    for (i, day) in [3, 1, 2].iter().enumerate() {
+        write(
+            &meetings,
+            &format!("m{i}.toml"),
+            &format!(
+                "subject = \"M{i}\"\nuserid = \"u{i}\"\nstart_time = 2026-12-0{day}T10:00:00Z\nduration = \"1h\"\n"
+            ),
+        );
+    }
+    // One premium account: two creates a month.
+    let config = config_in(dir.path(), &meetings, "[api]\npremium_accounts = 1\n");
+    let run = Run::new(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = &plan["bookings"];
+    let order: Vec<(&str, Option<&str>, Option<&str>)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["definition"].as_str().unwrap(),
+                r["waits"]["until"].as_str(),
+                r["waits"]["quota"].as_str(),
+            )
+        })
+        .collect();
+    // Soonest first; the third waits for December, China time (30 November, 16:00 UTC).
+    assert_eq!(
+        order,
+        [
+            ("m1", None, None),
+            ("m2", None, None),
+            (
+                "m0",
+                Some("2026-11-30T16:00:00Z"),
+                Some("the account's monthly create budget (api.creates_per_month)")
+            )
+        ]
+    );
+}

@@ -423,8 +423,9 @@ fn row(w: &Wanted, waits: Option<QuotaWait>) -> Row<'_> {
 }
 
 /// Which of `next` a quota holds back, as the daemon would: its creates of the last hour (the
-/// booked records, by when they were recorded) count, then each booking in order takes a
-/// slot at its booking time or, when there is none, when the window frees.
+/// booked records, by when they were recorded) and of the month (as the store counts them)
+/// count, then each booking in order takes a slot at its booking time or, when there is none,
+/// when the window (or the month) frees.
 fn quota_waits(
     next: &[Wanted],
     config: &Config,
@@ -445,6 +446,9 @@ fn quota_waits(
             let _ = quotas.admit(user, at);
         }
     }
+    // This month's creates as the daemon counted them (the replay above counted none twice:
+    // the month's count is the store's).
+    let mut quotas = quotas.with_month(config.api.creates_per_month, st.month.clone());
     Ok(next
         .iter()
         .map(|w| {
