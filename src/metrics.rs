@@ -56,6 +56,10 @@ pub struct Metrics {
     pub held_removals: Gauge,
     pub invalid_definitions: Gauge,
     pub waiting_for_quota: Gauge,
+    /// Creates sent this month (China time), against `api.creates_per_month`.
+    pub creates_this_month: Gauge,
+    /// 1 while the service's monthly create quota (500168) holds every create.
+    pub month_quota_refused: Gauge,
     pub store_write_seconds: Histogram,
     pub notifications: Family<NotifyLabels, Counter>,
     /// Unix seconds of the main loop's last heartbeat.
@@ -124,6 +128,18 @@ impl Metrics {
             "Creates held back by a quota",
             waiting_for_quota.clone(),
         );
+        let creates_this_month = Gauge::default();
+        registry.register(
+            "creates_this_month",
+            "Creates sent this month (China time), against api.creates_per_month",
+            creates_this_month.clone(),
+        );
+        let month_quota_refused = Gauge::default();
+        registry.register(
+            "month_quota_refused",
+            "1 while the service's monthly create quota (500168) holds every create",
+            month_quota_refused.clone(),
+        );
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "state_write_seconds",
@@ -147,6 +163,8 @@ impl Metrics {
             held_removals,
             invalid_definitions,
             waiting_for_quota,
+            creates_this_month,
+            month_quota_refused,
             store_write_seconds,
             alive: AtomicI64::new(0),
             ready: AtomicBool::new(false),

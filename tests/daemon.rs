@@ -708,6 +708,8 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         "wemeet_api_requests_total{endpoint=\"create\",code=\"ok\"} 1",
         "wemeet_invalid_definitions 1",
         "wemeet_held_removals 0",
+        "wemeet_creates_this_month 1",
+        "wemeet_month_quota_refused 0",
         "# TYPE wemeet_api_request_seconds histogram",
         "# TYPE wemeet_state_write_seconds histogram",
     ] {

@@ -291,6 +291,14 @@ fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta) {
     m.invalid_definitions.set(meta.invalid.len() as i64);
     m.waiting_for_quota
         .set(meta.waiting.iter().map(|w| w.bookings as i64).sum());
+    if let Some(month) = &meta.month {
+        m.creates_this_month.set(i64::from(month.creates));
+        // Held while the refusal's hold outlasts the last pass.
+        let refused = (month.refused_until)
+            .zip(meta.last_pass)
+            .is_some_and(|(until, at)| until > at);
+        m.month_quota_refused.set(i64::from(refused));
+    }
 }
 
 #[cfg(test)]
