@@ -747,19 +747,8 @@ async fn approve_removals_reaches_the_running_daemon_through_the_store() {
     );
     assert_eq!(waiting_requests(&env), ["approve-removals a,b"]);
     d.reload.send(()).unwrap();
-    let mut cancelled = Vec::new();
-    while cancelled.len() < 2 {
-        cancelled.push(
-            d.wait_for("a cancel", |e| match e {
-                Event::Changed { key, what } => Some(format!("{key} {what}")),
-                _ => None,
-            })
-            .await,
-        );
-    }
-    cancelled.sort();
     assert_eq!(
-        cancelled,
+        cancels(&mut d, 2).await,
         [
             "a@1893664800 cancelled: its definition was removed",
             "b@1893664800 cancelled: its definition was removed"
@@ -771,11 +760,28 @@ async fn approve_removals_reaches_the_running_daemon_through_the_store() {
     assert_eq!(waiting_requests(&env), Vec::<String>::new(), "used up");
 }
 
+/// The next `n` changes the daemon tells of, sorted.
+async fn cancels(d: &mut util::daemon::Running, n: usize) -> Vec<String> {
+    use wemeet_scheduler::daemon::Event;
+    let mut cancelled = Vec::new();
+    while cancelled.len() < n {
+        cancelled.push(
+            d.wait_for("a cancel", |e| match e {
+                Event::Changed { key, what } => Some(format!("{key} {what}")),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    cancelled.sort();
+    cancelled
+}
+
 /// `approve-removals` while no daemon runs: the request waits in the database, and the next
 /// daemon to lead acts on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_removals_with_the_daemon_stopped_is_acted_on_by_the_next_leader() {
-    use wemeet_scheduler::daemon::{Event, Mode};
+    use wemeet_scheduler::daemon::Mode;
     if !util::postgres::here("approve-removals on PostgreSQL, daemon stopped") {
         return;
     }
@@ -799,19 +805,8 @@ async fn approve_removals_with_the_daemon_stopped_is_acted_on_by_the_next_leader
     );
     assert_eq!(waiting_requests(&env), ["approve-removals a,b"]);
     let mut d = env.start(Mode::Run);
-    let mut cancelled = Vec::new();
-    while cancelled.len() < 2 {
-        cancelled.push(
-            d.wait_for("a cancel", |e| match e {
-                Event::Changed { key, what } => Some(format!("{key} {what}")),
-                _ => None,
-            })
-            .await,
-        );
-    }
-    cancelled.sort();
     assert_eq!(
-        cancelled,
+        cancels(&mut d, 2).await,
         [
             "a@1893664800 cancelled: its definition was removed",
             "b@1893664800 cancelled: its definition was removed"
