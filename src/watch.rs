@@ -169,6 +169,18 @@ impl Catalog {
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> Changes {
+        self.read_listed(listing, defaults, now, Read::IfChanged)
+    }
+
+    /// Reads the files of `listing` (`how`: only those whose content changed, or all) and drops
+    /// those it no longer holds.
+    fn read_listed(
+        &mut self,
+        listing: scan::Listing,
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+        how: Read,
+    ) -> Changes {
         let mut changes = Changes::default();
         let seen: HashSet<&str> = listing.found.iter().map(|f| &*f.id).collect();
         let gone: Vec<String> = self
@@ -184,7 +196,7 @@ impl Catalog {
         }
         let key = defaults_key(defaults);
         for f in &listing.found {
-            changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now));
+            changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now, how));
         }
         self.walk_problems = listing.problems;
         changes
@@ -208,7 +220,8 @@ impl Catalog {
                 }
                 Some(Target::File(id)) => {
                     let key = defaults_key(defaults);
-                    changes.add(self.refresh_file(path, &id, defaults, &key, now))
+                    let how = Read::IfChanged;
+                    changes.add(self.refresh_file(path, &id, defaults, &key, now, how))
                 }
                 Some(Target::Ignored) => {}
                 Some(Target::Other) | None => return self.rescan(defaults, now),
@@ -219,23 +232,18 @@ impl Catalog {
 
     /// Parses every file again (after the config's defaults changed). When the directory
     /// cannot be read, what was read before is kept.
+    ///
+    /// In place, one file at a time: each definition is replaced as its file is parsed again,
+    /// so the catalog is never held twice (with 100,000 series, a second catalog would be
+    /// another 150 MiB). A file whose content differs now is not counted as edited: its hash
+    /// changes with the defaults, and that change is the config's (see [`Catalog::edited`]).
     pub fn reparse_all(
         &mut self,
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> std::io::Result<Changes> {
-        let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
-        fresh.log_problems = self.log_problems;
         let listing = scan::find(&self.dir)?;
-        fresh.edited = std::mem::take(&mut self.edited);
-        // What sits under a directory that cannot be read now is kept as it was read before.
-        fresh.files = std::mem::take(&mut self.files)
-            .into_iter()
-            .filter(|(id, _)| listing.unsure_of(id))
-            .collect();
-        let changes = fresh.rescan_listed(listing, defaults, now);
-        *self = fresh;
-        Ok(changes)
+        Ok(self.read_listed(listing, defaults, now, Read::Again))
     }
 
     /// What an event path is to us.
@@ -275,6 +283,7 @@ impl Catalog {
         defaults: &Defaults,
         defaults_key: &str,
         now: DateTime<Utc>,
+        how: Read,
     ) -> Changes {
         if let Err(e) = std::fs::symlink_metadata(path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -300,10 +309,11 @@ impl Catalog {
         let (hash, parsed) = match definition::read_text(path) {
             Ok(text) => {
                 let hash = content_hash(&format!("{defaults_key}\n{text}"));
-                if self
-                    .files
-                    .get(id)
-                    .is_some_and(|e| e.hash == hash && e.path == path)
+                if how == Read::IfChanged
+                    && self
+                        .files
+                        .get(id)
+                        .is_some_and(|e| e.hash == hash && e.path == path)
                 {
                     return Changes::default();
                 }
@@ -314,7 +324,7 @@ impl Catalog {
             }
             Err(problems) => (String::new(), Err(problems)),
         };
-        if self.files.get(id).is_some_and(|e| e.hash != hash) {
+        if how == Read::IfChanged && self.files.get(id).is_some_and(|e| e.hash != hash) {
             self.edited.insert(id.to_string());
         }
         let parsed = parsed.map(|mut def| {
@@ -409,6 +419,15 @@ impl Catalog {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
+}
+
+/// Which files a walk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// New ones and those whose content changed (by hash).
+    IfChanged,
+    /// Every one (a reload: the defaults may have changed, and with them what a file means).
+    Again,
 }
 
 enum Target {
@@ -529,6 +548,37 @@ mod tests {
         std::fs::rename(&watch, dir.path().join("elsewhere")).unwrap();
         assert!(cat.reparse_all(&defaults(), now()).is_err());
         assert_eq!(cat.definitions().count(), 1);
+    }
+
+    #[test]
+    fn a_reparse_reads_every_file_again_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.toml"), GOOD).unwrap();
+        std::fs::write(d.join("b.toml"), GOOD).unwrap();
+        let mut cat = Catalog::new(d);
+        cat.rescan(&defaults(), now()).unwrap();
+        cat.take_touched();
+        std::fs::remove_file(d.join("b.toml")).unwrap();
+        // New defaults: every definition is read with them.
+        let mut other = defaults();
+        other.userid = Some("v".into());
+        let changes = cat.reparse_all(&other, now()).unwrap();
+        assert_eq!(
+            changes,
+            Changes {
+                changed: 1,
+                removed: 1
+            }
+        );
+        let a = cat.get("a").unwrap();
+        assert_eq!(a.userid, "v");
+        assert!(!cat.has_id("b"));
+        assert!(!cat.edited("a"), "a change of the defaults is not an edit");
+        let touched: Vec<String> = cat.take_touched().iter().map(|n| n.to_string()).collect();
+        assert_eq!(touched, ["a", "b"]);
+        // Read again though unchanged.
+        assert_eq!(cat.reparse_all(&other, now()).unwrap().changed, 1);
     }
 
     #[test]
