@@ -244,6 +244,11 @@ pub struct State {
     /// have booked it. Set when the daemon starts on a new or restored store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub look_up_until: Option<i64>,
+    /// As loaded from a store: its invalid files were in the daemon's values, where a build
+    /// from before they were rows of their own kept them. The daemon's first write moves them
+    /// (see [`crate::store::Meta::invalid_in_meta`]).
+    #[serde(skip)]
+    pub invalid_in_meta: bool,
 }
 
 /// Creates of one user that wait for a quota.

@@ -176,6 +176,8 @@ pub async fn run(
         catalog.len(),
         state.bookings.len()
     );
+    // The invalid files on record: only those that differ from the files are written.
+    catalog.settle_invalid(&state.invalid, state.invalid_in_meta);
     let (records, meta) = store::Meta::split(state);
     let mut records = Ledger::new(records);
     // The request bodies stay in the store: read back when a lookup or a changed definition
@@ -216,7 +218,7 @@ pub async fn run(
     }
     d.emit(Event::Ready {
         definitions: d.catalog.definitions().count(),
-        invalid: d.catalog.invalid().len(),
+        invalid: d.catalog.invalid_count(),
     });
     d.pass()?;
     d.finish_writes().await?; // READY=1 once the first pass's intents are on record.
@@ -370,6 +372,8 @@ impl Daemon {
                 });
                 self.persist.touch();
             }
+            // A problem of the walk alone (a symlink out of the directory) is a row to write.
+            Ok(_) if self.catalog.has_invalid_changes() => self.persist.touch(),
             Ok(_) => {}
             Err(e) => tracing::error!(
                 "cannot rescan the watch dir {}: {e}; keeping what was read before",
@@ -545,7 +549,7 @@ impl Daemon {
     /// Hands what changed since the last write to the writer (a dry-run recovery writes
     /// nothing). Returns the number of the write that holds everything recorded until now.
     fn flush(&mut self) -> Result<u64, DaemonError> {
-        if self.planner.take_touched() {
+        if self.planner.take_touched() || self.catalog.has_invalid_changes() {
             self.persist.touch();
         }
         if self.options.mode == (Mode::Recover { dry_run: true }) {
@@ -559,9 +563,10 @@ impl Daemon {
             return Ok(self.persist.last_handed());
         }
         let meta = self.planner.meta(&self.catalog);
+        let invalid = self.catalog.take_invalid_changes();
         let looked_up = !self.planner.recovering;
         let done = self.planner.requests_done();
-        let write = (self.persist).flush(&mut self.bookings, meta, looked_up, done)?;
+        let write = (self.persist).flush(&mut self.bookings, meta, invalid, looked_up, done)?;
         if self.options.systemd {
             // Counting is not free with 100,000 records: only for systemd.
             let status = (self.summary()).status(self.planner.held().len(), self.planner.waiting());
@@ -591,6 +596,6 @@ impl Daemon {
 
     fn summary(&self) -> Summary {
         let (writes, passes) = (self.store.writes(), self.planner.passes);
-        Summary::of(&self.bookings, self.catalog.invalid().len(), writes, passes)
+        Summary::of(&self.bookings, self.catalog.invalid_count(), writes, passes)
     }
 }

@@ -214,7 +214,6 @@ impl Planner {
     pub(super) fn meta(&self, catalog: &Catalog) -> store::Meta {
         store::Meta {
             last_pass: self.last_pass.map(|t| t.timestamp()),
-            invalid: catalog.invalid(),
             held_removals: self.held.clone(),
             waiting: self
                 .waiting
@@ -233,6 +232,7 @@ impl Planner {
                 .collect(),
             look_up_until: self.look_up_until.map(|t| t.timestamp()),
             held_changes: self.held_changes.clone(),
+            invalid_in_meta: false,
         }
     }
 

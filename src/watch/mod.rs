@@ -23,6 +23,10 @@ use crate::meeting::Settings;
 use crate::scan::{self, is_definition_file};
 use crate::state::InvalidFile;
 
+mod invalid;
+
+pub use invalid::InvalidChanges;
+
 /// One definition file as last read.
 #[derive(Debug)]
 struct Entry {
@@ -53,6 +57,12 @@ pub struct Catalog {
     /// The distinct settings the definitions have (a few at most: nearly all inherit the
     /// defaults'), one copy each for all the definitions that have them.
     settings: Vec<Arc<Settings>>,
+    /// The invalid files whose rows in the store may differ from them now, by row key
+    /// ([`crate::store::invalid_key`]), with the id of the definition file there, if any.
+    invalid_noted: BTreeMap<String, Option<String>>,
+    /// The store's invalid files are not known (until [`Catalog::settle_invalid`]): the next
+    /// [`Catalog::take_invalid_changes`] replaces them all.
+    invalid_unknown: bool,
 }
 
 /// The most distinct settings the catalog shares; a definition with others keeps its own.
@@ -126,6 +136,8 @@ impl Catalog {
             retention: crate::config::DEFAULT_RETENTION,
             log_problems: true,
             settings: Vec::new(),
+            invalid_noted: BTreeMap::new(),
+            invalid_unknown: true,
         }
     }
 
@@ -190,7 +202,7 @@ impl Catalog {
             .cloned()
             .collect();
         for id in gone {
-            self.files.remove(&id);
+            self.put(&id, None);
             changes.removed += 1;
             self.touched.insert(id.into());
         }
@@ -198,7 +210,13 @@ impl Catalog {
         for f in &listing.found {
             changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now, how));
         }
-        self.walk_problems = listing.problems;
+        if self.walk_problems != listing.problems {
+            let old = std::mem::replace(&mut self.walk_problems, listing.problems);
+            for p in old.iter().chain(&self.walk_problems) {
+                let key = crate::store::invalid_key(&p.path);
+                self.invalid_noted.entry(key).or_default();
+            }
+        }
         changes
     }
 
@@ -295,7 +313,7 @@ impl Catalog {
                 );
                 return Changes::default();
             }
-            return match self.files.remove(id) {
+            return match self.put(id, None) {
                 Some(_) => {
                     self.touched.insert(id.into());
                     Changes {
@@ -338,14 +356,12 @@ impl Catalog {
                 tracing::warn!(definition = id, "{p}");
             }
         }
-        self.files.insert(
-            id.to_string(),
-            Entry {
-                path: path.to_path_buf(),
-                hash,
-                parsed,
-            },
-        );
+        let entry = Entry {
+            path: path.to_path_buf(),
+            hash,
+            parsed,
+        };
+        self.put(id, Some(entry));
         self.touched.insert(id.into());
         Changes {
             changed: 1,
@@ -441,17 +457,18 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn now() -> DateTime<Utc> {
+    pub(super) fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
     }
 
-    fn defaults() -> Defaults {
+    pub(super) fn defaults() -> Defaults {
         let mut d = crate::config::Config::default().defaults;
         d.userid = Some("u".into());
         d
     }
 
-    const GOOD: &str = "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n";
+    pub(super) const GOOD: &str =
+        "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n";
 
     #[test]
     fn rescan_parses_only_what_changed_and_drops_what_vanished() {
