@@ -81,8 +81,7 @@ impl Setup {
         for i in 0..n {
             let sub = self.watch.join(format!("team-{:02}", i % 100));
             std::fs::create_dir_all(&sub).expect("dir");
-            std::fs::write(sub.join(format!("bad{i:06}.toml")), invalid_text(i, ""))
-                .expect("write");
+            std::fs::write(sub.join(format!("bad{i:06}.toml")), invalid_text(i)).expect("write");
         }
     }
 
@@ -107,9 +106,9 @@ impl Setup {
     }
 }
 
-fn invalid_text(i: usize, before: &str) -> String {
+fn invalid_text(i: usize) -> String {
     format!(
-        "{before}subject = \"Broken {i}\"\nstart_time = 2031-01-01T10:00:00Z\nduration = \"30m\"\npassword = \"12\"\n"
+        "subject = \"Broken {i}\"\nstart_time = 2031-01-01T10:00:00Z\nduration = \"30m\"\npassword = \"12\"\n"
     )
 }
 
@@ -200,17 +199,19 @@ fn invalid(bin: &str, n: usize) -> (u64, u64, Duration) {
     notify.ready();
     let before = settled(child.id(), Duration::from_secs(3));
     let t = Instant::now();
-    // A comment line at the top: its problem is now on line 5, not 4.
+    // A file in the middle of the list, edited: a line on top (its problem moves from line 4
+    // to 5) and a misspelt key (a second problem). (An edit that kept the list's length would
+    // let SQLite rewrite only the pages that differ.)
     std::fs::write(
-        s.watch.join("team-07/bad000007.toml"),
-        invalid_text(7, "# edited\n"),
+        s.watch.join("team-50/bad000050.toml"),
+        format!("# edited\n{}romm = \"x\"\n", invalid_text(50)),
     )
     .expect("edit");
     let on_record = |state: &Path| {
         wemeet_scheduler::store::read(state).ok().is_some_and(|st| {
             st.invalid.iter().any(|f| {
-                f.path.ends_with("bad000007.toml")
-                    && f.problems.iter().any(|p| p.contains("bad000007.toml:5:"))
+                f.path.ends_with("bad000050.toml")
+                    && f.problems.iter().any(|p| p.contains("bad000050.toml:5:"))
             })
         })
     };
