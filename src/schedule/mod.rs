@@ -448,17 +448,25 @@ pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
             .filter(|&v| hit(v))
             .fold(0u64, |mask, v| mask | 1 << v)
     };
-    let mut days = [[0u32; 7]; 4];
     // One month of each length: a day's match depends only on the month's length, the day and
-    // its weekday.
-    for (table, (year, month)) in days
-        .iter_mut()
-        .zip([(2023, 2), (2024, 2), (2023, 4), (2023, 1)])
+    // its weekday. And on the length only in the month's last week (`L`, `LW`, a `W` day that
+    // moves back from the month's end, the last of a weekday): the days before match as in a
+    // 31-day month. So croner is asked about every day of a 31-day month and the last ten
+    // days of each shorter one (a parse asks 448 times, not 826).
+    let mut days = [[0u32; 7]; 4];
+    for (i, (year, month)) in [(2023, 2), (2024, 2), (2023, 4), (2023, 1)]
+        .into_iter()
+        .enumerate()
+        .rev()
     {
         let len = croner::time::days_in_month(year, month);
-        for (weekday, bits) in (0u32..).zip(table.iter_mut()) {
+        let first = if len == 31 { 1 } else { len - 9 };
+        let long = days[3];
+        for ((weekday, bits), long) in (0u32..).zip(days[i].iter_mut()).zip(long) {
+            // Bits 1 to `first - 1` of the 31-day month's table, when this is a shorter one.
+            *bits = long & ((1u32 << first) - 2);
             let weekday = Weekday::from_days_from_sunday(weekday);
-            for day in 1..=len {
+            for day in first..=len {
                 if p.day_match(year, month, day, weekday).unwrap_or(false) {
                     *bits |= 1 << day;
                 }
