@@ -1,4 +1,4 @@
-//! Memory and writes that grow with what matters, the daemon as a process (issue 27):
+//! Memory and writes that grow with what matters, the daemon as a process:
 //!
 //! - N series definitions loaded (never due): RSS and peak RSS once `READY=1`, the memory a
 //!   loaded series costs (RSS over that of a daemon with none, divided by N), and the same

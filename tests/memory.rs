@@ -1,6 +1,6 @@
-//! What the daemon's catalog of definitions holds, counted by the allocator (issue 27): a
-//! loaded series costs at most 2 KiB, and reading every file again (SIGHUP) never holds two
-//! catalogs at once. `cargo bench --bench memory` measures the same on the daemon's RSS.
+//! What the daemon's catalog of definitions holds, counted by the allocator: a loaded series
+//! costs at most 2 KiB, and reading every file again (SIGHUP) never holds two catalogs at
+//! once. `cargo bench --bench memory` measures the same on the daemon's RSS.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
