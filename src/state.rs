@@ -264,6 +264,11 @@ pub struct State {
     /// This month's creates, against `api.creates_per_month`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub month: Option<MonthCount>,
+    /// As loaded from a store: its invalid files were in the daemon's values, where a build
+    /// from before they were rows of their own kept them. The daemon's first write moves them
+    /// (see [`crate::store::Meta::invalid_in_meta`]).
+    #[serde(skip)]
+    pub invalid_in_meta: bool,
 }
 
 /// The creates of one month, as the store keeps them.

@@ -122,6 +122,111 @@ async fn an_invalid_file_shows_in_status_while_the_others_book() {
     assert_eq!(outcome, wemeet_scheduler::commands::Outcome::Problems);
 }
 
+const BAD: &str =
+    "subject = \"Bad\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\npassword = \"12\"\n";
+
+/// Waits until the store's state passes `check`.
+async fn until_on_record(
+    env: &Env,
+    what: &str,
+    check: impl Fn(&wemeet_scheduler::state::State) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + util::daemon::PATIENCE;
+    while !check(&env.state()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} not on record"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Records each row the daemon's writes put in `invalid_files` and `meta` (SQLite triggers).
+fn audit(env: &Env) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(&env.config.state.file).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE audit (what TEXT NOT NULL);
+         CREATE TRIGGER a1 AFTER INSERT ON invalid_files BEGIN INSERT INTO audit VALUES ('put ' || NEW.path); END;
+         CREATE TRIGGER a2 AFTER DELETE ON invalid_files BEGIN INSERT INTO audit VALUES ('delete ' || OLD.path); END;
+         CREATE TRIGGER a3 AFTER INSERT ON meta BEGIN INSERT INTO audit VALUES ('meta ' || NEW.key); END;",
+    )
+    .unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn an_edit_of_one_invalid_file_among_many_writes_its_row_alone() {
+    let env = Env::new(FakeConfig::default()).await;
+    if env.postgres.is_some() {
+        return; // The rows are counted by SQLite triggers.
+    }
+    for i in 0..20 {
+        env.write(&format!("bad{i:02}.toml"), BAD);
+    }
+    env.write("good.toml", ONE_OFF);
+    let mut d = env.start(Mode::Run);
+    assert_eq!(d.booked(1).await, ["good@1893664800"]);
+    until_on_record(&env, "20 invalid files", |s| s.invalid.len() == 20).await;
+    let conn = audit(&env);
+    let edited = env.write("bad07.toml", &format!("# edited\n{BAD}"));
+    until_on_record(&env, "the edit", |s| {
+        s.invalid
+            .iter()
+            .any(|f| f.problems[0].contains("bad07.toml:5:12"))
+    })
+    .await;
+    // Any other write the edit caused would land within the next flush.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut stmt = conn.prepare("SELECT what FROM audit").unwrap();
+    let written: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(written, [format!("put {}", edited.display())]);
+    d.stop().await;
+    assert_eq!(env.state().invalid.len(), 20);
+}
+
+#[tokio::test]
+async fn invalid_files_an_older_build_kept_among_the_stores_values_become_rows() {
+    let env = Env::new(FakeConfig::default()).await;
+    if env.postgres.is_some() {
+        return; // The older build's store is made with SQL of SQLite's.
+    }
+    let bad = env.write("bad.toml", BAD);
+    env.write("good.toml", ONE_OFF);
+    // The store as such a build left it: the list among the values, with a file gone since
+    // and an older problem of one still there.
+    let stale = serde_json::json!([
+        {"path": env.watch_dir().join("gone.toml"), "problems": ["gone.toml:1:1: invalid TOML"]},
+        {"path": bad, "problems": ["bad.toml:1:1: an older problem"]},
+    ]);
+    rusqlite::Connection::open(&env.config.state.file)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = json_set(value, '$.invalid', json(?1)) WHERE key = 'daemon'",
+            [stale.to_string()],
+        )
+        .unwrap();
+    let before = env.state();
+    assert_eq!(before.invalid.len(), 2, "status shows them as they are");
+    let mut d = env.start(Mode::Run);
+    assert_eq!(d.booked(1).await, ["good@1893664800"]);
+    until_on_record(&env, "the invalid file as a row", |s| {
+        s.invalid.len() == 1 && s.invalid[0].problems[0].ends_with("bad.toml:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password")
+    })
+    .await;
+    d.stop().await;
+    let values: String = rusqlite::Connection::open(&env.config.state.file)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'daemon'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(!values.contains("invalid"), "{values}");
+}
+
 #[tokio::test]
 async fn create_then_hang_ends_with_exactly_one_meeting() {
     let env = Env::new(FakeConfig {

@@ -16,7 +16,7 @@ use wemeet_scheduler::booking::{BookingKey, Status};
 use wemeet_scheduler::ledger::Ledger;
 use wemeet_scheduler::state::{self, Record, State};
 use wemeet_scheduler::store::postgres::Pg;
-use wemeet_scheduler::store::{Batch, Meta, Store};
+use wemeet_scheduler::store::{Batch, InvalidChange, Meta, Store};
 
 fn record(def: &str, start: i64, status: Status) -> Record {
     Record {
@@ -172,6 +172,62 @@ async fn records_round_trip_and_one_session_leads_at_a_time() {
         (stored.join_url.as_deref(), stored.meeting_code.as_deref()),
         (Some("https://meeting.example/j/0"), Some("123456780"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_files_are_rows_and_an_older_builds_list_among_the_values_still_loads() {
+    if !util::postgres::here("the PostgreSQL invalid files") {
+        return;
+    }
+    let pg = Postgres::start();
+    let url = pg.database("invalid");
+    let takeover = Duration::from_secs(3);
+    let leader = Pg::connect(&url, takeover).await.unwrap();
+    assert!(leader.try_lead(takeover).await.unwrap());
+    let file = |name: &str, problem: &str| state::InvalidFile {
+        path: format!("/srv/meetings.d/{name}").into(),
+        problems: vec![format!("/srv/meetings.d/{name}:{problem}")],
+    };
+    let first = State {
+        version: state::VERSION,
+        invalid: vec![
+            file("a.toml", "1:1: invalid TOML"),
+            file("b.toml", "4:12: bad"),
+        ],
+        ..State::default()
+    };
+    let (_, meta) = Meta::split(first.clone());
+    leader.replace(&first, &meta).await.unwrap();
+    let (store, _) = Store::leading(leader, &url, takeover).await.unwrap();
+    // One edited and one fixed, through the daemon's writer: two rows.
+    let mut owned = Batch::default().to_owned().unwrap();
+    owned
+        .add_invalid(
+            false,
+            &[
+                InvalidChange::Put(file("a.toml", "2:1: invalid TOML")),
+                InvalidChange::Delete("/srv/meetings.d/b.toml".into()),
+            ],
+        )
+        .unwrap();
+    store.writer().unwrap().write(owned).await.unwrap();
+    let read = async || {
+        let pg = Pg::connect(&url, takeover).await.unwrap();
+        pg.load().await.unwrap().0
+    };
+    let back = read().await;
+    assert_eq!(back.invalid, [file("a.toml", "2:1: invalid TOML")]);
+    assert!(!back.invalid_in_meta);
+    assert_eq!(pg.sql("invalid", "SELECT count(*) FROM invalid_files"), "1");
+    // A store an older build wrote: the list among the values is what is on record.
+    pg.sql(
+        "invalid",
+        r#"UPDATE meta SET value = '{"invalid": [{"path": "/srv/old.toml", "problems": ["/srv/old.toml:1:1: x"]}]}' WHERE key = 'daemon'"#,
+    );
+    let back = read().await;
+    assert_eq!(back.invalid.len(), 1);
+    assert_eq!(back.invalid[0].path, std::path::Path::new("/srv/old.toml"));
+    assert!(back.invalid_in_meta);
 }
 
 /// Each live meeting's subject, counted.

@@ -62,6 +62,11 @@ pub struct Usage {
     pub rss_kib: u64,
     /// Bytes the process caused to be written to storage.
     pub write_bytes: u64,
+    /// Bytes the process handed to `write` and its kin (files, sockets, pipes), whether or not
+    /// they reached the disk yet: a rewrite of pages the kernel has not written back yet does
+    /// not show in `write_bytes`.
+    #[allow(dead_code)] // Read by the memory benchmark only.
+    pub write_chars: u64,
 }
 
 pub fn usage(pid: u32) -> Usage {
@@ -88,6 +93,7 @@ pub fn usage(pid: u32) -> Usage {
         peak_kib: field(&status, "VmHWM:"),
         rss_kib: field(&status, "VmRSS:"),
         write_bytes: field(&io, "write_bytes:"),
+        write_chars: field(&io, "wchar:"),
     }
 }
 

@@ -168,6 +168,8 @@ pub async fn run(
         catalog.len(),
         state.bookings.len()
     );
+    // The invalid files on record: only those that differ from the files are written.
+    catalog.settle_invalid(&state.invalid, state.invalid_in_meta);
     let (records, meta) = store::Meta::split(state);
     let mut records = Ledger::new(records);
     // The request bodies stay in the store: read back when a lookup or a changed definition
@@ -215,7 +217,7 @@ pub async fn run(
     }
     d.emit(Event::Ready {
         definitions: d.catalog.definitions().count(),
-        invalid: d.catalog.invalid().len(),
+        invalid: d.catalog.invalid_count(),
     });
     d.pass().await?;
     d.finish_writes().await?; // READY=1 once the first pass's intents are on record.
@@ -380,6 +382,8 @@ impl Daemon {
                 });
                 self.persist.touch();
             }
+            // A problem of the walk alone (a symlink out of the directory) is a row to write.
+            Ok(_) if self.catalog.has_invalid_changes() => self.persist.touch(),
             Ok(_) => {}
             Err(e) => tracing::error!(
                 "cannot rescan the watch dir {}: {e}; keeping what was read before",
@@ -517,7 +521,7 @@ impl Daemon {
     /// Hands what changed since the last write to the writer (a dry-run recovery writes
     /// nothing). Returns the number of the write that holds everything recorded until now.
     fn flush(&mut self) -> Result<u64, DaemonError> {
-        if self.planner.take_touched() {
+        if self.planner.take_touched() || self.catalog.has_invalid_changes() {
             self.persist.touch();
         }
         if self.options.mode == (Mode::Recover { dry_run: true }) {
@@ -532,9 +536,10 @@ impl Daemon {
         }
         let mut meta = self.planner.meta(&self.catalog);
         meta.month = Some(planner::lock(&self.quotas).month_count(self.options.clock.now()));
+        let invalid = self.catalog.take_invalid_changes();
         let looked_up = !self.planner.recovering;
         let done = self.planner.requests_done();
-        let write = (self.persist).flush(&mut self.bookings, meta, looked_up, done)?;
+        let write = (self.persist).flush(&mut self.bookings, meta, invalid, looked_up, done)?;
         if self.options.systemd {
             // Counting is not free with 100,000 records: only for systemd.
             let status = (self.summary()).status(self.planner.held().len(), self.planner.waiting());
@@ -564,6 +569,6 @@ impl Daemon {
 
     fn summary(&self) -> Summary {
         let (writes, passes) = (self.store.writes(), self.planner.passes);
-        Summary::of(&self.bookings, self.catalog.invalid().len(), writes, passes)
+        Summary::of(&self.bookings, self.catalog.invalid_count(), writes, passes)
     }
 }

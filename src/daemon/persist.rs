@@ -18,11 +18,13 @@ use crate::booking::{BookingKey, Status};
 use crate::lifecycle::Bookings;
 use crate::metrics::Metrics;
 use crate::state::StateError;
-use crate::store::{self, Writer};
+use crate::store::{self, InvalidChange, Writer};
+use crate::watch::InvalidChanges;
 
-/// The most rows serialized at once: a write of more (a backlog's intents) goes to the store
-/// in parts of this many, one after the other, so that 50,000 intents are never all in memory
-/// twice (as records and as JSON). The write is done when its last part is.
+/// The most rows serialized at once: a write of more (a backlog's intents, 100,000 invalid
+/// files seen for the first time) goes to the store in parts of this many, one after the
+/// other, so that 50,000 intents are never all in memory twice (as records and as JSON). The
+/// write is done when its last part is.
 const PART: usize = 1_000;
 
 /// How often results are written at most; intents are written at once. A result lost to a
@@ -38,6 +40,8 @@ pub(super) struct Persist {
     meta: store::Meta,
     /// The values changed since (not the records: the ledger knows those).
     dirty: bool,
+    /// How many files were invalid at the last write (the gauge).
+    invalid_files: usize,
     last_flush: Instant,
     /// Batches handed to the writer so far (the number of the last), and written.
     handed: u64,
@@ -58,6 +62,12 @@ struct InFlight {
     rest: std::collections::VecDeque<BookingKey>,
     /// The values it writes (with its last part), when it writes them.
     meta: Option<store::Meta>,
+    /// The invalid files' rows still to go (after the records, in the same parts), and
+    /// whether the first part deletes every row of theirs first.
+    invalid: std::collections::VecDeque<InvalidChange>,
+    invalid_reset: bool,
+    /// How many files are invalid once it is written.
+    invalid_files: usize,
     /// Whether its last part clears the look-up-first mark.
     looked_up: bool,
     /// Operator requests its last part removes.
@@ -82,6 +92,7 @@ impl Persist {
             writer,
             meta,
             dirty: true,
+            invalid_files: 0,
             last_flush: Instant::now(),
             handed: 0,
             written: 0,
@@ -124,11 +135,13 @@ impl Persist {
 
     /// Hands what changed to the writer; call with no write in flight. Returns the write's
     /// number: a request recorded before this call may be sent once it is done.
+    /// `invalid`: the invalid files' rows that changed (the catalog's, taken for this write).
     /// `looked_up`: the store's records were looked up (not a recovery in progress).
     pub(super) fn flush(
         &mut self,
         bookings: &mut Bookings,
         meta: store::Meta,
+        invalid: InvalidChanges,
         looked_up: bool,
         requests_done: &[i64],
     ) -> Result<u64, StateError> {
@@ -155,6 +168,9 @@ impl Persist {
             keys: Vec::new(),
             rest: keys.into_iter().collect(),
             meta: write_meta.then_some(meta),
+            invalid: invalid.rows.into(),
+            invalid_reset: invalid.reset,
+            invalid_files: invalid.total,
             looked_up,
             requests_done: requests_done.to_vec(),
             started: Instant::now(),
@@ -182,7 +198,11 @@ impl Persist {
     ) -> Result<Writing, StateError> {
         let n = in_flight.rest.len().min(PART);
         in_flight.keys = in_flight.rest.drain(..n).collect();
-        let last = in_flight.rest.is_empty();
+        let room = PART - n;
+        let invalid: Vec<InvalidChange> = (in_flight.invalid)
+            .drain(..room.min(in_flight.invalid.len()))
+            .collect();
+        let last = in_flight.rest.is_empty() && in_flight.invalid.is_empty();
         let records = bookings.records();
         let rows = in_flight
             .keys
@@ -193,7 +213,7 @@ impl Persist {
             })
             .collect();
         let no_requests: &[i64] = &[];
-        let owned = store::Batch {
+        let mut owned = store::Batch {
             rows,
             meta: in_flight.meta.as_ref().filter(|_| last),
             looked_up: in_flight.looked_up && last,
@@ -204,6 +224,7 @@ impl Persist {
             },
         }
         .to_owned()?;
+        owned.add_invalid(std::mem::take(&mut in_flight.invalid_reset), &invalid)?;
         Ok(Box::pin(self.writer.write(owned)))
     }
 
@@ -227,13 +248,14 @@ impl Persist {
             return Ok(None);
         };
         if let Err(e) = result {
-            // The daemon stops on a failed write; what it carried is still to be written.
+            // The daemon stops on a failed write; what it carried is still to be written (the
+            // invalid files' rows: by the next start, which compares them with the files).
             let keys = in_flight.keys.into_iter().chain(in_flight.rest);
             bookings.records_mut().restore_changes(keys.collect());
             return Err(e);
         }
         bookings.records_mut().forget_requests(&in_flight.keys);
-        if !in_flight.rest.is_empty() {
+        if !in_flight.rest.is_empty() || !in_flight.invalid.is_empty() {
             // The next part; the write is done with its last.
             match self.next_part(&mut in_flight, bookings) {
                 Ok(writing) => {
@@ -251,10 +273,11 @@ impl Persist {
         if let Some(meta) = in_flight.meta {
             self.meta = meta;
         }
+        self.invalid_files = in_flight.invalid_files;
         if let Some(m) = metrics {
             m.store_write_seconds
                 .observe(in_flight.started.elapsed().as_secs_f64());
-            observe(m, bookings, &self.meta);
+            observe(m, bookings, &self.meta, self.invalid_files);
         }
         Ok(Some(Written {
             number: self.written,
@@ -266,7 +289,7 @@ impl Persist {
 
 /// The gauges a write changes: bookings by status (one walk over the records for all five),
 /// held removals, invalid files, creates waiting for a quota.
-fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta) {
+fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta, invalid_files: usize) {
     let mut counts: BTreeMap<&'static str, i64> = [
         Status::Pending,
         Status::Booked,
@@ -288,7 +311,7 @@ fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta) {
             .set(n);
     }
     m.held_removals.set(meta.held_removals.len() as i64);
-    m.invalid_definitions.set(meta.invalid.len() as i64);
+    m.invalid_definitions.set(invalid_files as i64);
     m.waiting_for_quota
         .set(meta.waiting.iter().map(|w| w.bookings as i64).sum());
     if let Some(month) = &meta.month {
@@ -331,7 +354,13 @@ mod tests {
             held_removals: vec!["x".into()],
             ..store::Meta::default()
         };
-        assert_eq!(persist.flush(&mut bookings, meta, true, &[]).unwrap(), 1);
+        let invalid = InvalidChanges::default();
+        assert_eq!(
+            persist
+                .flush(&mut bookings, meta, invalid, true, &[])
+                .unwrap(),
+            1
+        );
         let mut parts = 0;
         let written = loop {
             let result = persist.done().await;

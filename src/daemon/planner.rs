@@ -219,7 +219,6 @@ impl Planner {
     pub(super) fn meta(&self, catalog: &Catalog) -> store::Meta {
         store::Meta {
             last_pass: self.last_pass.map(|t| t.timestamp()),
-            invalid: catalog.invalid(),
             held_removals: self.held.clone(),
             waiting: self
                 .waiting
@@ -239,6 +238,7 @@ impl Planner {
             look_up_until: self.look_up_until.map(|t| t.timestamp()),
             held_changes: self.held_changes.clone(),
             month: None, // The daemon's quotas fill it in.
+            invalid_in_meta: false,
         }
     }
 

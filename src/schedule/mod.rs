@@ -23,7 +23,6 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use croner::time::Weekday;
 
@@ -53,16 +52,34 @@ impl RuleError {
 const GENERIC_HINT: &str =
     "e.g. \"30 9 * * MON-FRI\" for 09:30 on weekdays; see the README's cron section";
 
-/// A parsed cron rule and how it behaves across daylight-saving changes.
-#[derive(Debug, Clone)]
+/// A parsed cron rule and how it behaves across daylight-saving changes, kept compact: the
+/// seconds, minutes, hours and months it fires at as bits, and croner's day rule tabulated for
+/// every kind of month when the rule is parsed. (croner's own parsed form keeps a byte for
+/// each year up to 5000: 5 KiB a rule, most of what a loaded series cost.)
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    cron: Cron,
+    seconds: u64,
+    minutes: u64,
+    hours: u32,
+    /// Bit `m` for month `m` (1 to 12).
+    months: u16,
+    /// `days[len - 28][weekday]` (weekdays from Sunday): bit `d` is set when day `d` of a month
+    /// of `len` days matches on a day that is that weekday. A day's match depends on nothing
+    /// else (`L`, `W`, `#` and the either-or rule all follow from these three).
+    days: [[u32; 7]; 4],
     /// Neither minute nor hour starts with `*`: each wall-clock time happens once a day.
     fixed_time: bool,
-    /// The wall-clock times of a matching day, ascending.
-    times: Vec<(u32, u32, u32)>,
-    /// How many seconds of a matching minute the rule fires at.
-    seconds_per_minute: usize,
+}
+
+/// The set bits of `mask`, lowest first.
+fn bits(mut mask: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let bit = mask.trailing_zeros();
+            mask &= mask - 1;
+            bit
+        })
+    })
 }
 
 impl Rule {
@@ -73,17 +90,27 @@ impl Rule {
 
     /// How many wall-clock times a matching day has.
     pub fn times_per_day(&self) -> usize {
-        self.times.len()
+        (self.hours.count_ones() * self.minutes.count_ones() * self.seconds.count_ones()) as usize
+    }
+
+    /// The wall-clock times of a matching day, ascending.
+    fn times(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        bits(u64::from(self.hours)).flat_map(move |h| {
+            bits(self.minutes).flat_map(move |m| bits(self.seconds).map(move |s| (h, m, s)))
+        })
     }
 
     fn day_matches(&self, date: NaiveDate) -> bool {
-        let p = &self.cron.pattern;
-        let weekday = Weekday::from_days_from_sunday(date.weekday().num_days_from_sunday());
         let (y, m, d) = (date.year(), date.month(), date.day());
-        // croner only errs on a date that does not exist, and `date` does.
-        p.year_match(y).unwrap_or(false)
-            && p.month_match(m).unwrap_or(false)
-            && p.day_match(y, m, d, weekday).unwrap_or(false)
+        // A rule of 5 or 6 fields has the year `*`: croner's years, 1 to 5000.
+        if !(croner::YEAR_LOWER_LIMIT..=croner::YEAR_UPPER_LIMIT).contains(&y)
+            || self.months >> m & 1 == 0
+        {
+            return false;
+        }
+        let len = croner::time::days_in_month(y, m);
+        let weekday = date.weekday().num_days_from_sunday() as usize;
+        self.days[(len - 28) as usize][weekday] >> d & 1 == 1
     }
 
     /// The instants of one local day's occurrences, ascending, by the DST rule.
@@ -92,7 +119,7 @@ impl Rule {
         if !self.day_matches(date) {
             return;
         }
-        for &(h, m, s) in &self.times {
+        for (h, m, s) in self.times() {
             let Some(naive) = date.and_hms_opt(h, m, s) else {
                 continue;
             };
@@ -414,29 +441,46 @@ pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
         .parse(expanded)
         .map_err(|e| RuleError::new(format!("invalid cron rule: {e}"), GENERIC_HINT))?;
     let p = &cron.pattern;
-    // croner errs only on a value outside the field's range, and these are inside.
-    let hours: Vec<u32> = (0..24)
-        .filter(|&v| p.hour_match(v).unwrap_or(false))
-        .collect();
-    let minutes: Vec<u32> = (0..60)
-        .filter(|&v| p.minute_match(v).unwrap_or(false))
-        .collect();
-    let seconds: Vec<u32> = (0..60)
-        .filter(|&v| p.second_match(v).unwrap_or(false))
-        .collect();
-    let mut times = Vec::with_capacity(hours.len() * minutes.len() * seconds.len());
-    for &h in &hours {
-        for &m in &minutes {
-            for &s in &seconds {
-                times.push((h, m, s));
+    // croner errs only on a value outside the field's range, or a date that does not exist,
+    // and these are neither.
+    let mask = |range: std::ops::RangeInclusive<u32>, hit: &dyn Fn(u32) -> bool| {
+        range
+            .filter(|&v| hit(v))
+            .fold(0u64, |mask, v| mask | 1 << v)
+    };
+    // One month of each length: a day's match depends only on the month's length, the day and
+    // its weekday. And on the length only in the month's last week (`L`, `LW`, a `W` day that
+    // moves back from the month's end, the last of a weekday): the days before match as in a
+    // 31-day month. So croner is asked about every day of a 31-day month and the last ten
+    // days of each shorter one (a parse asks 448 times, not 826).
+    let mut days = [[0u32; 7]; 4];
+    for (i, (year, month)) in [(2023, 2), (2024, 2), (2023, 4), (2023, 1)]
+        .into_iter()
+        .enumerate()
+        .rev()
+    {
+        let len = croner::time::days_in_month(year, month);
+        let first = if len == 31 { 1 } else { len - 9 };
+        let long = days[3];
+        for ((weekday, bits), long) in (0u32..).zip(days[i].iter_mut()).zip(long) {
+            // Bits 1 to `first - 1` of the 31-day month's table, when this is a shorter one.
+            *bits = long & ((1u32 << first) - 2);
+            let weekday = Weekday::from_days_from_sunday(weekday);
+            for day in first..=len {
+                if p.day_match(year, month, day, weekday).unwrap_or(false) {
+                    *bits |= 1 << day;
+                }
             }
         }
     }
+    // The hours fit in 24 bits, the months in 13.
     Ok(Rule {
+        seconds: mask(0..=59, &|v| p.second_match(v).unwrap_or(false)),
+        minutes: mask(0..=59, &|v| p.minute_match(v).unwrap_or(false)),
+        hours: mask(0..=23, &|v| p.hour_match(v).unwrap_or(false)) as u32,
+        months: mask(1..=12, &|v| p.month_match(v).unwrap_or(false)) as u16,
+        days,
         fixed_time: !starred(minute) && !starred(hour),
-        seconds_per_minute: seconds.len(),
-        cron,
-        times,
     })
 }
 
@@ -528,23 +572,25 @@ impl Schedule {
     /// few days' occurrences around each daylight-saving change.
     pub fn check_density(&self, now: DateTime<Utc>) -> Result<(), Density> {
         let rule = &self.cron;
-        if rule.seconds_per_minute > 1 {
+        if rule.seconds.count_ones() > 1 {
             return Err(Density::TooFrequent);
         }
         let duration = self.duration.num_seconds();
-        let per_day = rule.times.len() as u64;
+        let per_day = rule.times_per_day() as u64;
         let window_days = usize::try_from(self.book_ahead.num_days()).unwrap_or(366) + 1;
         // The shortest gap between two starts on one day, and across midnight when two days
         // in a row match, by the clock.
-        let seconds = |&(h, m, s): &(u32, u32, u32)| i64::from(h * 3600 + m * 60 + s);
-        let within = rule
-            .times
-            .windows(2)
-            .map(|pair| seconds(&pair[1]) - seconds(&pair[0]))
-            .min()
-            .unwrap_or(i64::MAX);
-        let across = match (rule.times.first(), rule.times.last()) {
-            (Some(first), Some(last)) => 86_400 - seconds(last) + seconds(first),
+        let (mut within, mut first, mut last) = (i64::MAX, None, None);
+        for (h, m, s) in rule.times() {
+            let t = i64::from(h * 3600 + m * 60 + s);
+            match last {
+                Some(before) => within = within.min(t - before),
+                None => first = Some(t),
+            }
+            last = Some(t);
+        }
+        let across = match (first, last) {
+            (Some(first), Some(last)) => 86_400 - last + first,
             _ => i64::MAX,
         };
         // Most rules are far from every limit: then no day needs looking at. A daylight-saving

@@ -348,3 +348,70 @@ fn the_29th_of_february_is_found_across_2100() {
     let got: Vec<_> = s.starts_after(utc(2097, 1, 1, 0, 0)).take(1).collect();
     assert_eq!(got, vec![utc(2104, 2, 29, 12, 0)]);
 }
+
+#[test]
+fn the_compact_rule_matches_the_days_and_times_croners_parsed_rule_does() {
+    // The day rule is tabulated by month length and weekday when the rule is parsed: over 28
+    // years (every weekday on every date of every kind of month, leap years included) and
+    // past croner's last year, each day must match exactly when croner's rule matches it.
+    for rule in [
+        "30 9 * * MON-FRI",
+        "0 0 L * *",
+        "0 0 LW * *",
+        "0 0 15W * *",
+        "0 0 1W,31W * *",
+        "0 0 28W,29W,30W * *",
+        "0 0 20-31 * 1L,2#4",
+        "0 0 L * FRI",
+        "0 0 LW * SAT#5",
+        "0 9 * * FRI#1",
+        "0 9 * * 5L",
+        "0 9 1-7 * MON",
+        "0 9 13 * FRI",
+        "0 9 */10 9 FRI#1",
+        "0 9 29 2 *",
+        "0 9 ? JAN,JUL SUN#5",
+        "*/15 8-17 * * *",
+        "5 30 9 * * *",
+        "@monthly",
+    ] {
+        let compact = parse_rule(rule).unwrap();
+        let trimmed = rule.replace("@monthly", "0 0 1 * *");
+        let fields: Vec<&str> = trimmed.split_whitespace().collect();
+        let [minute, hour, dom, _, dow] = fields[fields.len() - 5..] else {
+            unreachable!()
+        };
+        let starred = |f: &str| f.starts_with('*') || f.starts_with('?');
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .dom_and_dow(starred(dom) || starred(dow))
+            .build()
+            .parse(&trimmed)
+            .unwrap();
+        let p = &cron.pattern;
+        let mut day = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let mut matched = 0;
+        for _ in 0..28 * 366 {
+            let weekday = Weekday::from_days_from_sunday(day.weekday().num_days_from_sunday());
+            let (y, m, d) = (day.year(), day.month(), day.day());
+            let want = p.month_match(m).unwrap() && p.day_match(y, m, d, weekday).unwrap();
+            assert_eq!(compact.day_matches(day), want, "{rule} on {day}");
+            matched += usize::from(want);
+            day = day.succ_opt().unwrap();
+        }
+        assert!(matched > 0, "{rule} matched no day");
+        let last = NaiveDate::from_ymd_opt(croner::YEAR_UPPER_LIMIT, 12, 31).unwrap();
+        assert!(!compact.day_matches(last.succ_opt().unwrap()), "{rule}");
+        let times: Vec<(u32, u32, u32)> = (0..24)
+            .flat_map(|h| (0..60).flat_map(move |m| (0..60).map(move |s| (h, m, s))))
+            .filter(|&(h, m, s)| {
+                p.hour_match(h).unwrap() && p.minute_match(m).unwrap() && p.second_match(s).unwrap()
+            })
+            .collect();
+        assert_eq!(compact.times().collect::<Vec<_>>(), times, "{rule}");
+        assert_eq!(compact.times_per_day(), times.len(), "{rule}");
+        assert_eq!(compact.is_fixed_time(), !starred(minute) && !starred(hour));
+    }
+    // What a rule costs to keep: no more than its own fields.
+    assert!(std::mem::size_of::<Rule>() <= 160);
+}

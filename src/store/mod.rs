@@ -1,10 +1,11 @@
 //! Where the records live between runs: a SQLite database (`state.file`) owned by one daemon.
 //!
-//! The store keeps one row per booking, keyed by (definition, occurrence start), and a few
-//! small values for the daemon (last pass, invalid files, held removals, quota waits, paused
-//! definitions). The daemon writes only what changed since its last write ([`Batch`]), in one
-//! transaction, synced before the transaction returns: an intent is on disk before its request
-//! is sent, and recording a booking costs the same with 10 or 100,000 bookings on record.
+//! The store keeps one row per booking, keyed by (definition, occurrence start), one row per
+//! invalid definition file, keyed by its path, and a few small values for the daemon (last
+//! pass, held removals, quota waits, paused definitions). The daemon writes only what changed
+//! since its last write ([`Batch`], [`Owned::add_invalid`]), in one transaction, synced before
+//! the transaction returns: an intent is on disk before its request is sent, and recording a
+//! booking costs the same with 10 or 100,000 bookings on record.
 //!
 //! Opening takes the same two locks the JSON state had (a `.lock` file beside the database and
 //! the directory that holds it), so a second daemon on the same state refuses to start.
@@ -34,13 +35,12 @@ pub(crate) use writer::Row;
 use writer::WriterKind;
 pub use writer::{Owned, Writer};
 
-/// The small values beside the records: everything in [`State`] but the bookings.
+/// The small values beside the records: everything in [`State`] but the bookings and the
+/// invalid files (rows of their own, [`InvalidChange`]).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {
     #[serde(default)]
     pub last_pass: Option<i64>,
-    #[serde(default)]
-    pub invalid: Vec<state::InvalidFile>,
     #[serde(default)]
     pub held_removals: Vec<String>,
     #[serde(default)]
@@ -53,52 +53,95 @@ pub struct Meta {
     pub held_changes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub month: Option<state::MonthCount>,
+    /// As loaded: the stored values still hold the invalid files (written by a build from
+    /// before they were rows). The next write of the values drops them, and the daemon writes
+    /// every invalid file as a row with it (see [`State::invalid_in_meta`]).
+    #[serde(skip)]
+    pub invalid_in_meta: bool,
 }
 
 impl Meta {
     fn of(state: &State) -> Meta {
         Meta {
             last_pass: state.last_pass,
-            invalid: state.invalid.clone(),
             held_removals: state.held_removals.clone(),
             waiting: state.waiting.clone(),
             paused: state.paused.clone(),
             look_up_until: state.look_up_until,
             held_changes: state.held_changes.clone(),
             month: state.month.clone(),
+            invalid_in_meta: false,
         }
     }
 
-    /// A state split into its records and these values (what the daemon keeps apart).
+    /// A state split into its records and these values (what the daemon keeps apart); its
+    /// invalid files are the catalog's business ([`crate::watch::Catalog::settle_invalid`]).
     pub fn split(state: State) -> (Vec<state::Record>, Meta) {
         let meta = Meta {
             last_pass: state.last_pass,
-            invalid: state.invalid,
             held_removals: state.held_removals,
             waiting: state.waiting,
             paused: state.paused,
             look_up_until: state.look_up_until,
             held_changes: state.held_changes,
             month: state.month,
+            invalid_in_meta: state.invalid_in_meta,
         };
         (state.bookings, meta)
     }
 
-    /// These values with `bookings`: a whole state, as a load returns it.
-    fn with_bookings(self, bookings: Vec<state::Record>) -> State {
+    /// These values with `bookings` and `invalid`: a whole state, as a load returns it.
+    fn with_bookings(
+        self,
+        bookings: Vec<state::Record>,
+        invalid: Vec<state::InvalidFile>,
+    ) -> State {
         State {
             version: state::VERSION,
             last_pass: self.last_pass,
             bookings,
-            invalid: self.invalid,
+            invalid,
             held_removals: self.held_removals,
             waiting: self.waiting,
             paused: self.paused,
             look_up_until: self.look_up_until,
             held_changes: self.held_changes,
             month: self.month,
+            invalid_in_meta: self.invalid_in_meta,
         }
     }
+
+    /// The values as stored (JSON), and the invalid files a store written before they were
+    /// rows keeps among them (`None` when it keeps none there).
+    fn parse(text: &str) -> serde_json::Result<(Meta, Option<Vec<state::InvalidFile>>)> {
+        #[derive(serde::Deserialize)]
+        struct Before {
+            #[serde(default)]
+            invalid: Option<Vec<state::InvalidFile>>,
+        }
+        let mut meta: Meta = serde_json::from_str(text)?;
+        // Read twice only when the key may be there: a build that writes rows never writes it.
+        let invalid = if text.contains("\"invalid\"") {
+            serde_json::from_str::<Before>(text)?.invalid
+        } else {
+            None
+        };
+        meta.invalid_in_meta = invalid.is_some();
+        Ok((meta, invalid))
+    }
+}
+
+/// The key of an invalid file's row: its path, as `status` shows it (lossy UTF-8, as
+/// [`state::InvalidFile::new`] makes it).
+pub fn invalid_key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// A change to the invalid files on record: one row each, keyed by [`invalid_key`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvalidChange {
+    Put(state::InvalidFile),
+    Delete(String),
 }
 
 /// One write: rows to put or delete, and the meta values when they changed.

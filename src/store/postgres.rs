@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
+use super::writer::InvalidRow;
 use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
 use crate::state::{self, Record, State, StateError};
 
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS requests (
     kind    TEXT NOT NULL,
     items   TEXT NOT NULL,
     made_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invalid_files (
+    path     TEXT PRIMARY KEY,
+    problems TEXT NOT NULL
 );
 ";
 
@@ -390,16 +395,40 @@ impl Pg {
             })
             .await?;
         let mut meta = Meta::default();
+        let mut in_meta = None;
         let mut fresh = false;
         for (key, value) in metas {
             if key == DAEMON {
-                meta = serde_json::from_str(&value)
+                (meta, in_meta) = Meta::parse(&value)
                     .map_err(|e| corrupt(format!("the daemon's values: {e}")))?;
             } else {
                 fresh = true;
             }
         }
-        Ok((meta.with_bookings(bookings), fresh))
+        // As in the SQLite store: invalid files still in the values are the ones on record.
+        let invalid = match in_meta {
+            Some(invalid) => invalid,
+            None => {
+                let rows: Vec<(String, String)> = self
+                    .call(move |c| async move {
+                        c.query(
+                            "SELECT path, problems FROM invalid_files ORDER BY path",
+                            &[],
+                        )
+                        .await
+                        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+                    })
+                    .await?;
+                (rows.into_iter())
+                    .map(|(path, problems)| state::InvalidFile {
+                        path: path.into(),
+                        problems: serde_json::from_str(&problems)
+                            .unwrap_or_else(|_| vec![problems]),
+                    })
+                    .collect()
+            }
+        };
+        Ok((meta.with_bookings(bookings, invalid), fresh))
     }
 
     /// Writes `batch` in one transaction; returns when the server committed it (so synced),
@@ -415,13 +444,17 @@ impl Pg {
     /// Replaces every row with `state`'s, in one transaction.
     pub async fn replace(&self, state: &State, meta: &Meta) -> Result<(), StateError> {
         let rows: Vec<Write<'_>> = state.bookings.iter().map(Write::Put).collect();
-        let owned = Batch {
+        let mut owned = Batch {
             rows,
             meta: Some(meta),
             looked_up: true,
             requests_done: &[],
         }
         .to_owned()?;
+        let invalid: Vec<_> = (state.invalid.iter().cloned())
+            .map(super::InvalidChange::Put)
+            .collect();
+        owned.add_invalid(true, &invalid)?;
         let bound = write_bound(self.timeout, &owned);
         self.call_within(
             bound,
@@ -519,7 +552,7 @@ pub fn blocking<T: Send>(
 /// How long a write may take: a query's bound, and a millisecond a row on top (a backlog's
 /// batch of intents is a round trip a row).
 fn write_bound(timeout: Duration, batch: &Owned) -> Duration {
-    let rows = u64::try_from(batch.rows.len()).unwrap_or(u64::MAX);
+    let rows = u64::try_from(batch.len()).unwrap_or(u64::MAX);
     timeout.saturating_add(Duration::from_millis(rows))
 }
 
@@ -619,6 +652,23 @@ async fn write_on(
             &[&gone_definitions, &gone_starts],
         )
         .await?;
+    }
+    if delete_all || batch.invalid_reset {
+        tx.batch_execute("DELETE FROM invalid_files").await?;
+    }
+    if !batch.invalid.is_empty() {
+        let put = tx
+            .prepare("INSERT INTO invalid_files (path, problems) VALUES ($1, $2) ON CONFLICT (path) DO UPDATE SET problems = EXCLUDED.problems")
+            .await?;
+        let delete = tx
+            .prepare("DELETE FROM invalid_files WHERE path = $1")
+            .await?;
+        for row in &batch.invalid {
+            match row {
+                InvalidRow::Put { path, problems } => tx.execute(&put, &[path, problems]).await?,
+                InvalidRow::Delete { path } => tx.execute(&delete, &[path]).await?,
+            };
+        }
     }
     if let Some(text) = &batch.meta {
         tx.execute(

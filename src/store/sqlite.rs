@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::writer::InvalidRow;
 use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
 use crate::state::{self, Record, State, StateError};
 
@@ -37,6 +38,14 @@ CREATE TABLE IF NOT EXISTS requests (
     items   TEXT NOT NULL,
     made_at INTEGER NOT NULL
 );
+-- Definition files that did not validate, one row each (until this table, a list in the
+-- daemon's meta value: one edit rewrote all of them).
+CREATE TABLE IF NOT EXISTS invalid_files (
+    -- As `status` shows it (lossy UTF-8).
+    path     TEXT PRIMARY KEY,
+    -- A JSON list of the problems, each `path:line:col: message; hint: ...`.
+    problems TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// The meta row holding [`Meta`].
@@ -181,16 +190,23 @@ impl Db {
                 bookings.push(record);
             }
         }
-        let meta: Meta = match tx
+        let (meta, in_meta) = match tx
             .query_row("SELECT value FROM meta WHERE key = ?1", [DAEMON], |row| {
                 row.get::<_, String>(0)
             })
             .optional()
             .map_err(|e| err(&self.path, e))?
         {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|e| corrupt(format!("the daemon's values: {e}")))?,
-            None => Meta::default(),
+            Some(text) => {
+                Meta::parse(&text).map_err(|e| corrupt(format!("the daemon's values: {e}")))?
+            }
+            None => (Meta::default(), None),
+        };
+        // A store whose values still hold the invalid files: those are the ones on record
+        // (rows there may be from a later build, before an earlier one wrote it again).
+        let invalid = match in_meta {
+            Some(invalid) => invalid,
+            None => invalid_rows(&tx).map_err(|e| err(&self.path, e))?,
         };
         let restored = tx
             .query_row("SELECT 1 FROM meta WHERE key = ?1", [LOOK_UP_FIRST], |_| {
@@ -199,7 +215,7 @@ impl Db {
             .optional()
             .map_err(|e| err(&self.path, e))?
             .is_some();
-        Ok((meta.with_bookings(bookings), restored))
+        Ok((meta.with_bookings(bookings, invalid), restored))
     }
 
     /// Writes `batch` in one transaction, clearing the look-up-first mark when the batch
@@ -211,15 +227,18 @@ impl Db {
     /// Replaces every row with `state`'s, in one transaction.
     pub fn replace(&mut self, state: &State, meta: &Meta) -> Result<(), StateError> {
         let rows = state.bookings.iter().map(Write::Put).collect();
-        self.write(
-            &Batch {
-                rows,
-                meta: Some(meta),
-                looked_up: true,
-                requests_done: &[],
-            },
-            true,
-        )
+        let mut owned = Batch {
+            rows,
+            meta: Some(meta),
+            looked_up: true,
+            requests_done: &[],
+        }
+        .to_owned()?;
+        let invalid: Vec<_> = (state.invalid.iter().cloned())
+            .map(super::InvalidChange::Put)
+            .collect();
+        owned.add_invalid(true, &invalid)?;
+        self.write_owned(&owned, true)
     }
 
     fn write(&mut self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {
@@ -276,6 +295,26 @@ impl Db {
                     Row::Delete { definition, start } => {
                         delete.execute(params![definition, start]).map_err(e)?;
                     }
+                }
+            }
+            if delete_all || batch.invalid_reset {
+                tx.execute("DELETE FROM invalid_files", []).map_err(e)?;
+            }
+            if !batch.invalid.is_empty() {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO invalid_files (path, problems) VALUES (?1, ?2)",
+                    )
+                    .map_err(e)?;
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM invalid_files WHERE path = ?1")
+                    .map_err(e)?;
+                for row in &batch.invalid {
+                    match row {
+                        InvalidRow::Put { path, problems } => put.execute(params![path, problems]),
+                        InvalidRow::Delete { path } => delete.execute([path]),
+                    }
+                    .map_err(e)?;
                 }
             }
             if let Some(meta) = &batch.meta {
@@ -419,6 +458,32 @@ impl Db {
     fn err(&self, e: rusqlite::Error) -> StateError {
         err(&self.path, e)
     }
+}
+
+/// The invalid files on record, by path (none in a store made before they were rows, opened
+/// read-only).
+fn invalid_rows(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<state::InvalidFile>> {
+    let table: Option<String> = tx
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'invalid_files'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if table.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = tx.prepare("SELECT path, problems FROM invalid_files ORDER BY path")?;
+    let rows = stmt.query_map([], |row| {
+        let (path, problems): (String, String) = (row.get(0)?, row.get(1)?);
+        // A row this build cannot read still names its file: shown with the text as stored.
+        let problems = serde_json::from_str(&problems).unwrap_or_else(|_| vec![problems]);
+        Ok(state::InvalidFile {
+            path: path.into(),
+            problems,
+        })
+    })?;
+    rows.collect()
 }
 
 fn err(path: &Path, source: rusqlite::Error) -> StateError {

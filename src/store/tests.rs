@@ -1,7 +1,7 @@
 use super::*;
 use crate::booking::{BookingKey, Status};
 use crate::ledger::{Ledger, tests::record};
-use crate::state::{Change, QuotaWait, RecordedRequest};
+use crate::state::{Change, InvalidFile, QuotaWait, RecordedRequest};
 
 fn sample() -> State {
     State {
@@ -32,7 +32,20 @@ fn sample() -> State {
                 ..record("d", 4, Status::Booked)
             },
         ],
-        invalid: vec![],
+        invalid: vec![
+            InvalidFile {
+                path: "/srv/meetings.d/a.toml".into(),
+                problems: vec!["/srv/meetings.d/a.toml:1:11: expected a string".into()],
+            },
+            InvalidFile {
+                path: "/srv/meetings.d/team/b.toml".into(),
+                problems: vec![
+                    "/srv/meetings.d/team/b.toml:3:12: `duration` is missing".into(),
+                    "/srv/meetings.d/team/b.toml:4:12: `password` must be 4 to 6 digits".into(),
+                ],
+            },
+        ],
+        invalid_in_meta: false,
         held_removals: vec!["gone".into()],
         waiting: vec![QuotaWait {
             userid: "ops-bot".into(),
@@ -470,4 +483,127 @@ fn answer<T>(answer: impl std::future::Future<Output = T>) -> T {
         .build()
         .expect("a runtime")
         .block_on(answer)
+}
+
+/// Counts the rows each write puts in `invalid_files` and `meta` (SQLite triggers into a
+/// table of their own).
+fn audit(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE audit (what TEXT NOT NULL);
+         CREATE TRIGGER a1 AFTER INSERT ON invalid_files BEGIN INSERT INTO audit VALUES ('put ' || NEW.path); END;
+         CREATE TRIGGER a2 AFTER DELETE ON invalid_files BEGIN INSERT INTO audit VALUES ('delete ' || OLD.path); END;
+         CREATE TRIGGER a3 AFTER INSERT ON meta BEGIN INSERT INTO audit VALUES ('meta ' || NEW.key); END;",
+    )
+    .unwrap();
+    conn
+}
+
+fn audited(conn: &rusqlite::Connection) -> Vec<String> {
+    let mut stmt = conn.prepare("SELECT what FROM audit").unwrap();
+    let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+    let out = rows.collect::<Result<Vec<String>, _>>().unwrap();
+    conn.execute("DELETE FROM audit", []).unwrap();
+    out
+}
+
+#[test]
+fn invalid_files_are_rows_written_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    store.replace(&sample()).unwrap();
+    let conn = audit(&path);
+    let mut db = sqlite::Db::open(&path).unwrap();
+    // One edited, one fixed: two rows, and not the values.
+    let edited = InvalidFile {
+        path: "/srv/meetings.d/a.toml".into(),
+        problems: vec!["/srv/meetings.d/a.toml:2:11: expected a string".into()],
+    };
+    let mut owned = Batch::default().to_owned().unwrap();
+    let changes = [
+        InvalidChange::Put(edited.clone()),
+        InvalidChange::Delete("/srv/meetings.d/team/b.toml".into()),
+    ];
+    owned.add_invalid(false, &changes).unwrap();
+    db.write_owned(&owned, false).unwrap();
+    assert_eq!(
+        audited(&conn),
+        [
+            "put /srv/meetings.d/a.toml",
+            "delete /srv/meetings.d/team/b.toml"
+        ]
+    );
+    drop((store, db));
+    let back = read(&path).unwrap();
+    assert_eq!(back.invalid, [edited]);
+    assert_eq!(back.bookings, sample().bookings);
+    let meta: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'daemon'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(!meta.contains("invalid"), "{meta}");
+}
+
+#[test]
+fn a_store_that_kept_its_invalid_files_in_its_values_loads_them_and_its_next_write_moves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (mut store, _) = Store::open(&path, None).unwrap();
+    store.replace(&sample()).unwrap();
+    drop(store);
+    // As a build from before the rows wrote it: the list in the values (and, from a later
+    // build before that one wrote again, a stale row).
+    let older = InvalidFile {
+        path: "/srv/meetings.d/old.toml".into(),
+        problems: vec!["/srv/meetings.d/old.toml:1:1: invalid TOML".into()],
+    };
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = json_set(value, '$.invalid', json(?1)) WHERE key = 'daemon'",
+        [serde_json::to_string(&[&older]).unwrap()],
+    )
+    .unwrap();
+    let (store, state) = Store::open(&path, None).unwrap();
+    assert_eq!(state.invalid, std::slice::from_ref(&older));
+    assert!(state.invalid_in_meta);
+    assert_eq!(
+        read(&path).unwrap().invalid,
+        std::slice::from_ref(&older),
+        "status shows them"
+    );
+    let (_, meta) = Meta::split(state);
+    assert!(meta.invalid_in_meta);
+    drop(store);
+    // The daemon's first write: every invalid file as a row, and the values without them.
+    let conn = audit(&path);
+    let mut db = sqlite::Db::open(&path).unwrap();
+    let mut owned = Batch {
+        meta: Some(&Meta {
+            invalid_in_meta: false,
+            ..meta
+        }),
+        ..Batch::default()
+    }
+    .to_owned()
+    .unwrap();
+    owned
+        .add_invalid(true, &[InvalidChange::Put(sample().invalid[0].clone())])
+        .unwrap();
+    db.write_owned(&owned, false).unwrap();
+    assert_eq!(
+        audited(&conn),
+        [
+            "delete /srv/meetings.d/a.toml",
+            "delete /srv/meetings.d/team/b.toml",
+            "put /srv/meetings.d/a.toml",
+            "meta daemon"
+        ],
+        "the stale rows go first"
+    );
+    let (_store, state) = Store::open(&path, None).unwrap();
+    assert!(!state.invalid_in_meta);
+    assert_eq!(state.invalid, sample().invalid[..1]);
+    assert_eq!(state.last_pass, sample().last_pass);
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Batch, Write, postgres};
+use super::{Batch, InvalidChange, Write, postgres};
 use crate::state::StateError;
 
 /// A [`Batch`] made ready to write away from the loop: every record already serialized, so the
@@ -17,6 +17,22 @@ pub struct Owned {
     pub(crate) meta: Option<String>,
     pub(crate) looked_up: bool,
     pub(crate) requests_done: Vec<i64>,
+    /// Every invalid file's row is deleted first (those that stand are in `invalid`).
+    pub(crate) invalid_reset: bool,
+    pub(crate) invalid: Vec<InvalidRow>,
+}
+
+/// One invalid file's row of an [`Owned`] batch.
+#[derive(Debug)]
+pub(crate) enum InvalidRow {
+    Put {
+        path: String,
+        /// Its problems as a JSON list of strings.
+        problems: String,
+    },
+    Delete {
+        path: String,
+    },
 }
 
 /// One row of an [`Owned`] batch.
@@ -68,13 +84,49 @@ impl Batch<'_> {
                 .map_err(json)?,
             looked_up: self.looked_up,
             requests_done: self.requests_done.to_vec(),
+            invalid_reset: false,
+            invalid: Vec::new(),
         })
     }
 }
 
 impl Owned {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.meta.is_none() && self.requests_done.is_empty()
+        self.rows.is_empty()
+            && self.meta.is_none()
+            && self.requests_done.is_empty()
+            && !self.invalid_reset
+            && self.invalid.is_empty()
+    }
+
+    /// Adds changes to the invalid files on record; `reset`: every row of theirs is deleted
+    /// first.
+    pub fn add_invalid<'a>(
+        &mut self,
+        reset: bool,
+        changes: impl IntoIterator<Item = &'a InvalidChange>,
+    ) -> Result<(), StateError> {
+        self.invalid_reset |= reset;
+        for change in changes {
+            self.invalid.push(match change {
+                InvalidChange::Put(file) => InvalidRow::Put {
+                    path: super::invalid_key(&file.path),
+                    problems: serde_json::to_string(&file.problems).map_err(|e| {
+                        StateError::Db {
+                            path: PathBuf::from("(serializing an invalid file)"),
+                            source: Box::new(e),
+                        }
+                    })?,
+                },
+                InvalidChange::Delete(path) => InvalidRow::Delete { path: path.clone() },
+            });
+        }
+        Ok(())
+    }
+
+    /// How many rows it writes.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len() + self.invalid.len()
     }
 }
 

@@ -23,6 +23,10 @@ use crate::meeting::Settings;
 use crate::scan::{self, is_definition_file};
 use crate::state::InvalidFile;
 
+mod invalid;
+
+pub use invalid::InvalidChanges;
+
 /// One definition file as last read.
 #[derive(Debug)]
 struct Entry {
@@ -53,6 +57,12 @@ pub struct Catalog {
     /// The distinct settings the definitions have (a few at most: nearly all inherit the
     /// defaults'), one copy each for all the definitions that have them.
     settings: Vec<Arc<Settings>>,
+    /// The invalid files whose rows in the store may differ from them now, by row key
+    /// ([`crate::store::invalid_key`]), with the id of the definition file there, if any.
+    invalid_noted: BTreeMap<String, Option<String>>,
+    /// The store's invalid files are not known (until [`Catalog::settle_invalid`]): the next
+    /// [`Catalog::take_invalid_changes`] replaces them all.
+    invalid_unknown: bool,
 }
 
 /// The most distinct settings the catalog shares; a definition with others keeps its own.
@@ -126,6 +136,8 @@ impl Catalog {
             retention: crate::config::DEFAULT_RETENTION,
             log_problems: true,
             settings: Vec::new(),
+            invalid_noted: BTreeMap::new(),
+            invalid_unknown: true,
         }
     }
 
@@ -169,6 +181,18 @@ impl Catalog {
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> Changes {
+        self.read_listed(listing, defaults, now, Read::IfChanged)
+    }
+
+    /// Reads the files of `listing` (`how`: only those whose content changed, or all) and drops
+    /// those it no longer holds.
+    fn read_listed(
+        &mut self,
+        listing: scan::Listing,
+        defaults: &Defaults,
+        now: DateTime<Utc>,
+        how: Read,
+    ) -> Changes {
         let mut changes = Changes::default();
         let seen: HashSet<&str> = listing.found.iter().map(|f| &*f.id).collect();
         let gone: Vec<String> = self
@@ -178,15 +202,21 @@ impl Catalog {
             .cloned()
             .collect();
         for id in gone {
-            self.files.remove(&id);
+            self.put(&id, None);
             changes.removed += 1;
             self.touched.insert(id.into());
         }
         let key = defaults_key(defaults);
         for f in &listing.found {
-            changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now));
+            changes.add(self.refresh_file(&f.path, &f.id, defaults, &key, now, how));
         }
-        self.walk_problems = listing.problems;
+        if self.walk_problems != listing.problems {
+            let old = std::mem::replace(&mut self.walk_problems, listing.problems);
+            for p in old.iter().chain(&self.walk_problems) {
+                let key = crate::store::invalid_key(&p.path);
+                self.invalid_noted.entry(key).or_default();
+            }
+        }
         changes
     }
 
@@ -208,7 +238,8 @@ impl Catalog {
                 }
                 Some(Target::File(id)) => {
                     let key = defaults_key(defaults);
-                    changes.add(self.refresh_file(path, &id, defaults, &key, now))
+                    let how = Read::IfChanged;
+                    changes.add(self.refresh_file(path, &id, defaults, &key, now, how))
                 }
                 Some(Target::Ignored) => {}
                 Some(Target::Other) | None => return self.rescan(defaults, now),
@@ -219,23 +250,18 @@ impl Catalog {
 
     /// Parses every file again (after the config's defaults changed). When the directory
     /// cannot be read, what was read before is kept.
+    ///
+    /// In place, one file at a time: each definition is replaced as its file is parsed again,
+    /// so the catalog is never held twice (with 100,000 series, a second catalog would be
+    /// another 150 MiB). A file whose content differs now is not counted as edited: its hash
+    /// changes with the defaults, and that change is the config's (see [`Catalog::edited`]).
     pub fn reparse_all(
         &mut self,
         defaults: &Defaults,
         now: DateTime<Utc>,
     ) -> std::io::Result<Changes> {
-        let mut fresh = Catalog::new(&self.dir).with_retention(self.retention);
-        fresh.log_problems = self.log_problems;
         let listing = scan::find(&self.dir)?;
-        fresh.edited = std::mem::take(&mut self.edited);
-        // What sits under a directory that cannot be read now is kept as it was read before.
-        fresh.files = std::mem::take(&mut self.files)
-            .into_iter()
-            .filter(|(id, _)| listing.unsure_of(id))
-            .collect();
-        let changes = fresh.rescan_listed(listing, defaults, now);
-        *self = fresh;
-        Ok(changes)
+        Ok(self.read_listed(listing, defaults, now, Read::Again))
     }
 
     /// What an event path is to us.
@@ -275,6 +301,7 @@ impl Catalog {
         defaults: &Defaults,
         defaults_key: &str,
         now: DateTime<Utc>,
+        how: Read,
     ) -> Changes {
         if let Err(e) = std::fs::symlink_metadata(path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -286,7 +313,7 @@ impl Catalog {
                 );
                 return Changes::default();
             }
-            return match self.files.remove(id) {
+            return match self.put(id, None) {
                 Some(_) => {
                     self.touched.insert(id.into());
                     Changes {
@@ -300,10 +327,11 @@ impl Catalog {
         let (hash, parsed) = match definition::read_text(path) {
             Ok(text) => {
                 let hash = content_hash(&format!("{defaults_key}\n{text}"));
-                if self
-                    .files
-                    .get(id)
-                    .is_some_and(|e| e.hash == hash && e.path == path)
+                if how == Read::IfChanged
+                    && self
+                        .files
+                        .get(id)
+                        .is_some_and(|e| e.hash == hash && e.path == path)
                 {
                     return Changes::default();
                 }
@@ -314,7 +342,7 @@ impl Catalog {
             }
             Err(problems) => (String::new(), Err(problems)),
         };
-        if self.files.get(id).is_some_and(|e| e.hash != hash) {
+        if how == Read::IfChanged && self.files.get(id).is_some_and(|e| e.hash != hash) {
             self.edited.insert(id.to_string());
         }
         let parsed = parsed.map(|mut def| {
@@ -328,14 +356,12 @@ impl Catalog {
                 tracing::warn!(definition = id, "{p}");
             }
         }
-        self.files.insert(
-            id.to_string(),
-            Entry {
-                path: path.to_path_buf(),
-                hash,
-                parsed,
-            },
-        );
+        let entry = Entry {
+            path: path.to_path_buf(),
+            hash,
+            parsed,
+        };
+        self.put(id, Some(entry));
         self.touched.insert(id.into());
         Changes {
             changed: 1,
@@ -411,6 +437,15 @@ impl Catalog {
     }
 }
 
+/// Which files a walk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// New ones and those whose content changed (by hash).
+    IfChanged,
+    /// Every one (a reload: the defaults may have changed, and with them what a file means).
+    Again,
+}
+
 enum Target {
     File(String),
     Ignored,
@@ -422,17 +457,18 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn now() -> DateTime<Utc> {
+    pub(super) fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
     }
 
-    fn defaults() -> Defaults {
+    pub(super) fn defaults() -> Defaults {
         let mut d = crate::config::Config::default().defaults;
         d.userid = Some("u".into());
         d
     }
 
-    const GOOD: &str = "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n";
+    pub(super) const GOOD: &str =
+        "subject = \"x\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n";
 
     #[test]
     fn rescan_parses_only_what_changed_and_drops_what_vanished() {
@@ -529,6 +565,37 @@ mod tests {
         std::fs::rename(&watch, dir.path().join("elsewhere")).unwrap();
         assert!(cat.reparse_all(&defaults(), now()).is_err());
         assert_eq!(cat.definitions().count(), 1);
+    }
+
+    #[test]
+    fn a_reparse_reads_every_file_again_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.toml"), GOOD).unwrap();
+        std::fs::write(d.join("b.toml"), GOOD).unwrap();
+        let mut cat = Catalog::new(d);
+        cat.rescan(&defaults(), now()).unwrap();
+        cat.take_touched();
+        std::fs::remove_file(d.join("b.toml")).unwrap();
+        // New defaults: every definition is read with them.
+        let mut other = defaults();
+        other.userid = Some("v".into());
+        let changes = cat.reparse_all(&other, now()).unwrap();
+        assert_eq!(
+            changes,
+            Changes {
+                changed: 1,
+                removed: 1
+            }
+        );
+        let a = cat.get("a").unwrap();
+        assert_eq!(a.userid, "v");
+        assert!(!cat.has_id("b"));
+        assert!(!cat.edited("a"), "a change of the defaults is not an edit");
+        let touched: Vec<String> = cat.take_touched().iter().map(|n| n.to_string()).collect();
+        assert_eq!(touched, ["a", "b"]);
+        // Read again though unchanged.
+        assert_eq!(cat.reparse_all(&other, now()).unwrap().changed, 1);
     }
 
     #[test]
