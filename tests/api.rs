@@ -632,3 +632,57 @@ async fn a_lookup_reads_every_page_at_its_start_and_none_past_it() {
     assert_eq!(s.fake.stats().requests - before, 1, "one page read");
     s.stop().await;
 }
+
+/// A gate that closes for good once told of a refusal.
+#[derive(Default)]
+struct Closing(std::sync::atomic::AtomicBool);
+
+impl wemeet_scheduler::api::Gate for Closing {
+    fn check(&self) -> Result<(), String> {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Err("closed by a refusal".into()),
+            false => Ok(()),
+        }
+    }
+
+    fn refused(&self, _: &ApiError) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_quota_refusal_closes_the_gate_before_the_request_waiting_for_its_place() {
+    // One request at a time; the user's hourly quota is one create, used up first. Of two
+    // gated creates, the one that waits for the other's place finds the gate closed by the
+    // other's refusal, and is never sent (before, it went out to be refused too).
+    let s = Setup::start_with(
+        FakeConfig {
+            creates_per_hour_per_user: 1,
+            ..FakeConfig::default()
+        },
+        wemeet_fake_api::DEMO_SECRET_KEY,
+        |c| c.api.concurrency = 1,
+    )
+    .await;
+    s.client.create(&create_request("first", 1)).await.unwrap();
+    let gate = Closing::default();
+    let body = |i| serde_json::to_vec(&create_request("gated", i)).unwrap();
+    let (a, b) = tokio::join!(
+        s.client.create_body_gated(body(2), Some(&gate)),
+        s.client.create_body_gated(body(3), Some(&gate)),
+    );
+    let code = |r: &Result<_, ApiError>| match r {
+        Err(ApiError::HeldBack { .. }) => "held back".to_string(),
+        Err(e) => format!("{:?}", e.code()),
+        Ok(_) => "created".into(),
+    };
+    assert_eq!(
+        [code(&a), code(&b)],
+        [
+            format!("{:?}", Some(codes::HOURLY_CREATES)),
+            "held back".into()
+        ]
+    );
+    assert_eq!(s.fake.stats().errors.get(&codes::HOURLY_CREATES), Some(&1));
+    s.stop().await;
+}

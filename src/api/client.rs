@@ -117,8 +117,16 @@ fn outcome<T>(result: &Result<T, ApiError>) -> String {
     }
 }
 
-/// Asked before a gated request is sent: `Err(reason)` holds it back.
-pub type Gate<'a> = dyn Fn() -> Result<(), String> + Send + Sync + 'a;
+/// Asked before a gated request is sent, and told of a quota refusal before the next request
+/// may pass it.
+pub trait Gate: Send + Sync {
+    /// `Err(reason)` holds the request back.
+    fn check(&self) -> Result<(), String>;
+    /// The service refused the request for a quota. Told while the request still holds its
+    /// place among `api.concurrency`: a request waiting for that place finds the gate closed,
+    /// instead of being sent to be refused too.
+    fn refused(&self, error: &ApiError);
+}
 
 /// The largest answer read: a page of 20 meetings is a few KiB; anything this large is not an
 /// answer from the service, and must not grow the daemon.
@@ -246,7 +254,7 @@ impl Client {
     pub async fn create_gated(
         &self,
         req: &CreateMeeting,
-        gate: Option<&Gate<'_>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<MeetingInfo, ApiError> {
         let body =
             serde_json::to_vec(req).map_err(|e| ApiError::unsent("POST", "/v1/meetings", e))?;
@@ -258,7 +266,7 @@ impl Client {
     pub async fn create_body_gated(
         &self,
         body: Vec<u8>,
-        gate: Option<&Gate<'_>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<MeetingInfo, ApiError> {
         let list: MeetingList = self
             .call_gated(
@@ -422,7 +430,7 @@ impl Client {
         path_and_query: &str,
         body: Option<Vec<u8>>,
         idempotent: Idempotent,
-        gate: Option<&Gate<'_>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<T, ApiError> {
         let mut attempt = 0;
         loop {
@@ -474,7 +482,7 @@ impl Client {
         method: &Method,
         path_and_query: &str,
         body: Option<&[u8]>,
-        gate: Option<&Gate<'_>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<T, ApiError> {
         let url = self.url(path_and_query);
         let path = url.path().to_string();
@@ -484,7 +492,7 @@ impl Client {
         };
         let body = body.unwrap_or_default();
         let _slot = self.pacer.acquire().await;
-        if let Some(Err(reason)) = gate.map(|g| g()) {
+        if let Some(Err(reason)) = gate.map(|g| g.check()) {
             return Err(ApiError::HeldBack {
                 method: method.to_string(),
                 path,
@@ -582,7 +590,7 @@ impl Client {
                 String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             ),
         };
-        Err(ApiError::Status(Box::new(StatusError {
+        let error = ApiError::Status(Box::new(StatusError {
             method: method.to_string(),
             path,
             status,
@@ -591,7 +599,13 @@ impl Client {
             message,
             trace,
             retry_after,
-        })))
+        }));
+        if let Some(gate) = gate
+            && error.treatment() == crate::api::error::Treatment::Quota
+        {
+            gate.refused(&error); // `_slot` is still held.
+        }
+        Err(error)
     }
 
     fn url(&self, path_and_query: &str) -> Url {

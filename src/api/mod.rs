@@ -16,5 +16,5 @@ pub mod model;
 pub mod pace;
 pub mod sign;
 
-pub use client::{Cancelled, Client, Endpoint};
+pub use client::{Cancelled, Client, Endpoint, Gate};
 pub use error::{ApiError, Treatment};

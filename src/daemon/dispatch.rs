@@ -12,8 +12,9 @@ use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 
 use super::lead::Leadership;
+use crate::api::error::codes;
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, Gate};
 use crate::booking::BookingKey;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -66,6 +67,32 @@ pub(super) type Links = (Option<Box<str>>, Option<Box<str>>);
 
 /// A finished task, as [`Dispatch::next`] gives it.
 pub(super) type Joined = Result<(Id, Outcome), JoinError>;
+
+/// A create's quota gate: held back while a quota holds its user's creates (or every
+/// create), and closed at once by a quota refusal, before the loop hears of it.
+struct QuotaGate {
+    quotas: Arc<Mutex<Quotas>>,
+    clock: Arc<dyn Clock>,
+    userid: String,
+}
+
+impl Gate for QuotaGate {
+    fn check(&self) -> Result<(), String> {
+        let quotas = self.quotas.lock().unwrap_or_else(|e| e.into_inner());
+        (quotas.paused(&self.userid, self.clock.now()))
+            .map_err(|wait| format!("waiting for {}", wait.reason.describe(&self.userid)))
+    }
+
+    fn refused(&self, error: &ApiError) {
+        let mut quotas = self.quotas.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.now();
+        match error.code() {
+            Some(codes::HOURLY_CREATES) => quotas.refused_user(&self.userid, now),
+            Some(codes::MONTHLY_CREATES) => quotas.refused_month(now),
+            _ => quotas.refused_app(now),
+        };
+    }
+}
 
 /// The requests in flight and the creates waiting for a slot.
 pub(super) struct Dispatch {
@@ -234,11 +261,10 @@ impl Dispatch {
                     return Outcome::Created { key, result };
                 }
             };
-            let gate = move || {
-                let quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
-                quotas
-                    .paused(&userid, clock.now())
-                    .map_err(|wait| format!("waiting for {}", wait.reason.describe(&userid)))
+            let gate = QuotaGate {
+                quotas,
+                clock,
+                userid,
             };
             let result = client.create_body_gated(body, Some(&gate)).await;
             Outcome::Created { key, result }

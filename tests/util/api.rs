@@ -21,6 +21,11 @@ impl Setup {
 
     /// A client that signs with `key` (the fake expects its own configured key).
     pub async fn start_with_key(fake: FakeConfig, key: &str) -> Setup {
+        Self::start_with(fake, key, |_| {}).await
+    }
+
+    /// [`Setup::start_with_key`], with the client's config edited by `edit` first.
+    pub async fn start_with(fake: FakeConfig, key: &str, edit: impl FnOnce(&mut Config)) -> Setup {
         // The project's tests hold the client to the seed spec too (settings with its keys).
         let fake = FakeConfig {
             strict_spec: true,
@@ -38,6 +43,7 @@ impl Setup {
         config.retry.max_attempts = 6;
         config.retry.base_delay = Duration::from_millis(1);
         config.retry.max_delay = Duration::from_millis(20);
+        edit(&mut config);
         let client = Client::new(&config.api, &config.retry, SecretKey::new(key)).expect("client");
         Setup { fake, client }
     }
