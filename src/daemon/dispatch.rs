@@ -12,13 +12,12 @@ use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 
 use super::lead::Leadership;
-use crate::api::error::codes;
 use crate::api::model::{CancelMeeting, MeetingInfo, ModifyMeeting};
 use crate::api::{ApiError, Client, Gate};
 use crate::booking::BookingKey;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::lifecycle::{Bookings, ChangeRequest};
+use crate::lifecycle::{Bookings, ChangeRequest, Refusal};
 use crate::quota::Quotas;
 use crate::state::Change;
 use crate::state::RecordedRequest;
@@ -84,13 +83,19 @@ impl Gate for QuotaGate {
     }
 
     fn refused(&self, error: &ApiError) {
-        let mut quotas = self.quotas.lock().unwrap_or_else(|e| e.into_inner());
-        let now = self.clock.now();
-        match error.code() {
-            Some(codes::HOURLY_CREATES) => quotas.refused_user(&self.userid, now),
-            Some(codes::MONTHLY_CREATES) => quotas.refused_month(now),
-            _ => quotas.refused_app(now),
-        };
+        let refusal = Refusal::of(error, Some(self.userid.as_str().into()));
+        hold(&self.quotas, refusal, self.clock.now());
+    }
+}
+
+/// Holds the creates a quota refusal names, until the quota frees; returns when. Told by the
+/// refused create's gate at once, and by the lifecycle's answer again (the same hold).
+pub(super) fn hold(quotas: &Mutex<Quotas>, refusal: Refusal, now: DateTime<Utc>) -> DateTime<Utc> {
+    let mut quotas = quotas.lock().unwrap_or_else(|e| e.into_inner());
+    match refusal {
+        Refusal::User(user) => quotas.refused_user(&user, now),
+        Refusal::App => quotas.refused_app(now),
+        Refusal::Month => quotas.refused_month(now),
     }
 }
 

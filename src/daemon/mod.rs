@@ -509,7 +509,7 @@ impl Daemon {
                     refused,
                     error,
                 } => {
-                    let until = planner::refused(&self.quotas, refused, self.options.clock.now());
+                    let until = dispatch::hold(&self.quotas, refused, self.options.clock.now());
                     self.wake = self.wake.min(until);
                     tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
                 }

@@ -17,7 +17,7 @@ use super::steps;
 use crate::booking::{BookingKey, Name, Status};
 use crate::config::Config;
 use crate::ledger::Ledger;
-use crate::lifecycle::{Bookings, First, Refusal};
+use crate::lifecycle::{Bookings, First};
 use crate::plan::{self, Action, Tracked, Wanted};
 use crate::quota::{self, Quotas};
 use crate::state::{self, Record};
@@ -715,19 +715,6 @@ fn at_stake(records: &Ledger, now: DateTime<Utc>) -> usize {
         }
     }
     count
-}
-
-pub(super) fn refused(
-    quotas: &Mutex<Quotas>,
-    refused: Refusal,
-    now: DateTime<Utc>,
-) -> DateTime<Utc> {
-    let mut quotas = lock(quotas);
-    match refused {
-        Refusal::User(user) => quotas.refused_user(&user, now),
-        Refusal::App => quotas.refused_app(now),
-        Refusal::Month => quotas.refused_month(now),
-    }
 }
 
 pub(super) fn lock(quotas: &Mutex<Quotas>) -> MutexGuard<'_, Quotas> {

@@ -80,12 +80,8 @@ impl Bookings {
                         // this booking: its create waits with the others until the window
                         // frees, and is not sent again on its own.
                         self.set_phase(&key, Phase::Idle);
-                        let user = || self.records.get(&key).map(|r| r.userid.clone());
-                        let refused = match (e.code(), user()) {
-                            (Some(codes::HOURLY_CREATES), Some(user)) => Refusal::User(user),
-                            (Some(codes::MONTHLY_CREATES), _) => Refusal::Month,
-                            _ => Refusal::App,
-                        };
+                        let user = self.records.get(&key).map(|r| r.userid.clone());
+                        let refused = Refusal::of(&e, user);
                         self.out.push_back(Output::QuotaRefused {
                             key: key.clone(),
                             refused,

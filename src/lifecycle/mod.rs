@@ -66,6 +66,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::api::ApiError;
+use crate::api::error::codes;
 use crate::api::model::MeetingInfo;
 use crate::booking::{BookingKey, Name, Status};
 use crate::ledger::Ledger;
@@ -158,6 +159,18 @@ pub enum Refusal {
     App,
     /// The account's monthly creates (500168): until the month turns.
     Month,
+}
+
+impl Refusal {
+    /// Whose quota a quota error (see [`crate::api::Treatment::Quota`]) names: `user` made
+    /// the create.
+    pub fn of(error: &ApiError, user: Option<Name>) -> Refusal {
+        match (error.code(), user) {
+            (Some(codes::HOURLY_CREATES), Some(user)) => Refusal::User(user),
+            (Some(codes::MONTHLY_CREATES), _) => Refusal::Month,
+            _ => Refusal::App,
+        }
+    }
 }
 
 /// What happened to a booking, for events and notifications.
