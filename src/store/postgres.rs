@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 use super::writer::InvalidRow;
-use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
+use super::{MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row};
 use crate::state::{self, Record, State, StateError};
 
 /// The advisory lock key all daemons on one database contend for ("wemeet" in ASCII).
@@ -443,18 +443,7 @@ impl Pg {
 
     /// Replaces every row with `state`'s, in one transaction.
     pub async fn replace(&self, state: &State, meta: &Meta) -> Result<(), StateError> {
-        let rows: Vec<Write<'_>> = state.bookings.iter().map(Write::Put).collect();
-        let mut owned = Batch {
-            rows,
-            meta: Some(meta),
-            looked_up: true,
-            requests_done: &[],
-        }
-        .to_owned()?;
-        let invalid: Vec<_> = (state.invalid.iter().cloned())
-            .map(super::InvalidChange::Put)
-            .collect();
-        owned.add_invalid(true, &invalid)?;
+        let owned = Owned::replacing(state, meta)?;
         let bound = write_bound(self.timeout, &owned);
         self.call_within(
             bound,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::writer::InvalidRow;
-use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row, Write};
+use super::{Batch, MAX_REQUESTS, Meta, Owned, Request, RequestKind, Row};
 use crate::state::{self, Record, State, StateError};
 
 /// The schema this build reads and writes (`PRAGMA user_version`).
@@ -226,19 +226,7 @@ impl Db {
 
     /// Replaces every row with `state`'s, in one transaction.
     pub fn replace(&mut self, state: &State, meta: &Meta) -> Result<(), StateError> {
-        let rows = state.bookings.iter().map(Write::Put).collect();
-        let mut owned = Batch {
-            rows,
-            meta: Some(meta),
-            looked_up: true,
-            requests_done: &[],
-        }
-        .to_owned()?;
-        let invalid: Vec<_> = (state.invalid.iter().cloned())
-            .map(super::InvalidChange::Put)
-            .collect();
-        owned.add_invalid(true, &invalid)?;
-        self.write_owned(&owned, true)
+        self.write_owned(&Owned::replacing(state, meta)?, true)
     }
 
     fn write(&mut self, batch: &Batch<'_>, delete_all: bool) -> Result<(), StateError> {

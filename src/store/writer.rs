@@ -91,6 +91,26 @@ impl Batch<'_> {
 }
 
 impl Owned {
+    /// Every row of `state` with `meta` and its invalid files, to write in place of all that
+    /// is stored (the writer deletes the rest).
+    pub(crate) fn replacing(
+        state: &crate::state::State,
+        meta: &super::Meta,
+    ) -> Result<Owned, StateError> {
+        let mut owned = Batch {
+            rows: state.bookings.iter().map(Write::Put).collect(),
+            meta: Some(meta),
+            looked_up: true,
+            requests_done: &[],
+        }
+        .to_owned()?;
+        let invalid: Vec<_> = (state.invalid.iter().cloned())
+            .map(super::InvalidChange::Put)
+            .collect();
+        owned.add_invalid(true, &invalid)?;
+        Ok(owned)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
             && self.meta.is_none()
