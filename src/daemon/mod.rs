@@ -181,6 +181,8 @@ pub async fn run(
     ));
     let mut watching = Watching::start(catalog.dir(), options.watch);
     let mut reloads = options.reloads.take();
+    let mut persist = Persist::new(meta.clone(), store.writer()?); // The planner reads it too.
+    persist.set_exact_month(config.api.creates_per_month > 0);
     let mut d = Daemon {
         // A pending record from an earlier run may have been sent: it is looked up first.
         bookings: Bookings::new(records, Rules::of(&config.retry, options.mode.recovers())),
@@ -192,7 +194,7 @@ pub async fn run(
             options.clock.clone(),
             store.reader(),
         ),
-        persist: Persist::new(meta, store.writer()?),
+        persist,
         lead: Leadership::new(store.session(), lease, config.state.takeover),
         announcer: Announcer::new(outbox, done_rx, store.reader()),
         reader: store.reader(),

@@ -37,6 +37,8 @@ type Writing = Pin<Box<dyn Future<Output = Result<(), StateError>> + Send>>;
 pub(super) struct Persist {
     writer: Writer,
     /// The daemon's values as last written: written again only when they change.
+    /// See [`Persist::set_exact_month`].
+    exact_month: bool,
     meta: store::Meta,
     /// The values changed since (not the records: the ledger knows those).
     dirty: bool,
@@ -87,9 +89,16 @@ pub(super) struct Written {
 
 impl Persist {
     /// `meta` as loaded with the records; `writer` writes this store.
+    /// Whether each create's count for the month must be on record with it (a monthly budget
+    /// is kept: `api.creates_per_month`).
+    pub(super) fn set_exact_month(&mut self, exact: bool) {
+        self.exact_month = exact;
+    }
+
     pub(super) fn new(meta: store::Meta, writer: Writer) -> Persist {
         Persist {
             writer,
+            exact_month: false,
             meta,
             dirty: true,
             invalid_files: 0,
@@ -148,11 +157,23 @@ impl Persist {
         debug_assert!(self.writing.is_none(), "one write at a time");
         // `last_pass` moves at every pass: alone, it is written at most once a minute (an
         // older one only widens the window in which unbooked starts count as missed, and each
-        // start in it has a record already).
-        let only_last_pass = meta
+        // start in it has a record already). So does the month's count of creates with no
+        // budget to keep: it only tells (`plan`, metrics); with one, every create is on record.
+        let month = match (&meta.month, &self.meta.month) {
+            (Some(new), Some(old))
+                if !self.exact_month
+                    && new.month == old.month
+                    && new.refused_until == old.refused_until =>
+            {
+                self.meta.month.clone()
+            }
+            _ => meta.month.clone(),
+        };
+        let only_last_pass = self.meta
             == store::Meta {
-                last_pass: meta.last_pass,
-                ..self.meta.clone()
+                last_pass: self.meta.last_pass,
+                month,
+                ..meta.clone()
             };
         let last_pass_fresh = matches!(
             (meta.last_pass, self.meta.last_pass),
@@ -380,5 +401,40 @@ mod tests {
         assert_eq!(on_record.held_removals, ["x"]);
         assert!(!persist.writing());
         assert!(!persist.needed(&bookings));
+    }
+
+    /// The month's count of creates grows with every create: with no budget to keep it is
+    /// written with the other values only (or once a minute), not with every write.
+    #[tokio::test]
+    async fn the_months_count_alone_is_written_with_every_write_only_under_a_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("state.db"), None).unwrap();
+        let month = |creates| {
+            Some(crate::state::MonthCount {
+                month: "2030-01".into(),
+                creates,
+                refused_until: None,
+            })
+        };
+        let values = |last_pass, creates| store::Meta {
+            last_pass: Some(last_pass),
+            month: month(creates),
+            ..store::Meta::default()
+        };
+        for (exact, written) in [(false, false), (true, true)] {
+            let rules = Rules {
+                max_attempts: 4,
+                max_delay: Duration::from_secs(60),
+                recover: false,
+            };
+            let mut bookings = Bookings::new(Ledger::default(), rules);
+            let mut persist = Persist::new(values(100, 1), store.writer().unwrap());
+            persist.set_exact_month(exact);
+            let invalid = InvalidChanges::default();
+            (persist.flush(&mut bookings, values(110, 2), invalid, true, &[])).unwrap();
+            let in_flight = persist.writing.as_ref().map(|(_, f)| f.meta.is_some());
+            assert_eq!(in_flight, Some(written), "exact: {exact}");
+            let _ = persist.done().await;
+        }
     }
 }

@@ -43,6 +43,7 @@ impl super::Daemon {
                         new.config.api.creates_per_hour_per_user,
                         new.config.api.creates_per_month,
                     );
+                    (self.persist).set_exact_month(new.config.api.creates_per_month > 0);
                     let dir_changed = take(&mut self.config, new.config);
                     (self.bookings)
                         .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
