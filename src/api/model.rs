@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::UserFormat;
 use crate::definition::Definition;
 use crate::meeting::{Field, Fields, MeetingType, Settings, User};
+use crate::schedule::native::Repeat;
 
 /// The body of `POST /v1/meetings`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,6 +103,59 @@ impl CreateMeeting {
             value: value.clone(),
         }));
         out
+    }
+}
+
+/// A create's `recurring_rule` (doc 1095/42417; the custom forms in doc 1095/81181): always
+/// ended by a count (`until_type` 1), so the service's reading of `until_date` never matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RecurringRule {
+    /// 0 daily, 1 Monday to Friday, 2 weekly, 3 every two weeks, 4 monthly, 5 custom.
+    pub recurring_type: u8,
+    /// 1: ends after `until_count` occurrences.
+    pub until_type: u8,
+    pub until_count: u32,
+    /// Custom only: 1 weekly on weekdays, 2 monthly on the nth weekday, 3 monthly on days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customized_recurring_type: Option<u8>,
+    /// Custom only: every 1 week or month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customized_recurring_step: Option<u32>,
+    /// Custom only: the docs' bitmask (weekday bit 0 Sunday; week bits from 2^7 for the first
+    /// week; month-day bit `d - 1` for day `d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customized_recurring_days: Option<u32>,
+}
+
+impl RecurringRule {
+    /// `count` occurrences of `repeat`, from the create's `start_time` on.
+    pub fn new(repeat: Repeat, count: u32) -> RecurringRule {
+        let plain = |recurring_type| RecurringRule {
+            recurring_type,
+            until_type: 1,
+            until_count: count,
+            customized_recurring_type: None,
+            customized_recurring_step: None,
+            customized_recurring_days: None,
+        };
+        let custom = |kind, days| RecurringRule {
+            customized_recurring_type: Some(kind),
+            customized_recurring_step: Some(1),
+            customized_recurring_days: Some(days),
+            ..plain(5)
+        };
+        match repeat {
+            Repeat::Daily => plain(0),
+            Repeat::Workdays => plain(1),
+            Repeat::Weekly => plain(2),
+            Repeat::Monthly => plain(4),
+            Repeat::Weekdays(mask) => custom(1, u32::from(mask)),
+            Repeat::MonthDays(mask) => custom(3, mask),
+            Repeat::NthWeekday { weekday, nth } => custom(
+                2,
+                1 << weekday.num_days_from_sunday() | 1 << (6 + u32::from(nth)),
+            ),
+        }
     }
 }
 
@@ -343,5 +397,41 @@ mod tests {
         assert_eq!(m.hosts, vec!["alice", "bob"]);
         assert_eq!(m.participants, vec!["carol"]);
         assert_eq!(m.start_time, 1_572_172_200);
+    }
+
+    /// The docs' own custom-rule examples (doc 1095/81181) and the plain types.
+    #[test]
+    fn recurring_rules_are_the_docs_forms() {
+        use chrono::Weekday;
+        let json = |repeat, count| serde_json::to_value(RecurringRule::new(repeat, count)).unwrap();
+        assert_eq!(
+            json(Repeat::Daily, 7),
+            serde_json::json!({"recurring_type": 0, "until_type": 1, "until_count": 7})
+        );
+        assert_eq!(json(Repeat::Workdays, 50)["recurring_type"], 1);
+        assert_eq!(json(Repeat::Weekly, 50)["recurring_type"], 2);
+        assert_eq!(json(Repeat::Monthly, 50)["recurring_type"], 4);
+        // "每周一、周二": 6 = 2^1 + 2^2.
+        assert_eq!(
+            json(Repeat::Weekdays(0b110), 3),
+            serde_json::json!({"recurring_type": 5, "until_type": 1, "until_count": 3,
+                "customized_recurring_type": 1, "customized_recurring_step": 1,
+                "customized_recurring_days": 6})
+        );
+        // "每月的1号和26号": 33554433 = 2^0 + 2^25.
+        assert_eq!(
+            json(Repeat::MonthDays(1 | 1 << 25), 3)["customized_recurring_days"],
+            33_554_433
+        );
+        // "第四周的周一": 1026 = 2^1 (Monday) + 2^10 (the fourth week).
+        let fourth_monday = json(
+            Repeat::NthWeekday {
+                weekday: Weekday::Mon,
+                nth: 4,
+            },
+            3,
+        );
+        assert_eq!(fourth_monday["customized_recurring_type"], 2);
+        assert_eq!(fourth_monday["customized_recurring_days"], 1026);
     }
 }

@@ -21,6 +21,8 @@
 
 use std::collections::VecDeque;
 
+pub mod native;
+
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
