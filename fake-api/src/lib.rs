@@ -11,6 +11,7 @@
 
 pub mod faults;
 pub mod readings;
+pub mod recurring;
 pub mod sign;
 pub mod store;
 pub mod vendor;
