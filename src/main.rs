@@ -215,6 +215,10 @@ struct FakeApiArgs {
     /// How answers write start and end times
     #[arg(long, value_enum, default_value_t)]
     times_reading: readings::Times,
+    /// How a recurring meeting's occurrences fall across daylight-saving changes: at the
+    /// first start's wall-clock time in its zone, or at its UTC offset
+    #[arg(long, value_enum, default_value_t)]
+    recurring_dst: fake_api::recurring::Dst,
     /// Seed for meeting codes and fault draws
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -268,6 +272,7 @@ impl FakeApiArgs {
                 users: self.users_reading,
                 times: self.times_reading,
             },
+            recurring_dst: self.recurring_dst,
             faults: Faults {
                 internal_error: self.fault_500,
                 rate_limited: self.fault_rate_limit,

@@ -2,7 +2,8 @@
 //! service, for the demo, the tests and the benchmarks (there is no network here, and users
 //! want a sandbox before pointing the daemon at their company account).
 //!
-//! It serves create, list, get, modify and cancel over HTTP/1.1, checks every request's
+//! It serves create, list, get, modify and cancel over HTTP/1.1, recurring meetings and their
+//! occurrences included ([`recurring`]), checks every request's
 //! headers and signature with its own code ([`sign`], pinned by the vendor's vectors), validates
 //! bodies against the spec ([`store`]), keeps meetings in memory, injects faults on demand
 //! ([`faults`]), and can append every create, modify and cancel to a JSONL journal. Start it
@@ -101,6 +102,9 @@ pub struct FakeConfig {
     pub strict_spec: bool,
     /// How answers show hosts, participants, users and times: each a reading of the docs.
     pub readings: Readings,
+    /// How a series is expanded across daylight-saving changes: in its zone (the default), or
+    /// at its first start's offset (a reading the client's checks must repair).
+    pub recurring_dst: recurring::Dst,
     pub faults: Faults,
     /// Append every create, modify and cancel here, one JSON object per line.
     pub journal: Option<PathBuf>,
@@ -123,6 +127,7 @@ impl Default for FakeConfig {
             allow_replay: false,
             strict_spec: false,
             readings: Readings::default(),
+            recurring_dst: recurring::Dst::default(),
             faults: Faults::default(),
             journal: None,
             seed: 1,
@@ -187,7 +192,12 @@ impl FakeApi {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                store: Store::new(journal, config.strict_spec, config.readings),
+                store: Store::new(
+                    journal,
+                    config.strict_spec,
+                    config.readings,
+                    config.recurring_dst,
+                ),
                 faults: config.faults.clone(),
                 rng: StdRng::seed_from_u64(config.seed),
                 nonces: HashMap::new(),
@@ -557,7 +567,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, reset: &Notify) -> Resp
                 } else {
                     userid.clone()
                 })
-                .map(|m| (json!({"meeting_number": 1, "meeting_info_list": [state.store.info(&m)]}), After::Answer)),
+                .map(|m| (json!({"meeting_number": 1, "meeting_info_list": [state.store.info_at(&m, now / 1000)]}), After::Answer)),
             Route::Modify(id) => json_body().and_then(|b| {
                 let m = state.store.modify(&id, &b, now)?;
                 Ok((

@@ -148,12 +148,16 @@ impl Readings {
             }
             Participants::Absent => {}
         }
-        let time = |t: i64| match self.times {
+        info.insert("start_time".into(), self.time(start));
+        info.insert("end_time".into(), self.time(end));
+    }
+
+    /// A time (unix seconds) as this reading writes it.
+    pub fn time(&self, t: i64) -> Value {
+        match self.times {
             Times::Strings => json!(t.to_string()),
             Times::Numbers => json!(t),
-        };
-        info.insert("start_time".into(), time(start));
-        info.insert("end_time".into(), time(end));
+        }
     }
 }
 

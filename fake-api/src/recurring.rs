@@ -24,7 +24,9 @@
 
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+use super::readings::Readings;
 
 /// The most occurrences one create may book.
 pub const MAX_OCCURRENCES: usize = 50;
@@ -193,6 +195,109 @@ pub fn expand(
         date = date.succ_opt().ok_or("an occurrence is out of range")?;
     }
     Ok(out)
+}
+
+/// One occurrence of a series (a sub-meeting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sub {
+    /// Opaque to clients; the fake uses the occurrence's first start, as the docs' example does.
+    pub id: String,
+    pub start: i64,
+    pub end: i64,
+    pub cancelled: bool,
+}
+
+/// What makes a meeting a series: its rule as sent (echoed by get and list), its zone, and
+/// its occurrences.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub rule: Value,
+    pub time_zone: String,
+    pub subs: Vec<Sub>,
+}
+
+/// The zone the docs fall back to (the service is in China).
+pub const DEFAULT_ZONE: &str = "Asia/Shanghai";
+
+impl Series {
+    /// The series a create (or a rule's modify) books from `start`..`end`.
+    pub fn new(
+        rule: &Value,
+        time_zone: Option<&str>,
+        (start, end): (i64, i64),
+        dst: Dst,
+    ) -> Result<Series, String> {
+        let time_zone = time_zone.unwrap_or(DEFAULT_ZONE);
+        let tz: Tz = time_zone
+            .parse()
+            .map_err(|_| format!("time_zone {time_zone:?} is not a known zone"))?;
+        let subs = expand(start, end, &Rule::parse(rule)?, tz, dst)?
+            .into_iter()
+            .map(|(start, end)| Sub {
+                id: start.to_string(),
+                start,
+                end,
+                cancelled: false,
+            })
+            .collect();
+        Ok(Series {
+            rule: rule.clone(),
+            time_zone: time_zone.to_string(),
+            subs,
+        })
+    }
+
+    /// The docs' current sub-meeting: in progress or next to start, at `now_s`.
+    pub fn current(&self, now_s: i64) -> Option<&Sub> {
+        self.subs.iter().find(|s| !s.cancelled && s.end > now_s)
+    }
+
+    /// Whether some occurrence is not cancelled.
+    pub fn live(&self) -> bool {
+        self.subs.iter().any(|s| !s.cancelled)
+    }
+
+    pub fn sub_mut(&mut self, id: &str) -> Option<&mut Sub> {
+        self.subs.iter_mut().find(|s| s.id == id && !s.cancelled)
+    }
+
+    /// Adds the series' fields to a get or list answer (doc 1095/42418): the rule, every
+    /// occurrence with its status (1 for a cancelled one), and the current one's times as the
+    /// meeting's.
+    pub fn show(&self, info: &mut Map<String, Value>, readings: &Readings, now_s: i64) {
+        let subs: Vec<Value> = self
+            .subs
+            .iter()
+            .map(|s| {
+                json!({
+                    "sub_meeting_id": s.id,
+                    "status": i32::from(s.cancelled),
+                    "start_time": readings.time(s.start),
+                    "end_time": readings.time(s.end),
+                })
+            })
+            .collect();
+        let current = self.current(now_s);
+        info.insert("meeting_type".into(), json!(1));
+        info.insert("recurring_rule".into(), self.rule.clone());
+        info.insert("time_zone".into(), json!(self.time_zone));
+        info.insert("sub_meetings".into(), json!(subs));
+        info.insert("has_more_sub_meeting".into(), json!(0));
+        info.insert(
+            "remain_sub_meetings".into(),
+            json!(
+                self.subs
+                    .iter()
+                    .filter(|s| !s.cancelled && s.end > now_s)
+                    .count()
+            ),
+        );
+        if let Some(c) = current {
+            info.insert("current_sub_meeting_id".into(), json!(c.id));
+            info.insert("start_time".into(), readings.time(c.start));
+            info.insert("end_time".into(), readings.time(c.end));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::readings::Readings;
+use super::recurring::{Dst, Series};
 use super::vendor;
 
 /// An error answer: vendor code and message.
@@ -51,6 +52,8 @@ pub struct Meeting {
     pub cancelled: bool,
     /// Last created or modified, unix ms; distinct for every meeting (the list's `cursory`).
     pub updated_ms: i64,
+    /// A recurring meeting's rule and occurrences (`meeting_type` 1).
+    pub series: Option<Series>,
 }
 
 impl Meeting {
@@ -58,8 +61,27 @@ impl Meeting {
         format!("https://meeting.tencent.com/dm/{}", self.meeting_code)
     }
 
+    /// The start and end a list or get answer shows: a series' current occurrence's.
+    pub fn shown_times(&self, now_s: i64) -> Option<(i64, i64)> {
+        match &self.series {
+            None => Some((self.start_time, self.end_time)),
+            Some(series) => series.current(now_s).map(|c| (c.start, c.end)),
+        }
+    }
+
+    /// The meeting as a get or list answer describes it at `now_s`: [`Meeting::info`], and a
+    /// series' rule and occurrences.
+    pub fn info_at(&self, readings: &Readings, now_s: i64) -> Value {
+        let mut v = self.info(readings);
+        if let (Some(series), Value::Object(info)) = (&self.series, &mut v) {
+            series.show(info, readings, now_s);
+        }
+        v
+    }
+
     /// The meeting as the API describes it, in the spec's shape, with users and times as
-    /// `readings` show them.
+    /// `readings` show them. A create's answer: a series' says only `meeting_type` 1 (the
+    /// docs' create answer has no occurrences, doc 1095/81181).
     pub fn info(&self, readings: &Readings) -> Value {
         let mut v = json!({
             "subject": self.subject,
@@ -72,6 +94,9 @@ impl Meeting {
         });
         if let Some(p) = &self.password {
             v["password"] = json!(p);
+        }
+        if self.series.is_some() {
+            v["meeting_type"] = json!(1);
         }
         if let Value::Object(info) = &mut v {
             readings.show(
@@ -110,6 +135,12 @@ pub struct JournalEntry {
     /// For `modify`: the fields sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Map<String, Value>>,
+    /// For a series: the occurrence a `modify` or `cancel` was about, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_meeting_id: Option<String>,
+    /// For a series: its live occurrences `(id, start, end)` after the operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<Vec<(String, i64, i64)>>,
     /// Server time, unix milliseconds.
     pub at_ms: i64,
 }
@@ -123,6 +154,7 @@ pub struct Store {
     last_stamp: i64,
     strict_spec: bool,
     readings: Readings,
+    dst: Dst,
     pub journal: Vec<JournalEntry>,
     journal_file: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -135,19 +167,26 @@ impl Store {
         journal_file: Option<std::fs::File>,
         strict_spec: bool,
         readings: Readings,
+        dst: Dst,
     ) -> Store {
         Store {
             journal_file: journal_file.map(std::io::BufWriter::new),
             next_id: 0,
             strict_spec,
             readings,
+            dst,
             ..Store::default()
         }
     }
 
-    /// A meeting as this fake's answers show it.
+    /// A meeting as this fake's create answer shows it.
     pub fn info(&self, m: &Meeting) -> Value {
         m.info(&self.readings)
+    }
+
+    /// A meeting as this fake's get answer shows it at `now_s`.
+    pub fn info_at(&self, m: &Meeting, now_s: i64) -> Value {
+        m.info_at(&self.readings, now_s)
     }
 
     pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
@@ -159,6 +198,7 @@ impl Store {
         op: &'static str,
         m: &Meeting,
         changes: Option<Map<String, Value>>,
+        sub_meeting_id: Option<String>,
         now_ms: i64,
     ) {
         let entry = JournalEntry {
@@ -169,6 +209,14 @@ impl Store {
             start_time: m.start_time,
             end_time: m.end_time,
             changes,
+            sub_meeting_id,
+            occurrences: m.series.as_ref().map(|s| {
+                s.subs
+                    .iter()
+                    .filter(|o| !o.cancelled)
+                    .map(|o| (o.id.clone(), o.start, o.end))
+                    .collect()
+            }),
             at_ms: now_ms,
         };
         if let Some(f) = &mut self.journal_file {
@@ -199,11 +247,32 @@ impl Store {
             Some(_) => return Err(Refusal::invalid("type must be 0 or 1")),
             None => return Err(Refusal::invalid("type is required")),
         };
-        let start_time = seconds(obj, "start_time")?;
-        let end_time = seconds(obj, "end_time")?;
+        let mut start_time = seconds(obj, "start_time")?;
+        let mut end_time = seconds(obj, "end_time")?;
         if end_time <= start_time {
             return Err(Refusal::invalid("end_time must be after start_time"));
         }
+        let series = match obj.get("meeting_type").map(Value::as_i64) {
+            None | Some(Some(0)) => None,
+            Some(Some(1)) if meeting_type == 1 => {
+                return Err(Refusal::invalid(
+                    "a recurring meeting cannot be a quick meeting",
+                ));
+            }
+            Some(Some(1)) => {
+                let rule = obj.get("recurring_rule").ok_or_else(|| {
+                    Refusal::invalid("recurring_rule is required when meeting_type is 1")
+                })?;
+                let zone = obj.get("time_zone").and_then(Value::as_str);
+                let series = Series::new(rule, zone, (start_time, end_time), self.dst)
+                    .map_err(Refusal::invalid)?;
+                if let Some(first) = series.subs.first() {
+                    (start_time, end_time) = (first.start, first.end);
+                }
+                Some(series)
+            }
+            Some(_) => return Err(Refusal::invalid("meeting_type must be 0 or 1")),
+        };
         let password = password(obj.get("password"))?;
         let settings = match obj.get("settings") {
             // The vendor SDK's own minimal create sends none: accepted even when strict.
@@ -215,7 +284,9 @@ impl Store {
         if invitees.len() > 300 {
             return Err(Refusal::invalid("at most 300 invitees"));
         }
-        const KNOWN: [&str; 11] = [
+        const KNOWN: [&str; 13] = [
+            "meeting_type",
+            "recurring_rule",
             "userid",
             "instanceid",
             "subject",
@@ -250,10 +321,11 @@ impl Store {
             extra,
             cancelled: false,
             updated_ms: self.stamp(now_ms),
+            series,
         };
         self.meetings
             .insert(meeting.meeting_id.clone(), meeting.clone());
-        self.record("create", &meeting, None, now_ms);
+        self.record("create", &meeting, None, None, now_ms);
         Ok(meeting)
     }
 
@@ -295,20 +367,24 @@ impl Store {
             // 00:00 today in Beijing (UTC+8).
             (now_s + 8 * 3600).div_euclid(86_400) * 86_400 - 8 * 3600
         };
-        let mut mine: Vec<&Meeting> = self
+        // A series is listed once, at its current occurrence (`is_show_all_sub_meetings` 0).
+        let mut mine: Vec<(i64, &Meeting)> = self
             .meetings
             .values()
-            .filter(|m| m.userid == userid && !m.cancelled && m.end_time > now_s)
-            .filter(|m| m.start_time > floor || (m.start_time == floor && m.updated_ms >= cursory))
+            .filter(|m| m.userid == userid && !m.cancelled)
+            .filter_map(|m| m.shown_times(now_s).map(|(start, end)| (start, end, m)))
+            .filter(|&(_, end, _)| end > now_s)
+            .filter(|&(start, _, m)| start > floor || (start == floor && m.updated_ms >= cursory))
+            .map(|(start, _, m)| (start, m))
             .collect();
-        mine.sort_by_key(|m| (m.start_time, m.updated_ms));
-        let page: Vec<&Meeting> = mine.iter().take(PAGE).copied().collect();
+        mine.sort_by_key(|&(start, m)| (start, m.updated_ms));
+        let page: Vec<(i64, &Meeting)> = mine.iter().take(PAGE).copied().collect();
         let (next_pos, next_cursory) = page
             .last()
-            .map_or((floor, cursory), |m| (m.start_time, m.updated_ms));
+            .map_or((floor, cursory), |&(start, m)| (start, m.updated_ms));
         json!({
             "meeting_number": page.len(),
-            "meeting_info_list": page.iter().map(|m| m.info(&self.readings)).collect::<Vec<_>>(),
+            "meeting_info_list": page.iter().map(|(_, m)| m.info_at(&self.readings, now_s)).collect::<Vec<_>>(),
             "remaining": mine.len() - page.len(),
             "next_pos": next_pos,
             "next_cursory": next_cursory,
@@ -322,6 +398,7 @@ impl Store {
             .ok_or_else(|| Refusal::invalid("body must be a JSON object"))?;
         let userid = req_str(obj, "userid")?;
         instance(obj)?;
+        let dst = self.dst;
         let m = self.owned(id, &userid)?;
         if m.cancelled {
             return Err(Refusal::new(
@@ -345,6 +422,14 @@ impl Store {
                 "invitees" => next.invitees = users(Some(value), "invitees")?,
                 "settings" => next.settings.extend(settings(Some(value), false)?),
                 "type" => return Err(Refusal::invalid("type cannot be modified")),
+                "meeting_type" if value.as_i64() == Some(i64::from(next.series.is_some())) => {}
+                "meeting_type" => {
+                    return Err(Refusal::invalid(
+                        "meeting_type cannot turn a meeting into a series or back",
+                    ));
+                }
+                // Taken below, with the times.
+                "recurring_rule" => {}
                 _ => {
                     next.extra.insert(key.clone(), value.clone());
                 }
@@ -354,13 +439,17 @@ impl Store {
         if next.end_time <= next.start_time {
             return Err(Refusal::invalid("end_time must be after start_time"));
         }
+        let sub = match &m.series {
+            Some(_) => modify_series(m, &mut next, obj, dst, now_ms.div_euclid(1000))?,
+            None => None,
+        };
         *m = next.clone();
         let stamp = self.stamp(now_ms);
         if let Some(m) = self.meetings.get_mut(id) {
             m.updated_ms = stamp;
         }
         next.updated_ms = stamp;
-        self.record("modify", &next, Some(changes), now_ms);
+        self.record("modify", &next, Some(changes), sub, now_ms);
         Ok(next)
     }
 
@@ -381,11 +470,98 @@ impl Store {
                 "meeting already cancelled",
             ));
         }
-        m.cancelled = true;
+        // One occurrence of a series when the body names one (doc 1095/42422: without
+        // `sub_meeting_id` the whole series is cancelled; `meeting_type` decides nothing).
+        let sub = match (&mut m.series, obj.get("sub_meeting_id")) {
+            (Some(series), Some(sub)) => {
+                let sub = sub
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| sub.to_string());
+                let Some(o) = series.subs.iter_mut().find(|o| o.id == sub) else {
+                    return Err(Refusal::new(vendor::NOT_FOUND, "no such sub-meeting"));
+                };
+                if o.cancelled {
+                    return Err(Refusal::new(
+                        vendor::ALREADY_CANCELLED,
+                        "sub-meeting already cancelled",
+                    ));
+                }
+                o.cancelled = true;
+                m.cancelled = !series.live();
+                Some(sub)
+            }
+            _ => {
+                m.cancelled = true;
+                None
+            }
+        };
         let m = m.clone();
-        self.record("cancel", &m, None, now_ms);
+        self.record("cancel", &m, None, sub, now_ms);
         Ok(())
     }
+}
+
+/// A modify of a series (doc 1095/42424): with `recurring_rule.sub_meeting_id`, only that
+/// occurrence's times change (the rest of the body is ignored, and a rule field beside it is
+/// refused: "不可与周期性会议规则同时修改"); with a new rule or new times, the series is
+/// expanded anew from the new start (or its first live occurrence's), every occurrence
+/// fresh. Returns the occurrence changed, if one was.
+fn modify_series(
+    before: &Meeting,
+    next: &mut Meeting,
+    obj: &Map<String, Value>,
+    dst: Dst,
+    now_s: i64,
+) -> Result<Option<String>, Refusal> {
+    let Some(series) = &before.series else {
+        return Ok(None);
+    };
+    let rule = obj.get("recurring_rule");
+    if let Some(sub) = rule.and_then(|r| r.get("sub_meeting_id")) {
+        let sub = sub
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| sub.to_string());
+        if rule
+            .and_then(Value::as_object)
+            .is_some_and(|r| r.keys().any(|k| k != "sub_meeting_id"))
+        {
+            return Err(Refusal::invalid(
+                "a sub-meeting's time cannot be changed together with the recurring rule",
+            ));
+        }
+        let (start, end) = (seconds(obj, "start_time")?, seconds(obj, "end_time")?);
+        if end <= start {
+            return Err(Refusal::invalid("end_time must be after start_time"));
+        }
+        *next = before.clone();
+        let Some(o) = next.series.as_mut().and_then(|s| s.sub_mut(&sub)) else {
+            return Err(Refusal::new(vendor::NOT_FOUND, "no such sub-meeting"));
+        };
+        (o.start, o.end) = (start, end);
+        return Ok(Some(sub));
+    }
+    let moved = obj.contains_key("start_time") || obj.contains_key("end_time");
+    if rule.is_some() || moved {
+        let first = series.current(now_s).or(series.subs.first());
+        let (start, end) = if moved {
+            (next.start_time, next.end_time)
+        } else {
+            first.map_or((next.start_time, next.end_time), |o| (o.start, o.end))
+        };
+        let zone = obj
+            .get("time_zone")
+            .and_then(Value::as_str)
+            .unwrap_or(&series.time_zone);
+        let fresh = Series::new(rule.unwrap_or(&series.rule), Some(zone), (start, end), dst)
+            .map_err(Refusal::invalid)?;
+        next.series = Some(fresh);
+    }
+    if let Some(first) = next.series.as_ref().and_then(|s| s.subs.first()) {
+        (next.start_time, next.end_time) = (first.start, first.end);
+    }
+    Ok(None)
 }
 
 fn req_str(obj: &Map<String, Value>, key: &str) -> Result<String, Refusal> {
@@ -518,7 +694,7 @@ mod tests {
         let mut b = body();
         mutate(&mut b);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        Store::new(None, true, Readings::default())
+        Store::new(None, true, Readings::default(), Dst::Zone)
             .create(&b, 0, &mut rng)
             .unwrap_err()
     }
@@ -526,7 +702,7 @@ mod tests {
     #[test]
     fn create_checks_the_body_like_the_real_service() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let m = Store::new(None, true, Readings::default())
+        let m = Store::new(None, true, Readings::default(), Dst::Zone)
             .create(&body(), 0, &mut rng)
             .unwrap();
         assert_eq!(m.meeting_code.len(), 9);
@@ -567,7 +743,7 @@ mod tests {
     #[test]
     fn list_pages_by_start_floor_and_cursor_and_skips_cancelled_and_past() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None, true, Readings::default());
+        let mut s = Store::new(None, true, Readings::default(), Dst::Zone);
         let mut ids = Vec::new();
         for i in 0..45 {
             let mut b = body();
@@ -625,7 +801,7 @@ mod tests {
     #[test]
     fn modify_and_cancel_follow_the_rules() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = Store::new(None, true, Readings::default());
+        let mut s = Store::new(None, true, Readings::default(), Dst::Zone);
         let id = s.create(&body(), 0, &mut rng).unwrap().meeting_id;
         let m = s
             .modify(
@@ -667,3 +843,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod series_tests;

@@ -241,6 +241,8 @@ impl DocsFake {
                 start_time: 0,
                 end_time: 0,
                 changes: None,
+                sub_meeting_id: None,
+                occurrences: None,
                 at_ms,
             });
             entry.op = op;
@@ -304,6 +306,7 @@ impl DocsFake {
                 extra: Default::default(),
                 cancelled: false,
                 updated_ms: e.at_ms,
+                series: None,
             })
             .collect()
     }
