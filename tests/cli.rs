@@ -784,4 +784,65 @@ fn plan_shows_which_bookings_wait_for_the_monthly_create_budget() {
             )
         ]
     );
+    assert_eq!(
+        plan["budget"],
+        serde_json::json!({"month": "2026-11", "limit": 2, "used": 0, "due": 3, "over": 1,
+            "until": "2026-11-30T16:00:00Z"})
+    );
+}
+
+#[test]
+fn plan_says_how_much_of_the_monthly_create_budget_the_month_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    for (i, day) in [3, 1, 2].iter().enumerate() {
+        write(
+            &meetings,
+            &format!("m{i}.toml"),
+            &format!(
+                "subject = \"M{i}\"\nuserid = \"u{i}\"\nstart_time = 2026-12-0{day}T10:00:00Z\nduration = \"1h\"\n"
+            ),
+        );
+    }
+    let plan = |extra: &str| {
+        let config = config_in(dir.path(), &meetings, extra);
+        Run::new(&["plan", "--config", config.to_str().unwrap(), "--now", NOW])
+    };
+    let table = |m0_book_at: &str| {
+        format!(
+            "\
+Changes at the next run (compared with DIR/state.db):
+  + create  m1  Tue 2026-12-01 10:00 UTC  M1
+  + create  m2  Wed 2026-12-02 10:00 UTC  M2
+  + create  m0  Thu 2026-12-03 10:00 UTC  M0
+
+DEFINITION  START (MEETING TIME)          END    START (UTC)       BOOK AT (UTC){pad}  SUBJECT
+m1          Tue 2026-12-01 10:00 UTC UTC  11:00  2026-12-01 10:00  now{pad}            M1
+m2          Wed 2026-12-02 10:00 UTC UTC  11:00  2026-12-02 10:00  now{pad}            M2
+m0          Thu 2026-12-03 10:00 UTC UTC  11:00  2026-12-03 10:00  {m0_book_at}  M0
+",
+            pad = " ".repeat(m0_book_at.len().saturating_sub(13))
+        )
+    };
+    let shown = |run: &Run| run.stdout.replace(&dir.path().display().to_string(), "DIR");
+    // One premium account: two creates a month, and three are due before December.
+    let run = plan("[api]\npremium_accounts = 1\n");
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        shown(&run),
+        table(
+            "2026-11-30 16:00 (waiting for the account's monthly create budget (api.creates_per_month))"
+        ) + "monthly create budget 2026-11: 0 of 2 used, 3 more due before the month turns (2026-11-30 16:00 UTC)\n\
+               warning: 1 booking(s) wait for next month; raise api.creates_per_month (or api.premium_accounts) if the account allows more\n"
+    );
+    // Ten accounts: twenty, and no warning.
+    let run = plan("[api]\npremium_accounts = 10\n");
+    assert_eq!(
+        shown(&run),
+        table("now          ")
+            + "monthly create budget 2026-11: 0 of 20 used, 3 more due before the month turns (2026-11-30 16:00 UTC)\n"
+    );
+    // No budget set: no line.
+    let run = plan("");
+    assert_eq!(shown(&run), table("now          "));
 }

@@ -81,7 +81,9 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         Some(dir) => write_changes(&config, dir, opts.now, None)?,
         None => (0, Vec::new()),
     };
-    let waits = quota_waits(&next, &config, opts.now)?;
+    let st = crate::store::read_for(&config.state)?;
+    let waits = quota_waits(&next, &config, &st, opts.now);
+    let budget = month_budget(&scan.definitions, &config, &st, opts.now);
     if opts.json {
         let rows: Vec<Row<'_>> = next
             .iter()
@@ -90,11 +92,14 @@ pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             .collect();
         serde_json::to_writer_pretty(
             &mut *out,
-            &serde_json::json!({"changes": diff, "bookings": rows}),
+            &serde_json::json!({"changes": diff, "bookings": rows, "budget": budget}),
         )?;
         writeln!(out)?;
     } else {
         write_table(&next, &waits, opts.now, out)?;
+        if let Some(b) = &budget {
+            b.write(out)?;
+        }
         let paused: Vec<&str> = scan
             .definitions
             .iter()
@@ -429,10 +434,10 @@ fn row(w: &Wanted, waits: Option<QuotaWait>) -> Row<'_> {
 fn quota_waits(
     next: &[Wanted],
     config: &Config,
+    st: &state::State,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<Option<QuotaWait>>> {
+) -> Vec<Option<QuotaWait>> {
     let mut quotas = Quotas::new(config.api.creates_per_hour_per_user);
-    let st = crate::store::read_for(&config.state)?;
     let hour_ago = (now - chrono::TimeDelta::hours(1)).timestamp();
     let mut recent: Vec<(i64, &str)> = st
         .bookings
@@ -449,8 +454,7 @@ fn quota_waits(
     // This month's creates as the daemon counted them (the replay above counted none twice:
     // the month's count is the store's).
     let mut quotas = quotas.with_month(config.api.creates_per_month, st.month.clone());
-    Ok(next
-        .iter()
+    next.iter()
         .map(|w| {
             let at = w.book_at.map_or(now, |t| t.max(now));
             match quotas.admit(&w.request.userid, at) {
@@ -465,7 +469,77 @@ fn quota_waits(
                 }
             }
         })
-        .collect())
+        .collect()
+}
+
+/// This month's creates against `api.creates_per_month`: `plan`'s closing line.
+#[derive(Serialize, Debug, PartialEq)]
+struct Budget {
+    /// "2026-12", in China time, as the service counts.
+    month: String,
+    /// `api.creates_per_month`.
+    limit: u32,
+    /// Creates sent this month, as the store counts them.
+    used: u32,
+    /// Creates still to make before the month turns (bookings due by then, not on record).
+    due: usize,
+    /// How many of those wait for the next month.
+    over: usize,
+    /// When the month turns, UTC.
+    until: String,
+}
+
+/// At most this many bookings are counted as due in a month: enough to say "over".
+const MAX_DUE: usize = 1_000_000;
+
+fn month_budget(
+    defs: &[crate::definition::Definition],
+    config: &Config,
+    st: &state::State,
+    now: DateTime<Utc>,
+) -> Option<Budget> {
+    let limit = config.api.creates_per_month;
+    if limit == 0 {
+        return None;
+    }
+    let quotas = Quotas::new(0).with_month(limit, st.month.clone());
+    let count = quotas.month_count(now);
+    let until = crate::quota::next_month(now);
+    let on_record: BTreeSet<BookingKey> = st.bookings.iter().map(state::Record::key).collect();
+    let due = crate::plan::due_before(defs, now, until, MAX_DUE)
+        .into_iter()
+        .filter(|k| !on_record.contains(k))
+        .count();
+    let left = limit.saturating_sub(count.creates) as usize;
+    Some(Budget {
+        month: count.month,
+        limit,
+        used: count.creates,
+        due,
+        over: due.saturating_sub(left),
+        until: rfc3339(&until),
+    })
+}
+
+impl Budget {
+    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let turn = DateTime::parse_from_rfc3339(&self.until)
+            .map(|t| t.format("%F %H:%M UTC").to_string())
+            .unwrap_or_else(|_| self.until.clone());
+        writeln!(
+            out,
+            "monthly create budget {}: {} of {} used, {} more due before the month turns ({turn})",
+            self.month, self.used, self.limit, self.due
+        )?;
+        if self.over > 0 {
+            writeln!(
+                out,
+                "warning: {} booking(s) wait for next month; raise api.creates_per_month (or api.premium_accounts) if the account allows more",
+                self.over
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn write_table(

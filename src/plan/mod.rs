@@ -172,6 +172,28 @@ pub fn upcoming<'d>(
     out
 }
 
+/// The bookings whose time to be made comes before `until` (one-offs at once, a series'
+/// occurrences at their `book_ahead`), at most `max`: what a month's create budget must cover.
+pub fn due_before<'d>(
+    defs: impl IntoIterator<Item = &'d Definition>,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    max: usize,
+) -> Vec<BookingKey> {
+    defs.into_iter()
+        .filter(|def| !def.paused)
+        .flat_map(|def| {
+            occurrences(def, now)
+                .take_while(move |occ| occ.book_at.map_or(now, |t| t.max(now)) < until)
+                .map(move |occ| BookingKey {
+                    definition: def.id.clone(),
+                    start: occ.start.timestamp(),
+                })
+        })
+        .take(max)
+        .collect()
+}
+
 /// The earliest time after `now` at which some booking becomes due: how long the daemon may
 /// sleep when nothing else happens. `None` when no definition has anything left to book.
 pub fn next_due<'d>(
