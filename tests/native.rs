@@ -8,6 +8,10 @@
 //! (`../shared/fakes/wemeet_docs_fake.py`, another reading of the docs by someone else), so no
 //! side is the mapping's own reading.
 //!
+//! The check's property: under either daylight-saving reading of the fake (the zone's wall
+//! clock, or a fixed offset), `plan::series::check` finds each series good or repairs it with
+//! moves alone, back to exactly the cron occurrences.
+//!
 //! `WEMEET_NATIVE_RULES` (default 1500) and `WEMEET_NATIVE_SEED` (default 21) change the run.
 
 mod cron_reference;
@@ -21,7 +25,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 use wemeet_fake_api::recurring;
-use wemeet_scheduler::api::model::RecurringRule;
+use wemeet_scheduler::api::model::{RecurringRule, SubMeeting, SubMeetings};
+use wemeet_scheduler::plan::series::{Repair, Window, check};
 use wemeet_scheduler::schedule::native::{Repeat, native};
 use wemeet_scheduler::schedule::parse_rule;
 
@@ -233,6 +238,66 @@ fn mapped_rules_expand_on_the_service_as_cron_does() {
             Err(e) => wrong.push(format!("the fake refuses ({e}): {}", show(c, &[]))),
         }
     }
+    // Under either daylight-saving reading the check finds the series good, or repairs it
+    // with moves alone, back to exactly what cron wants.
+    let mut moved = 0;
+    for c in &cases {
+        for dst in [recurring::Dst::Zone, recurring::Dst::Fixed] {
+            let Ok(made) = recurring::Rule::parse(&c.wire)
+                .and_then(|r| recurring::expand(c.first, c.first + 1800, &r, c.tz, dst))
+            else {
+                continue;
+            };
+            let subs = SubMeetings {
+                items: made
+                    .iter()
+                    .map(|&(start, end)| SubMeeting {
+                        sub_meeting_id: start.to_string(),
+                        cancelled: false,
+                        start_time: start,
+                        end_time: end,
+                    })
+                    .collect(),
+                unreadable: 0,
+            };
+            let window = Window {
+                service: c.want.clone(),
+                wanted: c.want.clone(),
+            };
+            match check(&window, 1800, &subs, false) {
+                Ok(checked) => {
+                    let mut after: BTreeMap<String, i64> =
+                        made.iter().map(|&(s, _)| (s.to_string(), s)).collect();
+                    for r in &checked.repairs {
+                        match r {
+                            Repair::Move {
+                                sub_meeting_id,
+                                start,
+                                ..
+                            } => {
+                                after.insert(sub_meeting_id.clone(), *start);
+                                moved += 1;
+                            }
+                            other => wrong.push(format!(
+                                "{dst:?}: the check wants {other:?}: {}",
+                                show(c, &[])
+                            )),
+                        }
+                    }
+                    let mut repaired: Vec<i64> = after.into_values().collect();
+                    repaired.sort_unstable();
+                    if repaired != c.want {
+                        wrong.push(format!(
+                            "{dst:?}: repaired to {repaired:?}: {}",
+                            show(c, &[])
+                        ));
+                    }
+                }
+                Err(e) => wrong.push(format!("{dst:?}: beyond repair ({e}): {}", show(c, &[]))),
+            }
+        }
+    }
+    assert!(moved > 0, "no series crossed a daylight-saving change");
     if let Some(theirs) = docs_fake_expansions(&cases) {
         for (c, got) in cases.iter().zip(theirs) {
             match got {

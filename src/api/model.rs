@@ -229,6 +229,84 @@ pub struct MeetingInfo {
     pub status: String,
     #[serde(default)]
     pub settings: Option<serde_json::Value>,
+    /// 0 a one-off, 1 a series (get and list answers, doc 1095/42418).
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub meeting_type: i64,
+    /// A series' occurrences, as far as the answer lists them.
+    #[serde(default)]
+    pub sub_meetings: SubMeetings,
+    /// 1 when the series has more occurrences than `sub_meetings` shows. The page's table
+    /// spells it `has_more_sub_meeting`, its example `has_more_sub_meetings`.
+    #[serde(
+        default,
+        alias = "has_more_sub_meetings",
+        deserialize_with = "lenient::int"
+    )]
+    pub has_more_sub_meeting: i64,
+    /// The occurrence in progress or next to start.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub current_sub_meeting_id: String,
+}
+
+/// One occurrence of a series (the docs' 子会议对象).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubMeeting {
+    pub sub_meeting_id: String,
+    /// Cancelled (`status` 1, "已删除").
+    pub cancelled: bool,
+    pub start_time: i64,
+    pub end_time: i64,
+}
+
+/// A series' `sub_meetings`: those that parse, and how many did not (an occurrence the client
+/// cannot read must not pass for one the service did not make).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubMeetings {
+    pub items: Vec<SubMeeting>,
+    pub unreadable: usize,
+}
+
+impl<'de> Deserialize<'de> for SubMeetings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default, deserialize_with = "lenient::string")]
+            sub_meeting_id: String,
+            #[serde(default, deserialize_with = "lenient::int")]
+            status: i64,
+            #[serde(default, deserialize_with = "lenient::int")]
+            start_time: i64,
+            #[serde(default, deserialize_with = "lenient::int")]
+            end_time: i64,
+        }
+        let mut out = SubMeetings::default();
+        let values = match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(values) => values,
+            serde_json::Value::Null => Vec::new(),
+            _ => {
+                out.unreadable = 1;
+                Vec::new()
+            }
+        };
+        for v in values {
+            match Raw::deserialize(v) {
+                Ok(r)
+                    if !r.sub_meeting_id.is_empty()
+                        && r.start_time > 0
+                        && r.end_time > r.start_time =>
+                {
+                    out.items.push(SubMeeting {
+                        sub_meeting_id: r.sub_meeting_id,
+                        cancelled: r.status != 0,
+                        start_time: r.start_time,
+                        end_time: r.end_time,
+                    })
+                }
+                _ => out.unreadable += 1,
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Deserializers that accept the shapes the real service has been seen to answer with.
@@ -433,5 +511,52 @@ mod tests {
         );
         assert_eq!(fourth_monday["customized_recurring_type"], 2);
         assert_eq!(fourth_monday["customized_recurring_days"], 1026);
+    }
+
+    /// The docs' own recurring example (doc 1095/42418), as recorded in
+    /// `tests/fixtures/vendor-docs/`: integer times inside string ones, the flag's other
+    /// spelling.
+    #[test]
+    fn the_docs_recurring_get_answer_parses() {
+        let text = include_str!("../../tests/fixtures/vendor-docs/get-recurring.json");
+        let list: MeetingList = serde_json::from_str(text).unwrap();
+        let m = &list.meeting_info_list[0];
+        assert_eq!((m.meeting_type, m.has_more_sub_meeting), (1, 0));
+        assert_eq!(m.current_sub_meeting_id, "1599622242");
+        assert_eq!(m.start_time, 1_599_622_242);
+        assert_eq!(m.sub_meetings.unreadable, 0);
+        let starts: Vec<(&str, i64, i64, bool)> = m
+            .sub_meetings
+            .items
+            .iter()
+            .map(|s| (&*s.sub_meeting_id, s.start_time, s.end_time, s.cancelled))
+            .collect();
+        assert_eq!(starts.len(), 5);
+        assert_eq!(
+            starts[1],
+            ("1599708642", 1_599_708_642, 1_599_712_242, false)
+        );
+        // The table's spelling, string times, a cancelled one, and what cannot be read.
+        let other: MeetingInfo = serde_json::from_str(
+            r#"{"meeting_type": "1", "has_more_sub_meeting": 1, "sub_meetings": [
+                {"sub_meeting_id": 7, "status": 1, "start_time": "100", "end_time": "200"},
+                {"sub_meeting_id": "8", "start_time": "x"},
+                {"status": 0}]}"#,
+        )
+        .unwrap();
+        assert_eq!(other.has_more_sub_meeting, 1);
+        assert_eq!(
+            other.sub_meetings.items,
+            [SubMeeting {
+                sub_meeting_id: "7".into(),
+                cancelled: true,
+                start_time: 100,
+                end_time: 200
+            }]
+        );
+        assert_eq!(other.sub_meetings.unreadable, 2);
+        // A one-off's answer has none.
+        let one_off: MeetingInfo = serde_json::from_str(r#"{"meeting_id": "1"}"#).unwrap();
+        assert_eq!(one_off.sub_meetings, SubMeetings::default());
     }
 }

@@ -14,6 +14,7 @@ use crate::definition::{Definition, When};
 
 mod compare;
 mod reconcile;
+pub mod series;
 
 pub use compare::changed_fields;
 pub use reconcile::{Action, Context, Reconciled, Tracked, reconcile};
