@@ -604,3 +604,32 @@ async fn once_and_status_exit_1_while_a_person_is_needed() {
     .unwrap();
     assert_eq!(run("status"), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_says_why_it_waits_and_claims_no_earlier_create() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    // No store: the test env's empty one is removed.
+    std::fs::remove_file(&env.config.state.file).expect("remove the store");
+    let child = env
+        .command("once")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let (status, err) = wait(child).await;
+    assert!(status.success(), "{err}");
+    assert_eq!(env.creates(), 1);
+    // The store is new: the booking is looked up first, and the log says why it waits.
+    assert!(
+        err.contains("no state file (a first start, or a lost state)")
+            && err.contains("after waiting twice api.timeout"),
+        "{err}"
+    );
+    // Nothing was ever sent: no "earlier create" to speak of.
+    assert!(
+        err.contains("not among its user's meetings: it will be created"),
+        "{err}"
+    );
+    assert!(!err.contains("the earlier create did not happen"), "{err}");
+}

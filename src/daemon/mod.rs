@@ -148,7 +148,8 @@ pub async fn run(
     if fresh && options.mode != (Mode::Recover { dry_run: true }) {
         tracing::warn!(
             state = %config.state.file.display(),
-            "no state file: every booking due now is looked up in its user's meetings before anything is created"
+            wait = %humantime::format_duration(config.api.timeout * 2),
+            "no state file (a first start, or a lost state): every booking due now is looked up in its user's meetings before anything is created, after waiting twice api.timeout for creates of a daemon that ran on a lost state to land"
         );
     }
     let mut catalog = Catalog::new(&config.watch.dir).with_retention(config.state.retention);

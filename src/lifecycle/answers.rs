@@ -241,7 +241,12 @@ impl Bookings {
                     );
                     return;
                 }
-                tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
+                if creates == 0 {
+                    // Looked up before any create of this run or on record: nothing to redo.
+                    tracing::info!(booking = %key, "not among its user's meetings: it will be created");
+                } else {
+                    tracing::info!(booking = %key, "the earlier create did not happen; it will be sent again");
+                }
                 live.phase = Phase::LookedUp;
                 live.lookups_failed = 0;
             }
