@@ -12,6 +12,17 @@ use wemeet_fake_api::{ErrorFault, FakeConfig, FaultSpec, Faults};
 #[derive(Debug, serde::Deserialize)]
 struct Line {
     level: String,
+    fields: Fields,
+}
+
+/// The fields of a JSON log line that tell about a booking and an API error.
+#[derive(Debug, serde::Deserialize)]
+struct Fields {
+    message: String,
+    booking: Option<String>,
+    error_code: Option<i64>,
+    trace: Option<String>,
+    cause: Option<String>,
 }
 
 const ONE_OFF: &str =
@@ -137,4 +148,41 @@ async fn away_from_journald_lines_carry_a_timestamp_and_no_priority() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_lines_carry_the_error_code_trace_and_cause_as_fields() {
+    let env = refusing().await;
+    let text = once(&env, &["--log-format", "json"], Stream::Unset);
+    let lines: Vec<Line> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    let failed: Vec<&Fields> = lines
+        .iter()
+        .filter(|l| l.level == "ERROR")
+        .map(|l| &l.fields)
+        .collect();
+    let [failed] = failed[..] else {
+        panic!("one error line: {text}");
+    };
+    assert_eq!(failed.booking.as_deref(), Some("planning@1893664800"));
+    assert_eq!(failed.error_code, Some(9100));
+    // The trace id the server sent, as the record keeps it for a support ticket.
+    let trace = failed.trace.as_deref().expect("a trace field");
+    let recorded = env.state().bookings[0]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        recorded.ends_with(&format!("(trace {trace})")),
+        "{recorded}"
+    );
+    assert_eq!(failed.cause.as_deref(), Some(&*recorded));
+    // The message names what happened and what to do; the variable parts are the fields.
+    assert!(failed.message.starts_with("booking failed; "), "{failed:?}");
+    assert!(
+        !failed.message.contains("9100") && !failed.message.contains(trace),
+        "{failed:?}"
+    );
 }

@@ -513,7 +513,7 @@ impl Daemon {
                 } => {
                     let until = dispatch::hold(&self.quotas, refused, self.options.clock.now());
                     self.wake = self.wake.min(until);
-                    tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
+                    tracing::warn!(booking = %key, cause = %error, "API quota used up; creates wait until {}", until.format("%F %T UTC"));
                 }
             }
         }

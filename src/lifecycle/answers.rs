@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Bookings, MAX_ADOPTED, Output, Phase, Refusal, Request, Told, What, lookup_backoff};
+use super::{
+    Bookings, Failure, MAX_ADOPTED, Output, Phase, Refusal, Request, Told, What, lookup_backoff,
+};
 use crate::api::ApiError;
 use crate::api::error::{Treatment, codes};
 use crate::api::lookup::{self, Found};
@@ -61,7 +63,7 @@ impl Bookings {
                     r.updated_at = now.timestamp();
                 }
                 if e.is_ambiguous() {
-                    tracing::warn!(booking = %key, "create ended without a clear answer ({message}); looking it up before trying again");
+                    tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "create ended without a clear answer; looking it up before trying again");
                     self.set_phase(&key, Phase::Unsure { not_before: None });
                     self.out.push_back(Output::Pass);
                     return;
@@ -73,7 +75,7 @@ impl Bookings {
                         } else {
                             "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
                         };
-                        self.fail(key, message, hint, e.code(), now);
+                        self.fail(key, Failure::api(message, &e), hint, now);
                     }
                     Treatment::Quota => {
                         // A signal for the user's (or the app's) whole queue, not a timer for
@@ -91,7 +93,7 @@ impl Bookings {
                     }
                     Treatment::Retry | Treatment::Resign => {
                         let until = now + self.retry_delay();
-                        tracing::warn!(booking = %key, "create still failing after retries ({message}); trying again in {}", humantime::format_duration(self.rules.max_delay));
+                        tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "create still failing after retries; trying again in {}", humantime::format_duration(self.rules.max_delay));
                         self.set_phase(&key, Phase::Waiting { until });
                         self.out.push_back(Output::WakeAt(until));
                     }
@@ -139,9 +141,8 @@ impl Bookings {
                 for key in keys {
                     self.fail(
                         key,
-                        format!("cannot look up whether the booking exists: {e}"),
+                        Failure::api(format!("cannot look up whether the booking exists: {e}"), &e),
                         "fix what the error names; the booking is tried again when its file changes",
-                        e.code(),
                         now,
                     );
                 }
@@ -161,9 +162,8 @@ impl Bookings {
                     if creates + lookups >= self.rules.max_attempts {
                         self.fail(
                             key,
-                            format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"),
+                            Failure::api(format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"), &e),
                             "nothing more is sent for it; check the meetings of its user, then edit the file to try again",
-                            e.code(),
                             now,
                         );
                         continue;
@@ -173,7 +173,7 @@ impl Bookings {
                     live.phase = Phase::Unsure {
                         not_before: Some(now + wait),
                     };
-                    tracing::warn!(booking = %key, "cannot look up whether an earlier create happened ({e}); trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
+                    tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %e, "cannot look up whether an earlier create happened; trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
                 }
             }
         }
@@ -231,12 +231,14 @@ impl Bookings {
                     // must not loop: stop, and say so.
                     self.fail(
                         key,
-                        format!(
-                            "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
-                            last.as_deref().unwrap_or("none")
+                        Failure::plain(
+                            format!(
+                                "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
+                                last.as_deref().unwrap_or("none")
+                            ),
+                            code,
                         ),
                         "see the last error; the booking is tried again when its file changes",
-                        code,
                         now,
                     );
                     return;
@@ -254,9 +256,8 @@ impl Bookings {
                 );
                 self.fail(
                     key,
-                    message,
+                    Failure::plain(message, None),
                     "check them in Tencent Meeting, cancel any extra one, and give each definition its own subject or invitees",
-                    None,
                     now,
                 );
             }
@@ -368,14 +369,14 @@ impl Bookings {
                             error_code: e.code(),
                             at: now.timestamp(),
                         }));
-                        tracing::error!(booking = %key, "the {} of a booked meeting was refused: {message}; it is not tried again until the definition changes", kind.as_str());
+                        tracing::error!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "the {} of a booked meeting was refused; it is not tried again until the definition changes", kind.as_str());
                     }
                     _ => {
                         r.change = Some(Box::new(change));
                         let until = now + self.retry_delay();
                         self.live.entry(key.clone()).or_default().phase = Phase::Waiting { until };
                         self.out.push_back(Output::WakeAt(until));
-                        tracing::warn!(booking = %key, "the change to a booked meeting is still failing ({message}); trying again later");
+                        tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "the change to a booked meeting is still failing; trying again later");
                     }
                 }
             }
