@@ -15,6 +15,22 @@ use crate::booking::BookingKey;
 use crate::ledger::Modified;
 use crate::state::{Change, RecordedRequest, Refused};
 
+/// What to do about a create refused for good with `code`: the credentials, the app's or
+/// user's permission, or else the definition.
+fn permanent_hint(code: Option<i64>) -> &'static str {
+    match code {
+        Some(c) if codes::CREDENTIALS.contains(&c) => {
+            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
+        }
+        Some(c) if codes::NO_PERMISSION.contains(&c) => {
+            "no permission: the definition is not at fault; check in the Tencent Meeting admin console that the API app is authorised for this user's account and that the user may book meetings, then `wemeet-scheduler retry` it"
+        }
+        _ => {
+            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
+        }
+    }
+}
+
 impl Bookings {
     /// The answer to a create.
     pub fn created(
@@ -70,11 +86,7 @@ impl Bookings {
                 }
                 match e.treatment() {
                     Treatment::Permanent => {
-                        let hint = if e.code().is_some_and(|c| codes::CREDENTIALS.contains(&c)) {
-                            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
-                        } else {
-                            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
-                        };
+                        let hint = permanent_hint(e.code());
                         self.fail(key, Failure::api(message, &e), hint, now);
                     }
                     Treatment::Quota => {
