@@ -158,6 +158,31 @@ fn a_takeover_below_its_floor_is_refused_by_validate_and_by_once() {
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
 
+/// A key file that is a FIFO once hung `validate` (and the daemon at SIGHUP): the file was
+/// opened, waiting for a writer, before it was checked to be a regular file.
+#[test]
+fn a_key_file_that_is_a_fifo_fails_validate_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let key = dir.path().join("secret-key");
+    let made = Command::new("mkfifo").arg(&key).status().unwrap();
+    assert!(made.success());
+    let config = config_in(
+        dir.path(),
+        &meetings,
+        &format!("[api]\nsecret_key_file = \"{}\"\n", key.display()),
+    );
+    let mut validate = util::binary();
+    validate.args(["validate", "--config", config.to_str().unwrap()]);
+    let run = Run::bounded(validate);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        "the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n",
+    );
+}
+
 #[test]
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);

@@ -14,6 +14,7 @@ use url::Url;
 use crate::meeting::{Instance, Settings};
 use crate::toml_reader::DurationBounds;
 
+mod file;
 mod read;
 mod secret;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use url::Url;
 
+use super::file::{OpenError, open_regular};
 use super::{
     ALERT_AFTER, ApiConfig, BOOK_AHEAD, Config, Defaults, LifecycleConfig, MAX_GUARD_CHANGES,
     MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NotifyEvent, NotifyKind, NotifyTarget, OnRemoved,
@@ -657,7 +658,10 @@ fn read_skip_file(
 ) -> Result<std::collections::BTreeSet<chrono::NaiveDate>, Vec<String>> {
     use std::io::Read as _;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
+    let (file, _) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => vec![format!("cannot read {shown}: {e}")],
+        OpenError::NotAFile => vec![format!("{shown} is not a regular file")],
+    })?;
     let mut text = String::new();
     // A year of holidays is a few hundred bytes; a megabyte is not a holiday list.
     file.take(1024 * 1024 + 1)

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::file::{OpenError, open_regular};
+
 /// The environment variable that may hold the API secret key.
 pub const SECRET_KEY_ENV: &str = "WEMEET_SECRET_KEY";
 
@@ -114,11 +116,10 @@ fn read_key_file(path: &Path) -> Result<SecretKey, SecretError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(SecretError::NotAFile { path: path.into() });
-    }
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => io(e),
+        OpenError::NotAFile => SecretError::NotAFile { path: path.into() },
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
