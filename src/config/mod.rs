@@ -40,6 +40,28 @@ pub struct Config {
     /// `[[notify]]`: where booked, changed, cancelled, failed, missed and held meetings are
     /// announced.
     pub notify: Vec<NotifyTarget>,
+    /// The files the daemon reads when it starts, as the config names them: `validate`
+    /// reads each one.
+    pub files: Vec<NamedFile>,
+}
+
+/// A file the daemon reads when it starts (the API secret key, a notify target's URL), with
+/// the place in the config that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    /// Resolved against the config file's directory.
+    pub path: PathBuf,
+    pub holds: FileHolds,
+    pub place: crate::diagnostic::Place,
+}
+
+/// What a [`NamedFile`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileHolds {
+    /// `api.secret_key_file`.
+    SecretKey,
+    /// A `[[notify]]` block's `url_file`.
+    NotifyUrl,
 }
 
 /// The most dates a `skip` list (or a shared holiday file) may hold.
@@ -245,6 +267,7 @@ impl Default for Config {
             path: None,
             metrics_listen: None,
             notify: Vec::new(),
+            files: Vec::new(),
             api: ApiConfig {
                 // Safe: a constant, valid URL.
                 base_url: Url::parse("https://api.meeting.qq.com").expect("constant URL parses"),

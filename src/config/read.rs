@@ -9,10 +9,10 @@ use url::Url;
 
 use super::file::{OpenError, open_regular};
 use super::{
-    ALERT_AFTER, ApiConfig, BOOK_AHEAD, Config, Defaults, LifecycleConfig, MAX_GUARD_CHANGES,
-    MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NotifyEvent, NotifyKind, NotifyTarget, OnRemoved,
-    RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY, RetryConfig, SecretKey,
-    SecretSource, TAKEOVER, TIMEOUT, UserFormat,
+    ALERT_AFTER, BOOK_AHEAD, Config, Defaults, FileHolds, LifecycleConfig, MAX_GUARD_CHANGES,
+    MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NamedFile, NotifyEvent, NotifyKind, NotifyTarget,
+    OnRemoved, RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY, RetryConfig,
+    SecretKey, SecretSource, TAKEOVER, TIMEOUT, UserFormat,
 };
 use crate::diagnostic::{Collector, Diagnostic, did_you_mean};
 use crate::meeting::{Instance, read_settings};
@@ -122,7 +122,7 @@ fn read_config(
         ..Config::default()
     };
     if let Some(api) = root.table("api", c) {
-        read_api(&api, mode, &mut config.api, c);
+        read_api(&api, base, mode, &mut config, c);
     }
     if let Some(retry) = root.table("retry", c) {
         read_retry(&retry, &mut config.retry, c);
@@ -207,7 +207,7 @@ fn read_config(
             match block.get_ref() {
                 toml::de::DeValue::Table(t) => {
                     let table = Table::nested(t, block.span(), format!("notify[{i}]"));
-                    if let Some(target) = read_notify(&table, mode, c) {
+                    if let Some(target) = read_notify(&table, base, mode, &mut config.files, c) {
                         if config.notify.iter().any(|n| n.name == target.name) {
                             c.error_hint(
                                 table.key_span("name").unwrap_or(table.span()),
@@ -245,10 +245,12 @@ fn read_config(
     Some(config)
 }
 
-/// One `[[notify]]` block.
+/// One `[[notify]]` block; a `url_file` goes into `files` too.
 fn read_notify(
     t: &Table<'_, '_>,
+    base: &Path,
     mode: Option<u32>,
+    files: &mut Vec<NamedFile>,
     c: &mut Collector<'_>,
 ) -> Option<NotifyTarget> {
     t.deny_unknown(
@@ -314,7 +316,13 @@ fn read_notify(
             Some(SecretSource::Inline(SecretKey::new(u.into_inner())))
         }
         (None, Some(f), None) if !f.get_ref().is_empty() => {
-            Some(SecretSource::File(PathBuf::from(f.into_inner())))
+            let path = base.join(f.get_ref());
+            files.push(NamedFile {
+                path: path.clone(),
+                holds: FileHolds::NotifyUrl,
+                place: c.place(f.span()),
+            });
+            Some(SecretSource::File(path))
         }
         (None, None, Some(e)) if !e.get_ref().is_empty() => Some(SecretSource::Var(e.into_inner())),
         (None, None, None) => {
@@ -373,7 +381,15 @@ fn read_notify(
     })
 }
 
-fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut Collector<'_>) {
+/// `[api]`; a `secret_key_file` goes into `config.files` too.
+fn read_api(
+    api: &Table<'_, '_>,
+    base: &Path,
+    mode: Option<u32>,
+    config: &mut Config,
+    c: &mut Collector<'_>,
+) {
+    let out = &mut config.api;
     api.deny_unknown(
         &[
             "base_url",
@@ -443,7 +459,15 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
         (None, Some(f)) if f.get_ref().is_empty() => {
             c.error(f.span(), "`api.secret_key_file` is empty");
         }
-        (None, Some(f)) => out.secret_key = SecretSource::File(PathBuf::from(f.into_inner())),
+        (None, Some(f)) => {
+            let path = base.join(f.get_ref());
+            config.files.push(NamedFile {
+                path: path.clone(),
+                holds: FileHolds::SecretKey,
+                place: c.place(f.span()),
+            });
+            out.secret_key = SecretSource::File(path);
+        }
         (None, None) => out.secret_key = SecretSource::Env,
     }
     if let Some(t) = api.bounded_duration("timeout", &TIMEOUT, c) {

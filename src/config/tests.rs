@@ -100,6 +100,43 @@ fn the_documented_example_reads_into_typed_values() {
 }
 
 #[test]
+fn relative_key_and_url_files_are_taken_from_the_configs_directory() {
+    let config = parse(
+        "[api]\nsecret_key_file = \"keys/secret-key\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"a.url\"\n[[notify]]\nname = \"b\"\nkind = \"slack\"\nurl_file = \"/run/credentials/x/b.url\"\n",
+    )
+    .unwrap();
+    let key = PathBuf::from("/etc/ws/keys/secret-key");
+    assert_eq!(config.api.secret_key, SecretSource::File(key.clone()));
+    let urls: Vec<_> = config.notify.iter().map(|t| t.url.clone()).collect();
+    assert_eq!(
+        urls,
+        [
+            SecretSource::File("/etc/ws/a.url".into()),
+            SecretSource::File("/run/credentials/x/b.url".into())
+        ]
+    );
+    // Each is a file the daemon reads at its start, named at its place for `validate`.
+    let files: Vec<_> = config
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.holds, f.place.line, f.place.column))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (key, FileHolds::SecretKey, 2, 19),
+            ("/etc/ws/a.url".into(), FileHolds::NotifyUrl, 6, 12),
+            (
+                "/run/credentials/x/b.url".into(),
+                FileHolds::NotifyUrl,
+                10,
+                12
+            ),
+        ]
+    );
+}
+
+#[test]
 fn an_empty_file_means_the_built_in_defaults() {
     let config = parse("").unwrap();
     assert_eq!(config.retry, Config::default().retry);
