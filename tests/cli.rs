@@ -247,6 +247,65 @@ fn validate_reads_every_file_the_config_names_from_the_configs_directory() {
     assert_eq!(validate(&["--as-service"]), (0, summary.to_string()));
 }
 
+/// Under systemd with `DynamicUser=`, a webhook URL comes as a credential (`LoadCredential=`):
+/// the config names it `${CREDENTIALS_DIRECTORY}/NAME`, read from the directory systemd names
+/// in that variable.
+#[test]
+fn a_url_file_can_name_a_systemd_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    let creds = dir.path().join("creds");
+    std::fs::create_dir_all(&meetings).unwrap();
+    secret_file(&creds, "team-a.url", "https://hooks.example.com/T1\n");
+    let config = config_in(
+        dir.path(),
+        &meetings,
+        "[[notify]]\nname = \"team-a\"\nkind = \"wecom\"\nurl_file = \"${CREDENTIALS_DIRECTORY}/team-a.url\"\n",
+    );
+    let validate = |credentials: Option<&std::path::Path>, extra: &[&str]| {
+        let mut command = util::binary();
+        command
+            .args(["validate", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(credentials) = credentials {
+            command.env("CREDENTIALS_DIRECTORY", credentials);
+        }
+        let run = Run::bounded(command);
+        (
+            run.code,
+            run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        )
+    };
+    let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
+    // Outside the service: skipped, unless --as-service.
+    assert_eq!(validate(None, &[]), (0, summary.to_string()));
+    assert_eq!(
+        validate(None, &["--as-service"]),
+        (
+            1,
+            format!(
+                "DIR/config.toml:4:12: cannot read the credential team-a.url: CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential=)\n{summary}"
+            )
+        )
+    );
+    // As the service: read from the directory systemd names.
+    assert_eq!(
+        validate(Some(&creds), &["--as-service"]),
+        (0, summary.to_string())
+    );
+    secret_file(&creds, "team-a.url", "hooks.example.com\n");
+    assert_eq!(
+        validate(Some(&creds), &["--as-service"]),
+        (
+            1,
+            format!(
+                "DIR/config.toml:4:12: DIR/creds/team-a.url holds no http or https URL\n{summary}"
+            )
+        )
+    );
+}
+
 #[test]
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);

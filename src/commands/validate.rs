@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::commands::{Outcome, load_config};
-use crate::config::{Config, ConfigError, FileHolds, NamedFile, SecretSource};
+use crate::config::{Config, ConfigError, FileHolds, NamedFile};
 use crate::diagnostic::Diagnostic;
 use crate::notifications::target_url;
 use crate::scan::{self, Scan};
@@ -70,14 +70,17 @@ pub enum Files {
 
 /// The problem with a file the config names, as the daemon would meet it at its start.
 fn check_file(file: &NamedFile, files: Files) -> Option<Diagnostic> {
-    let problem = match SecretSource::File(file.path.clone()).load() {
+    let problem = match file.source.load() {
         Err(e) if e.is_missing_file() && files == Files::Present => return None,
         Err(e) => e.to_string(),
         Ok(secret) => match file.holds {
             FileHolds::SecretKey => return None,
             FileHolds::NotifyUrl => match target_url(&secret) {
                 Some(_) => return None,
-                None => format!("{} holds no http or https URL", file.path.display()),
+                None => match file.source.path() {
+                    Some(path) => format!("{} holds no http or https URL", path.display()),
+                    None => "the file holds no http or https URL".into(),
+                },
             },
         },
     };

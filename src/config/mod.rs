@@ -19,7 +19,10 @@ mod read;
 mod secret;
 
 pub use read::{ConfigError, parse_timezone};
-pub use secret::{MAX_SECRET_KEY_BYTES, SECRET_KEY_ENV, SecretError, SecretKey, SecretSource};
+pub use secret::{
+    CREDENTIAL_PREFIX, CREDENTIALS_DIRECTORY, MAX_SECRET_KEY_BYTES, SECRET_KEY_ENV, SecretError,
+    SecretKey, SecretSource,
+};
 
 /// Where the daemon looks for its config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wemeet-scheduler/config.toml";
@@ -49,8 +52,8 @@ pub struct Config {
 /// the place in the config that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedFile {
-    /// Resolved against the config file's directory.
-    pub path: PathBuf,
+    /// A path (resolved against the config file's directory) or a systemd credential.
+    pub source: SecretSource,
     pub holds: FileHolds,
     pub place: crate::diagnostic::Place,
 }

@@ -9,10 +9,10 @@ use url::Url;
 
 use super::file::{OpenError, open_regular};
 use super::{
-    ALERT_AFTER, BOOK_AHEAD, Config, Defaults, FileHolds, LifecycleConfig, MAX_GUARD_CHANGES,
-    MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NamedFile, NotifyEvent, NotifyKind, NotifyTarget,
-    OnRemoved, RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY, RetryConfig,
-    SecretKey, SecretSource, TAKEOVER, TIMEOUT, UserFormat,
+    ALERT_AFTER, BOOK_AHEAD, CREDENTIAL_PREFIX, Config, Defaults, FileHolds, LifecycleConfig,
+    MAX_GUARD_CHANGES, MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NamedFile, NotifyEvent, NotifyKind,
+    NotifyTarget, OnRemoved, RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
+    RetryConfig, SecretKey, SecretSource, TAKEOVER, TIMEOUT, UserFormat,
 };
 use crate::diagnostic::{Collector, Diagnostic, did_you_mean};
 use crate::meeting::{Instance, read_settings};
@@ -316,13 +316,13 @@ fn read_notify(
             Some(SecretSource::Inline(SecretKey::new(u.into_inner())))
         }
         (None, Some(f), None) if !f.get_ref().is_empty() => {
-            let path = base.join(f.get_ref());
+            let source = named_file(base, &f, &t.path_of("url_file"), c)?;
             files.push(NamedFile {
-                path: path.clone(),
+                source: source.clone(),
                 holds: FileHolds::NotifyUrl,
                 place: c.place(f.span()),
             });
-            Some(SecretSource::File(path))
+            Some(source)
         }
         (None, None, Some(e)) if !e.get_ref().is_empty() => Some(SecretSource::Var(e.into_inner())),
         (None, None, None) => {
@@ -460,13 +460,14 @@ fn read_api(
             c.error(f.span(), "`api.secret_key_file` is empty");
         }
         (None, Some(f)) => {
-            let path = base.join(f.get_ref());
-            config.files.push(NamedFile {
-                path: path.clone(),
-                holds: FileHolds::SecretKey,
-                place: c.place(f.span()),
-            });
-            out.secret_key = SecretSource::File(path);
+            if let Some(source) = named_file(base, &f, "api.secret_key_file", c) {
+                config.files.push(NamedFile {
+                    source: source.clone(),
+                    holds: FileHolds::SecretKey,
+                    place: c.place(f.span()),
+                });
+                out.secret_key = source;
+            }
         }
         (None, None) => out.secret_key = SecretSource::Env,
     }
@@ -618,6 +619,24 @@ fn read_lifecycle(table: &Table<'_, '_>, out: &mut LifecycleConfig, c: &mut Coll
             ),
         }
     }
+}
+
+/// The file `key` names: a path from the config's directory, or a systemd credential.
+fn named_file(
+    base: &Path,
+    named: &toml::Spanned<String>,
+    key: &str,
+    c: &mut Collector<'_>,
+) -> Option<SecretSource> {
+    let source = SecretSource::file(base, named.get_ref());
+    if source.is_none() {
+        c.error_hint(
+            named.span(),
+            format!("`{key}` names no credential"),
+            format!("write {CREDENTIAL_PREFIX}NAME, NAME as in LoadCredential=NAME:PATH"),
+        );
+    }
+    source
 }
 
 fn read_defaults(defaults: &Table<'_, '_>, base: &Path, out: &mut Defaults, c: &mut Collector<'_>) {

@@ -119,21 +119,44 @@ fn relative_key_and_url_files_are_taken_from_the_configs_directory() {
     let files: Vec<_> = config
         .files
         .iter()
-        .map(|f| (f.path.clone(), f.holds, f.place.line, f.place.column))
+        .map(|f| (f.source.clone(), f.holds, f.place.line, f.place.column))
         .collect();
     assert_eq!(
         files,
         [
-            (key, FileHolds::SecretKey, 2, 19),
-            ("/etc/ws/a.url".into(), FileHolds::NotifyUrl, 6, 12),
-            (
-                "/run/credentials/x/b.url".into(),
-                FileHolds::NotifyUrl,
-                10,
-                12
-            ),
+            (SecretSource::File(key), FileHolds::SecretKey, 2, 19),
+            (urls[0].clone(), FileHolds::NotifyUrl, 6, 12),
+            (urls[1].clone(), FileHolds::NotifyUrl, 10, 12),
         ]
     );
+}
+
+#[test]
+fn a_systemd_credential_is_named_by_its_name_alone() {
+    let config = parse(
+        "[api]\nsecret_key_file = \"${CREDENTIALS_DIRECTORY}/secret-key\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"${CREDENTIALS_DIRECTORY}/a.url\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.api.secret_key,
+        SecretSource::Credential("secret-key".into())
+    );
+    assert_eq!(
+        config.notify[0].url,
+        SecretSource::Credential("a.url".into())
+    );
+    for bad in ["", "a/b", "..", "../etc/shadow"] {
+        let found = problems(&format!(
+            "[api]\nsecret_key_file = \"${{CREDENTIALS_DIRECTORY}}/{bad}\"\n"
+        ));
+        assert_eq!(
+            found,
+            [
+                "/etc/ws/config.toml:2:19: `api.secret_key_file` names no credential; hint: write ${CREDENTIALS_DIRECTORY}/NAME, NAME as in LoadCredential=NAME:PATH"
+            ],
+            "{bad}"
+        );
+    }
 }
 
 #[test]
