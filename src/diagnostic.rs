@@ -53,6 +53,28 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A place in a file, kept for a problem found after the file was read (a file the config
+/// names, read by `validate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Place {
+    /// A problem at this place.
+    pub fn problem(&self, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            path: self.path.clone(),
+            line: Some(self.line),
+            column: Some(self.column),
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
 /// The candidate a mistyped name was most likely meant to be, if any is close enough:
 /// a small edit distance (transpositions count once) or a strong common prefix.
 pub fn did_you_mean<'c>(
@@ -149,6 +171,16 @@ impl<'t> Collector<'t> {
 
     pub fn is_empty(&self) -> bool {
         self.found.is_empty()
+    }
+
+    /// Where `span` starts.
+    pub fn place(&self, span: Range<usize>) -> Place {
+        let (line, column) = self.index.position(self.text, span.start);
+        Place {
+            path: self.path.clone(),
+            line,
+            column,
+        }
     }
 
     /// The problems in the order they appear in the file.

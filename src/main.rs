@@ -53,6 +53,10 @@ enum Command {
         /// Check as if it were this time (RFC 3339), e.g. 2026-12-01T09:00:00+08:00
         #[arg(long, value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
+        /// Require every file the config names (secret key, notify URLs) to be there and
+        /// readable, as for the daemon: run it as the service's user
+        #[arg(long)]
+        as_service: bool,
     },
     /// Show the next bookings the daemon would make, in the order it makes them
     Plan {
@@ -408,8 +412,23 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
-        Command::Validate { paths, now } => {
-            commands::validate::run(config, &paths, now.unwrap_or_else(Utc::now), &mut out)
+        Command::Validate {
+            paths,
+            now,
+            as_service,
+        } => {
+            let files = if as_service {
+                commands::validate::Files::All
+            } else {
+                commands::validate::Files::Present
+            };
+            commands::validate::run(
+                config,
+                &paths,
+                files,
+                now.unwrap_or_else(Utc::now),
+                &mut out,
+            )
         }
         Command::Plan {
             paths,

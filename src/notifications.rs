@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::booking::BookingKey;
-use crate::config::{NotifyEvent, NotifyKind, NotifyTarget, SecretError};
+use crate::config::{NotifyEvent, NotifyKind, NotifyTarget, SecretError, SecretKey};
 use crate::metrics::{Metrics, NotifyLabels};
 
 /// Messages waiting to be sent at most; more are dropped (and counted), never waited for.
@@ -172,6 +172,14 @@ pub struct Outbox {
     metrics: Option<Arc<Metrics>>,
 }
 
+/// The URL a target's secret holds, if it is an http(s) URL (surrounding whitespace, such as
+/// a file's trailing newline, is not part of it).
+pub fn target_url(secret: &SecretKey) -> Option<reqwest::Url> {
+    reqwest::Url::parse(secret.expose().trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 impl Outbox {
     /// Reads every target's URL and starts the sender task; finished sends about bookings
     /// come back on `done`.
@@ -186,12 +194,9 @@ impl Outbox {
                 name: t.name.clone(),
                 source,
             })?;
-            let url = reqwest::Url::parse(secret.expose().trim())
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| NotifyError::BadUrl {
-                    name: t.name.clone(),
-                })?;
+            let url = target_url(&secret).ok_or_else(|| NotifyError::BadUrl {
+                name: t.name.clone(),
+            })?;
             loaded.push(Target {
                 config: t.clone(),
                 url,

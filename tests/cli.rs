@@ -158,6 +158,154 @@ fn a_takeover_below_its_floor_is_refused_by_validate_and_by_once() {
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
 
+/// A key file that is a FIFO once hung `validate` (and the daemon at SIGHUP): the file was
+/// opened, waiting for a writer, before it was checked to be a regular file.
+#[test]
+fn a_key_file_that_is_a_fifo_fails_validate_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(&meetings).unwrap();
+    let key = dir.path().join("secret-key");
+    let made = Command::new("mkfifo").arg(&key).status().unwrap();
+    assert!(made.success());
+    let config = config_in(
+        dir.path(),
+        &meetings,
+        &format!("[api]\nsecret_key_file = \"{}\"\n", key.display()),
+    );
+    let mut validate = util::binary();
+    validate.args(["validate", "--config", config.to_str().unwrap()]);
+    let run = Run::bounded(validate);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        "DIR/config.toml:2:19: the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n",
+    );
+}
+
+fn secret_file(dir: &std::path::Path, rel: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = write(dir, rel, text);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// `validate` reads the files the config names as the daemon will at its start: relative
+/// to the config's directory (not the working directory), each a regular file readable by
+/// its owner only, a notify URL an http(s) URL. `--as-service` also wants each one there.
+#[test]
+fn validate_reads_every_file_the_config_names_from_the_configs_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    let meetings = dir.path().join("meetings");
+    std::fs::create_dir_all(conf.join("urls")).unwrap();
+    std::fs::create_dir_all(&meetings).unwrap();
+    secret_file(&conf, "secret-key", "k\n");
+    secret_file(&conf, "good.url", "https://hooks.example.com/T1\n");
+    secret_file(&conf, "not-a-url.url", "hooks.example.com\n");
+    let target = |name: &str, file: &str| {
+        format!("[[notify]]\nname = \"{name}\"\nkind = \"webhook\"\nurl_file = \"{file}\"\n")
+    };
+    let config = config_in(
+        &conf,
+        &meetings,
+        &format!(
+            "[api]\nsecret_key_file = \"secret-key\"\n{}{}{}{}",
+            target("good", "good.url"),
+            target("a-dir", "urls"),
+            target("not-a-url", "not-a-url.url"),
+            target("missing", "missing.url"),
+        ),
+    );
+    // From another working directory (the repository's).
+    let validate = |extra: &[&str]| {
+        let mut args = vec!["validate", "--config", config.to_str().unwrap()];
+        args.extend(extra);
+        let run = Run::new(&args);
+        (
+            run.code,
+            run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        )
+    };
+    let found = "DIR/conf/config.toml:10:12: the secret file DIR/conf/urls is not a regular file\n\
+        DIR/conf/config.toml:14:12: DIR/conf/not-a-url.url holds no http or https URL\n";
+    let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
+    assert_eq!(validate(&[]), (1, format!("{found}{summary}")));
+    assert_eq!(
+        validate(&["--as-service"]),
+        (
+            1,
+            format!(
+                "{found}DIR/conf/config.toml:18:12: cannot read the secret from DIR/conf/missing.url: No such file or directory (os error 2)\n{summary}"
+            )
+        )
+    );
+    // Fixed, the same config passes, key file and all, from any directory.
+    std::fs::remove_dir(conf.join("urls")).unwrap();
+    secret_file(&conf, "urls", "http://127.0.0.1:9/hook\n");
+    secret_file(&conf, "not-a-url.url", "https://hooks.example.com/T2\n");
+    secret_file(&conf, "missing.url", "https://hooks.example.com/T3\n");
+    assert_eq!(validate(&["--as-service"]), (0, summary.to_string()));
+}
+
+/// Under systemd with `DynamicUser=`, a webhook URL comes as a credential (`LoadCredential=`):
+/// the config names it `${CREDENTIALS_DIRECTORY}/NAME`, read from the directory systemd names
+/// in that variable.
+#[test]
+fn a_url_file_can_name_a_systemd_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    let creds = dir.path().join("creds");
+    std::fs::create_dir_all(&meetings).unwrap();
+    secret_file(&creds, "team-a.url", "https://hooks.example.com/T1\n");
+    let config = config_in(
+        dir.path(),
+        &meetings,
+        "[[notify]]\nname = \"team-a\"\nkind = \"wecom\"\nurl_file = \"${CREDENTIALS_DIRECTORY}/team-a.url\"\n",
+    );
+    let validate = |credentials: Option<&std::path::Path>, extra: &[&str]| {
+        let mut command = util::binary();
+        command
+            .args(["validate", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(credentials) = credentials {
+            command.env("CREDENTIALS_DIRECTORY", credentials);
+        }
+        let run = Run::bounded(command);
+        (
+            run.code,
+            run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        )
+    };
+    let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
+    // Outside the service: skipped, unless --as-service.
+    assert_eq!(validate(None, &[]), (0, summary.to_string()));
+    assert_eq!(
+        validate(None, &["--as-service"]),
+        (
+            1,
+            format!(
+                "DIR/config.toml:4:12: cannot read the credential team-a.url: CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential=)\n{summary}"
+            )
+        )
+    );
+    // As the service: read from the directory systemd names.
+    assert_eq!(
+        validate(Some(&creds), &["--as-service"]),
+        (0, summary.to_string())
+    );
+    secret_file(&creds, "team-a.url", "hooks.example.com\n");
+    assert_eq!(
+        validate(Some(&creds), &["--as-service"]),
+        (
+            1,
+            format!(
+                "DIR/config.toml:4:12: DIR/creds/team-a.url holds no http or https URL\n{summary}"
+            )
+        )
+    );
+}
+
 #[test]
 fn a_missing_config_given_explicitly_is_an_error_with_the_path() {
     let run = Run::new(&["validate", "--config", "/nonexistent/config.toml"]);

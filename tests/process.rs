@@ -245,6 +245,33 @@ async fn a_second_daemon_process_refuses_with_a_clear_message() {
     assert!(status.success());
 }
 
+/// With metrics on, the second daemon once failed on the port the first one serves, which
+/// sent the operator to `metrics.listen` instead of to the other daemon.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_with_metrics_on_is_told_the_store_is_in_use_not_the_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n")
+    })
+    .await;
+    let first = daemon(&env, "run");
+    until("the first daemon's first pass", || first_pass_done(&env)).await;
+    let (status, stderr) = wait(daemon(&env, "once")).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another wemeet-scheduler is running on state file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("metrics"), "{stderr}");
+    signal(&first, "-TERM");
+    let (status, _) = wait(first).await;
+    assert!(status.success());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_demo_books_the_examples_and_stops_on_ctrl_c() {
     let mut child = binary()

@@ -153,7 +153,7 @@ pub const TABLE: &[(&str, &[(Ending, &str)])] = &[
             (Ending::Clean, "config and definitions valid"),
             (
                 Ending::Problems,
-                "a problem in the config, a definition or the key file (each printed)",
+                "a problem in the config, a definition, the key file or a URL file (each printed)",
             ),
             (
                 Ending::CouldNotRun,

@@ -1,5 +1,6 @@
-//! `wemeet-scheduler validate [PATH...]`: checks the config and the definitions (the watch
-//! dir, or the paths given) and prints one line per problem and a summary.
+//! `wemeet-scheduler validate [PATH...]`: checks the config, the files it names (the secret
+//! key, notify URLs: read as the daemon reads them at its start) and the definitions (the
+//! watch dir, or the paths given), and prints one line per problem and a summary.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,13 +9,16 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::commands::{Outcome, load_config};
-use crate::config::{Config, ConfigError, SecretSource};
+use crate::config::{Config, ConfigError, FileHolds, NamedFile};
+use crate::diagnostic::Diagnostic;
+use crate::notifications::target_url;
 use crate::scan::{self, Scan};
 
 /// Runs `validate`. Problems go to `out` as `path:line:column: message` lines.
 pub fn run(
     config_path: Option<&Path>,
     paths: &[PathBuf],
+    files: Files,
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
@@ -39,25 +43,48 @@ pub fn run(
             Err(other) => return Err(other),
         },
     };
-    // A key file that is there must be usable; one that is not there yet (validating on a
-    // machine other than the server, or a systemd credential outside the service) is fine.
-    let key_ok = match &config.api.secret_key {
-        SecretSource::File(_) if config_ok => match config.api.secret_key.load() {
-            Err(e) if !e.is_missing_file() => {
-                writeln!(out, "{e}")?;
-                false
-            }
-            _ => true,
-        },
-        _ => true,
-    };
+    let mut files_ok = true;
+    for problem in config.files.iter().filter_map(|f| check_file(f, files)) {
+        writeln!(out, "{problem}")?;
+        files_ok = false;
+    }
     let scan = scan_for(&config, paths, now)?;
     report(&scan, out)?;
-    if config_ok && key_ok && scan.invalid.is_empty() {
+    if config_ok && files_ok && scan.invalid.is_empty() {
         Ok(Outcome::Clean)
     } else {
         Ok(Outcome::Problems)
     }
+}
+
+/// How strictly `validate` takes the files the config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// A file that is not there is fine: validating on a machine other than the server, or a
+    /// systemd credential outside the service. One that is there must be usable.
+    Present,
+    /// Every file must be there and usable, as the daemon will read it (`--as-service`: run
+    /// as the service's user, in its environment).
+    All,
+}
+
+/// The problem with a file the config names, as the daemon would meet it at its start.
+fn check_file(file: &NamedFile, files: Files) -> Option<Diagnostic> {
+    let problem = match file.source.load() {
+        Err(e) if e.is_missing_file() && files == Files::Present => return None,
+        Err(e) => e.to_string(),
+        Ok(secret) => match file.holds {
+            FileHolds::SecretKey => return None,
+            FileHolds::NotifyUrl => match target_url(&secret) {
+                Some(_) => return None,
+                None => match file.source.path() {
+                    Some(path) => format!("{} holds no http or https URL", path.display()),
+                    None => "the file holds no http or https URL".into(),
+                },
+            },
+        },
+    };
+    Some(file.place.problem(problem, None))
 }
 
 /// The definitions a command works on: the paths given, else the config's watch dir.

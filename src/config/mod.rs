@@ -14,11 +14,15 @@ use url::Url;
 use crate::meeting::{Instance, Settings};
 use crate::toml_reader::DurationBounds;
 
+mod file;
 mod read;
 mod secret;
 
 pub use read::{ConfigError, parse_timezone};
-pub use secret::{MAX_SECRET_KEY_BYTES, SECRET_KEY_ENV, SecretError, SecretKey, SecretSource};
+pub use secret::{
+    CREDENTIAL_PREFIX, CREDENTIALS_DIRECTORY, MAX_SECRET_KEY_BYTES, SECRET_KEY_ENV, SecretError,
+    SecretKey, SecretSource,
+};
 
 /// Where the daemon looks for its config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wemeet-scheduler/config.toml";
@@ -39,6 +43,28 @@ pub struct Config {
     /// `[[notify]]`: where booked, changed, cancelled, failed, missed and held meetings are
     /// announced.
     pub notify: Vec<NotifyTarget>,
+    /// The files the daemon reads when it starts, as the config names them: `validate`
+    /// reads each one.
+    pub files: Vec<NamedFile>,
+}
+
+/// A file the daemon reads when it starts (the API secret key, a notify target's URL), with
+/// the place in the config that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    /// A path (resolved against the config file's directory) or a systemd credential.
+    pub source: SecretSource,
+    pub holds: FileHolds,
+    pub place: crate::diagnostic::Place,
+}
+
+/// What a [`NamedFile`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileHolds {
+    /// `api.secret_key_file`.
+    SecretKey,
+    /// A `[[notify]]` block's `url_file`.
+    NotifyUrl,
 }
 
 /// The most dates a `skip` list (or a shared holiday file) may hold.
@@ -244,6 +270,7 @@ impl Default for Config {
             path: None,
             metrics_listen: None,
             notify: Vec::new(),
+            files: Vec::new(),
             api: ApiConfig {
                 // Safe: a constant, valid URL.
                 base_url: Url::parse("https://api.meeting.qq.com").expect("constant URL parses"),

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use url::Url;
 
+use super::file::{OpenError, open_regular};
 use super::{
-    ALERT_AFTER, ApiConfig, BOOK_AHEAD, Config, Defaults, LifecycleConfig, MAX_GUARD_CHANGES,
-    MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NotifyEvent, NotifyKind, NotifyTarget, OnRemoved,
-    RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY, RetryConfig, SecretKey,
-    SecretSource, TAKEOVER, TIMEOUT, UserFormat,
+    ALERT_AFTER, BOOK_AHEAD, CREDENTIAL_PREFIX, Config, Defaults, FileHolds, LifecycleConfig,
+    MAX_GUARD_CHANGES, MAX_NOTIFY_TARGETS, MAX_SKIP_DATES, NamedFile, NotifyEvent, NotifyKind,
+    NotifyTarget, OnRemoved, RESCAN_INTERVAL, RETENTION, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
+    RetryConfig, SecretKey, SecretSource, TAKEOVER, TIMEOUT, UserFormat,
 };
 use crate::diagnostic::{Collector, Diagnostic, did_you_mean};
 use crate::meeting::{Instance, read_settings};
@@ -121,7 +122,7 @@ fn read_config(
         ..Config::default()
     };
     if let Some(api) = root.table("api", c) {
-        read_api(&api, mode, &mut config.api, c);
+        read_api(&api, base, mode, &mut config, c);
     }
     if let Some(retry) = root.table("retry", c) {
         read_retry(&retry, &mut config.retry, c);
@@ -206,7 +207,7 @@ fn read_config(
             match block.get_ref() {
                 toml::de::DeValue::Table(t) => {
                     let table = Table::nested(t, block.span(), format!("notify[{i}]"));
-                    if let Some(target) = read_notify(&table, mode, c) {
+                    if let Some(target) = read_notify(&table, base, mode, &mut config.files, c) {
                         if config.notify.iter().any(|n| n.name == target.name) {
                             c.error_hint(
                                 table.key_span("name").unwrap_or(table.span()),
@@ -244,10 +245,12 @@ fn read_config(
     Some(config)
 }
 
-/// One `[[notify]]` block.
+/// One `[[notify]]` block; a `url_file` goes into `files` too.
 fn read_notify(
     t: &Table<'_, '_>,
+    base: &Path,
     mode: Option<u32>,
+    files: &mut Vec<NamedFile>,
     c: &mut Collector<'_>,
 ) -> Option<NotifyTarget> {
     t.deny_unknown(
@@ -313,7 +316,13 @@ fn read_notify(
             Some(SecretSource::Inline(SecretKey::new(u.into_inner())))
         }
         (None, Some(f), None) if !f.get_ref().is_empty() => {
-            Some(SecretSource::File(PathBuf::from(f.into_inner())))
+            let source = named_file(base, &f, &t.path_of("url_file"), c)?;
+            files.push(NamedFile {
+                source: source.clone(),
+                holds: FileHolds::NotifyUrl,
+                place: c.place(f.span()),
+            });
+            Some(source)
         }
         (None, None, Some(e)) if !e.get_ref().is_empty() => Some(SecretSource::Var(e.into_inner())),
         (None, None, None) => {
@@ -372,7 +381,15 @@ fn read_notify(
     })
 }
 
-fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut Collector<'_>) {
+/// `[api]`; a `secret_key_file` goes into `config.files` too.
+fn read_api(
+    api: &Table<'_, '_>,
+    base: &Path,
+    mode: Option<u32>,
+    config: &mut Config,
+    c: &mut Collector<'_>,
+) {
+    let out = &mut config.api;
     api.deny_unknown(
         &[
             "base_url",
@@ -442,7 +459,16 @@ fn read_api(api: &Table<'_, '_>, mode: Option<u32>, out: &mut ApiConfig, c: &mut
         (None, Some(f)) if f.get_ref().is_empty() => {
             c.error(f.span(), "`api.secret_key_file` is empty");
         }
-        (None, Some(f)) => out.secret_key = SecretSource::File(PathBuf::from(f.into_inner())),
+        (None, Some(f)) => {
+            if let Some(source) = named_file(base, &f, "api.secret_key_file", c) {
+                config.files.push(NamedFile {
+                    source: source.clone(),
+                    holds: FileHolds::SecretKey,
+                    place: c.place(f.span()),
+                });
+                out.secret_key = source;
+            }
+        }
         (None, None) => out.secret_key = SecretSource::Env,
     }
     if let Some(t) = api.bounded_duration("timeout", &TIMEOUT, c) {
@@ -595,6 +621,24 @@ fn read_lifecycle(table: &Table<'_, '_>, out: &mut LifecycleConfig, c: &mut Coll
     }
 }
 
+/// The file `key` names: a path from the config's directory, or a systemd credential.
+fn named_file(
+    base: &Path,
+    named: &toml::Spanned<String>,
+    key: &str,
+    c: &mut Collector<'_>,
+) -> Option<SecretSource> {
+    let source = SecretSource::file(base, named.get_ref());
+    if source.is_none() {
+        c.error_hint(
+            named.span(),
+            format!("`{key}` names no credential"),
+            format!("write {CREDENTIAL_PREFIX}NAME, NAME as in LoadCredential=NAME:PATH"),
+        );
+    }
+    source
+}
+
 fn read_defaults(defaults: &Table<'_, '_>, base: &Path, out: &mut Defaults, c: &mut Collector<'_>) {
     defaults.deny_unknown(
         &[
@@ -657,7 +701,10 @@ fn read_skip_file(
 ) -> Result<std::collections::BTreeSet<chrono::NaiveDate>, Vec<String>> {
     use std::io::Read as _;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| vec![format!("cannot read {shown}: {e}")])?;
+    let (file, _) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => vec![format!("cannot read {shown}: {e}")],
+        OpenError::NotAFile => vec![format!("{shown} is not a regular file")],
+    })?;
     let mut text = String::new();
     // A year of holidays is a few hundred bytes; a megabyte is not a holiday list.
     file.take(1024 * 1024 + 1)

@@ -4,15 +4,28 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::file::{OpenError, open_regular};
+
 /// The environment variable that may hold the API secret key.
 pub const SECRET_KEY_ENV: &str = "WEMEET_SECRET_KEY";
+
+/// Where systemd hands a service the credentials of its `LoadCredential=` lines.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// How a config names a systemd credential: `${CREDENTIALS_DIRECTORY}/NAME`, at the start of
+/// `secret_key_file` or `url_file`.
+pub const CREDENTIAL_PREFIX: &str = "${CREDENTIALS_DIRECTORY}/";
 
 /// Where the API secret key comes from. It is read only when the daemon starts talking to the
 /// API, so `validate` and `plan` work without it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
-    /// `api.secret_key_file`, e.g. a systemd credential.
+    /// `api.secret_key_file` (or a notify target's `url_file`).
     File(PathBuf),
+    /// `${CREDENTIALS_DIRECTORY}/NAME`: the systemd credential NAME, in the directory systemd
+    /// names in that variable when the daemon runs (systemd.io/CREDENTIALS: "the path to
+    /// access them is derived from the environment variable $CREDENTIALS_DIRECTORY").
+    Credential(String),
     /// `api.secret_key` inline (the config must then be readable by its owner only).
     Inline(SecretKey),
     /// Neither is set: the `WEMEET_SECRET_KEY` environment variable.
@@ -25,6 +38,7 @@ impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            SecretSource::Credential(n) => f.debug_tuple("Credential").field(n).finish(),
             SecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
             SecretSource::Env => f.write_str("Env"),
             SecretSource::Var(v) => f.debug_tuple("Var").field(v).finish(),
@@ -77,12 +91,21 @@ pub enum SecretError {
     Missing,
     #[error("the environment variable {var} is not set, or empty")]
     MissingVar { var: String },
+    #[error(
+        "cannot read the credential {name}: {CREDENTIALS_DIRECTORY} is not set (systemd sets it for a unit with LoadCredential=)"
+    )]
+    NoCredentials { name: String },
 }
 
 impl SecretError {
-    /// The key file does not exist (yet): `validate` on a machine other than the server.
+    /// The key file does not exist (yet), or names a credential outside the service:
+    /// `validate` on a machine other than the server.
     pub fn is_missing_file(&self) -> bool {
-        matches!(self, SecretError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        match self {
+            SecretError::File { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            SecretError::NoCredentials { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -90,12 +113,42 @@ impl SecretError {
 pub const MAX_SECRET_KEY_BYTES: u64 = 4096;
 
 impl SecretSource {
+    /// A file's source as the config names it: `${CREDENTIALS_DIRECTORY}/NAME`, or a path
+    /// (relative: from `base`, the config's directory). `None` when it names no credential
+    /// (a `/` in NAME, or none at all): a credential is one file of that directory.
+    pub fn file(base: &Path, named: &str) -> Option<SecretSource> {
+        match named.strip_prefix(CREDENTIAL_PREFIX) {
+            Some(name)
+                if !name.is_empty() && !name.contains('/') && name != "." && name != ".." =>
+            {
+                Some(SecretSource::Credential(name.to_string()))
+            }
+            Some(_) => None,
+            None => Some(SecretSource::File(base.join(named))),
+        }
+    }
+
+    /// The file it reads from, where there is one (a credential's only under systemd).
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            SecretSource::File(p) => Some(p.clone()),
+            SecretSource::Credential(name) => std::env::var_os(CREDENTIALS_DIRECTORY)
+                .filter(|d| !d.is_empty())
+                .map(|d| Path::new(&d).join(name)),
+            SecretSource::Inline(_) | SecretSource::Env | SecretSource::Var(_) => None,
+        }
+    }
+
     /// Reads the key. A key file must be a regular file of at most 4 KiB, readable by its
     /// owner only; its trailing newline is not part of the key.
     pub fn load(&self) -> Result<SecretKey, SecretError> {
         match self {
             SecretSource::Inline(key) => Ok(key.clone()),
             SecretSource::File(path) => read_key_file(path),
+            SecretSource::Credential(name) => match std::env::var_os(CREDENTIALS_DIRECTORY) {
+                Some(dir) if !dir.is_empty() => read_key_file(&Path::new(&dir).join(name)),
+                _ => Err(SecretError::NoCredentials { name: name.clone() }),
+            },
             SecretSource::Env => match std::env::var(SECRET_KEY_ENV) {
                 Ok(key) if !key.is_empty() => Ok(SecretKey::new(key)),
                 _ => Err(SecretError::Missing),
@@ -114,11 +167,10 @@ fn read_key_file(path: &Path) -> Result<SecretKey, SecretError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(SecretError::NotAFile { path: path.into() });
-    }
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => io(e),
+        OpenError::NotAFile => SecretError::NotAFile { path: path.into() },
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

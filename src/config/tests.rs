@@ -100,6 +100,66 @@ fn the_documented_example_reads_into_typed_values() {
 }
 
 #[test]
+fn relative_key_and_url_files_are_taken_from_the_configs_directory() {
+    let config = parse(
+        "[api]\nsecret_key_file = \"keys/secret-key\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"a.url\"\n[[notify]]\nname = \"b\"\nkind = \"slack\"\nurl_file = \"/run/credentials/x/b.url\"\n",
+    )
+    .unwrap();
+    let key = PathBuf::from("/etc/ws/keys/secret-key");
+    assert_eq!(config.api.secret_key, SecretSource::File(key.clone()));
+    let urls: Vec<_> = config.notify.iter().map(|t| t.url.clone()).collect();
+    assert_eq!(
+        urls,
+        [
+            SecretSource::File("/etc/ws/a.url".into()),
+            SecretSource::File("/run/credentials/x/b.url".into())
+        ]
+    );
+    // Each is a file the daemon reads at its start, named at its place for `validate`.
+    let files: Vec<_> = config
+        .files
+        .iter()
+        .map(|f| (f.source.clone(), f.holds, f.place.line, f.place.column))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (SecretSource::File(key), FileHolds::SecretKey, 2, 19),
+            (urls[0].clone(), FileHolds::NotifyUrl, 6, 12),
+            (urls[1].clone(), FileHolds::NotifyUrl, 10, 12),
+        ]
+    );
+}
+
+#[test]
+fn a_systemd_credential_is_named_by_its_name_alone() {
+    let config = parse(
+        "[api]\nsecret_key_file = \"${CREDENTIALS_DIRECTORY}/secret-key\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"${CREDENTIALS_DIRECTORY}/a.url\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.api.secret_key,
+        SecretSource::Credential("secret-key".into())
+    );
+    assert_eq!(
+        config.notify[0].url,
+        SecretSource::Credential("a.url".into())
+    );
+    for bad in ["", "a/b", "..", "../etc/shadow"] {
+        let found = problems(&format!(
+            "[api]\nsecret_key_file = \"${{CREDENTIALS_DIRECTORY}}/{bad}\"\n"
+        ));
+        assert_eq!(
+            found,
+            [
+                "/etc/ws/config.toml:2:19: `api.secret_key_file` names no credential; hint: write ${CREDENTIALS_DIRECTORY}/NAME, NAME as in LoadCredential=NAME:PATH"
+            ],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn an_empty_file_means_the_built_in_defaults() {
     let config = parse("").unwrap();
     assert_eq!(config.retry, Config::default().retry);

@@ -116,15 +116,10 @@ pub async fn run(
     let secret = config.api.secret_key.load()?;
     let credentials = reload::fingerprint(&config.api, &secret);
     let mut client = Client::new(&config.api, &config.retry, secret)?;
-    // Metrics, when configured: the server runs beside the loop and ends with it.
-    let (metrics, _metrics_server) = match config.metrics_listen {
-        Some(addr) => {
-            let (metrics, server) = serve::metrics(addr, &config, &options).await?;
-            client = client.with_metrics(metrics.clone());
-            (Some(metrics), Some(server))
-        }
-        None => (None, None),
-    };
+    let metrics = config.metrics_listen.map(|_| Arc::new(Metrics::new()));
+    if let Some(metrics) = &metrics {
+        client = client.with_metrics(metrics.clone());
+    }
     let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
     let outbox = Outbox::start(&config.notify, done_tx, metrics.clone())?;
     tokio::pin!(shutdown);
@@ -141,6 +136,15 @@ pub async fn run(
         lead::open(&config, &options, lease.as_deref(), shutdown.as_mut()).await?
     else {
         return Ok(Summary::default()); // Shutdown came while waiting for the lead.
+    };
+    // Metrics, when configured: the server runs beside the loop and ends with it. Its port is
+    // taken once the store is this daemon's, so a second daemon on the same store is told
+    // that the store is in use, not that the port is.
+    let _metrics_server = match (config.metrics_listen, &metrics) {
+        (Some(addr), Some(metrics)) => {
+            Some(serve::metrics(addr, metrics.clone(), &config, &options).await?)
+        }
+        _ => None,
     };
     // With no state at all (first start, or a lost state), whatever is due may already have
     // been booked by a state that is gone: everything is looked up before it is created.
@@ -514,7 +518,7 @@ impl Daemon {
                 } => {
                     let until = dispatch::hold(&self.quotas, refused, self.options.clock.now());
                     self.wake = self.wake.min(until);
-                    tracing::warn!(booking = %key, "API quota used up ({error}); creates wait until {}", until.format("%F %T UTC"));
+                    tracing::warn!(booking = %key, cause = %error, "API quota used up; creates wait until {}", until.format("%F %T UTC"));
                 }
             }
         }

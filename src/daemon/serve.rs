@@ -9,22 +9,21 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store;
 
-/// Serves the metrics (and the calendar, read from the store) beside the loop, until the
+/// Serves `metrics` (and the calendar, read from the store) beside the loop, until the
 /// returned server drops.
 pub(super) async fn metrics(
     addr: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
     config: &Config,
     options: &Options,
-) -> Result<(Arc<Metrics>, crate::metrics::Server), DaemonError> {
-    let metrics = Arc::new(Metrics::new());
+) -> Result<crate::metrics::Server, DaemonError> {
     let (state, clock) = (config.state.clone(), options.clock.clone());
     let calendar: crate::metrics::CalendarSource = Arc::new(move || {
         store::read_for(&state)
             .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
             .map_err(|e| e.to_string())
     });
-    let server = crate::metrics::start(addr, metrics.clone(), calendar)
+    crate::metrics::start(addr, metrics, calendar)
         .await
-        .map_err(|source| DaemonError::Metrics { addr, source })?;
-    Ok((metrics, server))
+        .map_err(|source| DaemonError::Metrics { addr, source })
 }

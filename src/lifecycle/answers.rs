@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Bookings, MAX_ADOPTED, Output, Phase, Refusal, Request, Told, What, lookup_backoff};
+use super::{
+    Bookings, Failure, MAX_ADOPTED, Output, Phase, Refusal, Request, Told, What, lookup_backoff,
+};
 use crate::api::ApiError;
 use crate::api::error::{Treatment, codes};
 use crate::api::lookup::{self, Found};
@@ -12,6 +14,22 @@ use crate::api::model::MeetingInfo;
 use crate::booking::BookingKey;
 use crate::ledger::Modified;
 use crate::state::{Change, RecordedRequest, Refused};
+
+/// What to do about a create refused for good with `code`: the credentials, the app's or
+/// user's permission, or else the definition.
+fn permanent_hint(code: Option<i64>) -> &'static str {
+    match code {
+        Some(c) if codes::CREDENTIALS.contains(&c) => {
+            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
+        }
+        Some(c) if codes::NO_PERMISSION.contains(&c) => {
+            "no permission: the definition is not at fault; check in the Tencent Meeting admin console that the API app is authorised for this user's account and that the user may book meetings, then `wemeet-scheduler retry` it"
+        }
+        _ => {
+            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
+        }
+    }
+}
 
 impl Bookings {
     /// The answer to a create.
@@ -61,19 +79,15 @@ impl Bookings {
                     r.updated_at = now.timestamp();
                 }
                 if e.is_ambiguous() {
-                    tracing::warn!(booking = %key, "create ended without a clear answer ({message}); looking it up before trying again");
+                    tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "create ended without a clear answer; looking it up before trying again");
                     self.set_phase(&key, Phase::Unsure { not_before: None });
                     self.out.push_back(Output::Pass);
                     return;
                 }
                 match e.treatment() {
                     Treatment::Permanent => {
-                        let hint = if e.code().is_some_and(|c| codes::CREDENTIALS.contains(&c)) {
-                            "fix api.app_id, api.secret_id, api.sdk_id or the secret key, then reload: bookings that failed for this are retried by themselves"
-                        } else {
-                            "fix the definition (it is retried when the file changes), or `wemeet-scheduler retry` it"
-                        };
-                        self.fail(key, message, hint, e.code(), now);
+                        let hint = permanent_hint(e.code());
+                        self.fail(key, Failure::api(message, &e), hint, now);
                     }
                     Treatment::Quota => {
                         // A signal for the user's (or the app's) whole queue, not a timer for
@@ -91,7 +105,7 @@ impl Bookings {
                     }
                     Treatment::Retry | Treatment::Resign => {
                         let until = now + self.retry_delay();
-                        tracing::warn!(booking = %key, "create still failing after retries ({message}); trying again in {}", humantime::format_duration(self.rules.max_delay));
+                        tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "create still failing after retries; trying again in {}", humantime::format_duration(self.rules.max_delay));
                         self.set_phase(&key, Phase::Waiting { until });
                         self.out.push_back(Output::WakeAt(until));
                     }
@@ -139,9 +153,8 @@ impl Bookings {
                 for key in keys {
                     self.fail(
                         key,
-                        format!("cannot look up whether the booking exists: {e}"),
+                        Failure::api(format!("cannot look up whether the booking exists: {e}"), &e),
                         "fix what the error names; the booking is tried again when its file changes",
-                        e.code(),
                         now,
                     );
                 }
@@ -161,9 +174,8 @@ impl Bookings {
                     if creates + lookups >= self.rules.max_attempts {
                         self.fail(
                             key,
-                            format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"),
+                            Failure::api(format!("cannot tell whether the create happened after {creates} create(s) and {lookups} lookup(s): {e}"), &e),
                             "nothing more is sent for it; check the meetings of its user, then edit the file to try again",
-                            e.code(),
                             now,
                         );
                         continue;
@@ -173,7 +185,7 @@ impl Bookings {
                     live.phase = Phase::Unsure {
                         not_before: Some(now + wait),
                     };
-                    tracing::warn!(booking = %key, "cannot look up whether an earlier create happened ({e}); trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
+                    tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %e, "cannot look up whether an earlier create happened; trying again in {}", humantime::format_duration(wait.to_std().unwrap_or_default()));
                 }
             }
         }
@@ -231,12 +243,14 @@ impl Bookings {
                     // must not loop: stop, and say so.
                     self.fail(
                         key,
-                        format!(
-                            "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
-                            last.as_deref().unwrap_or("none")
+                        Failure::plain(
+                            format!(
+                                "no meeting was made after {creates} create(s) and {lookups} lookup(s); last error: {}",
+                                last.as_deref().unwrap_or("none")
+                            ),
+                            code,
                         ),
                         "see the last error; the booking is tried again when its file changes",
-                        code,
                         now,
                     );
                     return;
@@ -259,9 +273,8 @@ impl Bookings {
                 );
                 self.fail(
                     key,
-                    message,
+                    Failure::plain(message, None),
                     "check them in Tencent Meeting, cancel any extra one, and give each definition its own subject or invitees",
-                    None,
                     now,
                 );
             }
@@ -373,14 +386,14 @@ impl Bookings {
                             error_code: e.code(),
                             at: now.timestamp(),
                         }));
-                        tracing::error!(booking = %key, "the {} of a booked meeting was refused: {message}; it is not tried again until the definition changes", kind.as_str());
+                        tracing::error!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "the {} of a booked meeting was refused; it is not tried again until the definition changes", kind.as_str());
                     }
                     _ => {
                         r.change = Some(Box::new(change));
                         let until = now + self.retry_delay();
                         self.live.entry(key.clone()).or_default().phase = Phase::Waiting { until };
                         self.out.push_back(Output::WakeAt(until));
-                        tracing::warn!(booking = %key, "the change to a booked meeting is still failing ({message}); trying again later");
+                        tracing::warn!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "the change to a booked meeting is still failing; trying again later");
                     }
                 }
             }

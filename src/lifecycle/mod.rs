@@ -629,22 +629,13 @@ impl Bookings {
     }
 
     /// Failed for good: not tried again until its file changes (or an operator asks).
-    fn fail(
-        &mut self,
-        key: BookingKey,
-        message: String,
-        hint: &str,
-        code: Option<i64>,
-        now: DateTime<Utc>,
-    ) {
+    fn fail(&mut self, key: BookingKey, failure: Failure, hint: &str, now: DateTime<Utc>) {
+        let Failure { text, code, trace } = failure;
         self.live.remove(&key);
-        self.records.failed(&key, &message, code, now.timestamp());
+        self.records.failed(&key, &text, code, now.timestamp());
         self.problems += 1;
-        tracing::error!(booking = %key, "booking failed: {message}; {hint}");
-        self.tell(Told::Failed {
-            key,
-            error: message,
-        });
+        tracing::error!(booking = %key, error_code = code, trace, cause = %text, "booking failed; {hint}");
+        self.tell(Told::Failed { key, error: text });
     }
 
     /// A fresh record for an occurrence, keeping the attempts, last error and notifications
@@ -682,6 +673,34 @@ impl Live {
         Live {
             phase: Phase::Unsure { not_before: None },
             ..Live::default()
+        }
+    }
+}
+
+/// Why a booking failed for good: the text its record keeps and notifications tell, and, as
+/// fields of the log line, the vendor's error code and trace id.
+struct Failure {
+    text: String,
+    code: Option<i64>,
+    trace: Option<String>,
+}
+
+impl Failure {
+    /// `text`, about the API error `e`.
+    fn api(text: String, e: &ApiError) -> Failure {
+        Failure {
+            text,
+            code: e.code(),
+            trace: e.trace().map(str::to_string),
+        }
+    }
+
+    /// `text`, with the error code on record, if any.
+    fn plain(text: String, code: Option<i64>) -> Failure {
+        Failure {
+            text,
+            code,
+            trace: None,
         }
     }
 }

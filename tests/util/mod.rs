@@ -36,6 +36,44 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Runs `command` to its end, with `PATIENCE` to do it in: a command that hangs is killed
+    /// and fails the test instead of hanging the suite.
+    pub fn bounded(mut command: Command) -> Run {
+        use std::io::Read as _;
+        use std::process::Stdio;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let deadline = std::time::Instant::now() + daemon::PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for the binary") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("still running after {:?}: {command:?}", daemon::PATIENCE);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        if let Some(pipe) = child.stdout.as_mut() {
+            let _ = pipe.read_to_string(&mut stdout);
+        }
+        if let Some(pipe) = child.stderr.as_mut() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        }
+    }
+}
+
 impl fmt::Display for Run {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
