@@ -1,7 +1,8 @@
 //! What the daemon exposes for monitoring, through `prometheus-client`: the metrics, and a
 //! small HTTP server for them (`[metrics] listen`), with `/metrics` (Prometheus text),
 //! `/healthz` (the main loop is alive), `/readyz` (the first pass is done and the state was
-//! written) and `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
+//! written) and, when `[metrics] calendar` asks for it, `/calendar.ics` (the booked meetings,
+//! to subscribe to). Off unless configured.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -280,12 +281,13 @@ pub struct Listener<A = TcpListener> {
     slots: Arc<tokio::sync::Semaphore>,
     header_read_timeout: Duration,
     metrics: Arc<Metrics>,
-    calendar: CalendarSource,
+    /// `None`: `/calendar.ics` is not served (`[metrics] calendar` is off).
+    calendar: Option<CalendarSource>,
 }
 
 impl<A: Accept> Listener<A> {
     /// A server with the default limits ([`MAX_CONNECTIONS`], [`HEADER_READ_TIMEOUT`]).
-    pub fn new(accept: A, metrics: Arc<Metrics>, calendar: CalendarSource) -> Self {
+    pub fn new(accept: A, metrics: Arc<Metrics>, calendar: Option<CalendarSource>) -> Self {
         Listener {
             accept,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
@@ -302,7 +304,8 @@ impl<A: Accept> Listener<A> {
         self
     }
 
-    /// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` until the task is aborted.
+    /// Serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics`) until the task is
+    /// aborted.
     ///
     /// Each turn first waits for a free slot (at most [`MAX_CONNECTIONS`] connections are
     /// open; more wait, unaccepted), then accepts one connection and serves it on its own
@@ -360,7 +363,7 @@ impl<A: Accept> Listener<A> {
 async fn serve_connection<S>(
     stream: S,
     metrics: Arc<Metrics>,
-    source: CalendarSource,
+    source: Option<CalendarSource>,
     header_read_timeout: Duration,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -371,17 +374,21 @@ async fn serve_connection<S>(
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            let (status, body) = match req.uri().path() {
-                "/calendar.ics" => calendar(source).await,
-                path => metrics.answer(path, now),
+            let (status, body) = match (req.uri().path(), source) {
+                ("/calendar.ics", Some(source)) => calendar(source).await,
+                ("/calendar.ics", None) => (
+                    StatusCode::NOT_FOUND,
+                    "the calendar is not served here; set `calendar = true` in [metrics] to serve it\n".into(),
+                ),
+                (path, _) => metrics.answer(path, now),
             };
             let mut resp = Response::new(Full::new(Bytes::from(body)));
-            *resp.status_mut() = status;
             let content_type = match req.uri().path() {
                 "/metrics" => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                "/calendar.ics" => "text/calendar; charset=utf-8",
+                "/calendar.ics" if status == StatusCode::OK => "text/calendar; charset=utf-8",
                 _ => "text/plain; charset=utf-8",
             };
+            *resp.status_mut() = status;
             resp.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(content_type),
@@ -396,9 +403,9 @@ async fn serve_connection<S>(
         .await;
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` on `listener` until the task
-/// is aborted: a [`Listener`] with the default limits.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: CalendarSource) {
+/// Serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics` with a `source`) on
+/// `listener` until the task is aborted: a [`Listener`] with the default limits.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: Option<CalendarSource>) {
     Listener::new(listener, metrics, source).run().await;
 }
 
@@ -416,16 +423,20 @@ impl Drop for Server {
     }
 }
 
-/// Binds `addr` and serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` there, in a
-/// task of its own, until the returned [`Server`] drops.
+/// Binds `addr` and serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics` with a
+/// `calendar`) there, in a task of its own, until the returned [`Server`] drops.
 pub async fn start(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    calendar: CalendarSource,
+    calendar: Option<CalendarSource>,
 ) -> std::io::Result<Server> {
     let listener = bind(addr).await?;
+    let what = match calendar {
+        Some(_) => "serving /metrics, /healthz, /readyz and /calendar.ics",
+        None => "serving /metrics, /healthz and /readyz",
+    };
     let server = tokio::spawn(serve(listener, metrics, calendar));
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
+    tracing::info!(%addr, "{what}");
     Ok(Server(server))
 }
 
@@ -471,7 +482,7 @@ mod tests {
             calls: calls.clone(),
         };
         let calendar: CalendarSource = Arc::new(|| Ok(String::new()));
-        let mut listener = Listener::new(source, Arc::new(Metrics::new()), calendar);
+        let mut listener = Listener::new(source, Arc::new(Metrics::new()), Some(calendar));
         if let Some((max, timeout)) = limits {
             listener = listener.with_limits(max, timeout);
         }
@@ -563,6 +574,26 @@ mod tests {
             .map(|w| (w[1] - w[0]).as_secs())
             .collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_calendar_is_not_served_unless_asked_for() {
+        let (feed, next) = mpsc::unbounded_channel();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let source = Source { next, calls };
+        tokio::spawn(Listener::new(source, Arc::new(Metrics::new()), None).run());
+        let mut client = connect(&feed);
+        client
+            .write_all(b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_all(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+        assert!(answer.contains("content-type: text/plain"), "{answer}");
+        assert!(
+            answer.ends_with("\r\n\r\nthe calendar is not served here; set `calendar = true` in [metrics] to serve it\n"),
+            "{answer}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

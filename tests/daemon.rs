@@ -782,7 +782,7 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         .unwrap()
         .port();
     let env = Env::with_config(FakeConfig::default(), |text| {
-        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n")
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\ncalendar = true\n")
     })
     .await;
     env.write("planning.toml", ONE_OFF);

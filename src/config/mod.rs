@@ -29,6 +29,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// `[metrics] listen`: where to serve `/metrics`, `/healthz` and `/readyz` (off: `None`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[metrics] calendar`: whether `/calendar.ics` (the join links) is served there too.
+    pub metrics_calendar: bool,
     pub api: ApiConfig,
     pub retry: RetryConfig,
     pub watch: WatchConfig,
@@ -243,6 +245,7 @@ impl Default for Config {
         Config {
             path: None,
             metrics_listen: None,
+            metrics_calendar: false,
             notify: Vec::new(),
             api: ApiConfig {
                 // Safe: a constant, valid URL.
