@@ -1,8 +1,11 @@
 //! What the daemon exposes for monitoring, through `prometheus-client`: the metrics, and a
 //! small HTTP server for them (`[metrics] listen`), with `/metrics` (Prometheus text),
 //! `/healthz` (the main loop is alive), `/readyz` (the first pass is done and the state was
-//! written) and, when `[metrics] calendar` asks for it, `/calendar.ics` (the booked meetings,
-//! to subscribe to). Off unless configured.
+//! written) and, when `[metrics] calendar` asks for
+//! it, `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
+//!
+//! Every name the daemon exposes is noted as it is registered ([`Metrics::names`]): the
+//! README's list of metrics is tested against it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,12 +18,15 @@ use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
+
+mod process;
 
 /// How long the main loop may go without a heartbeat before `/healthz` says it is stuck.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -38,6 +44,19 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+/// The label of the per-endpoint histograms: the endpoint alone (an outcome is known only
+/// once the answer is in, and a wait has none).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    /// As in [`RequestLabels`].
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NotifyLabels {
     /// The `[[notify]]` target's name.
@@ -46,12 +65,23 @@ pub struct NotifyLabels {
     pub outcome: String,
 }
 
+/// The prefix of the daemon's own metrics (the process metrics have none, as everywhere).
+const PREFIX: &str = "wemeet";
+
+/// A per-endpoint histogram.
+type ByEndpoint = Family<EndpointLabel, Histogram, fn() -> Histogram>;
+
 /// Every metric the daemon keeps. Cheap to share: the handles are atomics.
 pub struct Metrics {
     registry: Registry,
+    /// Every name the registry exposes, as a scraper sees it (counters with `_total`).
+    names: Vec<String>,
     pub bookings: Family<StatusLabel, Gauge>,
     pub api_requests: Family<RequestLabels, Counter>,
-    pub api_seconds: Histogram,
+    /// From the moment a request is sent (its pacing turn come, the gate passed) to its answer.
+    pub api_seconds: ByEndpoint,
+    /// How long requests waited for their pacing turn and a place among `api.concurrency`.
+    pub pacing_seconds: ByEndpoint,
     pub requests_waiting: Gauge,
     pub last_pass: Gauge,
     pub held_removals: Gauge,
@@ -68,6 +98,30 @@ pub struct Metrics {
     ready: AtomicBool,
 }
 
+/// The daemon's part of the registry, noting each name as a scrape shows it.
+struct Named<'r> {
+    registry: &'r mut Registry,
+    names: Vec<String>,
+}
+
+impl Named<'_> {
+    /// Registers `metric` as `wemeet_<name>`.
+    fn add(&mut self, name: &str, help: &str, metric: impl Metric) {
+        // OpenMetrics names a counter's sample `<name>_total`.
+        let total = matches!(metric.metric_type(), MetricType::Counter);
+        let suffix = if total { "_total" } else { "" };
+        self.names.push(format!("{PREFIX}_{name}{suffix}"));
+        self.registry.register(name, help, metric);
+    }
+}
+
+/// Unix seconds now (0 before 1970).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Makes the calendar `/calendar.ics` serves, when it is asked for: the daemon's reads the
 /// store (a calendar rebuilt at every write cost a pass over every record per booking).
 pub type CalendarSource = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -80,85 +134,117 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("wemeet");
+        let mut root = Registry::default();
+        let mut r = Named {
+            registry: root.sub_registry_with_prefix(PREFIX),
+            names: Vec::new(),
+        };
         let bookings = Family::<StatusLabel, Gauge>::default();
-        registry.register(
+        r.add(
             "bookings",
             "Bookings on record, by status",
             bookings.clone(),
         );
         let api_requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        r.add(
             "api_requests",
             "API requests sent, by endpoint and outcome (error code)",
             api_requests.clone(),
         );
-        let api_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
-        registry.register(
+        // 5 ms to 10 s.
+        let api_seconds: ByEndpoint =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+        r.add(
             "api_request_seconds",
-            "API request latency",
+            "API request latency, from sending to the answer (the pacing wait not included), by endpoint",
             api_seconds.clone(),
         );
+        // 1 ms to 70 min (the daily limit can hold a request for hours).
+        let pacing_seconds: ByEndpoint =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 12)));
+        r.add(
+            "api_pacing_wait_seconds",
+            "Time a request waited for its pacing turn and a place among api.concurrency, by endpoint",
+            pacing_seconds.clone(),
+        );
         let requests_waiting = Gauge::default();
-        registry.register(
+        r.add(
             "requests_waiting",
             "Requests waiting for their pacing turn or in flight",
             requests_waiting.clone(),
         );
         let last_pass = Gauge::default();
-        registry.register(
+        r.add(
             "last_pass_timestamp_seconds",
             "When the daemon last reconciled (unix seconds)",
             last_pass.clone(),
         );
         let held_removals = Gauge::default();
-        registry.register(
+        r.add(
             "held_removals",
             "Definitions whose removal waits for approve-removals",
             held_removals.clone(),
         );
         let invalid_definitions = Gauge::default();
-        registry.register(
+        r.add(
             "invalid_definitions",
             "Definition files that do not validate",
             invalid_definitions.clone(),
         );
         let waiting_for_quota = Gauge::default();
-        registry.register(
+        r.add(
             "waiting_for_quota",
             "Creates held back by a quota",
             waiting_for_quota.clone(),
         );
         let creates_this_month = Gauge::default();
-        registry.register(
+        r.add(
             "creates_this_month",
             "Creates sent this month (China time), against api.creates_per_month",
             creates_this_month.clone(),
         );
         let month_quota_refused = Gauge::default();
-        registry.register(
+        r.add(
             "month_quota_refused",
             "1 while the service's monthly create quota (500168) holds every create",
             month_quota_refused.clone(),
         );
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register(
+        r.add(
             "state_write_seconds",
             "Time to write the state file",
             store_write_seconds.clone(),
         );
         let notifications = Family::<NotifyLabels, Counter>::default();
-        registry.register(
+        r.add(
             "notifications",
             "Notifications by target and outcome",
             notifications.clone(),
         );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        r.add(
+            "build_info",
+            "1, labelled with the daemon's version",
+            build_info,
+        );
+        let mut names = r.names;
+        if process::SUPPORTED {
+            root.register_collector(Box::new(process::Process));
+            names.extend(process::NAMES.map(String::from));
+        }
         Metrics {
-            registry,
+            registry: root,
+            names,
             notifications,
             bookings,
             api_requests,
             api_seconds,
+            pacing_seconds,
             requests_waiting,
             last_pass,
             held_removals,
@@ -172,16 +258,42 @@ impl Metrics {
         }
     }
 
+    /// Every metric name a scrape can show, as it shows it: `wemeet_api_requests_total`,
+    /// `wemeet_api_request_seconds` (a histogram's, without `_bucket`, `_sum`, `_count`),
+    /// `process_open_fds`.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// One API request ended. `endpoint`: the label the client's typed endpoint names
     /// (`create`, `list`, `get`, `modify`, `cancel`).
-    pub fn request(&self, endpoint: &'static str, code: String, took: Duration) {
+    pub fn request(&self, endpoint: &'static str, code: String) {
         self.api_requests
             .get_or_create(&RequestLabels {
                 endpoint: endpoint.to_string(),
                 code,
             })
             .inc();
-        self.api_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A request to `endpoint` was answered (or failed on the wire) `took` after it was sent.
+    pub fn answered(&self, endpoint: &'static str, took: Duration) {
+        let label = EndpointLabel {
+            endpoint: endpoint.to_string(),
+        };
+        self.api_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
+    /// A request to `endpoint` waited `waited` for its turn.
+    pub fn paced(&self, endpoint: &'static str, waited: Duration) {
+        let label = EndpointLabel {
+            endpoint: endpoint.to_string(),
+        };
+        self.pacing_seconds
+            .get_or_create(&label)
+            .observe(waited.as_secs_f64());
     }
 
     pub fn heartbeat(&self, now_unix: i64) {
@@ -371,9 +483,7 @@ async fn serve_connection<S>(
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let (metrics, source) = (metrics.clone(), source.clone());
         async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = unix_now();
             let (status, body) = match (req.uri().path(), source) {
                 ("/calendar.ics", Some(source)) => calendar(source).await,
                 ("/calendar.ics", None) => (
@@ -529,7 +639,7 @@ mod tests {
         drop(first);
         let answer = read_all(&mut third).await;
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
-        assert!(answer.contains("wemeet_api_request_seconds"), "{answer}");
+        assert!(answer.contains("wemeet_build_info"), "{answer}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -816,7 +816,21 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         "wemeet_creates_this_month 1",
         "wemeet_month_quota_refused 0",
         "# TYPE wemeet_api_request_seconds histogram",
+        "wemeet_api_request_seconds_count{endpoint=\"create\"} 1",
+        "wemeet_api_pacing_wait_seconds_count{endpoint=\"create\"} 1",
         "# TYPE wemeet_state_write_seconds histogram",
+        &format!(
+            "wemeet_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    #[cfg(target_os = "linux")]
+    for line in [
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_cpu_seconds counter",
+        "# TYPE process_open_fds gauge",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
