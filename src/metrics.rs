@@ -1,7 +1,7 @@
 //! What the daemon exposes for monitoring, through `prometheus-client`: the metrics, and a
 //! small HTTP server for them (`[metrics] listen`), with `/metrics` (Prometheus text),
 //! `/healthz` (the main loop is alive), `/readyz` (the first pass is done and the state was
-//! written) and, when `[metrics] calendar` asks for
+//! written, and the last config reload did not fail) and, when `[metrics] calendar` asks for
 //! it, `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
 //!
 //! Every name the daemon exposes is noted as it is registered ([`Metrics::names`]): the
@@ -9,8 +9,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -93,9 +93,17 @@ pub struct Metrics {
     pub month_quota_refused: Gauge,
     pub store_write_seconds: Histogram,
     pub notifications: Family<NotifyLabels, Counter>,
+    /// SIGHUPs whose config could not be read: the running one was kept.
+    pub reload_failures: Counter,
+    /// 1 unless the last reload failed.
+    pub last_reload_success: Gauge,
+    /// When the config was last read well (at start, or a good reload), unix seconds.
+    pub last_reload_success_time: Gauge,
     /// Unix seconds of the main loop's last heartbeat.
     alive: AtomicI64,
     ready: AtomicBool,
+    /// Why the last reload failed, while it did: `/readyz` says so.
+    reload_failure: Mutex<Option<String>>,
 }
 
 /// The daemon's part of the registry, noting each name as a scrape shows it.
@@ -221,6 +229,26 @@ impl Metrics {
             "Notifications by target and outcome",
             notifications.clone(),
         );
+        let reload_failures = Counter::default();
+        r.add(
+            "config_reload_failures",
+            "Config reloads (SIGHUP) that failed: the running config was kept",
+            reload_failures.clone(),
+        );
+        let last_reload_success = Gauge::default();
+        last_reload_success.set(1);
+        r.add(
+            "config_last_reload_success",
+            "1 unless the last config reload failed",
+            last_reload_success.clone(),
+        );
+        let last_reload_success_time = Gauge::default();
+        last_reload_success_time.set(unix_now());
+        r.add(
+            "config_last_reload_success_timestamp_seconds",
+            "When the config was last read well, at start or by a reload (unix seconds)",
+            last_reload_success_time.clone(),
+        );
         let build_info = Family::<VersionLabel, Gauge>::default();
         build_info
             .get_or_create(&VersionLabel {
@@ -253,8 +281,12 @@ impl Metrics {
             creates_this_month,
             month_quota_refused,
             store_write_seconds,
+            reload_failures,
+            last_reload_success,
+            last_reload_success_time,
             alive: AtomicI64::new(0),
             ready: AtomicBool::new(false),
+            reload_failure: Mutex::new(None),
         }
     }
 
@@ -296,6 +328,27 @@ impl Metrics {
             .observe(waited.as_secs_f64());
     }
 
+    /// A reload (SIGHUP) read the config well, at `now_unix`: a failure before is cleared.
+    pub fn reloaded(&self, now_unix: i64) {
+        self.last_reload_success.set(1);
+        self.last_reload_success_time.set(now_unix);
+        *self.lock_reload_failure() = None;
+    }
+
+    /// A reload failed for `reason` (one line): `/readyz` says so until a reload succeeds.
+    pub fn reload_failed(&self, reason: &str) {
+        self.reload_failures.inc();
+        self.last_reload_success.set(0);
+        *self.lock_reload_failure() = Some(reason.to_string());
+    }
+
+    /// Only ever set or taken whole: a poisoned lock holds a whole value.
+    fn lock_reload_failure(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.reload_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn heartbeat(&self, now_unix: i64) {
         self.alive.store(now_unix, Ordering::Relaxed);
     }
@@ -326,11 +379,19 @@ impl Metrics {
                     )
                 }
             }
-            "/readyz" if self.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready\n".into()),
-            "/readyz" => (
+            "/readyz" if !self.ready.load(Ordering::Relaxed) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the first pass has not finished\n".into(),
             ),
+            "/readyz" => match &*self.lock_reload_failure() {
+                Some(reason) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "degraded: the last config reload failed, the previous config runs: {reason}\n"
+                    ),
+                ),
+                None => (StatusCode::OK, "ready\n".into()),
+            },
             _ => (
                 StatusCode::NOT_FOUND,
                 "try /metrics, /healthz, /readyz or /calendar.ics\n".into(),

@@ -84,16 +84,20 @@ pub enum NotifyEvent {
     Failed,
     Missed,
     Held,
+    /// A SIGHUP found the config broken: the daemon runs on the one it had.
+    #[serde(rename = "reload_failed")]
+    ReloadFailed,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 6] = [
+    pub const ALL: [NotifyEvent; 7] = [
         NotifyEvent::Booked,
         NotifyEvent::Changed,
         NotifyEvent::Cancelled,
         NotifyEvent::Failed,
         NotifyEvent::Missed,
         NotifyEvent::Held,
+        NotifyEvent::ReloadFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +108,7 @@ impl NotifyEvent {
             NotifyEvent::Failed => "failed",
             NotifyEvent::Missed => "missed",
             NotifyEvent::Held => "held",
+            NotifyEvent::ReloadFailed => "reload_failed",
         }
     }
 }

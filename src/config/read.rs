@@ -348,7 +348,7 @@ fn read_notify(
                         None => c.error_hint(
                             v.span(),
                             format!("unknown event `{e}`"),
-                            "use booked, changed, cancelled, failed, missed or held",
+                            "use booked, changed, cancelled, failed, missed, held or reload_failed",
                         ),
                     },
                     None => c.error(v.span(), "events are strings"),
