@@ -164,3 +164,21 @@ pub(super) fn fingerprint(api: &ApiConfig, key: &SecretKey) -> String {
         key.expose()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_one_bounded_line() {
+        let error = "config /etc/c.toml has 2 problem(s):\n  /etc/c.toml:3:1: one\n  /etc/c.toml:9:5: two\n";
+        assert_eq!(
+            one_line(error),
+            "config /etc/c.toml has 2 problem(s): /etc/c.toml:3:1: one /etc/c.toml:9:5: two"
+        );
+        // Cut on a character boundary: 999 bytes of ASCII, then two-byte characters.
+        let long = format!("{}{}", "x".repeat(MAX_REASON - 1), "é".repeat(100));
+        let cut = one_line(&long);
+        assert_eq!(cut, format!("{}...", "x".repeat(MAX_REASON - 1)));
+    }
+}
