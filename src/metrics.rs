@@ -1,12 +1,16 @@
 //! What the daemon exposes for monitoring, through `prometheus-client`: the metrics, and a
 //! small HTTP server for them (`[metrics] listen`), with `/metrics` (Prometheus text),
 //! `/healthz` (the main loop is alive), `/readyz` (the first pass is done and the state was
-//! written) and `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
+//! written, and the last config reload did not fail) and, when `[metrics] calendar` asks for
+//! it, `/calendar.ics` (the booked meetings, to subscribe to). Off unless configured.
+//!
+//! Every name the daemon exposes is noted as it is registered ([`Metrics::names`]): the
+//! README's list of metrics is tested against it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,12 +18,15 @@ use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
+
+mod process;
 
 /// How long the main loop may go without a heartbeat before `/healthz` says it is stuck.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -37,6 +44,19 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+/// The label of the per-endpoint histograms: the endpoint alone (an outcome is known only
+/// once the answer is in, and a wait has none).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    /// As in [`RequestLabels`].
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NotifyLabels {
     /// The `[[notify]]` target's name.
@@ -45,12 +65,23 @@ pub struct NotifyLabels {
     pub outcome: String,
 }
 
+/// The prefix of the daemon's own metrics (the process metrics have none, as everywhere).
+const PREFIX: &str = "wemeet";
+
+/// A per-endpoint histogram.
+type ByEndpoint = Family<EndpointLabel, Histogram, fn() -> Histogram>;
+
 /// Every metric the daemon keeps. Cheap to share: the handles are atomics.
 pub struct Metrics {
     registry: Registry,
+    /// Every name the registry exposes, as a scraper sees it (counters with `_total`).
+    names: Vec<String>,
     pub bookings: Family<StatusLabel, Gauge>,
     pub api_requests: Family<RequestLabels, Counter>,
-    pub api_seconds: Histogram,
+    /// From the moment a request is sent (its pacing turn come, the gate passed) to its answer.
+    pub api_seconds: ByEndpoint,
+    /// How long requests waited for their pacing turn and a place among `api.concurrency`.
+    pub pacing_seconds: ByEndpoint,
     pub requests_waiting: Gauge,
     pub last_pass: Gauge,
     pub held_removals: Gauge,
@@ -62,9 +93,41 @@ pub struct Metrics {
     pub month_quota_refused: Gauge,
     pub store_write_seconds: Histogram,
     pub notifications: Family<NotifyLabels, Counter>,
+    /// SIGHUPs whose config could not be read: the running one was kept.
+    pub reload_failures: Counter,
+    /// 1 unless the last reload failed.
+    pub last_reload_success: Gauge,
+    /// When the config was last read well (at start, or a good reload), unix seconds.
+    pub last_reload_success_time: Gauge,
     /// Unix seconds of the main loop's last heartbeat.
     alive: AtomicI64,
     ready: AtomicBool,
+    /// Why the last reload failed, while it did: `/readyz` says so.
+    reload_failure: Mutex<Option<String>>,
+}
+
+/// The daemon's part of the registry, noting each name as a scrape shows it.
+struct Named<'r> {
+    registry: &'r mut Registry,
+    names: Vec<String>,
+}
+
+impl Named<'_> {
+    /// Registers `metric` as `wemeet_<name>`.
+    fn add(&mut self, name: &str, help: &str, metric: impl Metric) {
+        // OpenMetrics names a counter's sample `<name>_total`.
+        let total = matches!(metric.metric_type(), MetricType::Counter);
+        let suffix = if total { "_total" } else { "" };
+        self.names.push(format!("{PREFIX}_{name}{suffix}"));
+        self.registry.register(name, help, metric);
+    }
+}
+
+/// Unix seconds now (0 before 1970).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Makes the calendar `/calendar.ics` serves, when it is asked for: the daemon's reads the
@@ -79,85 +142,137 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("wemeet");
+        let mut root = Registry::default();
+        let mut r = Named {
+            registry: root.sub_registry_with_prefix(PREFIX),
+            names: Vec::new(),
+        };
         let bookings = Family::<StatusLabel, Gauge>::default();
-        registry.register(
+        r.add(
             "bookings",
             "Bookings on record, by status",
             bookings.clone(),
         );
         let api_requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        r.add(
             "api_requests",
             "API requests sent, by endpoint and outcome (error code)",
             api_requests.clone(),
         );
-        let api_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
-        registry.register(
+        // 5 ms to 10 s.
+        let api_seconds: ByEndpoint =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+        r.add(
             "api_request_seconds",
-            "API request latency",
+            "API request latency, from sending to the answer (the pacing wait not included), by endpoint",
             api_seconds.clone(),
         );
+        // 1 ms to 70 min (the daily limit can hold a request for hours).
+        let pacing_seconds: ByEndpoint =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 12)));
+        r.add(
+            "api_pacing_wait_seconds",
+            "Time a request waited for its pacing turn and a place among api.concurrency, by endpoint",
+            pacing_seconds.clone(),
+        );
         let requests_waiting = Gauge::default();
-        registry.register(
+        r.add(
             "requests_waiting",
             "Requests waiting for their pacing turn or in flight",
             requests_waiting.clone(),
         );
         let last_pass = Gauge::default();
-        registry.register(
+        r.add(
             "last_pass_timestamp_seconds",
             "When the daemon last reconciled (unix seconds)",
             last_pass.clone(),
         );
         let held_removals = Gauge::default();
-        registry.register(
+        r.add(
             "held_removals",
             "Definitions whose removal waits for approve-removals",
             held_removals.clone(),
         );
         let invalid_definitions = Gauge::default();
-        registry.register(
+        r.add(
             "invalid_definitions",
             "Definition files that do not validate",
             invalid_definitions.clone(),
         );
         let waiting_for_quota = Gauge::default();
-        registry.register(
+        r.add(
             "waiting_for_quota",
             "Creates held back by a quota",
             waiting_for_quota.clone(),
         );
         let creates_this_month = Gauge::default();
-        registry.register(
+        r.add(
             "creates_this_month",
             "Creates sent this month (China time), against api.creates_per_month",
             creates_this_month.clone(),
         );
         let month_quota_refused = Gauge::default();
-        registry.register(
+        r.add(
             "month_quota_refused",
             "1 while the service's monthly create quota (500168) holds every create",
             month_quota_refused.clone(),
         );
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register(
+        r.add(
             "state_write_seconds",
             "Time to write the state file",
             store_write_seconds.clone(),
         );
         let notifications = Family::<NotifyLabels, Counter>::default();
-        registry.register(
+        r.add(
             "notifications",
             "Notifications by target and outcome",
             notifications.clone(),
         );
+        let reload_failures = Counter::default();
+        r.add(
+            "config_reload_failures",
+            "Config reloads (SIGHUP) that failed: the running config was kept",
+            reload_failures.clone(),
+        );
+        let last_reload_success = Gauge::default();
+        last_reload_success.set(1);
+        r.add(
+            "config_last_reload_success",
+            "1 unless the last config reload failed",
+            last_reload_success.clone(),
+        );
+        let last_reload_success_time = Gauge::default();
+        last_reload_success_time.set(unix_now());
+        r.add(
+            "config_last_reload_success_timestamp_seconds",
+            "When the config was last read well, at start or by a reload (unix seconds)",
+            last_reload_success_time.clone(),
+        );
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        r.add(
+            "build_info",
+            "1, labelled with the daemon's version",
+            build_info,
+        );
+        let mut names = r.names;
+        if process::SUPPORTED {
+            root.register_collector(Box::new(process::Process));
+            names.extend(process::NAMES.map(String::from));
+        }
         Metrics {
-            registry,
+            registry: root,
+            names,
             notifications,
             bookings,
             api_requests,
             api_seconds,
+            pacing_seconds,
             requests_waiting,
             last_pass,
             held_removals,
@@ -166,21 +281,72 @@ impl Metrics {
             creates_this_month,
             month_quota_refused,
             store_write_seconds,
+            reload_failures,
+            last_reload_success,
+            last_reload_success_time,
             alive: AtomicI64::new(0),
             ready: AtomicBool::new(false),
+            reload_failure: Mutex::new(None),
         }
+    }
+
+    /// Every metric name a scrape can show, as it shows it: `wemeet_api_requests_total`,
+    /// `wemeet_api_request_seconds` (a histogram's, without `_bucket`, `_sum`, `_count`),
+    /// `process_open_fds`.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// One API request ended. `endpoint`: the label the client's typed endpoint names
     /// (`create`, `list`, `get`, `modify`, `cancel`).
-    pub fn request(&self, endpoint: &'static str, code: String, took: Duration) {
+    pub fn request(&self, endpoint: &'static str, code: String) {
         self.api_requests
             .get_or_create(&RequestLabels {
                 endpoint: endpoint.to_string(),
                 code,
             })
             .inc();
-        self.api_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A request to `endpoint` was answered (or failed on the wire) `took` after it was sent.
+    pub fn answered(&self, endpoint: &'static str, took: Duration) {
+        let label = EndpointLabel {
+            endpoint: endpoint.to_string(),
+        };
+        self.api_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
+    /// A request to `endpoint` waited `waited` for its turn.
+    pub fn paced(&self, endpoint: &'static str, waited: Duration) {
+        let label = EndpointLabel {
+            endpoint: endpoint.to_string(),
+        };
+        self.pacing_seconds
+            .get_or_create(&label)
+            .observe(waited.as_secs_f64());
+    }
+
+    /// A reload (SIGHUP) read the config well, at `now_unix`: a failure before is cleared.
+    pub fn reloaded(&self, now_unix: i64) {
+        self.last_reload_success.set(1);
+        self.last_reload_success_time.set(now_unix);
+        *self.lock_reload_failure() = None;
+    }
+
+    /// A reload failed for `reason` (one line): `/readyz` says so until a reload succeeds.
+    pub fn reload_failed(&self, reason: &str) {
+        self.reload_failures.inc();
+        self.last_reload_success.set(0);
+        *self.lock_reload_failure() = Some(reason.to_string());
+    }
+
+    /// Only ever set or taken whole: a poisoned lock holds a whole value.
+    fn lock_reload_failure(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.reload_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn heartbeat(&self, now_unix: i64) {
@@ -213,11 +379,19 @@ impl Metrics {
                     )
                 }
             }
-            "/readyz" if self.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready\n".into()),
-            "/readyz" => (
+            "/readyz" if !self.ready.load(Ordering::Relaxed) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the first pass has not finished\n".into(),
             ),
+            "/readyz" => match &*self.lock_reload_failure() {
+                Some(reason) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "degraded: the last config reload failed, the previous config runs: {reason}\n"
+                    ),
+                ),
+                None => (StatusCode::OK, "ready\n".into()),
+            },
             _ => (
                 StatusCode::NOT_FOUND,
                 "try /metrics, /healthz, /readyz or /calendar.ics\n".into(),
@@ -280,12 +454,13 @@ pub struct Listener<A = TcpListener> {
     slots: Arc<tokio::sync::Semaphore>,
     header_read_timeout: Duration,
     metrics: Arc<Metrics>,
-    calendar: CalendarSource,
+    /// `None`: `/calendar.ics` is not served (`[metrics] calendar` is off).
+    calendar: Option<CalendarSource>,
 }
 
 impl<A: Accept> Listener<A> {
     /// A server with the default limits ([`MAX_CONNECTIONS`], [`HEADER_READ_TIMEOUT`]).
-    pub fn new(accept: A, metrics: Arc<Metrics>, calendar: CalendarSource) -> Self {
+    pub fn new(accept: A, metrics: Arc<Metrics>, calendar: Option<CalendarSource>) -> Self {
         Listener {
             accept,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
@@ -302,7 +477,8 @@ impl<A: Accept> Listener<A> {
         self
     }
 
-    /// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` until the task is aborted.
+    /// Serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics`) until the task is
+    /// aborted.
     ///
     /// Each turn first waits for a free slot (at most [`MAX_CONNECTIONS`] connections are
     /// open; more wait, unaccepted), then accepts one connection and serves it on its own
@@ -360,7 +536,7 @@ impl<A: Accept> Listener<A> {
 async fn serve_connection<S>(
     stream: S,
     metrics: Arc<Metrics>,
-    source: CalendarSource,
+    source: Option<CalendarSource>,
     header_read_timeout: Duration,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -368,20 +544,22 @@ async fn serve_connection<S>(
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let (metrics, source) = (metrics.clone(), source.clone());
         async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let (status, body) = match req.uri().path() {
-                "/calendar.ics" => calendar(source).await,
-                path => metrics.answer(path, now),
+            let now = unix_now();
+            let (status, body) = match (req.uri().path(), source) {
+                ("/calendar.ics", Some(source)) => calendar(source).await,
+                ("/calendar.ics", None) => (
+                    StatusCode::NOT_FOUND,
+                    "the calendar is not served here; set `calendar = true` in [metrics] to serve it\n".into(),
+                ),
+                (path, _) => metrics.answer(path, now),
             };
             let mut resp = Response::new(Full::new(Bytes::from(body)));
-            *resp.status_mut() = status;
             let content_type = match req.uri().path() {
                 "/metrics" => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                "/calendar.ics" => "text/calendar; charset=utf-8",
+                "/calendar.ics" if status == StatusCode::OK => "text/calendar; charset=utf-8",
                 _ => "text/plain; charset=utf-8",
             };
+            *resp.status_mut() = status;
             resp.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(content_type),
@@ -396,9 +574,9 @@ async fn serve_connection<S>(
         .await;
 }
 
-/// Serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` on `listener` until the task
-/// is aborted: a [`Listener`] with the default limits.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: CalendarSource) {
+/// Serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics` with a `source`) on
+/// `listener` until the task is aborted: a [`Listener`] with the default limits.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, source: Option<CalendarSource>) {
     Listener::new(listener, metrics, source).run().await;
 }
 
@@ -416,16 +594,20 @@ impl Drop for Server {
     }
 }
 
-/// Binds `addr` and serves `/metrics`, `/healthz`, `/readyz` and `/calendar.ics` there, in a
-/// task of its own, until the returned [`Server`] drops.
+/// Binds `addr` and serves `/metrics`, `/healthz`, `/readyz` (and `/calendar.ics` with a
+/// `calendar`) there, in a task of its own, until the returned [`Server`] drops.
 pub async fn start(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    calendar: CalendarSource,
+    calendar: Option<CalendarSource>,
 ) -> std::io::Result<Server> {
     let listener = bind(addr).await?;
+    let what = match calendar {
+        Some(_) => "serving /metrics, /healthz, /readyz and /calendar.ics",
+        None => "serving /metrics, /healthz and /readyz",
+    };
     let server = tokio::spawn(serve(listener, metrics, calendar));
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /calendar.ics");
+    tracing::info!(%addr, "{what}");
     Ok(Server(server))
 }
 
@@ -471,7 +653,7 @@ mod tests {
             calls: calls.clone(),
         };
         let calendar: CalendarSource = Arc::new(|| Ok(String::new()));
-        let mut listener = Listener::new(source, Arc::new(Metrics::new()), calendar);
+        let mut listener = Listener::new(source, Arc::new(Metrics::new()), Some(calendar));
         if let Some((max, timeout)) = limits {
             listener = listener.with_limits(max, timeout);
         }
@@ -518,7 +700,7 @@ mod tests {
         drop(first);
         let answer = read_all(&mut third).await;
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
-        assert!(answer.contains("wemeet_api_request_seconds"), "{answer}");
+        assert!(answer.contains("wemeet_build_info"), "{answer}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -563,6 +745,26 @@ mod tests {
             .map(|w| (w[1] - w[0]).as_secs())
             .collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_calendar_is_not_served_unless_asked_for() {
+        let (feed, next) = mpsc::unbounded_channel();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let source = Source { next, calls };
+        tokio::spawn(Listener::new(source, Arc::new(Metrics::new()), None).run());
+        let mut client = connect(&feed);
+        client
+            .write_all(b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_all(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+        assert!(answer.contains("content-type: text/plain"), "{answer}");
+        assert!(
+            answer.ends_with("\r\n\r\nthe calendar is not served here; set `calendar = true` in [metrics] to serve it\n"),
+            "{answer}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

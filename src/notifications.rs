@@ -1,6 +1,6 @@
 //! Telling people: each `[[notify]]` target (a WeCom group robot, a Slack incoming webhook,
 //! or any webhook) hears about the bookings it follows: booked (with the join link), changed,
-//! cancelled, failed, missed, and removals held.
+//! cancelled, failed, missed; and about the daemon: removals held, a config reload failed.
 //!
 //! Sending never delays booking: the daemon hands a message to [`Outbox::send`], which only
 //! queues it (a full queue drops it, logged and counted); a task sends each message on its
@@ -42,7 +42,7 @@ pub const RESEND_WITHIN: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     pub event: NotifyEvent,
-    /// The definition's id; empty for `held`.
+    /// The definition's id; empty for `held` and `reload_failed`.
     pub definition: String,
     /// The occurrence's start, unix seconds (the booking's key with `definition`).
     pub occurrence: i64,
@@ -79,6 +79,9 @@ impl Message {
             NotifyEvent::Failed => format!("Booking FAILED: {}", self.subject),
             NotifyEvent::Missed => format!("Booking MISSED: {}", self.subject),
             NotifyEvent::Held => "Removals HELD: meetings not cancelled".to_string(),
+            NotifyEvent::ReloadFailed => {
+                "Config reload FAILED: the previous config runs".to_string()
+            }
         }
     }
 
@@ -90,6 +93,13 @@ impl Message {
                 self.definitions.len(),
                 self.definitions.join(", ")
             ));
+            return lines;
+        }
+        if self.event == NotifyEvent::ReloadFailed {
+            lines.extend(self.detail.clone());
+            lines.push(
+                "Fix the config and reload again: until then the daemon cannot restart".into(),
+            );
             return lines;
         }
         lines.push(format!("When: {} ({})", self.start, self.timezone));
@@ -432,6 +442,48 @@ mod tests {
                 "join_url": "https://meeting.tencent.com/dm/123",
                 "meeting_code": "123456789",
                 "detail": null
+            })
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_says_why_and_what_runs() {
+        let reason = "config /etc/wemeet-scheduler/config.toml has 1 problem(s): /etc/wemeet-scheduler/config.toml:3:1: expected `]`";
+        let m = Message {
+            event: NotifyEvent::ReloadFailed,
+            definition: String::new(),
+            occurrence: 0,
+            subject: String::new(),
+            start: String::new(),
+            timezone: String::new(),
+            join_url: None,
+            meeting_code: None,
+            detail: Some(reason.into()),
+            definitions: vec![],
+        };
+        let fix = "Fix the config and reload again: until then the daemon cannot restart";
+        assert_eq!(
+            m.body(NotifyKind::Wecom),
+            serde_json::json!({"msgtype": "markdown", "markdown": {"content":
+                format!("**Config reload FAILED: the previous config runs**\n> {reason}\n> {fix}")}})
+        );
+        assert_eq!(
+            m.body(NotifyKind::Slack),
+            serde_json::json!({"text":
+                format!("*Config reload FAILED: the previous config runs*\n{reason}\n{fix}")})
+        );
+        assert_eq!(
+            m.body(NotifyKind::Webhook),
+            serde_json::json!({
+                "event": "reload_failed",
+                "definition": "",
+                "occurrence": 0,
+                "subject": "",
+                "start": "",
+                "timezone": "",
+                "join_url": null,
+                "meeting_code": null,
+                "detail": reason
             })
         );
     }

@@ -329,6 +329,50 @@ async fn every_request_is_counted_under_its_endpoint() {
     s.stop().await;
 }
 
+/// Request latency is the time on the wire, by endpoint: the wait for a pacing turn is a
+/// histogram of its own (it was counted as latency, so loopback creates took 0.6-1.3 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn latency_leaves_out_the_pacing_wait_which_is_measured_apart() {
+    // A start every 0.4 s.
+    let s = Setup::start_with(
+        FakeConfig::default(),
+        wemeet_fake_api::DEMO_SECRET_KEY,
+        |c| {
+            c.api.requests_per_minute = 150;
+            c.api.concurrency = 8;
+        },
+    )
+    .await;
+    let metrics = std::sync::Arc::new(wemeet_scheduler::metrics::Metrics::new());
+    let client = s.client.clone().with_metrics(metrics.clone());
+    let creates: Vec<_> = (0..5)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.create(&create_request("Paced", i)).await })
+        })
+        .collect();
+    for c in creates {
+        c.await.unwrap().unwrap();
+    }
+    let text = metrics.text();
+    let value = |name: &str| -> f64 {
+        let line = format!("{name}{{endpoint=\"create\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    assert_eq!(value("wemeet_api_request_seconds_count"), 5.0);
+    assert_eq!(value("wemeet_api_pacing_wait_seconds_count"), 5.0);
+    // The waits: 0, 0.4, 0.8, 1.2 and 1.6 s.
+    let waited = value("wemeet_api_pacing_wait_seconds_sum");
+    assert!((3.5..6.0).contains(&waited), "waited {waited} s");
+    // Five creates over loopback; with the waits, 4 s and more.
+    let took = value("wemeet_api_request_seconds_sum");
+    assert!(took < 1.0, "took {took} s");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn find_pages_through_the_users_meetings() {
     let s = Setup::start(FakeConfig::default()).await;

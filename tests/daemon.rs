@@ -498,10 +498,56 @@ async fn a_broken_config_on_reload_keeps_the_running_one() {
     d.ready().await;
     std::fs::write(&env.config_path, "[api\n").unwrap();
     d.reload.send(()).unwrap();
+    let failed = reloaded(&mut d).await;
+    // Why, on one line, at its place.
+    let at = format!("{}:1:5: ", env.config_path.display());
+    assert!(
+        failed
+            .as_deref()
+            .is_some_and(|f| f.contains(&at) && !f.contains('\n')),
+        "{failed:?}"
+    );
     env.write("planning.toml", ONE_OFF);
     d.booked(1).await;
     d.stop().await;
     assert_eq!(env.fake.journal()[0].userid, "ops-bot");
+}
+
+/// Waits for the end of a reload; the definitions changes reported on the way must be none.
+/// Returns why the config was not taken, if it was not.
+async fn reloaded(d: &mut util::daemon::Running) -> Option<String> {
+    d.wait_for("the reload", |e| match e {
+        Event::Reloaded { failed } => Some(failed.clone()),
+        Event::Scanned { changed, removed } => {
+            panic!("a reload of unchanged files reported {changed} changed, {removed} removed")
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_reload_reports_only_the_definitions_it_changed() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    let mut d = env.start(Mode::Run);
+    d.booked(2).await;
+    // Nothing changed: nothing reported (it logged "definitions changed changed=2").
+    d.reload.send(()).unwrap();
+    assert_eq!(reloaded(&mut d).await, None);
+    // New defaults change what every file means.
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(&env.config_path, text.replace("ops-bot", "night-shift")).unwrap();
+    d.reload.send(()).unwrap();
+    let scanned = d
+        .wait_for("the definitions read again", |e| match e {
+            Event::Scanned { changed, removed } => Some((*changed, *removed)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(scanned, (2, 0));
+    d.stop().await;
 }
 
 #[tokio::test]
@@ -782,7 +828,7 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         .unwrap()
         .port();
     let env = Env::with_config(FakeConfig::default(), |text| {
-        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n")
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\ncalendar = true\n")
     })
     .await;
     env.write("planning.toml", ONE_OFF);
@@ -816,7 +862,23 @@ async fn metrics_health_and_readiness_are_served_when_configured() {
         "wemeet_creates_this_month 1",
         "wemeet_month_quota_refused 0",
         "# TYPE wemeet_api_request_seconds histogram",
+        "wemeet_api_request_seconds_count{endpoint=\"create\"} 1",
+        "wemeet_api_pacing_wait_seconds_count{endpoint=\"create\"} 1",
         "# TYPE wemeet_state_write_seconds histogram",
+        "wemeet_config_last_reload_success 1",
+        "wemeet_config_reload_failures_total 0",
+        &format!(
+            "wemeet_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    #[cfg(target_os = "linux")]
+    for line in [
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_cpu_seconds counter",
+        "# TYPE process_open_fds gauge",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }

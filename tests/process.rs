@@ -660,3 +660,158 @@ async fn a_first_start_says_why_it_waits_and_claims_no_earlier_create() {
     );
     assert!(!err.contains("the earlier create did not happen"), "{err}");
 }
+
+/// The next notify message that `pick` accepts, read off `sock` (others are skipped).
+async fn heard(
+    sock: &std::os::unix::net::UnixDatagram,
+    what: &str,
+    pick: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} within {PATIENCE:?}"
+        );
+        // Short reads, so the runtime's other tasks (the fake, the receiver) go on.
+        if let Ok(n) = tokio::task::block_in_place(|| sock.recv(&mut buf)) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if pick(&msg) {
+                return msg;
+            }
+        }
+    }
+}
+
+/// A SIGHUP with a broken config keeps the running one, and says so everywhere an operator
+/// looks until a reload reads well: `/readyz` degraded with the reason at its place, the reload
+/// metrics, `STATUS=`, a `reload_failed` notification. A reload that changes nothing logs no
+/// change; the calendar is not served unless asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_reload_is_visible_until_a_good_one() {
+    use std::os::unix::net::UnixDatagram;
+    let receiver = util::receiver::Receiver::start(util::receiver::Answer::Ok).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        format!(
+            "{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}/ops\"\nevents = [\"reload_failed\"]\n",
+            receiver.url
+        )
+    })
+    .await;
+    env.write("planning.toml", ONE_OFF);
+    let good = std::fs::read_to_string(&env.config_path).unwrap();
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let child = binary()
+        .args(["run", "--config"])
+        .arg(&env.config_path)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = wemeet_scheduler::api::client::http_builder(PATIENCE)
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("http://127.0.0.1:{port}{path}"));
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let metric = |text: &str, name: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_string))
+    };
+    heard(&sock, "STATUS= with the booking", |m| {
+        m.contains("STATUS=booked 1, pending 0")
+    })
+    .await;
+    assert_eq!(get("/readyz").await, (200, "ready\n".to_string()));
+    assert_eq!(get("/calendar.ics").await.0, 404, "off unless asked for");
+
+    // A reload of what runs already.
+    signal(&child, "-HUP");
+    heard(&sock, "RELOADING=1", |m| m.contains("RELOADING=1")).await;
+    heard(&sock, "READY=1", |m| m.contains("READY=1")).await;
+
+    // A broken value: line and column of its place.
+    let line = good
+        .lines()
+        .position(|l| l.starts_with("rescan_interval"))
+        .unwrap()
+        + 1;
+    std::fs::write(
+        &env.config_path,
+        good.replace("rescan_interval = \"1h\"", "rescan_interval = \"soon\""),
+    )
+    .unwrap();
+    let at = format!("{}:{line}:19: ", env.config_path.display());
+    signal(&child, "-HUP");
+    let status = heard(&sock, "STATUS= of the failed reload", |m| {
+        m.contains("CONFIG RELOAD FAILED")
+    })
+    .await;
+    assert!(
+        status.starts_with("STATUS=booked 1, pending 0, failed 0, missed 0, invalid files 0, CONFIG RELOAD FAILED (the previous config runs): config ")
+            && status.contains(&at),
+        "{status}"
+    );
+    let (code, body) = get("/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.starts_with("degraded: the last config reload failed, the previous config runs: ")
+            && body.contains(&at),
+        "{body}"
+    );
+    let text = get("/metrics").await.1;
+    assert_eq!(
+        metric(&text, "wemeet_config_reload_failures_total").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        metric(&text, "wemeet_config_last_reload_success").as_deref(),
+        Some("0")
+    );
+    let told = receiver.wait_for(1).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "/ops");
+    assert_eq!(told[0].1["event"], "reload_failed");
+    let detail = told[0].1["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(&at), "{detail}");
+
+    // Fixed: all clear.
+    std::fs::write(&env.config_path, &good).unwrap();
+    signal(&child, "-HUP");
+    heard(&sock, "STATUS= without the failure", |m| {
+        m.starts_with("STATUS=") && !m.contains("FAILED")
+    })
+    .await;
+    assert_eq!(get("/readyz").await, (200, "ready\n".to_string()));
+    let text = get("/metrics").await.1;
+    assert_eq!(
+        metric(&text, "wemeet_config_reload_failures_total").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        metric(&text, "wemeet_config_last_reload_success").as_deref(),
+        Some("1")
+    );
+
+    signal(&child, "-TERM");
+    let (status, stderr) = wait(child).await;
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stderr.matches("config reloaded").count(), 2, "{stderr}");
+    assert!(!stderr.contains("definitions changed"), "{stderr}");
+    assert_eq!(receiver.got().len(), 1, "one failure, one notification");
+}

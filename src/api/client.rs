@@ -434,12 +434,11 @@ impl Client {
     ) -> Result<T, ApiError> {
         let mut attempt = 0;
         loop {
-            let started = std::time::Instant::now();
             let result = self
-                .attempt(&method, path_and_query, body.as_deref(), gate)
+                .attempt(endpoint, &method, path_and_query, body.as_deref(), gate)
                 .await;
             if let Some(m) = &self.metrics {
-                m.request(endpoint.as_str(), outcome(&result), started.elapsed());
+                m.request(endpoint.as_str(), outcome(&result));
             }
             let err = match result {
                 Ok(answer) => return Ok(answer),
@@ -476,9 +475,11 @@ impl Client {
         }
     }
 
-    /// One signed request and its answer.
+    /// One signed request and its answer. Its wait for a pacing turn and its time on the wire
+    /// are measured apart: the first tells the limits are tight, the second the service slow.
     async fn attempt<T: DeserializeOwned>(
         &self,
+        endpoint: Endpoint,
         method: &Method,
         path_and_query: &str,
         body: Option<&[u8]>,
@@ -491,7 +492,11 @@ impl Client {
             None => path.clone(),
         };
         let body = body.unwrap_or_default();
+        let asked = std::time::Instant::now();
         let _slot = self.pacer.acquire().await;
+        if let Some(m) = &self.metrics {
+            m.paced(endpoint.as_str(), asked.elapsed());
+        }
         if let Some(Err(reason)) = gate.map(|g| g.check()) {
             return Err(ApiError::HeldBack {
                 method: method.to_string(),
@@ -528,6 +533,30 @@ impl Client {
         if !body.is_empty() {
             req = req.body(body.to_vec());
         }
+        // The last moment this process decides: after pacing, queueing and signing.
+        if self.lease.as_ref().is_some_and(|l| !l.valid()) {
+            return Err(ApiError::Fenced {
+                method: method.to_string(),
+                path,
+            });
+        }
+        let sent = std::time::Instant::now();
+        let answer = self.exchange(req, method, path, gate).await;
+        if let Some(m) = &self.metrics {
+            m.answered(endpoint.as_str(), sent.elapsed());
+        }
+        answer
+    }
+
+    /// Sends `req` and reads its answer. `gate` is told of a quota refusal while the caller
+    /// still holds the request's place.
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &Method,
+        path: String,
+        gate: Option<&dyn Gate>,
+    ) -> Result<T, ApiError> {
         let transport = |e: reqwest::Error| ApiError::Transport {
             method: method.to_string(),
             path: path.clone(),
@@ -540,13 +569,6 @@ impl Client {
             },
             message: error_chain(&e),
         };
-        // The last moment this process decides: after pacing, queueing and signing.
-        if self.lease.as_ref().is_some_and(|l| !l.valid()) {
-            return Err(ApiError::Fenced {
-                method: method.to_string(),
-                path,
-            });
-        }
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -603,7 +625,7 @@ impl Client {
         if let Some(gate) = gate
             && error.treatment() == crate::api::error::Treatment::Quota
         {
-            gate.refused(&error); // `_slot` is still held.
+            gate.refused(&error); // The caller's `_slot` is still held.
         }
         Err(error)
     }

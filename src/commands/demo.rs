@@ -140,6 +140,8 @@ pub async fn run(
                     Event::RemovalsHeld { definitions } => format!("HELD    {} definition(s) vanished at once; nothing cancelled until `approve-removals`", definitions.len()),
                     Event::NotFound { key, subject } => format!("looked up {:<20} {}  {subject}: not booked yet", key.definition, when(key.start)),
                     Event::Scanned { changed, removed } => format!("definitions changed: {changed} read, {removed} removed"),
+                    Event::Reloaded { failed: None } => "config reloaded".to_string(),
+                    Event::Reloaded { failed: Some(why) } => format!("config NOT reloaded, the previous one runs: {why}"),
                     Event::Standby { leader } => format!("standby: {} leads", leader.as_deref().unwrap_or("another daemon")),
                     Event::Leading => "leading".to_string(),
                 };

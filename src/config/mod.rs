@@ -33,6 +33,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// `[metrics] listen`: where to serve `/metrics`, `/healthz` and `/readyz` (off: `None`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[metrics] calendar`: whether `/calendar.ics` (the join links) is served there too.
+    pub metrics_calendar: bool,
     pub api: ApiConfig,
     pub retry: RetryConfig,
     pub watch: WatchConfig,
@@ -108,16 +110,20 @@ pub enum NotifyEvent {
     Failed,
     Missed,
     Held,
+    /// A SIGHUP found the config broken: the daemon runs on the one it had.
+    #[serde(rename = "reload_failed")]
+    ReloadFailed,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 6] = [
+    pub const ALL: [NotifyEvent; 7] = [
         NotifyEvent::Booked,
         NotifyEvent::Changed,
         NotifyEvent::Cancelled,
         NotifyEvent::Failed,
         NotifyEvent::Missed,
         NotifyEvent::Held,
+        NotifyEvent::ReloadFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +134,7 @@ impl NotifyEvent {
             NotifyEvent::Failed => "failed",
             NotifyEvent::Missed => "missed",
             NotifyEvent::Held => "held",
+            NotifyEvent::ReloadFailed => "reload_failed",
         }
     }
 }
@@ -269,6 +276,7 @@ impl Default for Config {
         Config {
             path: None,
             metrics_listen: None,
+            metrics_calendar: false,
             notify: Vec::new(),
             files: Vec::new(),
             api: ApiConfig {

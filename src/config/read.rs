@@ -227,7 +227,10 @@ fn read_config(
         }
     }
     if let Some(metrics) = root.table("metrics", c) {
-        metrics.deny_unknown(&["listen"], c);
+        metrics.deny_unknown(&["listen", "calendar"], c);
+        if let Some(calendar) = metrics.bool("calendar", c) {
+            config.metrics_calendar = *calendar.get_ref();
+        }
         if let Some(listen) = metrics.string("listen", c) {
             match listen.get_ref().parse() {
                 Ok(addr) => config.metrics_listen = Some(addr),
@@ -354,7 +357,7 @@ fn read_notify(
                         None => c.error_hint(
                             v.span(),
                             format!("unknown event `{e}`"),
-                            "use booked, changed, cancelled, failed, missed or held",
+                            "use booked, changed, cancelled, failed, missed, held or reload_failed",
                         ),
                     },
                     None => c.error(v.span(), "events are strings"),

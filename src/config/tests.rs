@@ -71,6 +71,26 @@ fn guard_max_changes_is_bounded_and_defaults_to_ten() {
 }
 
 #[test]
+fn the_calendar_is_served_only_when_asked_for() {
+    let listen = "[metrics]\nlisten = \"127.0.0.1:9464\"\n";
+    let off = parse(listen).unwrap();
+    assert!(off.metrics_listen.is_some() && !off.metrics_calendar);
+    assert!(
+        parse(&format!("{listen}calendar = true\n"))
+            .unwrap()
+            .metrics_calendar
+    );
+    assert!(
+        !parse(&format!("{listen}calendar = false\n"))
+            .unwrap()
+            .metrics_calendar
+    );
+    let p = problems(&format!("{listen}calendar = \"yes\"\n"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("/etc/ws/config.toml:3:12: "), "{p:?}");
+}
+
+#[test]
 fn the_documented_example_reads_into_typed_values() {
     let config = parse(FULL).unwrap();
     assert_eq!(config.api.app_id, "200000001");

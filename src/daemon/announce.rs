@@ -95,26 +95,39 @@ impl Announcer {
             } => (key, N::Cancelled, Some(what.to_string())),
             Event::Changed { key, what } => (key, N::Changed, Some(what.to_string())),
             Event::RemovalsHeld { definitions } => {
-                let message = Message {
-                    event: N::Held,
-                    definition: String::new(),
-                    occurrence: 0,
-                    subject: String::new(),
-                    start: String::new(),
-                    timezone: String::new(),
-                    join_url: None,
-                    meeting_code: None,
-                    detail: None,
-                    definitions: definitions.clone(),
-                };
-                for (i, _) in self.outbox.targets_for(N::Held, "", &[]) {
-                    self.outbox.send(i, &message, None);
-                }
-                return;
+                return self.announce_daemon(N::Held, None, definitions.clone());
             }
+            Event::Reloaded {
+                failed: Some(reason),
+            } => return self.announce_daemon(N::ReloadFailed, Some(reason.clone()), Vec::new()),
             _ => return,
         };
         self.announce_record(key, kind, detail, cx);
+    }
+
+    /// Queues `kind`, news of the daemon rather than of a booking, to every target that asks
+    /// for it.
+    fn announce_daemon(
+        &mut self,
+        kind: crate::config::NotifyEvent,
+        detail: Option<String>,
+        definitions: Vec<String>,
+    ) {
+        let message = Message {
+            event: kind,
+            definition: String::new(),
+            occurrence: 0,
+            subject: String::new(),
+            start: String::new(),
+            timezone: String::new(),
+            join_url: None,
+            meeting_code: None,
+            detail,
+            definitions,
+        };
+        for (i, _) in self.outbox.targets_for(kind, "", &[]) {
+            self.outbox.send(i, &message, None);
+        }
     }
 
     /// Queues `kind` about the booking `key` (as its record stands) to the targets that have

@@ -105,6 +105,8 @@ struct Daemon {
     quotas: Arc<Mutex<Quotas>>,
     /// Prometheus metrics, when `[metrics] listen` is set.
     metrics: Option<Arc<Metrics>>,
+    /// Why the last reload failed, while it did ([`reload`]).
+    reload_failure: Option<String>,
 }
 
 /// Runs the daemon until `shutdown` completes (or, in [`Mode::Once`], until its pass is done).
@@ -212,6 +214,7 @@ pub async fn run(
         credentials,
         quotas,
         metrics,
+        reload_failure: None,
     };
 
     {
@@ -547,12 +550,18 @@ impl Daemon {
         let looked_up = !self.planner.recovering;
         let done = self.planner.requests_done();
         let write = (self.persist).flush(&mut self.bookings, meta, invalid, looked_up, done)?;
-        if self.options.systemd {
-            // Counting is not free with 100,000 records: only for systemd.
-            let status = (self.summary()).status(self.planner.held().len(), self.planner.waiting());
-            self.notifier.status(status);
-        }
+        self.tell_status();
         Ok(write)
+    }
+
+    /// `STATUS=` for systemd: counting is not free with 100,000 records, so only under it.
+    fn tell_status(&mut self) {
+        if self.options.systemd {
+            let (held, waiting) = (self.planner.held().len(), self.planner.waiting());
+            let failed = self.reload_failure.as_deref();
+            self.notifier
+                .status(self.summary().status(held, waiting, failed));
+        }
     }
 
     /// Every write done, the last changes written: at start (what the first pass queued goes

@@ -1,8 +1,12 @@
-//! SIGHUP: the config read again, and what a running daemon takes of it.
+//! SIGHUP: the config read again, and what a running daemon takes of it. A config that does
+//! not read is kept from the daemon and shown until a reload reads well: `/readyz` degraded,
+//! the reload metrics, `STATUS=` and a `reload_failed` notification. The next restart would
+//! fail on it (exit 2), so it must not go unseen.
 
 use std::path::Path;
 
 use super::error::DaemonError;
+use super::report::Event;
 use crate::api::Client;
 use crate::api::error::codes;
 use crate::booking::{BookingKey, Status};
@@ -29,6 +33,24 @@ impl super::Daemon {
             sd_notify::NotifyState::monotonic_usec_now()
                 .unwrap_or(sd_notify::NotifyState::MonotonicUsec(0)),
         ]);
+        let failed = self.take_config(watching).err();
+        match (&failed, &self.metrics) {
+            (Some(reason), Some(m)) => m.reload_failed(reason),
+            (None, Some(m)) => m.reloaded(self.options.clock.now().timestamp()),
+            (_, None) => {}
+        }
+        self.reload_failure = failed.clone();
+        let now = self.options.clock.now();
+        let result = self.catalog.reparse_all(&self.config.defaults, now);
+        self.after_scan(result);
+        self.emit(Event::Reloaded { failed });
+        self.tell_status();
+        self.notifier.send(&[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Reads the config again and takes what a running daemon can of it; the reason, on one
+    /// line, when it cannot be read.
+    fn take_config(&mut self, watching: &mut Watching) -> Result<(), String> {
         if let Some(path) = self.options.config_path.clone() {
             match load(&path, self.dispatch.client()) {
                 Ok(new) => {
@@ -56,14 +78,37 @@ impl super::Daemon {
                     }
                     tracing::info!(config = %path.display(), "config reloaded");
                 }
-                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+                Err(e) => {
+                    tracing::error!("config not reloaded, keeping the running one: {e}");
+                    return Err(one_line(&e.to_string()));
+                }
             }
         }
-        let now = self.options.clock.now();
-        let result = self.catalog.reparse_all(&self.config.defaults, now);
-        self.after_scan(result);
-        self.notifier.send(&[sd_notify::NotifyState::Ready]);
+        Ok(())
     }
+}
+
+/// The longest reason told (`STATUS=`, `/readyz`, a notification): the log has all of it.
+const MAX_REASON: usize = 1000;
+
+/// An error's text on one line (a config's problems are listed one a line), at most
+/// [`MAX_REASON`] bytes.
+fn one_line(text: &str) -> String {
+    let mut line = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str("...");
+    }
+    line
 }
 
 /// Reads the config at `path` and its secret key, and makes the client that signs with them
@@ -118,4 +163,22 @@ pub(super) fn fingerprint(api: &ApiConfig, key: &SecretKey) -> String {
         api.sdk_id.as_deref().unwrap_or(""),
         key.expose()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_one_bounded_line() {
+        let error = "config /etc/c.toml has 2 problem(s):\n  /etc/c.toml:3:1: one\n  /etc/c.toml:9:5: two\n";
+        assert_eq!(
+            one_line(error),
+            "config /etc/c.toml has 2 problem(s): /etc/c.toml:3:1: one /etc/c.toml:9:5: two"
+        );
+        // Cut on a character boundary: 999 bytes of ASCII, then two-byte characters.
+        let long = format!("{}{}", "x".repeat(MAX_REASON - 1), "é".repeat(100));
+        let cut = one_line(&long);
+        assert_eq!(cut, format!("{}...", "x".repeat(MAX_REASON - 1)));
+    }
 }

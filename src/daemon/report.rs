@@ -33,6 +33,9 @@ pub enum Event {
     RemovalsHeld { definitions: Vec<String> },
     /// A pass found the definitions changed (files read, removed).
     Scanned { changed: usize, removed: usize },
+    /// A reload (SIGHUP) is done: the config read again, or `failed` (why, on one line) and
+    /// the running one kept; the definitions read again either way.
+    Reloaded { failed: Option<String> },
     /// PostgreSQL store: another daemon leads; this one waits to take over.
     Standby { leader: Option<String> },
     /// PostgreSQL store: this daemon took the leader lock and books.
@@ -89,8 +92,14 @@ impl Summary {
         }
     }
 
-    /// What systemd is told (`STATUS=`): the counts, and what is held back or waits.
-    pub(super) fn status(&self, held_removals: usize, waiting_for_quota: usize) -> String {
+    /// What systemd is told (`STATUS=`): the counts, what is held back or waits, and a
+    /// failed reload with its reason (last: it can be long).
+    pub(super) fn status(
+        &self,
+        held_removals: usize,
+        waiting_for_quota: usize,
+        reload_failed: Option<&str>,
+    ) -> String {
         let mut status = format!(
             "booked {}, pending {}, failed {}, missed {}, invalid files {}",
             self.booked, self.pending, self.failed, self.missed, self.invalid_files
@@ -100,6 +109,11 @@ impl Summary {
         }
         if waiting_for_quota > 0 {
             status.push_str(&format!(", waiting for a quota {waiting_for_quota}"));
+        }
+        if let Some(reason) = reload_failed {
+            status.push_str(&format!(
+                ", CONFIG RELOAD FAILED (the previous config runs): {reason}"
+            ));
         }
         status
     }

@@ -1,5 +1,5 @@
-//! The metrics server beside the loop: `/metrics`, `/healthz`, `/readyz`, and the calendar of
-//! what is booked, read from the store.
+//! The metrics server beside the loop: `/metrics`, `/healthz`, `/readyz`, and (with
+//! `[metrics] calendar = true`) the calendar of what is booked, read from the store.
 
 use std::sync::Arc;
 
@@ -18,10 +18,14 @@ pub(super) async fn metrics(
     options: &Options,
 ) -> Result<crate::metrics::Server, DaemonError> {
     let (state, clock) = (config.state.clone(), options.clock.clone());
-    let calendar: crate::metrics::CalendarSource = Arc::new(move || {
-        store::read_for(&state)
-            .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
-            .map_err(|e| e.to_string())
+    // The join links are for those who may join: served only when asked for.
+    let calendar = config.metrics_calendar.then(|| {
+        let calendar: crate::metrics::CalendarSource = Arc::new(move || {
+            store::read_for(&state)
+                .map(|s| crate::calendar::ics(&s.bookings, clock.now()))
+                .map_err(|e| e.to_string())
+        });
+        calendar
     });
     crate::metrics::start(addr, metrics, calendar)
         .await

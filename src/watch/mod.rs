@@ -342,6 +342,12 @@ impl Catalog {
             }
             Err(problems) => (String::new(), Err(problems)),
         };
+        // Read again (a reload), a file is a change only when it, or what the defaults make
+        // of it, is not what it was.
+        let same = self
+            .files
+            .get(id)
+            .is_some_and(|e| e.hash == hash && e.path == path);
         if how == Read::IfChanged && self.files.get(id).is_some_and(|e| e.hash != hash) {
             self.edited.insert(id.to_string());
         }
@@ -364,7 +370,7 @@ impl Catalog {
         self.put(id, Some(entry));
         self.touched.insert(id.into());
         Changes {
-            changed: 1,
+            changed: usize::from(!same),
             removed: 0,
         }
     }
@@ -594,8 +600,11 @@ mod tests {
         assert!(!cat.edited("a"), "a change of the defaults is not an edit");
         let touched: Vec<String> = cat.take_touched().iter().map(|n| n.to_string()).collect();
         assert_eq!(touched, ["a", "b"]);
-        // Read again though unchanged.
-        assert_eq!(cat.reparse_all(&other, now()).unwrap().changed, 1);
+        // Read again though unchanged, and then not counted as a change (a SIGHUP that
+        // changed nothing logged "definitions changed changed=N" for every file).
+        assert_eq!(cat.reparse_all(&other, now()).unwrap(), Changes::default());
+        let touched: Vec<String> = cat.take_touched().iter().map(|n| n.to_string()).collect();
+        assert_eq!(touched, ["a"], "read again all the same");
     }
 
     #[test]
