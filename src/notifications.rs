@@ -82,6 +82,9 @@ impl Message {
             NotifyEvent::ReloadFailed => {
                 "Config reload FAILED: the previous config runs".to_string()
             }
+            NotifyEvent::Quota => {
+                "Creates PAUSED: the monthly create budget is used up".to_string()
+            }
         }
     }
 
@@ -93,6 +96,13 @@ impl Message {
                 self.definitions.len(),
                 self.definitions.join(", ")
             ));
+            return lines;
+        }
+        if self.event == NotifyEvent::Quota {
+            lines.extend(self.detail.clone());
+            lines.push(
+                "Meetings already booked are not touched; more premium accounts raise the budget (api.premium_accounts)".into(),
+            );
             return lines;
         }
         if self.event == NotifyEvent::ReloadFailed {

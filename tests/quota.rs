@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone};
 use util::daemon::{Env, t0};
+use util::receiver::{Answer, Receiver};
 use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::daemon::{Event, Mode};
 
@@ -287,12 +288,19 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
     // The service allows two creates this month (error 500168 past them), and the daemon
     // has no budget of its own: the refusal holds the third until 1 February, China time,
     // not for an hour at a time.
+    let receiver = Receiver::start(Answer::Ok).await;
+    let url = receiver.url.clone();
     let env = Env::with_config(
         FakeConfig {
             creates_per_month: 2,
             ..FakeConfig::default()
         },
-        sixty_days,
+        move |text| {
+            format!(
+                "{}\n[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nevents = [\"quota\"]\n",
+                sixty_days(text)
+            )
+        },
     )
     .await;
     // 10 January: not the first day of the month (a refusal then holds for an hour: the
@@ -319,6 +327,13 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
         )
     );
     assert_eq!(refusals(), 1);
+    // Told once: the webhook hears that creates are paused, why and until when.
+    let heard = receiver.wait_for(1).await;
+    assert_eq!(
+        heard[0].1["detail"],
+        "1 booking(s) wait for the account's monthly create quota (the service refused: 500168) until 2030-01-31 16:00 UTC (00:00 on the 1st, China time)"
+    );
+    assert_eq!(heard[0].1["event"], "quota");
     // The store keeps the count and the refusal, for a restart.
     let month = env.state().month.expect("the month's count is on record");
     assert_eq!(
@@ -341,6 +356,7 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
     d.booked(2).await;
     d.stop().await;
     assert_eq!(refusals(), 1);
+    assert_eq!(receiver.got().len(), 1, "one pause, one notification");
 }
 
 #[tokio::test]

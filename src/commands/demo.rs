@@ -143,6 +143,7 @@ pub async fn run(
                     Event::Reloaded { failed: None } => "config reloaded".to_string(),
                     Event::Reloaded { failed: Some(why) } => format!("config NOT reloaded, the previous one runs: {why}"),
                     Event::Standby { leader } => format!("standby: {} leads", leader.as_deref().unwrap_or("another daemon")),
+                    Event::CreatesPaused { why, until, waiting } => format!("PAUSED  {waiting} booking(s) wait for {why} until {}", until.format("%F %H:%M UTC")),
                     Event::Leading => "leading".to_string(),
                 };
                 writeln!(out, "{line}")?;

@@ -113,10 +113,13 @@ pub enum NotifyEvent {
     /// A SIGHUP found the config broken: the daemon runs on the one it had.
     #[serde(rename = "reload_failed")]
     ReloadFailed,
+    /// The account's monthly create budget is used up (or the service refused with 500168):
+    /// creates wait for the month to turn.
+    Quota,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 7] = [
+    pub const ALL: [NotifyEvent; 8] = [
         NotifyEvent::Booked,
         NotifyEvent::Changed,
         NotifyEvent::Cancelled,
@@ -124,6 +127,7 @@ impl NotifyEvent {
         NotifyEvent::Missed,
         NotifyEvent::Held,
         NotifyEvent::ReloadFailed,
+        NotifyEvent::Quota,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +139,7 @@ impl NotifyEvent {
             NotifyEvent::Missed => "missed",
             NotifyEvent::Held => "held",
             NotifyEvent::ReloadFailed => "reload_failed",
+            NotifyEvent::Quota => "quota",
         }
     }
 }

@@ -357,7 +357,7 @@ fn read_notify(
                         None => c.error_hint(
                             v.span(),
                             format!("unknown event `{e}`"),
-                            "use booked, changed, cancelled, failed, missed, held or reload_failed",
+                            "use booked, changed, cancelled, failed, missed, held, reload_failed or quota",
                         ),
                     },
                     None => c.error(v.span(), "events are strings"),

@@ -100,6 +100,17 @@ impl Announcer {
             Event::Reloaded {
                 failed: Some(reason),
             } => return self.announce_daemon(N::ReloadFailed, Some(reason.clone()), Vec::new()),
+            Event::CreatesPaused {
+                why,
+                until,
+                waiting,
+            } => {
+                let detail = format!(
+                    "{waiting} booking(s) wait for {why} until {} (00:00 on the 1st, China time)",
+                    until.format("%F %H:%M UTC")
+                );
+                return self.announce_daemon(N::Quota, Some(detail), Vec::new());
+            }
             _ => return,
         };
         self.announce_record(key, kind, detail, cx);

@@ -436,6 +436,14 @@ impl Daemon {
         if let Some(definitions) = planned.removals_held.clone() {
             self.emit(Event::RemovalsHeld { definitions });
         }
+        if let Some((wait, waiting)) = planned.month_paused.clone() {
+            let (why, until) = (wait.reason.describe(""), wait.until);
+            self.emit(Event::CreatesPaused {
+                why,
+                until,
+                waiting,
+            });
+        }
         // What the plan's steps told goes out; their wake-ups move `wake` earlier.
         self.follow_up();
         if planned.sends() {

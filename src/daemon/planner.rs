@@ -47,6 +47,9 @@ pub(super) struct Planned {
     pub(super) full: bool,
     /// The removals held back, when that changed to some: the daemon tells.
     pub(super) removals_held: Option<Vec<String>>,
+    /// Creates began to wait for the month to turn (none did at the pass before): the wait,
+    /// and how many: the daemon tells.
+    pub(super) month_paused: Option<(quota::Wait, usize)>,
 }
 
 impl Planned {
@@ -310,7 +313,7 @@ impl Planner {
             self.next_wake(bookings, now)
         };
         let creates = self.look_up_first(w, bookings, creates, &mut wake, now);
-        let creates = self.admit(w, creates, &mut wake, now);
+        let (creates, month_paused) = self.admit(w, creates, &mut wake, now);
         let mut unsent = Vec::with_capacity(creates.len());
         for c in creates {
             let hash = steps::hash_of(w.catalog, &c.key);
@@ -336,6 +339,7 @@ impl Planner {
             wake,
             full,
             removals_held,
+            month_paused,
         }
     }
 
@@ -386,14 +390,15 @@ impl Planner {
 
     /// Quotas: in start order, so the soonest meetings go first; a user at the limit waits
     /// without holding back the others. (The plan lists creates of pending bookings, those
-    /// looked up first, in key order: `q10` before `q2`.) Returns the creates admitted.
+    /// looked up first, in key order: `q10` before `q2`.) Returns the creates admitted, and
+    /// the month's wait when creates began to wait for it.
     fn admit(
         &mut self,
         w: &World<'_>,
         mut creates: Vec<Wanted>,
         wake: &mut DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Vec<Wanted> {
+    ) -> (Vec<Wanted>, Option<(quota::Wait, usize)>) {
         creates.sort_by(|a, b| (a.key.start, &a.key).cmp(&(b.key.start, &b.key)));
         let mut waiting: BTreeMap<String, (quota::Wait, usize)> = BTreeMap::new();
         let mut quotas = lock(w.quotas);
@@ -412,8 +417,8 @@ impl Planner {
         if let Some(until) = waiting.values().map(|(wait, _)| wait.until).min() {
             *wake = (*wake).min(until);
         }
-        self.note_waiting(waiting);
-        creates
+        let month_paused = self.note_waiting(waiting);
+        (creates, month_paused)
     }
 
     /// When the loop must wake even if nothing happens.
@@ -682,8 +687,26 @@ impl Planner {
         }
     }
 
-    /// Records which creates wait for a quota, saying so when that changes.
-    fn note_waiting(&mut self, waiting: BTreeMap<String, (quota::Wait, usize)>) {
+    /// Records which creates wait for a quota, saying so when that changes. Returns the
+    /// month's wait (and how many wait for it) when none waited for the month before.
+    fn note_waiting(
+        &mut self,
+        waiting: BTreeMap<String, (quota::Wait, usize)>,
+    ) -> Option<(quota::Wait, usize)> {
+        let month = |w: &quota::Wait| {
+            matches!(
+                w.reason,
+                quota::WaitReason::MonthlyCreates | quota::WaitReason::MonthRefused
+            )
+        };
+        let before = self.waiting.values().any(|(w, _)| month(w));
+        let now_waiting = waiting.values().filter(|(w, _)| month(w)).fold(
+            None,
+            |acc: Option<(quota::Wait, usize)>, (w, n)| match acc {
+                Some((first, total)) => Some((first, total + n)),
+                None => Some((w.clone(), *n)),
+            },
+        );
         for (user, (wait, count)) in &waiting {
             let before = self.waiting.get(user);
             if before.is_none_or(|(w, _)| w != wait) {
@@ -700,6 +723,7 @@ impl Planner {
             self.touched = true;
         }
         self.waiting = waiting;
+        now_waiting.filter(|_| !before)
     }
 }
 

@@ -36,6 +36,13 @@ pub enum Event {
     /// A reload (SIGHUP) is done: the config read again, or `failed` (why, on one line) and
     /// the running one kept; the definitions read again either way.
     Reloaded { failed: Option<String> },
+    /// Creates began to wait for the month to turn: `why` (the budget, or the service's
+    /// 500168), until when, and how many wait.
+    CreatesPaused {
+        why: String,
+        until: chrono::DateTime<chrono::Utc>,
+        waiting: usize,
+    },
     /// PostgreSQL store: another daemon leads; this one waits to take over.
     Standby { leader: Option<String> },
     /// PostgreSQL store: this daemon took the leader lock and books.
