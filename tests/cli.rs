@@ -785,3 +785,65 @@ fn plan_shows_which_bookings_wait_for_the_monthly_create_budget() {
         ]
     );
 }
+
+/// A state of 8 bookings: 7 booked meetings that ended in 2020 (4 of team/a, 3 of other/c)
+/// and one pending in 2030 (team/b); none failed. Returns the config that reads it.
+fn seven_ended_one_pending(dir: &std::path::Path) -> std::path::PathBuf {
+    let now = chrono::Utc::now().timestamp();
+    let record = |def: &str, start: i64, status: &str| {
+        serde_json::json!({
+            "definition": def, "occurrence_start": start, "occurrence_end": start + 3600,
+            "status": status, "userid": "u", "instanceid": 1, "subject": "s",
+            "timezone": "Asia/Shanghai", "definition_hash": "h", "attempts": 1,
+            "meeting_id": (status == "booked").then_some("m1"), "updated_at": now
+        })
+    };
+    let mut bookings: Vec<serde_json::Value> = (0..4)
+        .map(|i| record("team/a", 1_577_872_800 + i * 86_400, "booked"))
+        .chain((0..3).map(|i| record("other/c", 1_577_872_800 + i * 86_400, "booked")))
+        .collect();
+    bookings.push(record("team/b", 1_893_664_800, "pending"));
+    let state = serde_json::json!({"version": 1, "bookings": bookings});
+    write(dir, "state.json", &state.to_string());
+    write(
+        dir,
+        "config.toml",
+        &format!("[state]\nfile = \"{}\"\n", dir.join("state.json").display()),
+    )
+}
+
+#[test]
+fn status_footers_and_empty_filters_count_only_what_they_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seven_ended_one_pending(dir.path());
+    let status = |args: &[&str]| {
+        let mut all = vec!["status", "--config", config.to_str().unwrap()];
+        all.extend(args);
+        let run = Run::new(&all);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run}");
+        run.stdout
+    };
+    let pending = "\
+DEFINITION  OCCURRENCE START      STATUS   MEETING ID  CODE  JOIN URL  ATTEMPTS  LAST ERROR
+team/b      2030-01-03 18:00 CST  pending  -           -     -         1
+";
+    assert_eq!(
+        status(&[]),
+        format!(
+            "{pending}(7 booking(s) of meetings that have ended not shown; --all shows them)\n"
+        )
+    );
+    // None of the 7 ended meetings is pending, failed or team/b's: no footer.
+    assert_eq!(status(&["--pending"]), pending);
+    assert_eq!(status(&["team/b"]), pending);
+    assert_eq!(status(&["--failed"]), "no failed bookings (8 on record)\n");
+    assert_eq!(
+        status(&["--failed", "--pending", "other/*"]),
+        "no failed or pending bookings of other/* (8 on record)\n"
+    );
+    assert_eq!(
+        status(&["team/a", "--since", "1h"]),
+        "no bookings of team/a changed within 1h to show (8 on record)\n\
+         (4 booking(s) of meetings that have ended not shown; --all shows them)\n"
+    );
+}

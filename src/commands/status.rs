@@ -117,6 +117,29 @@ impl Filter {
                 r.updated_at >= now.timestamp().saturating_sub(since)
             })
     }
+
+    /// What it keeps, said as `status` says it: "bookings", "failed bookings of team/*",
+    /// "failed or pending bookings changed within 1h".
+    fn kept(&self) -> String {
+        let mut what = match (self.failed, self.pending) {
+            (true, true) => "failed or pending bookings",
+            (true, false) => "failed bookings",
+            (false, true) => "pending bookings",
+            (false, false) => "bookings",
+        }
+        .to_string();
+        if !self.definitions.is_empty() {
+            what.push_str(" of ");
+            what.push_str(&self.definitions.join(", "));
+        }
+        if let Some(since) = self.since {
+            what.push_str(&format!(
+                " changed within {}",
+                humantime::format_duration(since)
+            ));
+        }
+        what
+    }
 }
 
 pub use crate::definition::glob_match;
@@ -142,12 +165,11 @@ pub fn run(
                 state::Status::Booked | state::Status::Cancelled | state::Status::Missed
             )
     };
-    let mut records: Vec<&Record> = state
+    let (mut records, ended): (Vec<&Record>, Vec<&Record>) = state
         .bookings
         .iter()
-        .filter(|r| all || !finished(r))
         .filter(|r| filter.keeps(r, now))
-        .collect();
+        .partition(|r| all || !finished(r));
     records.sort_by(|a, b| {
         (a.occurrence_start, &a.definition).cmp(&(b.occurrence_start, &b.definition))
     });
@@ -157,12 +179,26 @@ pub fn run(
         serde_json::to_writer_pretty(&mut *out, &rows)?;
         writeln!(out)?;
     } else {
-        write_table(&records, config.defaults.timezone, out)?;
-        let hidden = state.bookings.len() - records.len();
-        if hidden > 0 {
+        // Each line counts only what it names: the footer, the bookings the filter kept that
+        // have ended; the empty table, what the filter asked for.
+        if state.bookings.is_empty() {
+            writeln!(out, "no bookings recorded yet")?;
+        } else if records.is_empty() {
+            let to_show = if ended.is_empty() { "" } else { " to show" };
             writeln!(
                 out,
-                "({hidden} booking(s) of meetings that have ended not shown; --all shows them)"
+                "no {}{to_show} ({} on record)",
+                filter.kept(),
+                state.bookings.len()
+            )?;
+        } else {
+            write_table(&records, config.defaults.timezone, out)?;
+        }
+        if !ended.is_empty() {
+            writeln!(
+                out,
+                "({} booking(s) of meetings that have ended not shown; --all shows them)",
+                ended.len()
             )?;
         }
         if !state.paused.is_empty() {
@@ -253,9 +289,6 @@ fn leader_line(
 }
 
 fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
-    if records.is_empty() {
-        return writeln!(out, "no bookings recorded yet");
-    }
     let header = [
         "DEFINITION",
         "OCCURRENCE START",
