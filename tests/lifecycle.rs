@@ -674,6 +674,8 @@ async fn export_ics_is_a_calendar_of_what_is_booked_with_changes_and_cancellatio
     assert_eq!(planning.property_value("STATUS"), Some("CONFIRMED"));
     let (other, _) = by_subject("Other");
     assert_eq!(other.property_value("STATUS"), Some("CANCELLED"));
+    // Published at 0 while booked: the cancellation must come above it (RFC 5545 3.8.7.4).
+    assert_eq!(other.property_value("SEQUENCE"), Some("1"), "cancelled");
     let (third, _) = by_subject("Third");
     assert_eq!(third.property_value("SEQUENCE"), Some("0"));
 }
