@@ -847,3 +847,51 @@ team/b      2030-01-03 18:00 CST  pending  -           -     -         1
          (4 booking(s) of meetings that have ended not shown; --all shows them)\n"
     );
 }
+
+#[test]
+fn a_live_meeting_whose_cancel_was_refused_for_good_needs_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let record = |def: &str, start: i64, refused: &str, error: &str| {
+        serde_json::json!({
+            "definition": def, "occurrence_start": start, "occurrence_end": start + 3600,
+            "status": "booked", "userid": "ops-bot", "instanceid": 1, "subject": "s",
+            "timezone": "Asia/Shanghai", "definition_hash": "h", "attempts": 1,
+            "meeting_id": format!("m-{def}"), "last_error": error, "error_code": 9100,
+            "updated_at": now,
+            "refused": {"kind": refused, "error_code": 9100, "at": now}
+        })
+    };
+    let error = "POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission";
+    let state = serde_json::json!({"version": 1, "bookings": [
+        // Removed, its cancel refused: live until 2030.
+        record("gone", 1_893_664_800, "cancel", error),
+        // The same, but the meeting has ended: nothing to do any more.
+        record("ended", 1_577_872_800, "cancel", error),
+        // A refused modify: the meeting is as it was booked, which is not a live leftover.
+        record("kept", 1_893_751_200, "modify", "PUT /v1/meetings/m: error 9100"),
+    ]});
+    write(dir.path(), "state.json", &state.to_string());
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[state]\nfile = \"{}\"\n",
+            dir.path().join("state.json").display()
+        ),
+    );
+    let run = Run::new(&["status", "--config", config.to_str().unwrap()]);
+    assert_eq!((run.code, run.stderr.as_str()), (1, ""), "{run}");
+    assert_eq!(
+        run.stdout,
+        "\
+DEFINITION  OCCURRENCE START      STATUS  MEETING ID  CODE  JOIN URL  ATTEMPTS  LAST ERROR
+gone        2030-01-03 18:00 CST  booked  m-gone      -     -         1         POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission
+kept        2030-01-04 18:00 CST  booked  m-kept      -     -         1         PUT /v1/meetings/m: error 9100
+(1 booking(s) of meetings that have ended not shown; --all shows them)
+
+CANCELS REFUSED: 1 meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, cancel it in Tencent Meeting as its user, or restore its definition; it counts until the meeting ends:
+  gone (2030-01-03 18:00 CST), meeting m-gone of ops-bot: POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission
+"
+    );
+}

@@ -553,6 +553,26 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
         ("cancel".to_string(), Some(13602), false)
     );
     assert_eq!(refusal("other"), ("modify".to_string(), Some(9100), true));
+    // The removed definition's meeting stays live: `once` and `status` say so and exit 1
+    // (the refused modify leaves the meeting as it was booked: not a leftover).
+    let once = env
+        .command("once")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&once.stderr);
+    let live: Vec<&str> = log.lines().filter(|l| l.contains("stays live")).collect();
+    assert_eq!(once.status.code(), Some(1), "{log}");
+    assert_eq!(live.len(), 1, "{log}");
+    assert!(
+        live[0].contains("booking=planning@1893664800")
+            && live[0].contains("error 13602")
+            && live[0]
+                .contains("cancel it in Tencent Meeting as its user, or restore its definition"),
+        "{log}"
+    );
+    let status = env.command("status").output().unwrap();
+    assert_eq!(status.status.code(), Some(1));
     // A new edit is a new change: sent (and refused) once more.
     env.write(
         "other.toml",

@@ -147,7 +147,7 @@ pub use crate::definition::glob_match;
 /// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
 /// meetings that have ended and need nothing more are left out. Exit 1 whenever a person is
 /// needed ([`state::Attention`]): a booking failed or missed, one pending for longer than
-/// `retry.alert_after`, a file invalid, removals held.
+/// `retry.alert_after`, a file invalid, removals held, a meeting live whose cancel was refused.
 pub fn run(
     config_path: Option<&Path>,
     json: bool,
@@ -229,6 +229,35 @@ pub fn run(
             )?;
             for d in &state.held_removals {
                 writeln!(out, "  {d}")?;
+            }
+        }
+        let refused: Vec<&Record> = state
+            .bookings
+            .iter()
+            .filter(|r| r.live_after_a_refused_cancel(now.timestamp()))
+            .collect();
+        if !refused.is_empty() {
+            writeln!(
+                out,
+                "\nCANCELS REFUSED: {} meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, {}:",
+                refused.len(),
+                state::REFUSED_CANCEL_TODO
+            )?;
+            for r in refused {
+                writeln!(
+                    out,
+                    "  {} ({}), meeting {} of {}: {}",
+                    r.definition,
+                    show_start(
+                        r.occurrence_start,
+                        r.timezone.as_deref(),
+                        config.defaults.timezone,
+                        "%F %H:%M %Z"
+                    ),
+                    r.meeting_id.as_deref().unwrap_or("-"),
+                    r.userid,
+                    r.last_error.as_deref().unwrap_or("refused")
+                )?;
             }
         }
         if let Some(url) = &config.state.url {
