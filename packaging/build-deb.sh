@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds target/debian/wemeet-scheduler_*.deb: the release binary, the systemd unit, the
 # example config (not started until configured), completions for bash, zsh and fish, and the
-# man page. Needs cargo-deb (`cargo install cargo-deb --locked`).
+# man pages. Needs cargo-deb (`cargo install cargo-deb --locked`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
-bin=target/release/wemeet-scheduler
-mkdir -p target/assets
-"$bin" man > target/assets/wemeet-scheduler.1
+bin=${CARGO_TARGET_DIR:-target}/release/wemeet-scheduler
+rm -rf target/assets
+mkdir -p target/assets/man
+# The page, and the one of each subcommand it names (wemeet-scheduler-status.1, ...).
+"$bin" man --dir target/assets/man
 "$bin" completions bash > target/assets/wemeet-scheduler.bash
 "$bin" completions zsh > target/assets/_wemeet-scheduler
 "$bin" completions fish > target/assets/wemeet-scheduler.fish

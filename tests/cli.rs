@@ -849,6 +849,58 @@ team/b      2030-01-03 18:00 CST  pending  -           -     -         1
 }
 
 #[test]
+fn every_page_the_man_page_names_is_written_by_man_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::new(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", ""),
+        "{run}"
+    );
+    let page = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.1")));
+    let top = page("wemeet-scheduler").unwrap();
+    // The page printed is the page written.
+    assert_eq!(Run::new(&["man"]).stdout, top);
+    // Every `name(1)` a page names, as roff escapes it (`wemeet\-scheduler\-status(1)`), is
+    // there, down to `state backup`.
+    let mut named = Vec::new();
+    let mut pages = vec!["wemeet-scheduler".to_string()];
+    while let Some(name) = pages.pop() {
+        let text = page(&name).unwrap_or_else(|e| panic!("{name}.1 is named but not written: {e}"));
+        for line in text.lines() {
+            if let Some(sub) = line.strip_suffix("(1)").filter(|l| !l.contains(' ')) {
+                let sub = sub.replace("\\-", "-");
+                named.push(sub.clone());
+                pages.push(sub);
+            }
+        }
+    }
+    named.sort();
+    assert!(
+        named.contains(&"wemeet-scheduler-status".to_string()),
+        "{named:?}"
+    );
+    assert!(
+        named.contains(&"wemeet-scheduler-state-backup".to_string()),
+        "{named:?}"
+    );
+    assert!(!named.iter().any(|n| n.ends_with("-help")), "{named:?}");
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".1")
+                .to_string()
+        })
+        .filter(|n| n != "wemeet-scheduler")
+        .collect();
+    written.sort();
+    assert_eq!(written, named, "no page is written that no page names");
+}
+
+#[test]
 fn a_live_meeting_whose_cancel_was_refused_for_good_needs_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now().timestamp();
