@@ -582,6 +582,21 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     env.start(Mode::Once).finish().await;
     assert_eq!(env.fake.stats().errors.get(&9100), Some(&2));
     assert_eq!(env.fake.stats().errors.get(&13602), Some(&1));
+    // Both files back as they were when booked: the meetings are as the files want them, the
+    // refusals no longer apply, nothing is sent, and nobody is needed any more.
+    let sent = env.fake.journal().len();
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    env.start(Mode::Once).finish().await;
+    let state = env.state();
+    assert!(
+        state.bookings.iter().all(|r| r.refused.is_none()),
+        "{:?}",
+        state.bookings
+    );
+    assert_eq!(env.fake.journal().len(), sent);
+    let status = env.command("status").output().unwrap();
+    assert_eq!(status.status.code(), Some(0));
 }
 
 #[tokio::test]
