@@ -146,7 +146,12 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff), e.g. `wemeet-scheduler man > wemeet-scheduler.1`
-    Man,
+    Man {
+        /// Write the page and the one of each subcommand it names (wemeet-scheduler-status.1,
+        /// ...) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -512,10 +517,20 @@ fn main() -> ExitCode {
                 .map(|()| Outcome::Clean)
                 .map_err(anyhow::Error::from)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
+        Command::Man { dir } => {
+            // The page lists a page per subcommand (`wemeet-scheduler-status(1)`): `--dir`
+            // writes them all, as the package ships them. No `help` subcommand: it has no page.
+            let cmd = Cli::command().disable_help_subcommand(true);
+            match dir {
+                None => clap_mangen::Man::new(cmd)
+                    .render(&mut out)
+                    .map_err(anyhow::Error::from),
+                Some(dir) => clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                    anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())
+                }),
+            }
             .map(|()| Outcome::Clean)
-            .map_err(anyhow::Error::from),
+        }
         Command::FakeApi(args) => {
             let (fake, listen) = (*args).into_config();
             drop(out);

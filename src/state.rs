@@ -183,7 +183,23 @@ impl Record {
             start: self.occurrence_start,
         }
     }
+
+    /// A meeting that should have been cancelled and was not: the service refused the cancel
+    /// for good (it is not sent again while the definition stays as it is), and the meeting
+    /// has not ended at `now` (unix seconds). It needs a person ([`Attention`]).
+    pub fn live_after_a_refused_cancel(&self, now: i64) -> bool {
+        self.status == Status::Booked
+            && self.occurrence_end > now
+            && self
+                .refused
+                .as_ref()
+                .is_some_and(|x| x.kind == ChangeKind::Cancel)
+    }
 }
+
+/// What to do about a meeting [`Record::live_after_a_refused_cancel`], as `status` and `once`
+/// say it.
+pub const REFUSED_CANCEL_TODO: &str = "cancel it in Tencent Meeting as its user, or restore its definition; it counts until the meeting ends";
 
 /// A request body as recorded: kept as the JSON text it was serialized to, so rewriting the
 /// state does not rebuild it.
@@ -305,6 +321,9 @@ pub struct Attention {
     pub stuck: usize,
     pub held_removals: usize,
     pub invalid_files: usize,
+    /// Meetings still live whose cancel the service refused for good
+    /// ([`Record::live_after_a_refused_cancel`]).
+    pub refused_cancels: usize,
 }
 
 impl Attention {
@@ -328,6 +347,11 @@ impl Attention {
                 .count(),
             held_removals: state.held_removals.len(),
             invalid_files: state.invalid.len(),
+            refused_cancels: state
+                .bookings
+                .iter()
+                .filter(|r| r.live_after_a_refused_cancel(now.timestamp()))
+                .count(),
         }
     }
 

@@ -994,3 +994,165 @@ m0          Thu 2026-12-03 10:00 UTC UTC  11:00  2026-12-03 10:00  {m0_book_at} 
     let run = plan("");
     assert_eq!(shown(&run), table("now          "));
 }
+
+/// A state of 8 bookings: 7 booked meetings that ended in 2020 (4 of team/a, 3 of other/c)
+/// and one pending in 2030 (team/b); none failed. Returns the config that reads it.
+fn seven_ended_one_pending(dir: &std::path::Path) -> std::path::PathBuf {
+    let now = chrono::Utc::now().timestamp();
+    let record = |def: &str, start: i64, status: &str| {
+        serde_json::json!({
+            "definition": def, "occurrence_start": start, "occurrence_end": start + 3600,
+            "status": status, "userid": "u", "instanceid": 1, "subject": "s",
+            "timezone": "Asia/Shanghai", "definition_hash": "h", "attempts": 1,
+            "meeting_id": (status == "booked").then_some("m1"), "updated_at": now
+        })
+    };
+    let mut bookings: Vec<serde_json::Value> = (0..4)
+        .map(|i| record("team/a", 1_577_872_800 + i * 86_400, "booked"))
+        .chain((0..3).map(|i| record("other/c", 1_577_872_800 + i * 86_400, "booked")))
+        .collect();
+    bookings.push(record("team/b", 1_893_664_800, "pending"));
+    let state = serde_json::json!({"version": 1, "bookings": bookings});
+    write(dir, "state.json", &state.to_string());
+    write(
+        dir,
+        "config.toml",
+        &format!("[state]\nfile = \"{}\"\n", dir.join("state.json").display()),
+    )
+}
+
+#[test]
+fn status_footers_and_empty_filters_count_only_what_they_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = seven_ended_one_pending(dir.path());
+    let status = |args: &[&str]| {
+        let mut all = vec!["status", "--config", config.to_str().unwrap()];
+        all.extend(args);
+        let run = Run::new(&all);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run}");
+        run.stdout
+    };
+    let pending = "\
+DEFINITION  OCCURRENCE START      STATUS   MEETING ID  CODE  JOIN URL  ATTEMPTS  LAST ERROR
+team/b      2030-01-03 18:00 CST  pending  -           -     -         1
+";
+    assert_eq!(
+        status(&[]),
+        format!(
+            "{pending}(7 booking(s) of meetings that have ended not shown; --all shows them)\n"
+        )
+    );
+    // None of the 7 ended meetings is pending, failed or team/b's: no footer.
+    assert_eq!(status(&["--pending"]), pending);
+    assert_eq!(status(&["team/b"]), pending);
+    assert_eq!(status(&["--failed"]), "no failed bookings (8 on record)\n");
+    assert_eq!(
+        status(&["--failed", "--pending", "other/*"]),
+        "no failed or pending bookings of other/* (8 on record)\n"
+    );
+    assert_eq!(
+        status(&["team/a", "--since", "1h"]),
+        "no bookings of team/a changed within 1h to show (8 on record)\n\
+         (4 booking(s) of meetings that have ended not shown; --all shows them)\n"
+    );
+}
+
+#[test]
+fn every_page_the_man_page_names_is_written_by_man_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::new(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", ""),
+        "{run}"
+    );
+    let page = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.1")));
+    let top = page("wemeet-scheduler").unwrap();
+    // The page printed is the page written.
+    assert_eq!(Run::new(&["man"]).stdout, top);
+    // Every `name(1)` a page names, as roff escapes it (`wemeet\-scheduler\-status(1)`), is
+    // there, down to `state backup`.
+    let mut named = Vec::new();
+    let mut pages = vec!["wemeet-scheduler".to_string()];
+    while let Some(name) = pages.pop() {
+        let text = page(&name).unwrap_or_else(|e| panic!("{name}.1 is named but not written: {e}"));
+        for line in text.lines() {
+            if let Some(sub) = line.strip_suffix("(1)").filter(|l| !l.contains(' ')) {
+                let sub = sub.replace("\\-", "-");
+                named.push(sub.clone());
+                pages.push(sub);
+            }
+        }
+    }
+    named.sort();
+    assert!(
+        named.contains(&"wemeet-scheduler-status".to_string()),
+        "{named:?}"
+    );
+    assert!(
+        named.contains(&"wemeet-scheduler-state-backup".to_string()),
+        "{named:?}"
+    );
+    assert!(!named.iter().any(|n| n.ends_with("-help")), "{named:?}");
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".1")
+                .to_string()
+        })
+        .filter(|n| n != "wemeet-scheduler")
+        .collect();
+    written.sort();
+    assert_eq!(written, named, "no page is written that no page names");
+}
+
+#[test]
+fn a_live_meeting_whose_cancel_was_refused_for_good_needs_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let record = |def: &str, start: i64, refused: &str, error: &str| {
+        serde_json::json!({
+            "definition": def, "occurrence_start": start, "occurrence_end": start + 3600,
+            "status": "booked", "userid": "ops-bot", "instanceid": 1, "subject": "s",
+            "timezone": "Asia/Shanghai", "definition_hash": "h", "attempts": 1,
+            "meeting_id": format!("m-{def}"), "last_error": error, "error_code": 9100,
+            "updated_at": now,
+            "refused": {"kind": refused, "error_code": 9100, "at": now}
+        })
+    };
+    let error = "POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission";
+    let state = serde_json::json!({"version": 1, "bookings": [
+        // Removed, its cancel refused: live until 2030.
+        record("gone", 1_893_664_800, "cancel", error),
+        // The same, but the meeting has ended: nothing to do any more.
+        record("ended", 1_577_872_800, "cancel", error),
+        // A refused modify: the meeting is as it was booked, which is not a live leftover.
+        record("kept", 1_893_751_200, "modify", "PUT /v1/meetings/m: error 9100"),
+    ]});
+    write(dir.path(), "state.json", &state.to_string());
+    let config = write(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "[state]\nfile = \"{}\"\n",
+            dir.path().join("state.json").display()
+        ),
+    );
+    let run = Run::new(&["status", "--config", config.to_str().unwrap()]);
+    assert_eq!((run.code, run.stderr.as_str()), (1, ""), "{run}");
+    assert_eq!(
+        run.stdout,
+        "\
+DEFINITION  OCCURRENCE START      STATUS  MEETING ID  CODE  JOIN URL  ATTEMPTS  LAST ERROR
+gone        2030-01-03 18:00 CST  booked  m-gone      -     -         1         POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission
+kept        2030-01-04 18:00 CST  booked  m-kept      -     -         1         PUT /v1/meetings/m: error 9100
+(1 booking(s) of meetings that have ended not shown; --all shows them)
+
+CANCELS REFUSED: 1 meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, cancel it in Tencent Meeting as its user, or restore its definition; it counts until the meeting ends:
+  gone (2030-01-03 18:00 CST), meeting m-gone of ops-bot: POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission
+"
+    );
+}

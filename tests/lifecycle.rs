@@ -553,6 +553,26 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
         ("cancel".to_string(), Some(13602), false)
     );
     assert_eq!(refusal("other"), ("modify".to_string(), Some(9100), true));
+    // The removed definition's meeting stays live: `once` and `status` say so and exit 1
+    // (the refused modify leaves the meeting as it was booked: not a leftover).
+    let once = env
+        .command("once")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&once.stderr);
+    let live: Vec<&str> = log.lines().filter(|l| l.contains("stays live")).collect();
+    assert_eq!(once.status.code(), Some(1), "{log}");
+    assert_eq!(live.len(), 1, "{log}");
+    assert!(
+        live[0].contains("booking=planning@1893664800")
+            && live[0].contains("error 13602")
+            && live[0]
+                .contains("cancel it in Tencent Meeting as its user, or restore its definition"),
+        "{log}"
+    );
+    let status = env.command("status").output().unwrap();
+    assert_eq!(status.status.code(), Some(1));
     // A new edit is a new change: sent (and refused) once more.
     env.write(
         "other.toml",
@@ -562,6 +582,21 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     env.start(Mode::Once).finish().await;
     assert_eq!(env.fake.stats().errors.get(&9100), Some(&2));
     assert_eq!(env.fake.stats().errors.get(&13602), Some(&1));
+    // Both files back as they were when booked: the meetings are as the files want them, the
+    // refusals no longer apply, nothing is sent, and nobody is needed any more.
+    let sent = env.fake.journal().len();
+    env.write("planning.toml", ONE_OFF);
+    env.write("other.toml", &ONE_OFF.replace("Planning", "Other"));
+    env.start(Mode::Once).finish().await;
+    let state = env.state();
+    assert!(
+        state.bookings.iter().all(|r| r.refused.is_none()),
+        "{:?}",
+        state.bookings
+    );
+    assert_eq!(env.fake.journal().len(), sent);
+    let status = env.command("status").output().unwrap();
+    assert_eq!(status.status.code(), Some(0));
 }
 
 #[tokio::test]
@@ -674,6 +709,8 @@ async fn export_ics_is_a_calendar_of_what_is_booked_with_changes_and_cancellatio
     assert_eq!(planning.property_value("STATUS"), Some("CONFIRMED"));
     let (other, _) = by_subject("Other");
     assert_eq!(other.property_value("STATUS"), Some("CANCELLED"));
+    // Published at 0 while booked: the cancellation must come above it (RFC 5545 3.8.7.4).
+    assert_eq!(other.property_value("SEQUENCE"), Some("1"), "cancelled");
     let (third, _) = by_subject("Third");
     assert_eq!(third.property_value("SEQUENCE"), Some("0"));
 }

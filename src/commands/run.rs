@@ -42,11 +42,18 @@ pub async fn run(
         return Ok(Outcome::Clean);
     }
     // Whenever a person is needed, as `status` says: not just what failed in this run.
-    let attention = crate::state::Attention::of(
-        &crate::store::read_for(&state_config)?,
-        chrono::Utc::now(),
-        alert_after,
-    );
+    let (state, now) = (crate::store::read_for(&state_config)?, chrono::Utc::now());
+    let attention = crate::state::Attention::of(&state, now, alert_after);
+    for r in (state.bookings.iter()).filter(|r| r.live_after_a_refused_cancel(now.timestamp())) {
+        tracing::error!(
+            booking = %r.key(),
+            meeting_id = r.meeting_id.as_deref().unwrap_or("-"),
+            userid = %r.userid,
+            "this meeting should be cancelled and stays live: the service refused the cancel for good ({}), and it is not sent again; {}",
+            r.last_error.as_deref().unwrap_or("refused"),
+            crate::state::REFUSED_CANCEL_TODO
+        );
+    }
     Ok(
         if summary.pending > 0 || summary.new_problems > 0 || attention.needs_a_person() {
             Outcome::Problems

@@ -117,6 +117,29 @@ impl Filter {
                 r.updated_at >= now.timestamp().saturating_sub(since)
             })
     }
+
+    /// What it keeps, said as `status` says it: "bookings", "failed bookings of team/*",
+    /// "failed or pending bookings changed within 1h".
+    fn kept(&self) -> String {
+        let mut what = match (self.failed, self.pending) {
+            (true, true) => "failed or pending bookings",
+            (true, false) => "failed bookings",
+            (false, true) => "pending bookings",
+            (false, false) => "bookings",
+        }
+        .to_string();
+        if !self.definitions.is_empty() {
+            what.push_str(" of ");
+            what.push_str(&self.definitions.join(", "));
+        }
+        if let Some(since) = self.since {
+            what.push_str(&format!(
+                " changed within {}",
+                humantime::format_duration(since)
+            ));
+        }
+        what
+    }
 }
 
 pub use crate::definition::glob_match;
@@ -124,7 +147,7 @@ pub use crate::definition::glob_match;
 /// Prints the bookings (and, as text, the invalid files and held removals). Without `all`,
 /// meetings that have ended and need nothing more are left out. Exit 1 whenever a person is
 /// needed ([`state::Attention`]): a booking failed or missed, one pending for longer than
-/// `retry.alert_after`, a file invalid, removals held.
+/// `retry.alert_after`, a file invalid, removals held, a meeting live whose cancel was refused.
 pub fn run(
     config_path: Option<&Path>,
     json: bool,
@@ -142,12 +165,11 @@ pub fn run(
                 state::Status::Booked | state::Status::Cancelled | state::Status::Missed
             )
     };
-    let mut records: Vec<&Record> = state
+    let (mut records, ended): (Vec<&Record>, Vec<&Record>) = state
         .bookings
         .iter()
-        .filter(|r| all || !finished(r))
         .filter(|r| filter.keeps(r, now))
-        .collect();
+        .partition(|r| all || !finished(r));
     records.sort_by(|a, b| {
         (a.occurrence_start, &a.definition).cmp(&(b.occurrence_start, &b.definition))
     });
@@ -157,12 +179,26 @@ pub fn run(
         serde_json::to_writer_pretty(&mut *out, &rows)?;
         writeln!(out)?;
     } else {
-        write_table(&records, config.defaults.timezone, out)?;
-        let hidden = state.bookings.len() - records.len();
-        if hidden > 0 {
+        // Each line counts only what it names: the footer, the bookings the filter kept that
+        // have ended; the empty table, what the filter asked for.
+        if state.bookings.is_empty() {
+            writeln!(out, "no bookings recorded yet")?;
+        } else if records.is_empty() {
+            let to_show = if ended.is_empty() { "" } else { " to show" };
             writeln!(
                 out,
-                "({hidden} booking(s) of meetings that have ended not shown; --all shows them)"
+                "no {}{to_show} ({} on record)",
+                filter.kept(),
+                state.bookings.len()
+            )?;
+        } else {
+            write_table(&records, config.defaults.timezone, out)?;
+        }
+        if !ended.is_empty() {
+            writeln!(
+                out,
+                "({} booking(s) of meetings that have ended not shown; --all shows them)",
+                ended.len()
             )?;
         }
         if !state.paused.is_empty() {
@@ -193,6 +229,35 @@ pub fn run(
             )?;
             for d in &state.held_removals {
                 writeln!(out, "  {d}")?;
+            }
+        }
+        let refused: Vec<&Record> = state
+            .bookings
+            .iter()
+            .filter(|r| r.live_after_a_refused_cancel(now.timestamp()))
+            .collect();
+        if !refused.is_empty() {
+            writeln!(
+                out,
+                "\nCANCELS REFUSED: {} meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, {}:",
+                refused.len(),
+                state::REFUSED_CANCEL_TODO
+            )?;
+            for r in refused {
+                writeln!(
+                    out,
+                    "  {} ({}), meeting {} of {}: {}",
+                    r.definition,
+                    show_start(
+                        r.occurrence_start,
+                        r.timezone.as_deref(),
+                        config.defaults.timezone,
+                        "%F %H:%M %Z"
+                    ),
+                    r.meeting_id.as_deref().unwrap_or("-"),
+                    r.userid,
+                    r.last_error.as_deref().unwrap_or("refused")
+                )?;
             }
         }
         if let Some(url) = &config.state.url {
@@ -253,9 +318,6 @@ fn leader_line(
 }
 
 fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Result<()> {
-    if records.is_empty() {
-        return writeln!(out, "no bookings recorded yet");
-    }
     let header = [
         "DEFINITION",
         "OCCURRENCE START",

@@ -480,13 +480,21 @@ impl Bookings {
         }
     }
 
-    /// A change on record that is no longer wanted (its definition is back as it was).
+    /// A change on record that is no longer wanted (its definition is back as it was), or,
+    /// with none, a refused change that no longer applies: its definition is back as it was
+    /// when the meeting was booked, so the meeting is as its file wants it.
     pub fn drop_change(&mut self, key: &BookingKey, reason: &str) {
-        if self.records.get(key).is_some_and(|r| r.change.is_some())
+        if self
+            .records
+            .get(key)
+            .is_some_and(|r| r.change.is_some() || r.refused.is_some())
             && let Some(r) = self.records.get_mut(key)
         {
-            tracing::warn!(booking = %key, "{reason}; the change is dropped");
-            r.change = None;
+            if r.change.take().is_some() {
+                tracing::warn!(booking = %key, "{reason}; the change is dropped");
+            } else if let Some(refused) = r.refused.take() {
+                tracing::info!(booking = %key, "{reason}; the refused {} no longer applies", refused.kind.as_str());
+            }
         }
         self.unqueue(key);
     }

@@ -57,7 +57,8 @@ pub enum Action {
     /// The definition file changed but not in anything the meeting carries: note its hash.
     Rehash(BookingKey),
     /// A recorded change that is no longer wanted (the meeting started first, or the removed
-    /// file came back as it was): give it up.
+    /// file came back as it was): give it up. With no change recorded, a refused one that no
+    /// longer applies (the file is back as it was when the meeting was booked).
     DropChange {
         key: BookingKey,
         reason: &'static str,
@@ -192,7 +193,16 @@ pub fn reconcile(
                     }
                     Some(def) => {
                         if (cx.hash_of)(&key.definition) == Some(&*r.definition_hash) {
-                            continue; // The file is as it was when this was booked.
+                            // The file is as it was when this was booked: a refusal (of a
+                            // cancel when it was removed, of a modify when it was edited)
+                            // no longer applies.
+                            if r.refused.is_some() {
+                                out.actions.push(Action::DropChange {
+                                    key: key.clone(),
+                                    reason: "its definition is back as it was",
+                                });
+                            }
+                            continue;
                         }
                         follow(
                             key,
