@@ -258,11 +258,7 @@ async fn modify_get_and_cancel() {
     s.client.modify(&m.meeting_id, &modify).await.unwrap();
     let got = s.client.get(&m.meeting_id, "tester", 1).await.unwrap();
     assert_eq!(got.subject, "After");
-    let cancel = CancelMeeting {
-        userid: "tester".into(),
-        instanceid: 1,
-        reason_code: 1,
-    };
+    let cancel = CancelMeeting::meeting("tester".into(), 1, 1);
     assert_eq!(
         s.client.cancel(&m.meeting_id, &cancel).await.unwrap(),
         Cancelled::Now
@@ -300,11 +296,7 @@ async fn every_request_is_counted_under_its_endpoint() {
         changes,
     };
     client.modify(&m.meeting_id, &modify).await.unwrap();
-    let cancel = CancelMeeting {
-        userid: "tester".into(),
-        instanceid: 1,
-        reason_code: 1,
-    };
+    let cancel = CancelMeeting::meeting("tester".into(), 1, 1);
     client.cancel(&m.meeting_id, &cancel).await.unwrap();
     client.cancel(&m.meeting_id, &cancel).await.unwrap();
     let text = metrics.text();

@@ -328,3 +328,142 @@ fn mapped_rules_expand_on_the_service_as_cron_does() {
             .join("\n")
     );
 }
+
+/// A client for the fake at `base_url` (either kind takes the demo credentials).
+fn client_for(base_url: &str) -> wemeet_scheduler::api::Client {
+    let mut config = wemeet_scheduler::config::Config::default();
+    config.api.base_url = base_url.parse().expect("URL");
+    config.api.app_id = wemeet_fake_api::DEMO_APP_ID.into();
+    config.api.secret_id = wemeet_fake_api::DEMO_SECRET_ID.into();
+    config.api.timeout = std::time::Duration::from_secs(5);
+    config.api.requests_per_minute = 0;
+    config.retry.max_attempts = 3;
+    config.retry.base_delay = std::time::Duration::from_millis(1);
+    wemeet_scheduler::api::Client::new(
+        &config.api,
+        &config.retry,
+        wemeet_scheduler::config::SecretKey::new(wemeet_fake_api::DEMO_SECRET_KEY),
+    )
+    .expect("client")
+}
+
+/// What the client does with a series, on `base_url`: book five working days from Monday
+/// 7 January 2030, 10:00 in Shanghai, as one meeting with one link; read its occurrences back
+/// and find them as planned; move Wednesday's an hour later; cancel Tuesday's; cancel the
+/// whole series.
+async fn series_round_trip(base_url: &str, which: &str) {
+    use wemeet_scheduler::api::model::{CancelMeeting, MoveOccurrence, OccurrenceRef, Series};
+    let client = client_for(base_url);
+    let sh = chrono_tz::Asia::Shanghai;
+    let monday = sh
+        .with_ymd_and_hms(2030, 1, 7, 10, 0, 0)
+        .unwrap()
+        .timestamp();
+    let day = 86_400;
+    let mut req = util::api::create_request("Standup", 0);
+    req.start_time = monday.to_string();
+    req.end_time = (monday + 1800).to_string();
+    req.series = Some(Series {
+        meeting_type: 1,
+        recurring_rule: RecurringRule::new(Repeat::Workdays, 5),
+        time_zone: "Asia/Shanghai".into(),
+    });
+    let made = client
+        .create(&req)
+        .await
+        .unwrap_or_else(|e| panic!("{which}: {e}"));
+    assert!(made.join_url.starts_with("https://"), "{which}: one link");
+    let got = client.get(&made.meeting_id, "tester", 1).await.unwrap();
+    assert_eq!(got.meeting_type, 1, "{which}");
+    let planned: Vec<i64> = (0..5).map(|d| monday + d * day).collect();
+    let window = Window {
+        service: planned.clone(),
+        wanted: planned.clone(),
+    };
+    let checked = check(
+        &window,
+        1800,
+        &got.sub_meetings,
+        got.has_more_sub_meeting != 0,
+    )
+    .unwrap_or_else(|e| panic!("{which}: {e}"));
+    assert_eq!(checked.repairs, [], "{which}");
+    let id_of = |start: i64| {
+        checked
+            .matched
+            .iter()
+            .find(|(s, _)| *s == start)
+            .map(|(_, id)| id.clone())
+            .expect("matched")
+    };
+    // Wednesday's an hour later.
+    let wednesday = monday + 2 * day;
+    client
+        .move_occurrence(
+            &made.meeting_id,
+            &MoveOccurrence {
+                userid: "tester".into(),
+                instanceid: 1,
+                meeting_type: 1,
+                recurring_rule: OccurrenceRef {
+                    sub_meeting_id: id_of(wednesday),
+                },
+                start_time: (wednesday + 3600).to_string(),
+                end_time: (wednesday + 5400).to_string(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{which}: {e}"));
+    // Tuesday's cancelled.
+    client
+        .cancel(
+            &made.meeting_id,
+            &CancelMeeting::occurrence("tester".into(), 1, 1, id_of(monday + day)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{which}: {e}"));
+    let got = client.get(&made.meeting_id, "tester", 1).await.unwrap();
+    let live: Vec<i64> = got
+        .sub_meetings
+        .items
+        .iter()
+        .filter(|s| !s.cancelled)
+        .map(|s| s.start_time)
+        .collect();
+    assert_eq!(
+        live,
+        [monday, wednesday + 3600, monday + 3 * day, monday + 4 * day],
+        "{which}"
+    );
+    assert_ne!(got.status, "MEETING_STATE_CANCELLED", "{which}");
+    // The whole series.
+    client
+        .cancel(
+            &made.meeting_id,
+            &CancelMeeting::series("tester".into(), 1, 1),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{which}: {e}"));
+    let got = client.get(&made.meeting_id, "tester", 1).await.unwrap();
+    assert_eq!(got.status, "MEETING_STATE_CANCELLED", "{which}");
+}
+
+#[tokio::test]
+async fn the_client_books_reads_back_moves_and_cancels_a_series_on_both_fakes() {
+    let ours = wemeet_fake_api::FakeApi::start(
+        wemeet_fake_api::FakeConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    series_round_trip(&ours.base_url(), "our fake").await;
+    let journal = ours.journal();
+    let ops: Vec<&str> = journal.iter().map(|e| e.op).collect();
+    assert_eq!(ops, ["create", "modify", "cancel", "cancel"]);
+    assert_eq!(journal[0].occurrences.as_ref().map(Vec::len), Some(5));
+    ours.shutdown().await;
+    if util::fake::docs_fake_here("the series round trip") {
+        let docs = util::fake::DocsFake::start(&wemeet_fake_api::FakeConfig::default());
+        series_round_trip(&docs.base_url, "the second fake").await;
+    }
+}

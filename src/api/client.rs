@@ -20,7 +20,9 @@ use url::Url;
 use super::backoff::Backoff;
 use super::error::{ApiError, ErrorBody, StatusError, TransportKind, Treatment, codes};
 use super::lookup::{self, Found};
-use super::model::{CancelMeeting, CreateMeeting, MeetingInfo, MeetingList, ModifyMeeting};
+use super::model::{
+    CancelMeeting, CreateMeeting, MeetingInfo, MeetingList, ModifyMeeting, MoveOccurrence,
+};
 use super::pace::Pacer;
 use super::sign::{Signed, header, signature};
 use crate::config::{ApiConfig, RetryConfig, SecretKey};
@@ -370,6 +372,20 @@ impl Client {
     /// Changes fields of a meeting. Sending the same change twice is harmless, so ambiguous
     /// failures are retried here.
     pub async fn modify(&self, meeting_id: &str, req: &ModifyMeeting) -> Result<(), ApiError> {
+        self.put(meeting_id, req).await
+    }
+
+    /// Moves one occurrence of a series to another time; harmless twice, like
+    /// [`Client::modify`].
+    pub async fn move_occurrence(
+        &self,
+        meeting_id: &str,
+        req: &MoveOccurrence,
+    ) -> Result<(), ApiError> {
+        self.put(meeting_id, req).await
+    }
+
+    async fn put(&self, meeting_id: &str, req: &impl serde::Serialize) -> Result<(), ApiError> {
         let path = format!("/v1/meetings/{}", segment(meeting_id));
         let body = serde_json::to_vec(req).map_err(|e| ApiError::unsent("PUT", &path, e))?;
         let _: serde_json::Value = self

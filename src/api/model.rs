@@ -30,6 +30,20 @@ pub struct CreateMeeting {
     /// Newer fields (`time_zone`, `location`, ...) from the definition's `[extra]`.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// A series of occurrences (the service's recurring meeting) instead of one meeting.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Series>,
+}
+
+/// What makes a create a series (doc 1095/42417): `meeting_type` 1, the rule, and the zone the
+/// service expands it in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// Always 1 (a recurring meeting).
+    pub meeting_type: u8,
+    pub recurring_rule: RecurringRule,
+    /// The rule's zone (IANA), so the service expands it there.
+    pub time_zone: String,
 }
 
 // Defined with the meeting's vocabulary (a modify on record holds users too); built here.
@@ -74,7 +88,30 @@ impl CreateMeeting {
             password: def.password.clone(),
             settings: def.settings.clone(),
             extra: def.extra.clone(),
+            series: None,
         }
+    }
+
+    /// The request that books `count` occurrences of `repeat` as one series, from the one at
+    /// `start`..`end`, expanded in `zone` (which replaces a `time_zone` of the definition's
+    /// `[extra]`: the rule's zone decides).
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_series(
+        def: &Definition,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        format: UserFormat,
+        repeat: Repeat,
+        count: u32,
+        zone: chrono_tz::Tz,
+    ) -> CreateMeeting {
+        let mut req = CreateMeeting::for_occurrence(def, start, end, format);
+        req.extra.remove("time_zone");
+        req.series = Some(Series {
+            meeting_type: 1,
+            recurring_rule: RecurringRule::new(repeat, count),
+            time_zone: zone.name().to_string(),
+        });
+        req
     }
 }
 
@@ -175,6 +212,68 @@ pub struct CancelMeeting {
     pub userid: String,
     pub instanceid: u8,
     pub reason_code: i64,
+    /// A whole series: 1 (the official CLI's reading of doc 1095/42422; the docs' own says the
+    /// absent `sub_meeting_id` alone decides, and both hold with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_type: Option<u8>,
+    /// One occurrence of a series, and no `meeting_type` (which the CLI reads as "the whole
+    /// series").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_meeting_id: Option<String>,
+}
+
+impl CancelMeeting {
+    /// Cancels a one-off meeting.
+    pub fn meeting(userid: String, instanceid: u8, reason_code: i64) -> CancelMeeting {
+        CancelMeeting {
+            userid,
+            instanceid,
+            reason_code,
+            meeting_type: None,
+            sub_meeting_id: None,
+        }
+    }
+
+    /// Cancels a whole series.
+    pub fn series(userid: String, instanceid: u8, reason_code: i64) -> CancelMeeting {
+        CancelMeeting {
+            meeting_type: Some(1),
+            ..CancelMeeting::meeting(userid, instanceid, reason_code)
+        }
+    }
+
+    /// Cancels one occurrence of a series.
+    pub fn occurrence(
+        userid: String,
+        instanceid: u8,
+        reason_code: i64,
+        sub_meeting_id: String,
+    ) -> CancelMeeting {
+        CancelMeeting {
+            sub_meeting_id: Some(sub_meeting_id),
+            ..CancelMeeting::meeting(userid, instanceid, reason_code)
+        }
+    }
+}
+
+/// The body of `PUT /v1/meetings/{id}` that moves one occurrence of a series (doc 1095/42424:
+/// `sub_meeting_id` inside `recurring_rule`, with no rule field beside it; only the time
+/// changes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MoveOccurrence {
+    pub userid: String,
+    pub instanceid: u8,
+    /// 1: it is a series.
+    pub meeting_type: u8,
+    pub recurring_rule: OccurrenceRef,
+    pub start_time: String,
+    pub end_time: String,
+}
+
+/// `recurring_rule` naming one occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OccurrenceRef {
+    pub sub_meeting_id: String,
 }
 
 /// The answer to create, get and modify: `{meeting_number, meeting_info_list}`; list adds
@@ -416,6 +515,27 @@ mod tests {
         let objects = CreateMeeting::for_occurrence(&def, start, end, UserFormat::Object);
         let v = serde_json::to_value(&objects).unwrap();
         assert_eq!(v["hosts"], serde_json::json!([{ "userid": "tester" }]));
+
+        // The same as a series of ten working days in Tokyo: the spec's body with
+        // `meeting_type`, the rule, and the rule's zone over the definition's own.
+        let mut in_tokyo = def.clone();
+        in_tokyo
+            .extra
+            .insert("time_zone".into(), serde_json::json!("Asia/Shanghai"));
+        let series = CreateMeeting::for_series(
+            &in_tokyo,
+            (start, end),
+            UserFormat::String,
+            Repeat::Workdays,
+            10,
+            chrono_tz::Asia::Tokyo,
+        );
+        let mut want = spec.clone();
+        want["meeting_type"] = serde_json::json!(1);
+        want["recurring_rule"] =
+            serde_json::json!({"recurring_type": 1, "until_type": 1, "until_count": 10});
+        want["time_zone"] = serde_json::json!("Asia/Tokyo");
+        assert_eq!(serde_json::to_value(&series).unwrap(), want);
     }
 
     #[test]

@@ -359,11 +359,7 @@ impl Dispatch {
                     client.modify(&meeting_id, &body).await
                 }
                 Change::Cancel { .. } => {
-                    let body = CancelMeeting {
-                        userid: userid.to_string(),
-                        instanceid,
-                        reason_code,
-                    };
+                    let body = CancelMeeting::meeting(userid.to_string(), instanceid, reason_code);
                     match client.cancel(&meeting_id, &body).await {
                         Ok(_) => Ok(()),
                         // Gone already: as good as cancelled.

@@ -197,6 +197,7 @@ mod tests {
             password: None,
             settings: std::sync::Arc::new(serde_json::from_value(settings).unwrap()),
             extra: serde_json::Map::new(),
+            series: None,
         }
     }
 

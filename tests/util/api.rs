@@ -73,6 +73,7 @@ pub fn create_request(subject: &str, i: i64) -> CreateMeeting {
                 .collect(),
         ),
         extra: serde_json::Map::new(),
+        series: None,
     }
 }
 

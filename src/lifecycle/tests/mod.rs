@@ -48,6 +48,7 @@ fn wanted(def: &str) -> Wanted {
             password: None,
             settings: Default::default(),
             extra: Default::default(),
+            series: None,
         },
     }
 }
