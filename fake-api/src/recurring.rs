@@ -313,6 +313,19 @@ mod tests {
             .collect())
     }
 
+    fn local_dates(starts: Vec<i64>, tz: Tz) -> Vec<String> {
+        starts
+            .into_iter()
+            .map(|s| {
+                DateTime::from_timestamp(s, 0)
+                    .unwrap()
+                    .with_timezone(&tz)
+                    .format("%F")
+                    .to_string()
+            })
+            .collect()
+    }
+
     /// The four examples of doc 1095/81181, all from Monday 26 September 2022 (+08:00).
     #[test]
     fn the_docs_custom_examples() {
@@ -334,17 +347,7 @@ mod tests {
         let monthly = json!({"recurring_type": 5, "customized_recurring_type": 3,
             "customized_recurring_step": 3, "customized_recurring_days": 33_554_433,
             "until_type": 0, "until_date": 1_695_732_877});
-        let dates: Vec<String> = expand_json(start, monthly, sh)
-            .unwrap()
-            .into_iter()
-            .map(|s| {
-                DateTime::from_timestamp(s, 0)
-                    .unwrap()
-                    .with_timezone(&sh)
-                    .format("%F")
-                    .to_string()
-            })
-            .collect();
+        let dates = local_dates(expand_json(start, monthly, sh).unwrap(), sh);
         assert_eq!(
             dates,
             [
@@ -363,17 +366,7 @@ mod tests {
         let fourth = json!({"recurring_type": 5, "customized_recurring_type": 2,
             "customized_recurring_step": 3, "customized_recurring_days": 1026,
             "until_type": 1, "until_count": 3});
-        let dates: Vec<String> = expand_json(start, fourth, sh)
-            .unwrap()
-            .into_iter()
-            .map(|s| {
-                DateTime::from_timestamp(s, 0)
-                    .unwrap()
-                    .with_timezone(&sh)
-                    .format("%F")
-                    .to_string()
-            })
-            .collect();
+        let dates = local_dates(expand_json(start, fourth, sh).unwrap(), sh);
         assert_eq!(dates, ["2022-09-26", "2022-12-26", "2023-03-27"]);
         // Days that leave out the first start's.
         let without = json!({"recurring_type": 5, "customized_recurring_type": 1,
