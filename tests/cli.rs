@@ -179,7 +179,7 @@ fn a_key_file_that_is_a_fifo_fails_validate_at_once() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(
         run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
-        "DIR/config.toml:2:19: the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n",
+        "DIR/config.toml:2:19: the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (1 problem(s))\n",
     );
 }
 
@@ -228,7 +228,8 @@ fn validate_reads_every_file_the_config_names_from_the_configs_directory() {
     };
     let found = "DIR/conf/config.toml:10:12: the secret file DIR/conf/urls is not a regular file\n\
         DIR/conf/config.toml:14:12: DIR/conf/not-a-url.url holds no http or https URL\n";
-    let summary = |_: usize| "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n".to_string();
+    // The summary counts the config's problems too (it said "(0 problem(s))" under them).
+    let summary = |n: usize| format!("0 file(s) checked: 0 valid, 0 invalid ({n} problem(s))\n");
     assert_eq!(validate(&[]), (1, format!("{found}{}", summary(2))));
     assert_eq!(
         validate(&["--as-service"]),
@@ -279,7 +280,7 @@ fn a_url_file_can_name_a_systemd_credential() {
         )
     };
     let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
-    let one_problem = summary;
+    let one_problem = "0 file(s) checked: 0 valid, 0 invalid (1 problem(s))\n";
     // Outside the service: skipped, unless --as-service.
     assert_eq!(validate(None, &[]), (0, summary.to_string()));
     assert_eq!(
@@ -965,6 +966,32 @@ next        Tue 2026-12-01 10:00 UTC UTC  11:00  2026-12-01 10:00  now          
         )
     );
     assert_eq!(again, stdout, "the plan of the valid files is the same");
+}
+
+/// The summary counts every problem printed above it: a broken config's too, when files are
+/// named (it said "(0 problem(s))" under them).
+#[test]
+fn validate_counts_the_configs_problems_in_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "config.toml", "[api]\ntimeout = \"soon\"\n");
+    let def = write(
+        dir.path(),
+        "next.toml",
+        "subject = \"Next\"\nuserid = \"me\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n",
+    );
+    let run = Run::new(&[
+        "validate",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+        def.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        "DIR/config.toml:2:11: `api.timeout` is not a duration: expected number at 0; hint: use a number and a unit, like \"15m\", \"1h 30m\" or \"14d\"\n1 file(s) checked: 1 valid, 0 invalid (1 problem(s))\n"
+    );
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub fn run(
     }
     let scan = scan_for(&config, paths, now)?;
     let earlier = config_problems + file_problems;
-    report(&scan, now, 0, out)?;
+    report(&scan, now, earlier, out)?;
     if earlier == 0 && scan.invalid.is_empty() {
         Ok(Outcome::Clean)
     } else {
