@@ -212,7 +212,7 @@ pub fn scan_dir(dir: &Path, defaults: &Defaults, now: DateTime<Utc>) -> std::io:
 pub fn load_found(found: &[Found], defaults: &Defaults, now: DateTime<Utc>) -> Scan {
     let mut scan = Scan::default();
     for f in found {
-        match definition::load(&f.path, &f.id, defaults, now, definition::Past::Reject) {
+        match definition::load(&f.path, &f.id, defaults, now) {
             Ok(d) => scan.definitions.push(d),
             Err(problems) => scan.invalid.push(Invalid {
                 id: f.id.clone(),

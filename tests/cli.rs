@@ -179,7 +179,7 @@ fn a_key_file_that_is_a_fifo_fails_validate_at_once() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(
         run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
-        "DIR/config.toml:2:19: the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n",
+        "DIR/config.toml:2:19: the secret file DIR/secret-key is not a regular file\n0 file(s) checked: 0 valid, 0 invalid (1 problem(s))\n",
     );
 }
 
@@ -228,14 +228,16 @@ fn validate_reads_every_file_the_config_names_from_the_configs_directory() {
     };
     let found = "DIR/conf/config.toml:10:12: the secret file DIR/conf/urls is not a regular file\n\
         DIR/conf/config.toml:14:12: DIR/conf/not-a-url.url holds no http or https URL\n";
-    let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
-    assert_eq!(validate(&[]), (1, format!("{found}{summary}")));
+    // The summary counts the config's problems too (it said "(0 problem(s))" under them).
+    let summary = |n: usize| format!("0 file(s) checked: 0 valid, 0 invalid ({n} problem(s))\n");
+    assert_eq!(validate(&[]), (1, format!("{found}{}", summary(2))));
     assert_eq!(
         validate(&["--as-service"]),
         (
             1,
             format!(
-                "{found}DIR/conf/config.toml:18:12: cannot read the secret from DIR/conf/missing.url: No such file or directory (os error 2)\n{summary}"
+                "{found}DIR/conf/config.toml:18:12: cannot read the secret from DIR/conf/missing.url: No such file or directory (os error 2)\n{}",
+                summary(3)
             )
         )
     );
@@ -244,7 +246,7 @@ fn validate_reads_every_file_the_config_names_from_the_configs_directory() {
     secret_file(&conf, "urls", "http://127.0.0.1:9/hook\n");
     secret_file(&conf, "not-a-url.url", "https://hooks.example.com/T2\n");
     secret_file(&conf, "missing.url", "https://hooks.example.com/T3\n");
-    assert_eq!(validate(&["--as-service"]), (0, summary.to_string()));
+    assert_eq!(validate(&["--as-service"]), (0, summary(0)));
 }
 
 /// Under systemd with `DynamicUser=`, a webhook URL comes as a credential (`LoadCredential=`):
@@ -278,6 +280,7 @@ fn a_url_file_can_name_a_systemd_credential() {
         )
     };
     let summary = "0 file(s) checked: 0 valid, 0 invalid (0 problem(s))\n";
+    let one_problem = "0 file(s) checked: 0 valid, 0 invalid (1 problem(s))\n";
     // Outside the service: skipped, unless --as-service.
     assert_eq!(validate(None, &[]), (0, summary.to_string()));
     assert_eq!(
@@ -285,7 +288,7 @@ fn a_url_file_can_name_a_systemd_credential() {
         (
             1,
             format!(
-                "DIR/config.toml:4:12: cannot read the credential team-a.url: CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential=)\n{summary}"
+                "DIR/config.toml:4:12: cannot read the credential team-a.url: CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential=)\n{one_problem}"
             )
         )
     );
@@ -300,7 +303,7 @@ fn a_url_file_can_name_a_systemd_credential() {
         (
             1,
             format!(
-                "DIR/config.toml:4:12: DIR/creds/team-a.url holds no http or https URL\n{summary}"
+                "DIR/config.toml:4:12: DIR/creds/team-a.url holds no http or https URL\n{one_problem}"
             )
         )
     );
@@ -856,6 +859,138 @@ fn plan_prints_each_problem_once() {
             "{}:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password\n1 file(s) checked: 0 valid, 1 invalid (1 problem(s))\n",
             bad.display()
         )
+    );
+}
+
+/// A meetings repository keeps the file of an incident bridge after the call: `validate` and
+/// `plan` once failed on it ("`start_time` ... is in the past", exit 1) while the daemon took
+/// it as valid, so a CI job broke as each file aged. A meeting that has ended or is under way
+/// is a note (exit 0); a broken file is still a problem, whenever its times are.
+fn past_meetings(d: &std::path::Path) {
+    // NOW is 2026-11-25 12:00 UTC.
+    write(
+        d,
+        "bridge.toml",
+        "subject = \"Incident bridge\"\nuserid = \"me\"\nstart_time = 2026-10-02T08:00:00Z\nduration = \"2h\"\n",
+    );
+    write(
+        d,
+        "live.toml",
+        "subject = \"Live\"\nuserid = \"me\"\nstart_time = 2026-11-25T11:30:00Z\nduration = \"1h\"\n",
+    );
+    write(
+        d,
+        "sprint.toml",
+        "subject = \"Sprint\"\nuserid = \"me\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * MON\"\nuntil = 2026-11-01\n",
+    );
+    write(
+        d,
+        "next.toml",
+        "subject = \"Next\"\nuserid = \"me\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n",
+    );
+}
+
+const PAST_NOTES: &str = "DIR/bridge.toml: note: the meeting ended 2026-10-02 10:00 UTC; nothing to book
+DIR/live.toml: note: the meeting is under way (2026-11-25 11:30 to 12:30 UTC); nothing new to book: if it was not booked before it started, the daemon records it as missed
+DIR/sprint.toml: note: the series has no occurrence left before `schedule.until`; nothing to book
+";
+
+/// A one-off that ends before it starts, in the past: an error, not a note.
+const BROKEN_PAST: &str = "subject = \"Old\"\nuserid = \"me\"\nstart_time = 2026-10-01T10:00:00Z\nend_time = 2026-10-01T09:00:00Z\n";
+
+#[test]
+fn validate_notes_meetings_that_have_passed_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    past_meetings(d);
+    let validate = || {
+        let run = Run::new(&["validate", "--now", NOW, d.to_str().unwrap()]);
+        (run.code, run.stdout.replace(d.to_str().unwrap(), "DIR"))
+    };
+    assert_eq!(
+        validate(),
+        (
+            0,
+            format!(
+                "{PAST_NOTES}4 file(s) checked: 4 valid (3 with a note), 0 invalid (0 problem(s))\n"
+            )
+        )
+    );
+    write(d, "old.toml", BROKEN_PAST);
+    assert_eq!(
+        validate(),
+        (
+            1,
+            format!(
+                "DIR/old.toml:4:12: `end_time` is not after `start_time`; hint: a meeting must end after it starts\n{PAST_NOTES}5 file(s) checked: 4 valid (3 with a note), 1 invalid (1 problem(s))\n"
+            )
+        )
+    );
+}
+
+#[test]
+fn plan_notes_meetings_that_have_passed_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let meetings = dir.path().join("meetings");
+    past_meetings(&meetings);
+    let config = config_in(dir.path(), &meetings, "");
+    let plan = || {
+        let run = Run::new(&["plan", "--config", config.to_str().unwrap(), "--now", NOW]);
+        let m = meetings.to_str().unwrap();
+        let stdout = run.stdout.replace(dir.path().to_str().unwrap(), "TMP");
+        (run.code, stdout, run.stderr.replace(m, "DIR"))
+    };
+    let (code, stdout, stderr) = plan();
+    assert_eq!((code, stderr.as_str()), (0, PAST_NOTES), "{stdout}");
+    // The meeting under way that was never booked is missed, as the note says; the ended
+    // ones, nothing.
+    assert_eq!(
+        stdout,
+        "Changes at the next run (compared with TMP/state.db):
+  + create  next  Tue 2026-12-01 10:00 UTC  Next
+  ! missed  live  Wed 2026-11-25 11:30 UTC  (its start had passed when the definition was first seen)
+
+DEFINITION  START (MEETING TIME)          END    START (UTC)       BOOK AT (UTC)  SUBJECT
+next        Tue 2026-12-01 10:00 UTC UTC  11:00  2026-12-01 10:00  now            Next
+"
+    );
+    write(&meetings, "old.toml", BROKEN_PAST);
+    let (code, again, stderr) = plan();
+    assert_eq!(
+        (code, stderr),
+        (
+            1,
+            format!(
+                "DIR/old.toml:4:12: `end_time` is not after `start_time`; hint: a meeting must end after it starts\n{PAST_NOTES}5 file(s) checked: 4 valid (3 with a note), 1 invalid (1 problem(s))\n"
+            )
+        )
+    );
+    assert_eq!(again, stdout, "the plan of the valid files is the same");
+}
+
+/// The summary counts every problem printed above it: a broken config's too, when files are
+/// named (it said "(0 problem(s))" under them).
+#[test]
+fn validate_counts_the_configs_problems_in_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "config.toml", "[api]\ntimeout = \"soon\"\n");
+    let def = write(
+        dir.path(),
+        "next.toml",
+        "subject = \"Next\"\nuserid = \"me\"\nstart_time = 2026-12-01T10:00:00Z\nduration = \"1h\"\n",
+    );
+    let run = Run::new(&[
+        "validate",
+        "--config",
+        config.to_str().unwrap(),
+        "--now",
+        NOW,
+        def.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        run.stdout.replace(dir.path().to_str().unwrap(), "DIR"),
+        "DIR/config.toml:2:11: `api.timeout` is not a duration: expected number at 0; hint: use a number and a unit, like \"15m\", \"1h 30m\" or \"14d\"\n1 file(s) checked: 1 valid, 0 invalid (1 problem(s))\n"
     );
 }
 

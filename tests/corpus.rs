@@ -15,7 +15,7 @@ use util::daemon::Env;
 use wemeet_fake_api::FakeConfig;
 use wemeet_scheduler::config::{Config, Defaults, UserFormat};
 use wemeet_scheduler::daemon::Mode;
-use wemeet_scheduler::definition::{self, Past};
+use wemeet_scheduler::definition;
 use wemeet_scheduler::plan;
 use wemeet_scheduler::scan::{self, Found};
 use wemeet_scheduler::schedule::MAX_OCCURRENCES_PER_WINDOW;
@@ -68,7 +68,7 @@ fn every_broken_definition_reports_its_error_at_its_line() {
     let defaults = fixture_defaults();
     for file in files {
         let name = file.file_name().unwrap().to_str().unwrap().to_string();
-        let problems = definition::load(&file, &name, &defaults, now(), Past::Reject)
+        let problems = definition::load(&file, &name, &defaults, now())
             .err()
             .unwrap_or_else(|| panic!("{name} validated"));
         let first = problems[0].to_string();
@@ -188,7 +188,7 @@ fn huge_binary_non_utf8_fifo_and_symlinked_out_files_are_refused() {
         "\u{feff}subject = \"x\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\n",
     )
     .unwrap();
-    assert!(definition::load(&bom, "bom", &fixture_defaults(), now(), Past::Reject).is_ok());
+    assert!(definition::load(&bom, "bom", &fixture_defaults(), now()).is_ok());
 }
 
 #[test]
@@ -236,11 +236,8 @@ async fn a_live_daemon_books_the_good_files_beside_the_whole_corpus() {
     let summary = env.start(Mode::Once).finish().await;
     assert_eq!(summary.booked, 3);
     assert_eq!(env.creates(), 3);
-    // The daemon accepts past times (a booked meeting's file stays valid after the meeting),
-    // so the ended series is valid for it; the one-off of 2020 ended longer ago than the
-    // retention window, so it is listed like every other file.
     let state = env.state();
-    let expect = expected("definitions").len() - 1 + hard.len();
+    let expect = expected("definitions").len() + hard.len();
     assert_eq!(
         state.invalid.len(),
         expect,
@@ -252,15 +249,6 @@ async fn a_live_daemon_books_the_good_files_beside_the_whole_corpus() {
         .iter()
         .find(|i| i.path.ends_with("password-short.toml"))
         .unwrap();
-    let old = state
-        .invalid
-        .iter()
-        .find(|i| i.path.ends_with("start-in-the-past.toml"))
-        .unwrap();
-    assert!(
-        old.problems[0].contains("longer ago than `state.retention` keeps records"),
-        "{old:?}"
-    );
     assert!(password.problems[0].ends_with("password-short.toml:4:12: `password` must be 4 to 6 digits; hint: for example password = \"482913\"; leave it out for no password"));
 }
 
@@ -380,23 +368,20 @@ proptest! {
 
     #[test]
     fn random_text_never_panics_the_parser(text in ".{0,400}") {
-        let _ = definition::parse(Path::new("r.toml"), "r", &text, &defaults(), now(), Past::Reject);
+        let _ = definition::parse(Path::new("r.toml"), "r", &text, &defaults(), now());
         let _ = Config::parse(Path::new("c.toml"), &text, Some(0o600));
     }
 
     #[test]
     fn random_toml_documents_never_panic_the_parser(lines in prop::collection::vec(line(), 0..25)) {
         let text = lines.join("\n");
-        let ended_before = now() - chrono::TimeDelta::days(30);
-        for past in [Past::Reject, Past::Allow { ended_before }] {
-            let _ = definition::parse(Path::new("r.toml"), "r", &text, &defaults(), now(), past);
-        }
+        let _ = definition::parse(Path::new("r.toml"), "r", &text, &defaults(), now());
         let _ = Config::parse(Path::new("c.toml"), &text, Some(0o644));
     }
 
     #[test]
     fn random_schedules_never_panic_plan_or_the_next_wake(doc in schedule_doc()) {
-        let Ok(def) = definition::parse(Path::new("r.toml"), "r", &doc, &defaults(), now(), Past::Reject) else {
+        let Ok(def) = definition::parse(Path::new("r.toml"), "r", &doc, &defaults(), now()) else {
             return Ok(());
         };
         let format = UserFormat::Object;

@@ -122,6 +122,52 @@ async fn an_invalid_file_shows_in_status_while_the_others_book() {
     assert_eq!(outcome, wemeet_scheduler::commands::Outcome::Problems);
 }
 
+/// The files a meetings repository keeps after their meetings: an incident bridge that ended
+/// three months ago (longer than `state.retention` keeps its record) and a series that has
+/// ended. The daemon once listed the bridge as an invalid file (status exit 1,
+/// `wemeet_invalid_definitions` 1) while `validate` said "in the past"; now all three agree:
+/// valid, nothing to book (see `validate_notes_meetings_that_have_passed_and_exits_0`).
+#[tokio::test]
+async fn meetings_that_have_ended_are_not_invalid_files() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write(
+        "bridge.toml",
+        "subject = \"Incident bridge\"\nstart_time = 2029-10-01T08:00:00Z\nduration = \"2h\"\n",
+    );
+    env.write(
+        "sprint.toml",
+        "subject = \"Sprint\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * MON\"\nuntil = 2029-11-01\n",
+    );
+    env.write("good.toml", ONE_OFF);
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, env.creates()), (1, 1));
+    let state = env.state();
+    assert!(state.invalid.is_empty(), "{:?}", state.invalid);
+    let ids: Vec<&str> = state.bookings.iter().map(|r| &*r.definition).collect();
+    assert_eq!(
+        ids,
+        ["good"],
+        "nothing recorded for the ended ones, not even missed"
+    );
+    let mut out = Vec::new();
+    let outcome = wemeet_scheduler::commands::status::run(
+        Some(&env.config_path),
+        false,
+        false,
+        &wemeet_scheduler::commands::status::Filter::default(),
+        t0(),
+        &mut out,
+    )
+    .unwrap();
+    let shown = String::from_utf8(out).unwrap();
+    assert!(!shown.contains("invalid"), "{shown}");
+    assert_eq!(
+        outcome,
+        wemeet_scheduler::commands::Outcome::Clean,
+        "{shown}"
+    );
+}
+
 const BAD: &str =
     "subject = \"Bad\"\nstart_time = 2030-01-03T10:00:00Z\nduration = \"1h\"\npassword = \"12\"\n";
 

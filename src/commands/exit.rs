@@ -150,7 +150,10 @@ pub const TABLE: &[(&str, &[(Ending, &str)])] = &[
     (
         "`validate`",
         &[
-            (Ending::Clean, "config and definitions valid"),
+            (
+                Ending::Clean,
+                "config and definitions valid (a meeting that has ended or is under way is a note, not a problem)",
+            ),
             (
                 Ending::Problems,
                 "a problem in the config, a definition, the key file or a URL file (each printed)",
@@ -164,7 +167,10 @@ pub const TABLE: &[(&str, &[(Ending, &str)])] = &[
     (
         "`plan`",
         &[
-            (Ending::Clean, "no invalid definition"),
+            (
+                Ending::Clean,
+                "no invalid definition (a meeting that has ended or is under way is a note on stderr)",
+            ),
             (Ending::Problems, "an invalid definition"),
             (
                 Ending::CouldNotRun,

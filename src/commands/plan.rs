@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::model::CreateMeeting;
 use crate::booking::{BookingKey, Status, show_start};
-use crate::commands::validate::{report, scan_for};
+use crate::commands::validate::{report, scan_for, write_notes};
 use crate::commands::{Outcome, load_config, table};
 use crate::config::Config;
 use crate::meeting::Field;
@@ -61,8 +61,11 @@ struct QuotaWait {
 pub fn run(opts: Options<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Outcome> {
     let config = load_config(opts.config)?;
     let scan = scan_for(&config, opts.paths, opts.now)?;
-    if !scan.invalid.is_empty() {
-        report(&scan, err)?;
+    // Problems fail the plan; notes (a meeting that has ended) are said and do not.
+    if scan.invalid.is_empty() {
+        write_notes(&scan, opts.now, err)?;
+    } else {
+        report(&scan, opts.now, 0, err)?;
     }
     let next = upcoming(
         &scan.definitions,
@@ -134,9 +137,7 @@ fn write_changes(
 ) -> anyhow::Result<(usize, Vec<serde_json::Value>)> {
     let st = crate::store::read_for(&config.state)?;
     // `plan` reports the definitions' problems itself (once).
-    let mut catalog = Catalog::new(dir)
-        .with_retention(config.state.retention)
-        .quiet();
+    let mut catalog = Catalog::new(dir).quiet();
     catalog.rescan(&config.defaults, now)?;
     let records = state::index(&st);
     let tracked: BTreeMap<BookingKey, Tracked<'_>> = records

@@ -22,8 +22,9 @@ pub fn run(
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let (config, config_ok) = match load_config(config_path) {
-        Ok(config) => (config, true),
+    // Every problem printed counts in the summary, the config's and its files' too.
+    let (config, config_problems) = match load_config(config_path) {
+        Ok(config) => (config, 0),
         Err(e) => match e.downcast::<ConfigError>() {
             Ok(ConfigError::Invalid { problems, .. }) => {
                 for p in &problems {
@@ -37,20 +38,21 @@ pub fn run(
                     )?;
                     return Ok(Outcome::Problems);
                 }
-                (Config::default(), false)
+                (Config::default(), problems.len())
             }
             Ok(other) => return Err(other.into()),
             Err(other) => return Err(other),
         },
     };
-    let mut files_ok = true;
+    let mut file_problems = 0;
     for problem in config.files.iter().filter_map(|f| check_file(f, files)) {
         writeln!(out, "{problem}")?;
-        files_ok = false;
+        file_problems += 1;
     }
     let scan = scan_for(&config, paths, now)?;
-    report(&scan, out)?;
-    if config_ok && files_ok && scan.invalid.is_empty() {
+    let earlier = config_problems + file_problems;
+    report(&scan, now, earlier, out)?;
+    if earlier == 0 && scan.invalid.is_empty() {
         Ok(Outcome::Clean)
     } else {
         Ok(Outcome::Problems)
@@ -101,19 +103,41 @@ pub fn scan_for(config: &Config, paths: &[PathBuf], now: DateTime<Utc>) -> anyho
     }
 }
 
-/// Prints every problem of a scan, then a one-line summary.
-pub fn report(scan: &Scan, out: &mut dyn Write) -> std::io::Result<()> {
+/// Prints every problem of a scan, then its notes (a meeting that has ended: no problem, see
+/// [`crate::definition::Definition::note`]), then a one-line summary that counts `earlier`
+/// problems (the config's, printed before) with the scan's.
+pub fn report(
+    scan: &Scan,
+    now: DateTime<Utc>,
+    earlier: usize,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     for invalid in &scan.invalid {
         for p in &invalid.problems {
             writeln!(out, "{p}")?;
         }
     }
+    let notes = write_notes(scan, now, out)?;
+    let with_notes = match notes {
+        0 => String::new(),
+        n => format!(" ({n} with a note)"),
+    };
     writeln!(
         out,
-        "{} file(s) checked: {} valid, {} invalid ({} problem(s))",
+        "{} file(s) checked: {} valid{with_notes}, {} invalid ({} problem(s))",
         scan.files(),
         scan.definitions.len(),
         scan.invalid.len(),
-        scan.problem_count()
+        earlier + scan.problem_count()
     )
+}
+
+/// Prints the note of each valid definition that has one; returns how many.
+pub fn write_notes(scan: &Scan, now: DateTime<Utc>, out: &mut dyn Write) -> std::io::Result<usize> {
+    let mut count = 0;
+    for note in scan.definitions.iter().filter_map(|d| d.note(now)) {
+        writeln!(out, "{note}")?;
+        count += 1;
+    }
+    Ok(count)
 }

@@ -158,7 +158,7 @@ pub async fn run(
             "no state file (a first start, or a lost state): every booking due now is looked up in its user's meetings before anything is created, after waiting twice api.timeout for creates of a daemon that ran on a lost state to land"
         );
     }
-    let mut catalog = Catalog::new(&config.watch.dir).with_retention(config.state.retention);
+    let mut catalog = Catalog::new(&config.watch.dir);
     let now = options.clock.now();
     let changes =
         catalog

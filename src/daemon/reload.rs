@@ -70,10 +70,8 @@ impl super::Daemon {
                     (self.bookings)
                         .set_rules(Rules::of(&self.config.retry, self.options.mode.recovers()));
                     self.dispatch.reload(new.client, &self.config);
-                    self.catalog.set_retention(self.config.state.retention);
                     if dir_changed {
-                        self.catalog = Catalog::new(&self.config.watch.dir)
-                            .with_retention(self.config.state.retention);
+                        self.catalog = Catalog::new(&self.config.watch.dir);
                         watching.restart(self.catalog.dir());
                     }
                     tracing::info!(config = %path.display(), "config reloaded");

@@ -2,7 +2,8 @@
 //!
 //! A definition mirrors the create-meeting API fields (see `README.md` for the format). Values a
 //! file leaves out come from the daemon config's `[defaults]`. Checks that depend on the clock
-//! ("start is in the past") take `now` as an argument, so this module never reads the clock.
+//! (whether an endless cron rule fires again, how dense it is) take `now` as an argument, so this
+//! module never reads the clock.
 
 use std::path::{Path, PathBuf};
 
@@ -72,16 +73,52 @@ pub enum When {
     Recurring(Box<Schedule>),
 }
 
-/// What to make of times that have passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Past {
-    /// A start in the past, or a series that has ended, is an error (`validate`, `plan`).
-    Reject,
-    /// They are valid and simply have nothing left to book (the daemon, which keeps reading
-    /// a file after its meeting has happened), except a one-off that ended before
-    /// `ended_before`: its record is gone (`state.retention`), so it is an error like any
-    /// other, not a meeting to record as missed again and again.
-    Allow { ended_before: DateTime<Utc> },
+/// What a valid definition books nothing for now, said alike by `validate`, `plan` (exit 0) and
+/// the daemon (a log line): a meeting that has ended, or is under way, is not a problem with
+/// its file. A file stays in the watch dir after its meeting; that must not fail a CI job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: note: {}", self.path.display(), self.message)
+    }
+}
+
+impl Definition {
+    /// What is worth saying about this definition at `now` besides "it books what it says":
+    /// the one source of what `validate`, `plan` and the daemon say about past times (none of
+    /// which is a problem: [`parse`] decides those, the same for all three).
+    pub fn note(&self, now: DateTime<Utc>) -> Option<Note> {
+        let show = |t: DateTime<Utc>, format: &str| {
+            t.with_timezone(&self.timezone).format(format).to_string()
+        };
+        let message = match &self.when {
+            When::Once { end, .. } if *end <= now => {
+                format!(
+                    "the meeting ended {}; nothing to book",
+                    show(*end, "%F %R %Z")
+                )
+            }
+            When::Once { start, end } if *start <= now => format!(
+                "the meeting is under way ({} to {}); nothing new to book: if it was not booked before it started, the daemon records it as missed",
+                show(*start, "%F %R"),
+                show(*end, "%R %Z")
+            ),
+            When::Once { .. } => return None,
+            When::Recurring(s) if s.starts_after(now).next().is_none() => {
+                "the series has no occurrence left before `schedule.until`; nothing to book".into()
+            }
+            When::Recurring(_) => return None,
+        };
+        Some(Note {
+            path: self.path.clone(),
+            message,
+        })
+    }
 }
 
 /// Reads and validates one definition file. `id` is the definition's id (see [`Definition::id`]).
@@ -90,10 +127,9 @@ pub fn load(
     id: &str,
     defaults: &Defaults,
     now: DateTime<Utc>,
-    past: Past,
 ) -> Result<Definition, Vec<Diagnostic>> {
     let text = read_text(path)?;
-    parse(path, id, &text, defaults, now, past)
+    parse(path, id, &text, defaults, now)
 }
 
 /// Reads a file as UTF-8 text of at most [`MAX_FILE_BYTES`], refusing anything that is not a
@@ -152,14 +188,15 @@ pub fn read_text(path: &Path) -> Result<String, Vec<Diagnostic>> {
     }
 }
 
-/// Validates definition text. Every problem is reported, in file order.
+/// Validates definition text. Every problem is reported, in file order. Times that have passed
+/// are not problems (see [`Definition::note`]): `validate`, `plan` and the daemon all take a
+/// file through here, so they agree on what is invalid.
 pub fn parse(
     path: &Path,
     id: &str,
     text: &str,
     defaults: &Defaults,
     now: DateTime<Utc>,
-    past: Past,
 ) -> Result<Definition, Vec<Diagnostic>> {
     let mut c = Collector::new(path, text);
     let definition = toml_reader::parse(text, &mut c).and_then(|doc| {
@@ -168,7 +205,6 @@ pub fn parse(
             root: &root,
             defaults,
             now,
-            past,
         }
         .read(path, id, &mut c)
     });

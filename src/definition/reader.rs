@@ -7,9 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::instant::{Bound, read_bound, read_instant};
-use super::{
-    Definition, MAX_DURATION, MAX_INVITEES, MAX_SKIP_DATES, MAX_SUBJECT_BYTES, Past, When,
-};
+use super::{Definition, MAX_DURATION, MAX_INVITEES, MAX_SKIP_DATES, MAX_SUBJECT_BYTES, When};
 use crate::config::{self, Defaults, parse_timezone};
 use crate::diagnostic::Collector;
 use crate::meeting::{Instance, MeetingType, read_settings, read_users, resolve_settings, to_json};
@@ -55,7 +53,6 @@ pub(super) struct Reader<'r, 'a, 'i> {
     pub(super) root: &'r Table<'a, 'i>,
     pub(super) defaults: &'r Defaults,
     pub(super) now: DateTime<Utc>,
-    pub(super) past: Past,
 }
 
 impl Reader<'_, '_, '_> {
@@ -379,37 +376,9 @@ impl Reader<'_, '_, '_> {
                 None
             }
         };
-        let start = start?;
-        if self.past == Past::Reject && start <= self.now {
-            let span = root.get("start_time").map_or(0..0, |v| v.span());
-            c.error_hint(
-                span,
-                format!(
-                    "`start_time` {} is in the past",
-                    start.with_timezone(&timezone).format("%F %R %Z")
-                ),
-                "move the meeting to the future, or remove the file",
-            );
-            return None;
-        }
-        let end = end?;
-        if let Past::Allow { ended_before } = self.past
-            && end < ended_before
-        {
-            let span = root
-                .get("end_time")
-                .or(root.get("start_time"))
-                .map_or(0..0, |v| v.span());
-            c.error_hint(
-                span,
-                format!(
-                    "the meeting ended {}, longer ago than `state.retention` keeps records",
-                    end.with_timezone(&timezone).format("%F %R %Z")
-                ),
-                "remove the file, or move it out of the watch directory",
-            );
-            return None;
-        }
+        // A start that has passed is no problem with the file: the meeting was booked, is
+        // under way or has ended (see `Definition::note`).
+        let (start, end) = (start?, end?);
         Some(When::Once { start, end })
     }
 
@@ -467,30 +436,27 @@ impl Reader<'_, '_, '_> {
         let mut schedule = Schedule::new(cron, rule.get_ref().clone(), tz, duration?, book_ahead?);
         schedule.from = from;
         schedule.until = until;
-        let ended = until.is_some_and(|u| u <= self.now);
-        let fires = if matches!(self.past, Past::Allow { .. }) && ended {
-            // Check the rule over its own window rather than from now (eight years back from
-            // `until` catches even a 29 February rule).
-            let since =
-                from.unwrap_or_else(|| until.unwrap_or(self.now) - TimeDelta::days(8 * 366));
-            schedule.starts_after(since).next().is_some()
-        } else {
-            schedule.starts_after(self.now).next().is_some()
+        // A series with an end fires at some time in its own window (eight years back from
+        // `until` catches even a 29 February rule), whether or not any of it is left: one
+        // that has ended, or has only its last day's past occurrences, is valid with nothing
+        // to book (`Definition::note`), as a file that stays after its meeting.
+        let fires = match until {
+            Some(u) => {
+                let since = from.unwrap_or_else(|| u.min(self.now) - TimeDelta::days(8 * 366));
+                schedule.starts_after(since).next().is_some()
+            }
+            None => schedule.starts_after(self.now).next().is_some(),
         };
         if !fires {
-            let (span, message) = match until {
-                Some(_) if ended && self.past == Past::Reject => (
-                    table.get("until").map_or(rule.span(), |v| v.span()),
-                    "`schedule.until` is in the past: the series has ended".to_string(),
-                ),
-                Some(_) if !ended => (
-                    rule.span(),
-                    "the cron rule never fires between now and `schedule.until`".to_string(),
-                ),
-                _ => (rule.span(), "the cron rule never fires".to_string()),
+            let message = match (from, until) {
+                (Some(_), Some(_)) => {
+                    "the cron rule never fires between `schedule.from` and `schedule.until`"
+                }
+                (None, Some(_)) => "the cron rule never fires before `schedule.until`",
+                _ => "the cron rule never fires",
             };
             c.error_hint(
-                span,
+                rule.span(),
                 message,
                 "check the rule's day and month fields, and the window",
             );

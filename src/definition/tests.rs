@@ -22,27 +22,13 @@ fn defaults() -> Defaults {
 }
 
 fn ok(text: &str) -> Definition {
-    parse(
-        Path::new("m.toml"),
-        "m",
-        text,
-        &defaults(),
-        now(),
-        Past::Reject,
-    )
-    .unwrap_or_else(|e| panic!("expected valid, got {e:#?}"))
+    parse(Path::new("m.toml"), "m", text, &defaults(), now())
+        .unwrap_or_else(|e| panic!("expected valid, got {e:#?}"))
 }
 
 /// The problems of an invalid definition, as `line:column: message; hint` strings.
 fn errors(text: &str) -> Vec<String> {
-    match parse(
-        Path::new("m.toml"),
-        "m",
-        text,
-        &defaults(),
-        now(),
-        Past::Reject,
-    ) {
+    match parse(Path::new("m.toml"), "m", text, &defaults(), now()) {
         Ok(d) => panic!("expected problems, got {d:#?}"),
         Err(found) => found
             .iter()
@@ -256,7 +242,6 @@ fn missing_subject_and_userid() {
         "start_time = 2026-12-01T10:00:00\nduration = \"1h\"\n",
         &d,
         now(),
-        Past::Reject,
     )
     .unwrap_err();
     let shown: Vec<String> = found.iter().map(|d| d.to_string()).collect();
@@ -342,12 +327,34 @@ fn end_before_start() {
     );
 }
 
+/// A meeting that has passed is no problem with its file, for `validate`, `plan` and the
+/// daemon alike: a note says so. An ended one-off once failed `validate` (and CI) as "in the
+/// past" while the daemon counted it valid.
 #[test]
-fn start_in_the_past() {
-    let e = only_error("subject = \"x\"\nstart_time = 2026-11-25T10:00:00\nduration = \"1h\"\n");
-    assert!(
-        e.starts_with("2:14: `start_time` 2026-11-25 10:00 CST is in the past"),
-        "{e}"
+fn a_started_or_ended_one_off_is_valid_with_a_note() {
+    let note = |text: &str| ok(text).note(now()).map(|n| n.to_string());
+    // now() is 2026-11-25 20:00 CST.
+    assert_eq!(
+        note("subject = \"x\"\nstart_time = 2026-11-25T10:00:00\nduration = \"1h\"\n"),
+        Some("m.toml: note: the meeting ended 2026-11-25 11:00 CST; nothing to book".into())
+    );
+    assert_eq!(
+        note("subject = \"x\"\nstart_time = 2020-01-01T10:00:00\nduration = \"1h\"\n"),
+        Some("m.toml: note: the meeting ended 2020-01-01 11:00 CST; nothing to book".into()),
+        "however long ago"
+    );
+    assert_eq!(
+        note("subject = \"x\"\nstart_time = 2026-11-25T19:30:00\nduration = \"1h\"\n"),
+        Some("m.toml: note: the meeting is under way (2026-11-25 19:30 to 20:30 CST); nothing new to book: if it was not booked before it started, the daemon records it as missed".into())
+    );
+    assert_eq!(note(ONE_OFF), None);
+    // Broken times are errors whenever they are.
+    let e = only_error(
+        "subject = \"x\"\nstart_time = 2020-01-01T10:00:00\nend_time = 2020-01-01T09:00:00\n",
+    );
+    assert_eq!(
+        e,
+        "3:12: `end_time` is not after `start_time`; hint: a meeting must end after it starts"
     );
 }
 
@@ -536,10 +543,27 @@ fn schedule_window_problems() {
         "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nfrom = 2027-02-01\nuntil = 2027-01-01\n",
     );
     assert_eq!(e, "6:9: `schedule.until` is before `schedule.from`");
-    let e = only_error(
+    // An ended series is valid, with nothing to book (it was an error for `validate`).
+    let ended = ok(
         "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nuntil = 2026-01-01\n",
     );
-    assert!(e.starts_with("5:9: `schedule.until` is in the past"), "{e}");
+    assert_eq!(
+        ended.note(now()).map(|n| n.to_string()),
+        Some("m.toml: note: the series has no occurrence left before `schedule.until`; nothing to book".into())
+    );
+    // On its last day, after its last occurrence, too (it was "never fires between now and
+    // `schedule.until`" for a few hours).
+    let last_day = ok(
+        "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nuntil = 2026-11-25\n",
+    );
+    assert!(last_day.note(now()).is_some());
+    let e = only_error(
+        "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 30 2 *\"\nuntil = 2027-01-01\n",
+    );
+    assert!(
+        e.starts_with("4:8: the cron rule never fires before `schedule.until`"),
+        "{e}"
+    );
     let e = only_error(
         "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nbook_ahead = \"0s\"\n",
     );
@@ -585,7 +609,7 @@ fn file_over_one_mib() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(ONE_OFF.as_bytes()).unwrap();
     f.write_all(&vec![b'#'; 1024 * 1024]).unwrap();
-    let found = load(f.path(), "big", &defaults(), now(), Past::Reject).unwrap_err();
+    let found = load(f.path(), "big", &defaults(), now()).unwrap_err();
     assert_eq!(found.len(), 1);
     assert!(found[0].message.contains("at most 1 MiB"), "{found:?}");
     assert_eq!(found[0].line, None);
@@ -595,7 +619,7 @@ fn file_over_one_mib() {
 fn not_utf8_points_at_the_first_bad_byte() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(b"subject = \"caf\xe9\"\n").unwrap();
-    let found = load(f.path(), "latin1", &defaults(), now(), Past::Reject).unwrap_err();
+    let found = load(f.path(), "latin1", &defaults(), now()).unwrap_err();
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].line, found[0].column), (Some(1), Some(15)));
     assert!(found[0].message.contains("not valid UTF-8"));
@@ -606,7 +630,7 @@ fn a_byte_order_mark_is_ignored() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all("\u{feff}".as_bytes()).unwrap();
     f.write_all(ONE_OFF.as_bytes()).unwrap();
-    assert!(load(f.path(), "bom", &defaults(), now(), Past::Reject).is_ok());
+    assert!(load(f.path(), "bom", &defaults(), now()).is_ok());
 }
 
 #[cfg(unix)]
@@ -619,51 +643,16 @@ fn a_fifo_is_refused_without_blocking() {
         .status()
         .unwrap();
     assert!(status.success());
-    let found = load(&fifo, "pipe", &defaults(), now(), Past::Reject).unwrap_err();
+    let found = load(&fifo, "pipe", &defaults(), now()).unwrap_err();
     assert!(found[0].message.contains("not a regular file"), "{found:?}");
 }
 
 #[test]
-fn the_daemon_accepts_past_meetings_and_ended_series() {
-    let past = "subject = \"x\"\nstart_time = 2026-11-25T10:00:00\nduration = \"1h\"\n";
-    let d = parse(
-        Path::new("m.toml"),
-        "m",
-        past,
-        &defaults(),
-        now(),
-        Past::Allow {
-            ended_before: now() - TimeDelta::days(30),
-        },
-    )
-    .unwrap();
-    assert_eq!(once(&d).0, utc(2026, 11, 25, 2, 0));
-    let ended = "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nuntil = 2026-01-01\n";
-    parse(
-        Path::new("m.toml"),
-        "m",
-        ended,
-        &defaults(),
-        now(),
-        Past::Allow {
-            ended_before: now() - TimeDelta::days(30),
-        },
-    )
-    .unwrap();
-    // A rule that never fires is still an error.
+fn an_ended_series_whose_rule_never_fires_is_still_an_error() {
     let never = "subject = \"x\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 30 2 *\"\nuntil = 2026-01-01\n";
-    let e = parse(
-        Path::new("m.toml"),
-        "m",
-        never,
-        &defaults(),
-        now(),
-        Past::Allow {
-            ended_before: now() - TimeDelta::days(30),
-        },
-    )
-    .unwrap_err();
-    assert!(e[0].message.contains("never fires"), "{e:?}");
+    assert!(
+        only_error(never).starts_with("4:8: the cron rule never fires before `schedule.until`")
+    );
 }
 
 #[test]
@@ -725,25 +714,5 @@ fn until_a_date_keeps_a_repeated_hour_at_the_end_of_the_day() {
             utc(2027, 4, 4, 3, 0),
             utc(2027, 4, 4, 3, 30)
         ]
-    );
-}
-
-#[test]
-fn the_daemon_refuses_a_one_off_that_ended_before_the_retention_window() {
-    let old = "subject = \"x\"\nstart_time = 2026-10-01T10:00:00\nend_time = 2026-10-01T11:00:00\n";
-    let e = parse(
-        Path::new("m.toml"),
-        "m",
-        old,
-        &defaults(),
-        now(),
-        Past::Allow {
-            ended_before: now() - TimeDelta::days(30),
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        e[0].to_string(),
-        "m.toml:3:12: the meeting ended 2026-10-01 11:00 CST, longer ago than `state.retention` keeps records; hint: remove the file, or move it out of the watch directory"
     );
 }

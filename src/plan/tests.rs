@@ -20,15 +20,8 @@ fn defaults() -> Defaults {
 }
 
 fn def(id: &str, text: &str) -> Definition {
-    crate::definition::parse(
-        Path::new(id),
-        id,
-        text,
-        &defaults(),
-        now(),
-        crate::definition::Past::Reject,
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"))
+    crate::definition::parse(Path::new(id), id, text, &defaults(), now())
+        .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn standup() -> Definition {

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -17,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::booking::Name;
 use crate::config::Defaults;
-use crate::definition::{self, Definition, Past};
+use crate::definition::{self, Definition};
 use crate::diagnostic::Diagnostic;
 use crate::meeting::Settings;
 use crate::scan::{self, is_definition_file};
@@ -50,9 +49,8 @@ pub struct Catalog {
     edited: HashSet<String>,
     /// Problems found by the walk itself (a symlink out of the directory).
     walk_problems: Vec<Diagnostic>,
-    /// `state.retention`: a one-off that ended longer ago than this is an invalid file.
-    retention: Duration,
-    /// Log each problem of a file as it is read (the daemon); `plan` prints them itself.
+    /// Log each problem (and note) of a file as it is read (the daemon); `plan` prints them
+    /// itself.
     log_problems: bool,
     /// The distinct settings the definitions have (a few at most: nearly all inherit the
     /// defaults'), one copy each for all the definitions that have them.
@@ -133,7 +131,6 @@ impl Catalog {
             touched: Default::default(),
             edited: HashSet::new(),
             walk_problems: Vec::new(),
-            retention: crate::config::DEFAULT_RETENTION,
             log_problems: true,
             settings: Vec::new(),
             invalid_noted: BTreeMap::new(),
@@ -146,16 +143,6 @@ impl Catalog {
     pub fn quiet(mut self) -> Catalog {
         self.log_problems = false;
         self
-    }
-
-    /// Sets `state.retention` (see [`Past::Allow`]); takes effect as files are read.
-    pub fn with_retention(mut self, retention: Duration) -> Catalog {
-        self.set_retention(retention);
-        self
-    }
-
-    pub fn set_retention(&mut self, retention: Duration) {
-        self.retention = retention;
     }
 
     /// Whether this catalog saw the file of `id` change since it first read it.
@@ -335,9 +322,7 @@ impl Catalog {
                 {
                     return Changes::default();
                 }
-                let ended_before = crate::config::retention_cutoff(now, self.retention);
-                let parsed =
-                    definition::parse(path, id, &text, defaults, now, Past::Allow { ended_before });
+                let parsed = definition::parse(path, id, &text, defaults, now);
                 (hash, parsed)
             }
             Err(problems) => (String::new(), Err(problems)),
@@ -355,11 +340,19 @@ impl Catalog {
             self.share_settings(&mut def);
             def
         });
-        if self.log_problems
-            && let Err(problems) = &parsed
-        {
-            for p in problems {
-                tracing::warn!(definition = id, "{p}");
+        if self.log_problems {
+            match &parsed {
+                Err(problems) => {
+                    for p in problems {
+                        tracing::warn!(definition = id, "{p}");
+                    }
+                }
+                // Said as `validate` says it: a meeting that has passed is no problem.
+                Ok(def) => {
+                    if let Some(note) = def.note(now) {
+                        tracing::info!(definition = id, "{note}");
+                    }
+                }
             }
         }
         let entry = Entry {
@@ -648,25 +641,22 @@ mod tests {
     }
 
     #[test]
-    fn a_past_one_off_is_valid_for_the_daemon_within_the_retention_window() {
+    fn a_past_one_off_is_valid_for_the_daemon_however_long_ago_it_ended() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let one_off =
             |start: &str| format!("subject = \"x\"\nstart_time = {start}\nduration = \"1h\"\n");
-        // A week before `now`: kept as missed.
+        // A week before `now`: kept as missed when it was never booked.
         std::fs::write(d.join("recent.toml"), one_off("2026-11-18T10:00:00Z")).unwrap();
-        // Years ago: its record is long pruned; an invalid file, not a meeting to record.
+        // Years ago: its record is long pruned, and nothing is recorded for it again (the
+        // planner's `forget_before`); an ended meeting, not an invalid file (as for
+        // `validate`).
         std::fs::write(d.join("old.toml"), one_off("2020-01-01T10:00:00Z")).unwrap();
         let mut cat = Catalog::new(d);
         cat.rescan(&defaults(), now()).unwrap();
         let ids: Vec<_> = cat.definitions().map(|def| def.id.to_string()).collect();
-        assert_eq!(ids, ["recent"]);
-        let invalid = cat.invalid();
-        assert_eq!(invalid.len(), 1);
-        assert!(
-            invalid[0].problems[0].contains("longer ago than `state.retention`"),
-            "{invalid:?}"
-        );
+        assert_eq!(ids, ["old", "recent"]);
+        assert!(cat.invalid().is_empty(), "{:?}", cat.invalid());
     }
 
     #[test]
