@@ -186,19 +186,36 @@ impl Ledger {
         self.changed.extend(keys);
     }
 
-    /// Sends failed bookings back to `pending`, attempts reset, to be looked up (in case an
-    /// earlier create did happen) and booked again. Returns the keys it changed; keys that are
-    /// not failed are left alone.
+    /// Sends failed bookings, and missed ones whose meeting has not started at `now`, back to
+    /// `pending`, attempts reset, to be looked up (in case an earlier create did happen) and
+    /// booked again. Returns the keys it changed; other keys are left alone.
     pub fn retry(&mut self, keys: &[BookingKey], now: i64) -> Vec<BookingKey> {
         let mut done = Vec::new();
         for key in keys {
-            if self.get(key).is_some_and(|r| r.status == Status::Failed)
+            if self.get(key).is_some_and(|r| r.retryable(now))
                 && let Some(r) = self.get_mut(key)
             {
                 r.status = Status::Pending;
                 r.attempts = 0;
                 r.error_code = None;
+                r.acknowledged = None;
                 r.updated_at = now;
+                done.push(key.clone());
+            }
+        }
+        done
+    }
+
+    /// Marks the records of `keys` that need a person ([`Record::needs_a_person`]) as
+    /// acknowledged at `now`: they stay on record as they are, and need no one any more.
+    /// Returns the keys it changed; other keys are left alone.
+    pub fn acknowledge(&mut self, keys: &[BookingKey], now: i64) -> Vec<BookingKey> {
+        let mut done = Vec::new();
+        for key in keys {
+            if self.get(key).is_some_and(|r| r.needs_a_person(now))
+                && let Some(r) = self.get_mut(key)
+            {
+                r.acknowledged = Some(now);
                 done.push(key.clone());
             }
         }
@@ -289,6 +306,7 @@ impl Ledger {
     pub fn failed(&mut self, key: &BookingKey, message: &str, code: Option<i64>, now: i64) {
         if let Some(r) = self.get_mut(key) {
             r.status = Status::Failed;
+            r.acknowledged = None; // A new failure needs a person anew.
             r.last_error = Some(message.into());
             r.error_code = code;
             r.updated_at = now;
@@ -384,6 +402,7 @@ pub(crate) mod tests {
             refused: None,
             sequence: 0,
             notified: Vec::new(),
+            acknowledged: None,
         }
     }
 

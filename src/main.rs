@@ -107,14 +107,26 @@ enum Command {
     ApproveChanges,
     /// approve-removals and approve-changes at once
     Approve,
-    /// Send failed bookings back to pending, to be looked up and booked again (without
-    /// editing their files): by definition id, by DEFINITION@START, or all
+    /// Send failed bookings (and missed ones still to start) back to pending, to be looked up
+    /// and booked again (without editing their files): by definition id or glob, by
+    /// DEFINITION@START, or all failed
     Retry {
-        /// Definition ids, or booking keys as `status --json` shows them (definition@start)
+        /// Definition ids or globs (`team/*`), or booking keys as `status --json` shows them
+        /// (definition@start)
         bookings: Vec<String>,
         /// Every failed booking
         #[arg(long)]
         all_failed: bool,
+    },
+    /// Tell that failed or missed bookings, or live meetings whose cancel was refused, need no
+    /// one any more: they stay on record, and `status` and `once` no longer exit 1 for them
+    Ack {
+        /// Definition ids or globs (`team/*`), or booking keys as `status --json` shows them
+        /// (definition@start)
+        bookings: Vec<String>,
+        /// Every booking that needs a person
+        #[arg(long)]
+        all: bool,
     },
     /// After a lost or new state file: find the meetings already booked for what is due now
     /// (in each user's meeting list) and record them; creates nothing. The daemon must be
@@ -488,6 +500,7 @@ fn main() -> ExitCode {
             bookings,
             all_failed,
         } => commands::retry::run(config, &bookings, all_failed, &mut out),
+        Command::Ack { bookings, all } => commands::ack::run(config, &bookings, all, &mut out),
         Command::Recover { dry_run } => {
             run_async(commands::recover::run(config, dry_run, &mut out, ctrl_c()))
         }

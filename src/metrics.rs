@@ -77,6 +77,8 @@ pub struct Metrics {
     /// Every name the registry exposes, as a scraper sees it (counters with `_total`).
     names: Vec<String>,
     pub bookings: Family<StatusLabel, Gauge>,
+    /// Bookings that need a person, as `status` counts them ([`crate::state::Attention`]).
+    pub attention: Gauge,
     pub api_requests: Family<RequestLabels, Counter>,
     /// From the moment a request is sent (its pacing turn come, the gate passed) to its answer.
     pub api_seconds: ByEndpoint,
@@ -152,6 +154,12 @@ impl Metrics {
             "bookings",
             "Bookings on record, by status",
             bookings.clone(),
+        );
+        let attention = Gauge::default();
+        r.add(
+            "attention",
+            "Bookings that need a person: failed, missed or pending too long, or live after a refused cancel, and not acknowledged",
+            attention.clone(),
         );
         let api_requests = Family::<RequestLabels, Counter>::default();
         r.add(
@@ -270,6 +278,7 @@ impl Metrics {
             names,
             notifications,
             bookings,
+            attention,
             api_requests,
             api_seconds,
             pacing_seconds,

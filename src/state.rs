@@ -68,6 +68,12 @@ pub struct Record {
     /// is announced once per target, across restarts too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notified: Vec<String>,
+    /// Unix seconds when the failure, miss or refused cancel this record shows was
+    /// acknowledged: by an operator (`ack`), or by the daemon when the definition is gone.
+    /// It then needs no one any more ([`Record::needs_a_person`]); a new failure or refusal
+    /// clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<i64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -195,11 +201,29 @@ impl Record {
                 .as_ref()
                 .is_some_and(|x| x.kind == ChangeKind::Cancel)
     }
+
+    /// Whether `retry` can send it back to be booked at `now` (unix seconds): a failed
+    /// booking, or a missed one whose meeting has not started (a missed meeting that has
+    /// started cannot be booked any more).
+    pub fn retryable(&self, now: i64) -> bool {
+        self.status == Status::Failed
+            || (self.status == Status::Missed && self.occurrence_start > now)
+    }
+
+    /// Whether this record needs a person at `now` (unix seconds) for what it shows: a failed
+    /// or missed booking, or a meeting [`Record::live_after_a_refused_cancel`], that nobody
+    /// has acknowledged yet (see [`Record::acknowledged`]). Pending ones are judged by time
+    /// instead ([`Attention::of`]).
+    pub fn needs_a_person(&self, now: i64) -> bool {
+        self.acknowledged.is_none()
+            && (matches!(self.status, Status::Failed | Status::Missed)
+                || self.live_after_a_refused_cancel(now))
+    }
 }
 
 /// What to do about a meeting [`Record::live_after_a_refused_cancel`], as `status` and `once`
 /// say it.
-pub const REFUSED_CANCEL_TODO: &str = "cancel it in Tencent Meeting as its user, or restore its definition; it counts until the meeting ends";
+pub const REFUSED_CANCEL_TODO: &str = "cancel it in Tencent Meeting as its user (then `wemeet-scheduler ack` it), or restore its definition; it counts until the meeting ends or is acknowledged";
 
 /// A request body as recorded: kept as the JSON text it was serialized to, so rewriting the
 /// state does not rebuild it.
@@ -312,7 +336,10 @@ pub struct QuotaWait {
     pub reason: String,
 }
 
-/// What in a state needs a person: the reasons `status` and `once` exit 1.
+/// What in a state needs a person: the reasons `status` and `once` exit 1. A failed or missed
+/// booking, or a live meeting whose cancel was refused, counts until it is acknowledged
+/// (`ack`), retried, or its definition is gone ([`Record::needs_a_person`]), not for as long
+/// as its record is kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attention {
     pub failed: usize,
@@ -327,32 +354,48 @@ pub struct Attention {
 }
 
 impl Attention {
-    /// Counts what needs a person in `state` at `now`. Records live until `state.retention`
-    /// prunes them, so a failure or a miss counts for that long.
+    /// Counts what needs a person in `state` at `now`.
     pub fn of(
         state: &State,
         now: chrono::DateTime<chrono::Utc>,
         alert_after: std::time::Duration,
     ) -> Attention {
-        let stuck_before =
-            now.timestamp() - i64::try_from(alert_after.as_secs()).unwrap_or(i64::MAX);
-        let count = |status: Status| state.bookings.iter().filter(|r| r.status == status).count();
         Attention {
-            failed: count(Status::Failed),
-            missed: count(Status::Missed),
-            stuck: state
-                .bookings
-                .iter()
-                .filter(|r| r.status == Status::Pending && r.updated_at < stuck_before)
-                .count(),
             held_removals: state.held_removals.len(),
             invalid_files: state.invalid.len(),
-            refused_cancels: state
-                .bookings
-                .iter()
-                .filter(|r| r.live_after_a_refused_cancel(now.timestamp()))
-                .count(),
+            ..Attention::of_bookings(&state.bookings, now, alert_after)
         }
+    }
+
+    /// The bookings' part of [`Attention::of`] (the daemon's `wemeet_attention` gauge).
+    pub fn of_bookings<'r>(
+        bookings: impl IntoIterator<Item = &'r Record>,
+        now: chrono::DateTime<chrono::Utc>,
+        alert_after: std::time::Duration,
+    ) -> Attention {
+        let stuck_before =
+            now.timestamp() - i64::try_from(alert_after.as_secs()).unwrap_or(i64::MAX);
+        let mut a = Attention::default();
+        for r in bookings {
+            if r.status == Status::Pending && r.updated_at < stuck_before {
+                a.stuck += 1;
+            }
+            if !r.needs_a_person(now.timestamp()) {
+                continue;
+            }
+            match r.status {
+                Status::Failed => a.failed += 1,
+                Status::Missed => a.missed += 1,
+                _ => a.refused_cancels += 1,
+            }
+        }
+        a
+    }
+
+    /// The bookings that need a person (failed, missed, pending too long, live after a
+    /// refused cancel): what `wemeet_attention` shows.
+    pub fn bookings(&self) -> usize {
+        self.failed + self.missed + self.stuck + self.refused_cancels
     }
 
     pub fn needs_a_person(&self) -> bool {

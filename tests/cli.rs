@@ -1286,7 +1286,7 @@ gone        2030-01-03 18:00 CST  booked  m-gone      -     -         1         
 kept        2030-01-04 18:00 CST  booked  m-kept      -     -         1         PUT /v1/meetings/m: error 9100
 (1 booking(s) of meetings that have ended not shown; --all shows them)
 
-CANCELS REFUSED: 1 meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, cancel it in Tencent Meeting as its user, or restore its definition; it counts until the meeting ends:
+CANCELS REFUSED: 1 meeting(s) that should be cancelled stay live; the service refused the cancel for good, and it is not sent again. For each, cancel it in Tencent Meeting as its user (then `wemeet-scheduler ack` it), or restore its definition; it counts until the meeting ends or is acknowledged:
   gone (2030-01-03 18:00 CST), meeting m-gone of ops-bot: POST /v1/meetings/m/cancel: HTTP 500, error 9100: no permission
 "
     );

@@ -982,3 +982,134 @@ async fn a_twin_adopted_while_its_create_was_on_its_way_gives_the_meeting_back()
     d.stop().await;
     assert_eq!(env.creates(), 2, "one meeting each");
 }
+
+/// A one-off that started before the tests' "now" (`t0`): the daemon records it as missed.
+const STARTED: &str =
+    "subject = \"Standup\"\nstart_time = 2029-12-31T22:00:00Z\nduration = \"1h\"\n";
+/// Its booking key (2029-12-31T22:00:00Z).
+const STARTED_AT: i64 = 1_893_448_800;
+
+/// Runs the binary's `subcommand` on `env`'s config: its exit code and its stdout.
+fn run_cli(env: &Env, subcommand: &str, args: &[&str]) -> (i32, String) {
+    let out = env
+        .command(subcommand)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_booking_needs_a_person_until_it_is_acknowledged() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::with_config(FakeConfig::default(), |text| {
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n")
+    })
+    .await;
+    env.write("standup.toml", STARTED);
+    assert_eq!(env.start(Mode::Once).finish().await.missed, 1);
+    // The daemon is stopped: `status` and `once` stay red until the miss is acknowledged.
+    assert_eq!(run_cli(&env, "status", &[]).0, 1);
+    assert_eq!(run_cli(&env, "once", &[]).0, 1);
+    assert_eq!(
+        run_cli(&env, "ack", &["standup"]),
+        (
+            0,
+            format!(
+                "1 booking(s) acknowledged; they stay on record and need no one any more:\n  standup@{STARTED_AT}\n"
+            )
+        )
+    );
+    assert_eq!(run_cli(&env, "status", &[]).0, 0);
+    assert_eq!(run_cli(&env, "once", &[]).0, 0);
+    let r = &env.state().bookings[0];
+    assert_eq!(r.status, Status::Missed, "it stays on record as it was");
+    assert!(r.acknowledged.is_some());
+
+    // The daemon runs: the ack waits for its next pass (a reload here), and the gauge follows.
+    env.write(
+        "review.toml",
+        &STARTED
+            .replace("Standup", "Review")
+            .replace("22:00", "23:00"),
+    );
+    let mut d = env.start(Mode::Run);
+    d.ready().await;
+    until_on_record(&env, "the miss", |s| s.bookings.len() == 2).await;
+    let attention = || async {
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("wemeet_attention "))
+            .map(str::to_string)
+    };
+    assert_eq!(attention().await.as_deref(), Some("1"));
+    assert_eq!(run_cli(&env, "status", &[]).0, 1);
+    assert_eq!(
+        run_cli(&env, "ack", &["--all"]),
+        (
+            0,
+            format!(
+                "asked the running daemon to acknowledge 1 booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):\n  review@{}\n",
+                STARTED_AT + 3600
+            )
+        )
+    );
+    d.reload.send(()).unwrap();
+    // The gauge is set once the ack is written.
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    while attention().await.as_deref() != Some("0") {
+        assert!(std::time::Instant::now() < deadline, "wemeet_attention 0");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+    assert_eq!(run_cli(&env, "status", &[]).0, 0);
+    assert!(
+        env.state()
+            .bookings
+            .iter()
+            .all(|r| r.acknowledged.is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_booking_whose_definition_is_gone_needs_no_one() {
+    let env = Env::new(FakeConfig::default()).await;
+    let file = env.write("standup.toml", STARTED);
+    assert_eq!(env.start(Mode::Once).finish().await.missed, 1);
+    assert_eq!(run_cli(&env, "status", &[]).0, 1);
+    std::fs::remove_file(file).unwrap();
+    env.start(Mode::Once).finish().await;
+    assert_eq!(run_cli(&env, "status", &[]).0, 0);
+    let r = &env.state().bookings[0];
+    assert_eq!((r.status, r.acknowledged.is_some()), (Status::Missed, true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_books_a_missed_booking_whose_meeting_is_still_ahead() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("standup.toml", STARTED);
+    assert_eq!(env.start(Mode::Once).finish().await.missed, 1);
+    // The clock was ahead (or the meeting moved back): the meeting is still to come.
+    env.clock.set(t0() - TimeDelta::days(1));
+    assert_eq!(
+        run_cli(&env, "retry", &["standup"]),
+        (
+            0,
+            format!(
+                "1 booking(s) back to pending; the next `run` or `once` looks each up and books it:\n  standup@{STARTED_AT}\n"
+            )
+        )
+    );
+    let summary = env.start(Mode::Once).finish().await;
+    assert_eq!((summary.booked, summary.missed), (1, 0));
+    assert_eq!(env.creates(), 1);
+    assert_eq!(env.state().bookings[0].status, Status::Booked);
+}

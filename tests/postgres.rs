@@ -41,6 +41,7 @@ fn record(def: &str, start: i64, status: Status) -> Record {
         refused: None,
         sequence: 0,
         notified: Vec::new(),
+        acknowledged: None,
     }
 }
 

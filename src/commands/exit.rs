@@ -220,7 +220,7 @@ pub const TABLE: &[(&str, &[(Ending, &str)])] = &[
             (Ending::Clean, "nothing needs a person"),
             (
                 Ending::Problems,
-                "a person is needed: a booking failed, or was missed (while its record is kept, `state.retention`), or is pending for longer than `retry.alert_after` (default 15m); removals are held; a definition file is invalid; a meeting whose cancel the service refused for good has not ended (`once` also when something is still pending at its end)",
+                "a person is needed: a booking failed or was missed (until it is acknowledged with `ack`, retried, or its definition is gone), or is pending for longer than `retry.alert_after` (default 15m); removals are held; a definition file is invalid; a meeting whose cancel the service refused for good has not ended and is not acknowledged (`once` also when something is still pending at its end)",
             ),
             (
                 Ending::CouldNotRun,
@@ -248,7 +248,7 @@ pub const TABLE: &[(&str, &[(Ending, &str)])] = &[
         ],
     ),
     (
-        "`approve-removals`, `approve-changes`, `approve`, `retry`, `export ics`, `state backup`, `state restore`, `demo`",
+        "`approve-removals`, `approve-changes`, `approve`, `retry`, `ack`, `export ics`, `state backup`, `state restore`, `demo`",
         &[
             (Ending::Clean, "done"),
             (

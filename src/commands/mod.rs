@@ -1,6 +1,7 @@
 //! The subcommands' work, one module each, printing to the writers they are given. The CLI in
 //! `main.rs` only parses arguments; [`exit`] turns how a command ended into its exit code.
 
+pub mod ack;
 pub mod approve;
 pub mod demo;
 pub mod exit;

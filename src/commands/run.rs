@@ -44,7 +44,10 @@ pub async fn run(
     // Whenever a person is needed, as `status` says: not just what failed in this run.
     let (state, now) = (crate::store::read_for(&state_config)?, chrono::Utc::now());
     let attention = crate::state::Attention::of(&state, now, alert_after);
-    for r in (state.bookings.iter()).filter(|r| r.live_after_a_refused_cancel(now.timestamp())) {
+    let refused = |r: &&crate::state::Record| {
+        r.live_after_a_refused_cancel(now.timestamp()) && r.needs_a_person(now.timestamp())
+    };
+    for r in state.bookings.iter().filter(refused) {
         tracing::error!(
             booking = %r.key(),
             meeting_id = r.meeting_id.as_deref().unwrap_or("-"),

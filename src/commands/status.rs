@@ -35,6 +35,9 @@ struct Row<'a> {
     trace: Option<&'a str>,
     /// Unix seconds of the record's last change.
     updated_at: i64,
+    /// Unix seconds when its failure, miss or refused cancel was acknowledged (`ack`, or by
+    /// the daemon when its definition is gone).
+    acknowledged_at: Option<i64>,
 }
 
 fn row(r: &Record, fallback: Tz) -> Row<'_> {
@@ -68,6 +71,7 @@ fn row(r: &Record, fallback: Tz) -> Row<'_> {
         cause: (r.status == state::Status::Failed).then(|| cause(r.error_code)),
         trace: r.last_error.as_deref().and_then(trace_of),
         updated_at: r.updated_at,
+        acknowledged_at: r.acknowledged,
     }
 }
 
@@ -158,12 +162,11 @@ pub fn run(
 ) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
     let state = crate::store::read_for(&config.state)?;
+    // Ended, and needing nothing more (what needs a person is shown until it is dealt with).
     let finished = |r: &Record| {
         r.occurrence_end < now.timestamp()
-            && matches!(
-                r.status,
-                state::Status::Booked | state::Status::Cancelled | state::Status::Missed
-            )
+            && r.status != state::Status::Pending
+            && !r.needs_a_person(now.timestamp())
     };
     let (mut records, ended): (Vec<&Record>, Vec<&Record>) = state
         .bookings
@@ -235,6 +238,7 @@ pub fn run(
             .bookings
             .iter()
             .filter(|r| r.live_after_a_refused_cancel(now.timestamp()))
+            .filter(|r| r.needs_a_person(now.timestamp()))
             .collect();
         if !refused.is_empty() {
             writeln!(
@@ -334,7 +338,10 @@ fn write_table(records: &[&Record], tz: Tz, out: &mut dyn Write) -> std::io::Res
             [
                 r.definition.to_string(),
                 show_start(r.occurrence_start, r.timezone.as_deref(), tz, "%F %H:%M %Z"),
-                r.status.as_str().to_string(),
+                match r.acknowledged {
+                    Some(_) => format!("{} (acked)", r.status.as_str()),
+                    None => r.status.as_str().to_string(),
+                },
                 r.meeting_id.as_deref().unwrap_or("-").to_string(),
                 r.meeting_code.as_deref().unwrap_or("-").to_string(),
                 r.join_url.as_deref().unwrap_or("-").to_string(),

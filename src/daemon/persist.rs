@@ -309,7 +309,7 @@ impl Persist {
 }
 
 /// The gauges a write changes: bookings by status (one walk over the records for all five),
-/// held removals, invalid files, creates waiting for a quota.
+/// those that need a person, held removals, invalid files, creates waiting for a quota.
 fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta, invalid_files: usize) {
     let mut counts: BTreeMap<&'static str, i64> = [
         Status::Pending,
@@ -331,6 +331,14 @@ fn observe(m: &Metrics, bookings: &Bookings, meta: &store::Meta, invalid_files: 
             })
             .set(n);
     }
+    // As of the last pass: the clock the daemon runs on.
+    let now = chrono::DateTime::from_timestamp(meta.last_pass.unwrap_or(0), 0).unwrap_or_default();
+    let attention = crate::state::Attention::of_bookings(
+        bookings.records().values(),
+        now,
+        bookings.rules().alert_after,
+    );
+    m.attention.set(attention.bookings() as i64);
     m.held_removals.set(meta.held_removals.len() as i64);
     m.invalid_definitions.set(invalid_files as i64);
     m.waiting_for_quota
@@ -363,6 +371,7 @@ mod tests {
             max_attempts: 4,
             max_delay: Duration::from_secs(60),
             recover: false,
+            alert_after: Duration::from_secs(900),
         };
         let mut bookings = Bookings::new(Ledger::default(), rules);
         let rows = 2 * PART + 1;
@@ -426,6 +435,7 @@ mod tests {
                 max_attempts: 4,
                 max_delay: Duration::from_secs(60),
                 recover: false,
+                alert_after: Duration::from_secs(900),
             };
             let mut bookings = Bookings::new(Ledger::default(), rules);
             let mut persist = Persist::new(values(100, 1), store.writer().unwrap());

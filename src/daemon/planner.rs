@@ -160,7 +160,7 @@ impl Planner {
             Ok(requests) => requests,
             Err(e) => {
                 tracing::error!(
-                    "cannot read the operators' requests (retry, approve): {e}; trying again at the next pass"
+                    "cannot read the operators' requests (retry, ack, approve): {e}; trying again at the next pass"
                 );
                 return;
             }
@@ -176,6 +176,15 @@ impl Planner {
                         .filter_map(|k| BookingKey::parse(k))
                         .collect();
                     bookings.retry(&keys, "asked for with `wemeet-scheduler retry`", now);
+                    self.done(vec![r.id]);
+                }
+                RequestKind::Ack => {
+                    let keys: Vec<BookingKey> = r
+                        .items
+                        .iter()
+                        .filter_map(|k| BookingKey::parse(k))
+                        .collect();
+                    bookings.acknowledge(&keys, "with `wemeet-scheduler ack`", now);
                     self.done(vec![r.id]);
                 }
                 RequestKind::ApproveRemovals => {
@@ -262,6 +271,7 @@ impl Planner {
             // rescan, a reload, every pass of `once`), as `retry` and `approve` say: not a
             // query of the store at every pass.
             self.take_requests(w.reader, bookings, now).await;
+            steps::acknowledge_gone(w.catalog, bookings, now);
             let pruned = bookings.prune(w.config.state.forget_before(now).timestamp());
             if pruned > 0 {
                 tracing::info!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::booking::BookingKey;
+use crate::booking::{BookingKey, Status};
 use crate::lifecycle::Bookings;
 use crate::plan::{Action, Wanted};
 use crate::state::{Change, RecordedRequest};
@@ -104,4 +104,18 @@ pub(super) fn hash_of(catalog: &Catalog, key: &BookingKey) -> String {
         .hash_of(&key.definition)
         .unwrap_or_default()
         .to_string()
+}
+
+/// A failed or missed booking whose definition is gone (no file, valid or not) needs no one
+/// any more: it is acknowledged for the operator. A live meeting whose cancel was refused is
+/// not: its definition is gone by nature, and the meeting still needs a person.
+pub(super) fn acknowledge_gone(catalog: &Catalog, bookings: &mut Bookings, now: DateTime<Utc>) {
+    let gone: Vec<BookingKey> = (bookings.records().values())
+        .filter(|r| matches!(r.status, Status::Failed | Status::Missed))
+        .filter(|r| r.needs_a_person(now.timestamp()) && catalog.hash_of(&r.definition).is_none())
+        .map(|r| r.key())
+        .collect();
+    if !gone.is_empty() {
+        bookings.acknowledge(&gone, "its definition is gone", now);
+    }
 }

@@ -386,6 +386,7 @@ impl Bookings {
                             error_code: e.code(),
                             at: now.timestamp(),
                         }));
+                        r.acknowledged = None; // A new refusal needs a person anew.
                         tracing::error!(booking = %key, error_code = e.code(), trace = e.trace(), cause = %message, "the {} of a booked meeting was refused; it is not tried again until the definition changes", kind.as_str());
                     }
                     _ => {

@@ -128,6 +128,9 @@ pub struct Rules {
     pub max_delay: Duration,
     /// `recover`: a booking looked up and not found is dropped (and told), not created.
     pub recover: bool,
+    /// `retry.alert_after`: a booking pending for longer needs a person (the
+    /// `wemeet_attention` gauge counts it, as `status` does).
+    pub alert_after: Duration,
 }
 
 /// What the daemon is asked to do or tell.
@@ -261,6 +264,7 @@ impl Rules {
             max_attempts: retry.max_attempts,
             max_delay: retry.max_delay,
             recover,
+            alert_after: retry.alert_after,
         }
     }
 }
@@ -297,6 +301,11 @@ impl Bookings {
     /// Every output so far.
     pub fn drain(&mut self) -> Vec<Output> {
         self.out.drain(..).collect()
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     pub fn records(&self) -> &Ledger {
@@ -378,15 +387,25 @@ impl Bookings {
 
     // ---- Operator and plan steps ------------------------------------------------------------
 
-    /// Failed bookings back to pending, to be looked up (an earlier create may have happened)
-    /// and booked again. Returns how many went back.
+    /// Failed bookings (and missed ones not started yet) back to pending, to be looked up (an
+    /// earlier create may have happened) and booked again. Returns how many went back.
     pub fn retry(&mut self, keys: &[BookingKey], why: &str, now: DateTime<Utc>) -> usize {
         let done = self.records.retry(keys, now.timestamp());
         for key in &done {
             let live = self.live.entry(key.clone()).or_default();
             live.phase = Phase::Unsure { not_before: None };
             live.lookups = 0;
-            tracing::info!(booking = %key, "retrying a failed booking: {why}");
+            tracing::info!(booking = %key, "retrying a failed or missed booking: {why}");
+        }
+        done.len()
+    }
+
+    /// Failed or missed bookings, or live meetings whose cancel was refused, acknowledged:
+    /// they stay as they are and need no one any more. Returns how many were.
+    pub fn acknowledge(&mut self, keys: &[BookingKey], why: &str, now: DateTime<Utc>) -> usize {
+        let done = self.records.acknowledge(keys, now.timestamp());
+        for key in &done {
+            tracing::info!(booking = %key, "acknowledged: {why}");
         }
         done.len()
     }
@@ -672,6 +691,7 @@ impl Bookings {
             refused: None,
             sequence: 0,
             notified: previous.map(|r| r.notified.clone()).unwrap_or_default(),
+            acknowledged: None,
         }
     }
 }

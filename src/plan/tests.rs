@@ -192,6 +192,7 @@ fn record(status: Status) -> Record {
         refused: None,
         sequence: 0,
         notified: Vec::new(),
+        acknowledged: None,
     }
 }
 

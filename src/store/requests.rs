@@ -1,10 +1,10 @@
-//! Operator requests: rows in the store that `retry`, `approve-removals` and
+//! Operator requests: rows in the store that `retry`, `ack`, `approve-removals` and
 //! `approve-changes` leave for the daemon.
 
 use super::{Kind, postgres, sniff, sqlite};
 use crate::state::StateError;
 
-/// What an operator asks the daemon for: a row in the store, written by `retry`,
+/// What an operator asks the daemon for: a row in the store, written by `retry`, `ack`,
 /// `approve-removals` and `approve-changes`, read by the daemon (the leader, on PostgreSQL) at
 /// each pass. A running daemon acts on it at its next pass; a stopped one when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,19 +12,22 @@ pub struct Request {
     /// Rising: the daemon acts on each once, and removes it once done.
     pub id: i64,
     pub kind: RequestKind,
-    /// Booking keys (`definition@start`) for a retry; definition ids for an approval.
+    /// Booking keys (`definition@start`) for a retry or an ack; definition ids for an approval.
     pub items: Vec<String>,
 }
 
 /// What a [`Request`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
-    /// Failed bookings back to pending.
+    /// Failed bookings (and missed ones not started) back to pending.
     Retry,
     /// Cancel the meetings of definitions whose removal is held back.
     ApproveRemovals,
     /// Make the held changes of these definitions' meetings.
     ApproveChanges,
+    /// Failed or missed bookings, or live meetings whose cancel was refused, need no one
+    /// any more.
+    Ack,
 }
 
 impl RequestKind {
@@ -33,6 +36,7 @@ impl RequestKind {
             RequestKind::Retry => "retry",
             RequestKind::ApproveRemovals => "approve-removals",
             RequestKind::ApproveChanges => "approve-changes",
+            RequestKind::Ack => "ack",
         }
     }
 
@@ -41,6 +45,7 @@ impl RequestKind {
             RequestKind::Retry,
             RequestKind::ApproveRemovals,
             RequestKind::ApproveChanges,
+            RequestKind::Ack,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

@@ -87,6 +87,7 @@ enum Ev {
     ChangeFailed,
     Lost,
     Retry,
+    Ack,
     Missed,
     Forget,
     Moved,
@@ -97,7 +98,7 @@ enum Ev {
 }
 
 impl Ev {
-    const ALL: [Ev; 21] = [
+    const ALL: [Ev; 22] = [
         Intent,
         LookUpFirst,
         Unsendable,
@@ -112,6 +113,7 @@ impl Ev {
         ChangeFailed,
         Lost,
         Retry,
+        Ack,
         Missed,
         Forget,
         Moved,
@@ -134,6 +136,7 @@ impl Ev {
             Changed | ChangeFailed => "changed",
             Lost => "lost",
             Retry => "retry",
+            Ack => "acknowledge",
             Missed => "missed",
             Forget => "forget",
             Moved => "moved",
@@ -162,6 +165,7 @@ impl Ev {
             DispatchCreate => b.dispatch_create(&d).to_string(),
             DispatchChange => format!("{:?}", b.dispatch_change(&d).map(|c| c.change.kind())),
             Retry => b.retry(&[d], "asked", t).to_string(),
+            Ack => b.acknowledge(&[d], "asked", t).to_string(),
             Moved => format!(
                 "{:?}",
                 b.moved(&d, &"new".into(), None).map(|k| k.to_string())
@@ -228,7 +232,15 @@ fn on_record(b: &Bookings, key: &BookingKey) -> String {
         Some(r) => {
             let status = format!("{:?}", r.status).to_lowercase();
             let change = if r.change.is_some() { " change" } else { "" };
-            format!("{status} {} {}{change}", r.attempts, r.definition_hash)
+            let acked = if r.acknowledged.is_some() {
+                " acked"
+            } else {
+                ""
+            };
+            format!(
+                "{status} {} {}{change}{acked}",
+                r.attempts, r.definition_hash
+            )
         }
     }
 }
@@ -249,7 +261,9 @@ const ROWS: &[Row] = &[
     (CANCEL_ON_RECORD, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     (BOOKED, DispatchChange, "Idle", "booked 1 h1", &["None"]),
     (FAILED, Retry, "Unsure", "pending 0 h1", &["1"]),
+    (FAILED, Ack, "Idle", "failed 1 h1 acked", &["1"]),
     (BOOKED, Retry, "Idle", "booked 1 h1", &["0"]),
+    (BOOKED, Ack, "Idle", "booked 1 h1", &["0"]),
     (NEW, Missed, "Idle", "missed 0 h1", &["missed d"]),
     (HELD_BACK, Missed, "Idle", "missed 0 h1", &["missed d"]),
     (HELD_BACK, Forget, "Idle", "none", &[]),
@@ -262,6 +276,7 @@ const ROWS: &[Row] = &[
     (QUEUED, Unsendable, "Unsure", "pending 0 h1", &["pass"]),
     (QUEUED, DispatchCreate, "Sending(Create)", "pending 1 h1", &["true"]),
     (QUEUED, Retry, "Queued", "pending 0 h1", &["0"]),
+    (QUEUED, Ack, "Queued", "pending 0 h1", &["0"]),
     (QUEUED, Prune, "Queued", "pending 0 h1", &["0"]),
     (CANCEL_RECORDED, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     // Sending(Create).
@@ -269,18 +284,21 @@ const ROWS: &[Row] = &[
     (CREATING, CreateUnclear, "Unsure", "pending 1 h1", &["pass"]),
     (CREATING, Lost, "Unsure", "pending 1 h1", &["pass"]),
     (CREATING, Retry, "Sending(Create)", "pending 1 h1", &["0"]),
+    (CREATING, Ack, "Sending(Create)", "pending 1 h1", &["0"]),
     (CREATING, Prune, "Sending(Create)", "pending 1 h1", &["0"]),
     // Sending(LookUp).
     (LOOKING_UP, NotFound, "LookedUp", "pending 1 h1", &["pass"]),
     (LOOKING_UP, Found, "Idle", "booked 1 h1", &["pass", "booked d adopted=true"]),
     (LOOKING_UP, Lost, "Unsure", "pending 1 h1", &["pass"]),
     (LOOKING_UP, Retry, "Sending(LookUp)", "pending 1 h1", &["0"]),
+    (LOOKING_UP, Ack, "Sending(LookUp)", "pending 1 h1", &["0"]),
     (LOOKING_UP, Prune, "Sending(LookUp)", "pending 1 h1", &["0"]),
     // Sending(Change).
     (CANCELLING, Changed, "Idle", "cancelled 1 h1", &["cancelled: gone d", "pass"]),
     (CANCELLING, ChangeFailed, "Waiting(+300)", "booked 1 h1 change", &["wake +300"]),
     (CANCELLING, Lost, "Unsure", "booked 1 h1 change", &["pass"]),
     (CANCELLING, Retry, "Sending(Change)", "booked 1 h1 change", &["0"]),
+    (CANCELLING, Ack, "Sending(Change)", "booked 1 h1 change", &["0"]),
     (CANCELLING, Prune, "Sending(Change)", "booked 1 h1 change", &["0"]),
     // Unsure: a create that may have happened (or a change that may have been sent).
     (UNSURE, DispatchLookup, "Sending(LookUp)", "pending 1 h1", &["true"]),
@@ -289,6 +307,7 @@ const ROWS: &[Row] = &[
     (LOOK_UP_FIRST, Unsendable, "Unsure", "pending 0 h2", &["pass"]),
     (CHANGE_LOST, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     (UNSURE, Retry, "Unsure", "pending 1 h1", &["0"]),
+    (UNSURE, Ack, "Unsure", "pending 1 h1", &["0"]),
     (UNSURE, Missed, "Idle", "missed 1 h1", &["missed d"]),
     (UNSURE, Forget, "Idle", "none", &[]),
     (UNSURE, Moved, "Unsure", "pending 1 h1", &["Some(\"new\")", "pass"]),
@@ -299,6 +318,7 @@ const ROWS: &[Row] = &[
     // LookedUp: not found, to be created again.
     (LOOKED_UP, Intent, "Queued", "pending 1 h2", &["true"]),
     (LOOKED_UP, Retry, "LookedUp", "pending 1 h1", &["0"]),
+    (LOOKED_UP, Ack, "LookedUp", "pending 1 h1", &["0"]),
     (LOOKED_UP, Missed, "Idle", "missed 1 h1", &["missed d"]),
     (LOOKED_UP, Forget, "Idle", "none", &[]),
     (LOOKED_UP, Prune, "LookedUp", "pending 1 h1", &["0"]),
@@ -306,6 +326,7 @@ const ROWS: &[Row] = &[
     (CREATE_WAITING, Intent, "Queued", "pending 1 h2", &["true"]),
     (CHANGE_WAITING, DispatchChange, "Sending(Change)", "booked 1 h1 change", &["Some(Cancel)"]),
     (CREATE_WAITING, Retry, "Waiting(+300)", "pending 1 h1", &["0"]),
+    (CREATE_WAITING, Ack, "Waiting(+300)", "pending 1 h1", &["0"]),
     (CREATE_WAITING, Missed, "Idle", "missed 1 h1", &["missed d"]),
     (CREATE_WAITING, Forget, "Idle", "none", &[]),
     (CHANGE_WAITING, DropChange, "Waiting(+300)", "booked 1 h1", &[]),

@@ -26,6 +26,7 @@ fn rules() -> Rules {
         max_attempts: 4,
         max_delay: Duration::from_secs(300),
         recover: false,
+        alert_after: Duration::from_secs(900),
     }
 }
 
