@@ -567,8 +567,7 @@ async fn a_refused_cancel_or_modify_is_recorded_and_not_sent_again_until_the_fil
     assert!(
         live[0].contains("booking=planning@1893664800")
             && live[0].contains("error 13602")
-            && live[0]
-                .contains("cancel it in Tencent Meeting as its user, or restore its definition"),
+            && live[0].contains(wemeet_scheduler::state::REFUSED_CANCEL_TODO),
         "{log}"
     );
     let status = env.command("status").output().unwrap();
