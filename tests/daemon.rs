@@ -1113,3 +1113,69 @@ async fn retry_books_a_missed_booking_whose_meeting_is_still_ahead() {
     assert_eq!(env.creates(), 1);
     assert_eq!(env.state().bookings[0].status, Status::Booked);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ack_takes_keys_and_globs_and_says_what_it_did() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("team/standup.toml", STARTED);
+    env.write(
+        "team/review.toml",
+        &STARTED
+            .replace("Standup", "Review")
+            .replace("22:00", "23:00"),
+    );
+    env.write(
+        "ops.toml",
+        &STARTED.replace("Standup", "Ops").replace("22:00", "21:00"),
+    );
+    assert_eq!(env.start(Mode::Once).finish().await.missed, 3);
+    // Naming nothing is refused, with what to name.
+    let none = env
+        .command("ack")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&none.stderr),
+        "error: name the bookings to acknowledge (a definition id or glob, or DEFINITION@START as `status` shows it), or give --all\n"
+    );
+    let done = |keys: &[String]| {
+        let mut out = format!(
+            "{} booking(s) acknowledged; they stay on record and need no one any more:\n",
+            keys.len()
+        );
+        for k in keys {
+            out.push_str(&format!("  {k}\n"));
+        }
+        (0, out)
+    };
+    // A booking's key.
+    let ops = format!("ops@{}", STARTED_AT - 3600);
+    assert_eq!(
+        run_cli(&env, "ack", &[&ops]),
+        done(std::slice::from_ref(&ops))
+    );
+    assert_eq!(
+        run_cli(&env, "status", &[]).0,
+        1,
+        "the team's still need someone"
+    );
+    // A glob.
+    assert_eq!(
+        run_cli(&env, "ack", &["team/*"]),
+        done(&[
+            format!("team/review@{}", STARTED_AT + 3600),
+            format!("team/standup@{STARTED_AT}"),
+        ])
+    );
+    // Nothing is left to acknowledge.
+    assert_eq!(
+        run_cli(&env, "ack", &["--all"]),
+        (
+            0,
+            "no failed or missed booking, or live meeting whose cancel was refused, that needs a person matches; nothing to acknowledge\n".to_string()
+        )
+    );
+    assert_eq!(run_cli(&env, "status", &[]).0, 0);
+}
