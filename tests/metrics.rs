@@ -96,3 +96,46 @@ fn names_are_read_as_a_scraper_reads_them() {
         ["process_open_fds", "wemeet_a_total", "wemeet_bookings"]
     );
 }
+
+/// The sample alert rules: the README shows the file as it is, every metric they use is one a
+/// scrape shows, and `promtool check rules` accepts them where it is installed (`.ci/run`
+/// installs it; elsewhere the check says plainly that it did not run, and under `CI=true` that
+/// is a failure).
+#[test]
+fn the_sample_alert_rules_are_the_readmes_and_promtool_accepts_them() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/prometheus/wemeet-scheduler.rules.yml"
+    );
+    let rules = std::fs::read_to_string(path).unwrap();
+    assert!(
+        readme().contains(&format!("```yaml\n{rules}```\n")),
+        "the README's alert rules are not {path}"
+    );
+    let registered: BTreeSet<String> = Metrics::new().names().iter().cloned().collect();
+    let used = mentioned(&rules);
+    assert!(used.len() >= 5, "{used:?}");
+    for name in &used {
+        assert!(
+            shown(name, &registered),
+            "the rules use {name}, which no scrape shows"
+        );
+    }
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "rules", path])
+        .output();
+    match promtool {
+        Ok(out) => assert!(
+            out.status.success(),
+            "promtool check rules: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("promtool must run in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOT RUN: promtool check rules: {e} (Debian: apt-get install prometheus)")
+        }
+    }
+}
