@@ -1,8 +1,8 @@
 //! Validation speed: 10,000 definition files (70% recurring, 30% one-off, in 100 folders)
 //! read, parsed and validated, in-process and by the `validate` command as a user runs it.
 //!
-//! Run: `cargo bench --bench validate` (optionally `-- FILES RUNS`). Prints a table; the README
-//! quotes it.
+//! Run: `cargo bench --bench validate` (optionally `-- FILES RUNS`). Prints a table;
+//! `docs/performance.md` quotes it.
 
 use std::path::Path;
 use std::process::Command;
