@@ -633,7 +633,7 @@ async fn once_and_status_exit_1_while_a_person_is_needed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_start_says_why_it_waits_and_claims_no_earlier_create() {
+async fn a_lost_state_says_why_it_waits_and_claims_no_earlier_create() {
     let env = Env::new(FakeConfig::default()).await;
     env.write("planning.toml", ONE_OFF);
     // No store: the test env's empty one is removed.
@@ -647,9 +647,10 @@ async fn a_first_start_says_why_it_waits_and_claims_no_earlier_create() {
     let (status, err) = wait(child).await;
     assert!(status.success(), "{err}");
     assert_eq!(env.creates(), 1);
-    // The store is new: the booking is looked up first, and the log says why it waits.
+    // The store is gone (its lock file is still here): the booking is looked up first, and
+    // the log says why it waits.
     assert!(
-        err.contains("no state file (a first start, or a lost state)")
+        err.contains("no state file (a lost state, or a store not written yet)")
             && err.contains("after waiting twice api.timeout"),
         "{err}"
     );
@@ -659,6 +660,69 @@ async fn a_first_start_says_why_it_waits_and_claims_no_earlier_create() {
         "{err}"
     );
     assert!(!err.contains("the earlier create did not happen"), "{err}");
+}
+
+/// `once` on `env` with its state directory gone (a first start), the log at info: its
+/// stderr, once it has exited 0.
+async fn first_start(env: &Env) -> String {
+    let dir = env.config.state.file.parent().expect("a state directory");
+    std::fs::remove_dir_all(dir).expect("remove the state");
+    let child = env
+        .command("once")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let (status, err) = wait(child).await;
+    assert!(status.success(), "{err}");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_looks_and_does_not_wait_when_the_user_has_no_meetings() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let err = first_start(&env).await;
+    assert_eq!(env.creates(), 1);
+    assert!(
+        err.contains("a new state (no database and no lock file were here: a first start)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the user has no meetings in the window: nothing was booked before; no wait"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("waiting for creates of an earlier daemon"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not among its user's meetings: it will be created"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_waits_when_the_user_already_has_meetings() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    // Someone's meeting in the window: an earlier daemon may have been here.
+    let start = 1_893_664_800; // 2030-01-03T10:00:00Z, the one-off's start.
+    let util::fake::TestFake::Ours(fake) = &env.fake else {
+        unreachable!("the env's fake is ours")
+    };
+    fake.preload(1, "ops-bot", (start, start + 3600), |_| {
+        "Someone else's".into()
+    })
+    .expect("preload");
+    let err = first_start(&env).await;
+    assert!(
+        err.contains("the user has meetings in the window: waiting for creates of an earlier daemon to land before looking again"),
+        "{err}"
+    );
+    assert!(!err.contains("nothing was booked before; no wait"), "{err}");
+    // The other meeting and ours.
+    assert_eq!(env.creates(), 2);
 }
 
 /// The next notify message that `pick` accepts, read off `sock` (others are skipped).

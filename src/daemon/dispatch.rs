@@ -128,6 +128,13 @@ pub(super) struct Dispatch {
     limit: usize,
     /// Twice `api.timeout`: how long a create the client gave up on may take to land.
     settle: Duration,
+    /// The store was made now where no daemon had run ([`Store::first`]), and this process
+    /// has sent nothing yet: a lookup whose user has no meetings in its window concludes at
+    /// once (nothing was ever booked; a daemon that ran on a lost state left its lock file, so
+    /// its store would not be first). Once anything is sent, lookups wait as always.
+    ///
+    /// [`Store::first`]: crate::store::Store::first
+    first_install: bool,
     /// `lifecycle.reason_code`, sent with each cancel.
     reason_code: i64,
     /// Creates queued and answered in the current backlog, for the progress log.
@@ -156,12 +163,19 @@ impl Dispatch {
             clock,
             limit: 0,
             settle: Duration::ZERO,
+            first_install: false,
             reason_code: 0,
             total: 0,
             done: 0,
         };
         d.configure(config);
         d
+    }
+
+    /// See the field: `first` is the store's.
+    pub(super) fn first_install(mut self, first: bool) -> Dispatch {
+        self.first_install = first;
+        self
     }
 
     /// A reloaded config: its limits now, its client for the requests from now on.
@@ -245,6 +259,8 @@ impl Dispatch {
         if !bookings.dispatch_create(&u.key) {
             return;
         }
+        // From now on a lookup may be of this process's own create.
+        self.first_install = false;
         let kept = bookings.records_mut().take_request(&u.key);
         let (client, reader) = (self.client.clone(), self.reader.clone());
         let key = u.key.clone();
@@ -295,6 +311,8 @@ impl Dispatch {
         } else {
             Duration::ZERO
         };
+        // A first install looks before it waits: a user with no meetings had nothing booked.
+        let look_first = self.first_install && !settle.is_zero();
         tracing::info!(userid = %userid, count = keys.len(), "looking up creates whose outcome is unknown");
         // What the creates asked for (hosts, invitees): from the store, unless memory holds it.
         let unknown: Vec<BookingKey> = keys
@@ -305,8 +323,20 @@ impl Dispatch {
         let (client, reader) = (self.client.clone(), self.reader.clone());
         let task_keys = keys.clone();
         let handle = self.tasks.spawn(async move {
-            tokio::time::sleep(settle).await;
-            let result = client.list_upcoming(&userid, instanceid, from, until).await;
+            let list = || client.list_upcoming(&userid, instanceid, from, until);
+            let result = match if look_first { Some(list().await) } else { None } {
+                Some(Ok(none)) if none.is_empty() => {
+                    tracing::info!(userid = %userid, "a new state, and the user has no meetings in the window: nothing was booked before; no wait");
+                    Ok(none)
+                }
+                first => {
+                    if first.is_some() {
+                        tracing::info!(userid = %userid, wait = %humantime::format_duration(settle), "a new state, but the user has meetings in the window: waiting for creates of an earlier daemon to land before looking again");
+                    }
+                    tokio::time::sleep(settle).await;
+                    list().await
+                }
+            };
             let mut recorded = HashMap::new();
             if result.is_ok() {
                 for key in unknown {

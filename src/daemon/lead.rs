@@ -183,7 +183,7 @@ pub(super) async fn open(
     shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<(Store, State)>, DaemonError> {
     let state = &config.state;
-    Ok(Some(match (&state.url, lease) {
+    let opened = match (&state.url, lease) {
         (Some(url), Some(lease)) => {
             let lead = Lead {
                 takeover: state.takeover,
@@ -199,7 +199,31 @@ pub(super) async fn open(
             Store::open_in_memory(&state.file, state.import.as_deref())?
         }
         _ => Store::open(&state.file, state.import.as_deref())?,
-    }))
+    };
+    say_what_a_fresh_store_does(&opened.0, config, options);
+    Ok(Some(opened))
+}
+
+/// With no state at all (a first start, or a lost state), whatever is due may already have
+/// been booked by a state that is gone: everything is looked up before it is created.
+fn say_what_a_fresh_store_does(store: &Store, config: &Config, options: &Options) {
+    if !store.fresh() || options.mode == (Mode::Recover { dry_run: true }) {
+        return;
+    }
+    let shown = config.state.file.display();
+    let wait = humantime::format_duration(config.api.timeout * 2);
+    if store.first() {
+        tracing::warn!(
+            state = %shown,
+            "a new state (no database and no lock file were here: a first start): every booking due now is looked up in its user's meetings before it is created; a user with no meetings then needs no wait, one with meetings waits {wait} (twice api.timeout) for creates of an earlier daemon to land"
+        );
+    } else {
+        tracing::warn!(
+            state = %shown,
+            %wait,
+            "no state file (a lost state, or a store not written yet): every booking due now is looked up in its user's meetings before anything is created, after waiting twice api.timeout for creates of a daemon that ran on a lost state to land"
+        );
+    }
 }
 
 /// What taking the lead needs to know.

@@ -148,16 +148,7 @@ pub async fn run(
         }
         _ => None,
     };
-    // With no state at all (first start, or a lost state), whatever is due may already have
-    // been booked by a state that is gone: everything is looked up before it is created.
     let fresh = store.fresh();
-    if fresh && options.mode != (Mode::Recover { dry_run: true }) {
-        tracing::warn!(
-            state = %config.state.file.display(),
-            wait = %humantime::format_duration(config.api.timeout * 2),
-            "no state file (a first start, or a lost state): every booking due now is looked up in its user's meetings before anything is created, after waiting twice api.timeout for creates of a daemon that ran on a lost state to land"
-        );
-    }
     let mut catalog = Catalog::new(&config.watch.dir);
     let now = options.clock.now();
     let changes =
@@ -200,7 +191,8 @@ pub async fn run(
             quotas.clone(),
             options.clock.clone(),
             store.reader(),
-        ),
+        )
+        .first_install(store.first()),
         persist,
         lead: Leadership::new(store.session(), lease, config.state.takeover),
         announcer: Announcer::new(outbox, done_rx, store.reader()),

@@ -171,6 +171,9 @@ pub struct Store {
     /// daemon has not written to it since): whatever is due may have been booked by a state
     /// that is gone, and is looked up before it is created.
     fresh: bool,
+    /// Made now where neither a database nor its lock file was (SQLite): a first start, not a
+    /// lost state, since a daemon that ran here leaves its lock file behind.
+    first: bool,
     /// Batches written, here or by a [`Writer`].
     writes: Arc<AtomicU64>,
 }
@@ -203,6 +206,7 @@ impl Store {
             path: path.into(),
             backend,
             fresh,
+            first: false,
             writes: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -216,6 +220,9 @@ impl Store {
             source,
         };
         let dir = parent(path);
+        let first = !path.exists()
+            && !with_suffix(path, ".lock").exists()
+            && import.is_none_or(|f| !f.exists());
         std::fs::create_dir_all(dir).map_err(write_err)?;
         let (lock, dir_lock) = lock(path)?;
         finish_import(path, import).map_err(write_err)?;
@@ -248,7 +255,11 @@ impl Store {
             _lock: lock,
             _dir_lock: dir_lock,
         };
-        Ok((Store::new(path, backend, fresh), state))
+        let store = Store {
+            first: first && new,
+            ..Store::new(path, backend, fresh)
+        };
+        Ok((store, state))
     }
 
     /// For a run that writes nothing (`recover --dry-run`): the locks, and what is on record
@@ -324,6 +335,11 @@ impl Store {
     /// Whether the store may not hold everything booked (see the field).
     pub fn fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// Whether the store was made now where no daemon had run (see the field).
+    pub fn first(&self) -> bool {
+        self.first
     }
 
     /// How many batches were written, for tests and logs.
