@@ -3,7 +3,7 @@
 //! up and booked again, without editing their files. With the daemon running (and always on
 //! PostgreSQL), it leaves a request in the store that the daemon acts on at its next pass;
 //! with the daemon stopped (SQLite), it changes the state itself, and the next `run` or
-//! `once` books them. [`reach`] and [`selects`] serve `ack` too.
+//! `once` books them. [`Act`] is `ack`'s too.
 
 use std::io::Write;
 use std::path::Path;
@@ -19,7 +19,7 @@ use crate::store::{self, RequestKind, Store};
 
 /// Whether `selectors` (definition ids, globs such as `team/*`, or booking keys as `status
 /// --json` shows them, `definition@start`) name the booking `r`.
-pub(super) fn selects(selectors: &[String], r: &Record) -> bool {
+fn selects(selectors: &[String], r: &Record) -> bool {
     selectors.iter().any(|s| {
         crate::definition::glob_match(s, &r.definition) || BookingKey::parse(s) == Some(r.key())
     })
@@ -29,7 +29,7 @@ pub(super) fn selects(selectors: &[String], r: &Record) -> bool {
 /// SQLite daemon, to change here; `None` when it is to be asked of the daemon through the
 /// store ([`store::ask`]): on PostgreSQL always (the leader, or the next to lead, acts on
 /// it), on SQLite while a daemon holds the store.
-pub(super) fn reach(config: &Config) -> anyhow::Result<Option<(Store, crate::state::State)>> {
+fn reach(config: &Config) -> anyhow::Result<Option<(Store, crate::state::State)>> {
     if config.state.url.is_some() {
         return Ok(None);
     }
@@ -42,7 +42,7 @@ pub(super) fn reach(config: &Config) -> anyhow::Result<Option<(Store, crate::sta
 
 /// Does `change` to the records of a stopped daemon's `store` and commits what it changed;
 /// returns the keys it changed.
-pub(super) fn change_here(
+fn change_here(
     mut store: Store,
     st: crate::state::State,
     change: impl FnOnce(&mut Ledger) -> Vec<BookingKey>,
@@ -61,10 +61,84 @@ pub(super) fn change_here(
 }
 
 /// Who acts on a request left in the store, as the commands say it.
-pub(super) fn who_acts(config: &Config) -> &'static str {
+fn who_acts(config: &Config) -> &'static str {
     match config.state.url {
         Some(_) => "the daemon that leads (or the next to start)",
         None => "the running daemon",
+    }
+}
+
+/// What an operator's command does to the bookings it names: which it takes, what it does
+/// to their records, and how it says so. `retry` and `ack` are two of these.
+pub(super) struct Act {
+    /// "retry", "acknowledge".
+    pub verb: &'static str,
+    /// The flag that names every booking it can take.
+    pub every: &'static str,
+    pub kind: RequestKind,
+    /// Whether it takes the booking `r` at `now` (unix seconds).
+    pub takes: fn(&Record, i64) -> bool,
+    /// Done to a stopped daemon's records: returns the keys it changed.
+    pub apply: fn(&mut Ledger, &[BookingKey], i64) -> Vec<BookingKey>,
+    /// Said when it takes none.
+    pub none: &'static str,
+    /// Said after "N booking(s) " when it changed them here.
+    pub done: &'static str,
+}
+
+impl Act {
+    /// Runs it on the bookings `selectors` name (or every one it can take, with `all`).
+    pub(super) fn run(
+        &self,
+        config_path: Option<&Path>,
+        selectors: &[String],
+        all: bool,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Outcome> {
+        if selectors.is_empty() && !all {
+            anyhow::bail!(
+                "name the bookings to {} (a definition id or glob, or DEFINITION@START as `status` shows it), or give {}",
+                self.verb,
+                self.every
+            );
+        }
+        let config = load_config(config_path)?;
+        let st = crate::store::read_for(&config.state)?;
+        let now = Utc::now().timestamp();
+        let keys: Vec<BookingKey> = st
+            .bookings
+            .iter()
+            .filter(|r| (self.takes)(r, now))
+            .filter(|r| all || selects(selectors, r))
+            .map(|r| r.key())
+            .collect();
+        if keys.is_empty() {
+            writeln!(out, "{}", self.none)?;
+            return Ok(Outcome::Clean);
+        }
+        let listed = match reach(&config)? {
+            Some((store, st)) => {
+                let done = change_here(store, st, |ledger| (self.apply)(ledger, &keys, now))?;
+                writeln!(out, "{} booking(s) {}:", done.len(), self.done)?;
+                done
+            }
+            None => {
+                let items: Vec<String> = keys.iter().map(ToString::to_string).collect();
+                store::ask(&config.state, self.kind, &items)?;
+                writeln!(
+                    out,
+                    "asked {} to {} {} booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
+                    who_acts(&config),
+                    self.verb,
+                    keys.len()
+                )?;
+                keys
+            }
+        };
+        for k in &listed {
+            writeln!(out, "  {k}")?;
+        }
+        Ok(Outcome::Clean)
     }
 }
 
@@ -74,53 +148,14 @@ pub fn run(
     all_failed: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    if selectors.is_empty() && !all_failed {
-        anyhow::bail!(
-            "name the bookings to retry (a definition id or glob, or DEFINITION@START as `status` shows it), or give --all-failed"
-        );
+    Act {
+        verb: "retry",
+        every: "--all-failed",
+        kind: RequestKind::Retry,
+        takes: Record::retryable,
+        apply: Ledger::retry,
+        none: "no failed booking (or missed one still to start) matches; nothing to retry (a missed meeting that has started cannot be booked: `ack` it)",
+        done: "back to pending; the next `run` or `once` looks each up and books it",
     }
-    let config = load_config(config_path)?;
-    let st = crate::store::read_for(&config.state)?;
-    let now = Utc::now().timestamp();
-    let keys: Vec<BookingKey> = st
-        .bookings
-        .iter()
-        .filter(|r| r.retryable(now))
-        .filter(|r| all_failed || selects(selectors, r))
-        .map(|r| r.key())
-        .collect();
-    if keys.is_empty() {
-        writeln!(
-            out,
-            "no failed booking (or missed one still to start) matches; nothing to retry (a missed meeting that has started cannot be booked: `ack` it)"
-        )?;
-        return Ok(Outcome::Clean);
-    }
-    match reach(&config)? {
-        Some((store, st)) => {
-            let done = change_here(store, st, |ledger| ledger.retry(&keys, now))?;
-            writeln!(
-                out,
-                "{} booking(s) back to pending; the next `run` or `once` looks each up and books it:",
-                done.len()
-            )?;
-            for k in &done {
-                writeln!(out, "  {k}")?;
-            }
-        }
-        None => {
-            let items: Vec<String> = keys.iter().map(ToString::to_string).collect();
-            store::ask(&config.state, RequestKind::Retry, &items)?;
-            writeln!(
-                out,
-                "asked {} to retry {} booking(s) at its next pass (within watch.rescan_interval, or at once after `systemctl reload wemeet-scheduler`):",
-                who_acts(&config),
-                keys.len()
-            )?;
-            for k in &keys {
-                writeln!(out, "  {k}")?;
-            }
-        }
-    }
-    Ok(Outcome::Clean)
+    .run(config_path, selectors, all_failed, out)
 }
