@@ -322,22 +322,33 @@ async fn the_readme_demo_books_the_examples_and_stops_on_ctrl_c() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn systemd_hears_ready_status_reloading_and_stopping() {
-    use std::os::unix::net::UnixDatagram;
-    let env = Env::new(FakeConfig::default()).await;
-    env.write("planning.toml", ONE_OFF);
+/// `run` on `env` as a process that tells systemd through a socket of the test's (with `envs`
+/// set as well, stderr piped), and that socket, reading with `read_timeout`.
+fn run_with_notify(
+    env: &Env,
+    envs: &[(&str, &str)],
+    read_timeout: Duration,
+) -> (std::os::unix::net::UnixDatagram, Child) {
     let sock_path = env.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(read_timeout)).unwrap();
     let child = binary()
         .args(["run", "--config"])
         .arg(&env.config_path)
         .env("NOTIFY_SOCKET", &sock_path)
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (sock, child)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_status_reloading_and_stopping() {
+    let env = Env::new(FakeConfig::default()).await;
+    env.write("planning.toml", ONE_OFF);
+    let (sock, child) = run_with_notify(&env, &[], PATIENCE);
     let mut heard = Vec::new();
     let next = |heard: &mut Vec<String>| {
         let mut buf = [0u8; 4096];
@@ -371,21 +382,12 @@ async fn systemd_hears_ready_status_reloading_and_stopping() {
 /// create whose intent that write holds is not sent until the write is done.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_watchdog_keeps_its_beat_while_a_write_waits_for_the_store() {
-    use std::os::unix::net::UnixDatagram;
     let env = Env::new(FakeConfig::default()).await;
-    let sock_path = env.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let child = binary()
-        .args(["run", "--config"])
-        .arg(&env.config_path)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (sock, child) = run_with_notify(
+        &env,
+        &[("WATCHDOG_USEC", "200000")],
+        Duration::from_millis(50),
+    );
     let mut buf = [0u8; 4096];
     let started = std::time::Instant::now();
     loop {
@@ -754,7 +756,6 @@ async fn heard(
 /// change; the calendar is not served unless asked for.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_reload_is_visible_until_a_good_one() {
-    use std::os::unix::net::UnixDatagram;
     let receiver = util::receiver::Receiver::start(util::receiver::Answer::Ok).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -770,19 +771,7 @@ async fn a_failed_reload_is_visible_until_a_good_one() {
     .await;
     env.write("planning.toml", ONE_OFF);
     let good = std::fs::read_to_string(&env.config_path).unwrap();
-    let sock_path = env.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let child = binary()
-        .args(["run", "--config"])
-        .arg(&env.config_path)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (sock, child) = run_with_notify(&env, &[("RUST_LOG", "info")], Duration::from_millis(50));
     let http = wemeet_scheduler::api::client::http_builder(PATIENCE)
         .build()
         .unwrap();

@@ -283,6 +283,18 @@ fn february() -> chrono::DateTime<chrono::Utc> {
         .expect("valid time")
 }
 
+/// The first creates on record as waiting for a quota, once some are.
+async fn first_waiting(env: &Env) -> wemeet_scheduler::state::QuotaWait {
+    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
+    loop {
+        if let Some(w) = env.state().waiting.first().cloned() {
+            return w;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing waits");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
     // The service allows two creates this month (error 500168 past them), and the daemon
@@ -310,14 +322,7 @@ async fn the_monthly_quota_refused_holds_every_create_until_the_month_turns() {
     let mut d = env.start(Mode::Run);
     d.booked(2).await;
     let refusals = || env.fake.stats().errors.get(&500_168).copied().unwrap_or(0);
-    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
-    let waiting = loop {
-        if let Some(w) = env.state().waiting.first().cloned() {
-            break w;
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing waits");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let waiting = first_waiting(&env).await;
     assert_eq!(
         (waiting.reason.as_str(), waiting.bookings, waiting.until),
         (
@@ -374,14 +379,7 @@ async fn the_monthly_budget_sends_no_create_past_it() {
     three_one_offs(&env);
     let mut d = env.start(Mode::Run);
     d.booked(2).await;
-    let deadline = std::time::Instant::now() + util::daemon::PATIENCE;
-    let waiting = loop {
-        if let Some(w) = env.state().waiting.first().cloned() {
-            break w;
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing waits");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let waiting = first_waiting(&env).await;
     assert_eq!(
         (waiting.reason.as_str(), waiting.until),
         (
