@@ -61,6 +61,8 @@ pub struct Definition {
 
 pub use crate::config::MAX_SKIP_DATES;
 
+pub use reader::DEFAULT_MODE;
+
 /// When a definition's meeting happens.
 #[derive(Debug, Clone)]
 pub enum When {

@@ -11,7 +11,12 @@ use super::{Definition, MAX_DURATION, MAX_INVITEES, MAX_SKIP_DATES, MAX_SUBJECT_
 use crate::config::{self, Defaults, parse_timezone};
 use crate::diagnostic::Collector;
 use crate::meeting::{Instance, MeetingType, read_settings, read_users, resolve_settings, to_json};
+use crate::schedule::native::{Form, Mode, native};
 use crate::schedule::{Density, MAX_OCCURRENCES_PER_WINDOW, Schedule, parse_rule};
+
+/// `schedule.mode` when a file leaves it out. `each` until the daemon books every part of a
+/// native series' life (issue 21); then `auto`.
+pub const DEFAULT_MODE: Mode = Mode::Each;
 use crate::toml_reader::{Span, Table, integer_of};
 
 const TOP_KEYS: [&str; 17] = [
@@ -389,7 +394,27 @@ impl Reader<'_, '_, '_> {
         duration: Option<TimeDelta>,
         c: &mut Collector<'_>,
     ) -> Option<Schedule> {
-        table.deny_unknown(&["cron", "timezone", "book_ahead", "from", "until"], c);
+        table.deny_unknown(
+            &["cron", "timezone", "book_ahead", "from", "until", "mode"],
+            c,
+        );
+        let mode = match table.string("mode", c) {
+            None => Some(DEFAULT_MODE),
+            Some(m) => match Mode::parse(m.get_ref()) {
+                Some(mode) => Some(mode),
+                None => {
+                    c.error_hint(
+                        m.span(),
+                        format!("unknown `schedule.mode` \"{}\"", m.get_ref()),
+                        format!(
+                            "one of {}",
+                            Mode::NAMES.map(|n| format!("\"{n}\"")).join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         let timezone = match table.get("timezone") {
             Some(_) => self.timezone(table, "timezone", c),
             None => Some(default_tz),
@@ -462,6 +487,23 @@ impl Reader<'_, '_, '_> {
             );
             return None;
         }
+        schedule.mode = mode?;
+        let today = self.now.with_timezone(&tz).date_naive();
+        schedule.form = match (schedule.mode, native(schedule.parsed_rule(), tz, today)) {
+            (Mode::Each, _) => Form::Each(None),
+            (_, Ok(n)) => Form::Native(n),
+            (Mode::Auto, Err(why)) => Form::Each(Some(why)),
+            (Mode::Native, Err(why)) => {
+                c.error_hint(
+                    table.get("mode").map_or(rule.span(), |v| v.span()),
+                    format!(
+                        "this rule cannot be booked as the service's recurring meetings: {why}"
+                    ),
+                    "use mode = \"auto\" to book it one occurrence at a time, or change the rule",
+                );
+                return None;
+            }
+        };
         let (message, hint) = match schedule.check_density(self.now) {
             Ok(()) => return Some(schedule),
             Err(Density::TooFrequent) => (

@@ -716,3 +716,61 @@ fn until_a_date_keeps_a_repeated_hour_at_the_end_of_the_day() {
         ]
     );
 }
+
+fn form(text: &str) -> crate::schedule::native::Form {
+    match ok(text).when {
+        When::Recurring(s) => s.form.clone(),
+        When::Once { .. } => panic!("expected a series"),
+    }
+}
+
+#[test]
+fn schedule_mode_decides_how_a_rule_is_booked() {
+    use crate::schedule::native::{Form, NotNative, Repeat};
+    let series = |mode: &str, cron: &str| {
+        format!("subject = \"Standup\"\nduration = \"15m\"\n[schedule]\ncron = \"{cron}\"\n{mode}")
+    };
+    let native = |repeat| match form(&series("mode = \"auto\"", "30 9 * * MON-FRI")) {
+        Form::Native(n) if n.repeat == repeat => true,
+        other => panic!("{other:?}"),
+    };
+    assert!(native(Repeat::Workdays));
+    match form(&series("mode = \"native\"", "0 10 * * MON#2")) {
+        Form::Native(n) => assert_eq!(
+            n.repeat,
+            Repeat::NthWeekday {
+                weekday: chrono::Weekday::Mon,
+                nth: 2
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        form(&series("mode = \"each\"", "30 9 * * MON-FRI")),
+        Form::Each(None)
+    );
+    // `auto` with a rule that does not map: each occurrence on its own, and why.
+    assert_eq!(
+        form(&series("mode = \"auto\"", "0 */2 * * *")),
+        Form::Each(Some(NotNative::Interval))
+    );
+    // Left out: the default.
+    match ok(&series("", "30 9 * * MON-FRI")).when {
+        When::Recurring(s) => assert_eq!(s.mode, DEFAULT_MODE),
+        When::Once { .. } => panic!("expected a series"),
+    }
+}
+
+#[test]
+fn a_native_mode_the_rule_cannot_take_is_an_error_at_the_key() {
+    let text = "subject = \"Standup\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 1-31/2 * *\"\nmode = \"native\"\n";
+    assert_eq!(
+        only_error(text),
+        "5:8: this rule cannot be booked as the service's recurring meetings: days 29 to 31 are not in every month, and the service's docs do not say what it does in a month without them; hint: use mode = \"auto\" to book it one occurrence at a time, or change the rule"
+    );
+    let text = "subject = \"Standup\"\nduration = \"15m\"\n[schedule]\ncron = \"0 9 * * *\"\nmode = \"sometimes\"\n";
+    assert_eq!(
+        only_error(text),
+        "5:8: unknown `schedule.mode` \"sometimes\"; hint: one of \"auto\", \"native\", \"each\""
+    );
+}

@@ -503,6 +503,10 @@ pub struct Schedule {
     pub until: Option<DateTime<Utc>>,
     /// Local dates (in `timezone`) with no occurrence: holidays.
     pub skip: std::collections::BTreeSet<NaiveDate>,
+    /// `mode`, as written (or its default).
+    pub mode: native::Mode,
+    /// How the occurrences are booked: decided from `mode` and the rule when it is read.
+    pub form: native::Form,
 }
 
 impl Schedule {
@@ -522,6 +526,8 @@ impl Schedule {
             from: None,
             until: None,
             skip: std::collections::BTreeSet::new(),
+            mode: native::Mode::Each,
+            form: native::Form::Each(None),
         }
     }
 

@@ -59,6 +59,85 @@ pub enum Repeat {
     NthWeekday { weekday: Weekday, nth: u8 },
 }
 
+/// `[schedule] mode`: how a definition's occurrences are booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// As the service's recurring meetings when the rule maps ([`native`]), else one
+    /// occurrence at a time.
+    #[default]
+    Auto,
+    /// As the service's recurring meetings; a rule that does not map is an error.
+    Native,
+    /// One occurrence at a time, each its own meeting and link.
+    Each,
+}
+
+impl Mode {
+    /// The key's values, as written.
+    pub const NAMES: [&'static str; 3] = ["auto", "native", "each"];
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "auto" => Some(Mode::Auto),
+            "native" => Some(Mode::Native),
+            "each" => Some(Mode::Each),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Native => "native",
+            Mode::Each => "each",
+        }
+    }
+}
+
+/// How a schedule's occurrences are booked, decided from its mode and rule when it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    /// As the service's recurring meetings: one per time of day, in windows.
+    Native(Native),
+    /// One occurrence at a time: `mode = "each"` (`None`), or the rule does not map.
+    Each(Option<NotNative>),
+}
+
+impl Form {
+    /// The native form, if it is one.
+    pub fn native(&self) -> Option<&Native> {
+        match self {
+            Form::Native(n) => Some(n),
+            Form::Each(_) => None,
+        }
+    }
+
+    /// One line for `validate` and `plan`: the form and why.
+    pub fn describe(&self) -> String {
+        match self {
+            Form::Native(n) => {
+                let times: Vec<String> = n
+                    .times
+                    .iter()
+                    .map(|t| t.format("%H:%M").to_string())
+                    .collect();
+                let series = if n.times.len() == 1 {
+                    "one series"
+                } else {
+                    "one series per time"
+                };
+                format!(
+                    "native: {} at {} ({series}, one link per window of up to 50)",
+                    n.repeat.describe(),
+                    times.join(", ")
+                )
+            }
+            Form::Each(None) => "each occurrence on its own (mode = \"each\")".into(),
+            Form::Each(Some(why)) => format!("each occurrence on its own: {why}"),
+        }
+    }
+}
+
 /// A rule the service can book: its days as one repeat, and a series for each time of day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Native {
