@@ -480,6 +480,40 @@ fn plan_of_a_directory_not_watched_yet() {
     assert!(run.stdout.contains("Mon 2026-12-07 10:00 UTC"), "{run}");
 }
 
+/// The meeting-time column gives the zone's abbreviation and its name: once where they are
+/// the same (it said "UTC UTC").
+#[test]
+fn plan_names_the_meeting_zone_once_where_its_abbreviation_is_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_off = |name: &str, subject: &str, zone: &str, start: &str| {
+        write(
+            dir.path(),
+            name,
+            &format!(
+                "subject = \"{subject}\"\nuserid = \"me\"\ntimezone = \"{zone}\"\nstart_time = {start}\nduration = \"1h\"\n"
+            ),
+        )
+    };
+    let utc = one_off("utc.toml", "U", "UTC", "2026-12-01T10:00:00");
+    let shanghai = one_off("shanghai.toml", "S", "Asia/Shanghai", "2026-12-01T09:00:00");
+    let run = Run::new(&[
+        "plan",
+        "--now",
+        NOW,
+        utc.to_str().unwrap(),
+        shanghai.to_str().unwrap(),
+    ]);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run}");
+    assert_eq!(
+        run.stdout,
+        "\
+DEFINITION  START (MEETING TIME)                    END    START (UTC)       BOOK AT (UTC)  SUBJECT
+shanghai    Tue 2026-12-01 09:00 CST Asia/Shanghai  10:00  2026-12-01 01:00  now            S
+utc         Tue 2026-12-01 10:00 UTC                11:00  2026-12-01 10:00  now            U
+"
+    );
+}
+
 #[test]
 fn fake_api_command_serves_until_sigterm_and_writes_a_journal() {
     use std::io::{BufRead, BufReader, Read};
@@ -950,8 +984,8 @@ fn plan_notes_meetings_that_have_passed_and_exits_0() {
   + create  next  Tue 2026-12-01 10:00 UTC  Next
   ! missed  live  Wed 2026-11-25 11:30 UTC  (its start had passed when the definition was first seen)
 
-DEFINITION  START (MEETING TIME)          END    START (UTC)       BOOK AT (UTC)  SUBJECT
-next        Tue 2026-12-01 10:00 UTC UTC  11:00  2026-12-01 10:00  now            Next
+DEFINITION  START (MEETING TIME)      END    START (UTC)       BOOK AT (UTC)  SUBJECT
+next        Tue 2026-12-01 10:00 UTC  11:00  2026-12-01 10:00  now            Next
 "
     );
     write(&meetings, "old.toml", BROKEN_PAST);
@@ -1099,10 +1133,10 @@ Changes at the next run (compared with DIR/state.db):
   + create  m2  Wed 2026-12-02 10:00 UTC  M2
   + create  m0  Thu 2026-12-03 10:00 UTC  M0
 
-DEFINITION  START (MEETING TIME)          END    START (UTC)       BOOK AT (UTC){pad}  SUBJECT
-m1          Tue 2026-12-01 10:00 UTC UTC  11:00  2026-12-01 10:00  now{pad}            M1
-m2          Wed 2026-12-02 10:00 UTC UTC  11:00  2026-12-02 10:00  now{pad}            M2
-m0          Thu 2026-12-03 10:00 UTC UTC  11:00  2026-12-03 10:00  {m0_book_at}  M0
+DEFINITION  START (MEETING TIME)      END    START (UTC)       BOOK AT (UTC){pad}  SUBJECT
+m1          Tue 2026-12-01 10:00 UTC  11:00  2026-12-01 10:00  now{pad}            M1
+m2          Wed 2026-12-02 10:00 UTC  11:00  2026-12-02 10:00  now{pad}            M2
+m0          Thu 2026-12-03 10:00 UTC  11:00  2026-12-03 10:00  {m0_book_at}  M0
 ",
             pad = " ".repeat(m0_book_at.len().saturating_sub(13))
         )

@@ -543,6 +543,18 @@ impl Budget {
     }
 }
 
+/// A start as the meeting's zone shows it, then the zone's name where the abbreviation does
+/// not already say it: "Tue 2026-12-01 09:00 CST Asia/Shanghai", "Tue 2026-12-01 10:00 UTC".
+fn meeting_time(start: &DateTime<chrono_tz::Tz>) -> String {
+    let shown = start.format("%a %F %H:%M %Z").to_string();
+    let name = start.timezone().name();
+    if shown.ends_with(&format!(" {name}")) {
+        shown
+    } else {
+        format!("{shown} {name}")
+    }
+}
+
 fn write_table(
     next: &[Wanted],
     waits: &[Option<QuotaWait>],
@@ -573,7 +585,7 @@ fn write_table(
             };
             [
                 w.key.definition.to_string(),
-                format!("{} {}", start.format("%a %F %H:%M %Z"), w.timezone.name()),
+                meeting_time(&start),
                 end.format(end_fmt).to_string(),
                 w.start.format("%F %H:%M").to_string(),
                 match (wait, w.book_at) {
